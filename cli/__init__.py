@@ -1,0 +1,1 @@
+"""The ``squeezelens`` command line: a thin client of the engine API."""
