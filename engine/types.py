@@ -57,7 +57,9 @@ class Detections:
     def above(self, threshold: float) -> Detections:
         """The detections whose score is >= threshold (a display filter)."""
         keep = self.scores >= threshold
-        return Detections(self.boxes_xyxy[keep], self.scores[keep], self.labels[keep], self.class_names)
+        return Detections(
+            self.boxes_xyxy[keep], self.scores[keep], self.labels[keep], self.class_names
+        )
 
     def class_name(self, i: int) -> str:
         return self.class_names[int(self.labels[i])]

@@ -1,0 +1,54 @@
+"""Write weights as ``.npz`` (official names, HWIO) or as a TF1-layout checkpoint
+that the original SqueezeDet code can restore with its Saver."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from engine.model.spec import ArchSpec
+
+
+def write_sidecar(path: Path, spec: ArchSpec, extra: dict | None = None) -> Path:
+    """Write ``<path>.json`` (the loader's sidecar) describing the architecture."""
+    side = Path(str(path) + ".json") if path.suffix != ".npz" else path.with_suffix(".json")
+    side.write_text(json.dumps({**spec.to_dict(), **(extra or {})}, indent=1))
+    return side
+
+
+def save_npz(
+    path: str | Path, weights: dict[str, np.ndarray], spec: ArchSpec | None = None
+) -> Path:
+    """Save weights keyed by official names; with a spec, also its JSON sidecar."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **{k: np.asarray(v, dtype=np.float32) for k, v in weights.items()})
+    tmp.replace(path)
+    if spec is not None:
+        write_sidecar(path, spec)
+    return path
+
+
+def save_tf1(
+    prefix: str | Path, weights: dict[str, np.ndarray], spec: ArchSpec | None = None
+) -> Path:
+    """Save a TF1 V2-format checkpoint (``prefix.index`` + ``prefix.data-00000-of-00001``)."""
+    from engine.tf_runtime import import_tf
+
+    tf = import_tf()
+
+    prefix = Path(prefix)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    names = sorted(weights)
+    tf.raw_ops.SaveV2(
+        prefix=str(prefix),
+        tensor_names=names,
+        shape_and_slices=[""] * len(names),
+        tensors=[tf.constant(np.asarray(weights[n], dtype=np.float32)) for n in names],
+    )
+    if spec is not None:
+        write_sidecar(prefix, spec)
+    return prefix

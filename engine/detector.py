@@ -1,0 +1,255 @@
+"""The Detector facade: one SqueezeDet graph, float weights kept, quantized ones swapped in.
+
+Changing a quantization config never rebuilds or retraces the model: the
+float weights stay in numpy, quantized copies are assigned into the same
+variables, and one ``tf.function`` with a fixed input signature runs them.
+Float ConvDet outputs are cached per image, so flipping back to float is free.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine.anchors import anchor_grid
+from engine.errors import InputError
+from engine.model.spec import ArchSpec, count_parameters
+from engine.postprocess import postprocess
+from engine.types import Detections
+
+ImageLike = np.ndarray | str | Path
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    path: str
+    sha256: str
+    format: str
+
+
+def _image_key(image: ImageLike) -> str:
+    if isinstance(image, (str, Path)):
+        p = Path(image)
+        st = p.stat()
+        return f"path:{p.resolve()}:{st.st_mtime_ns}:{st.st_size}"
+    return "array:" + hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).hexdigest()
+
+
+class Detector:
+    """A SqueezeDet ready to detect, float or quantized.
+
+    Thread-safety: calls are serialized by an internal lock (one graph, one set
+    of variables); run it from one worker thread in a GUI.
+    """
+
+    cache_size = 128
+
+    def __init__(
+        self,
+        spec: ArchSpec,
+        weights: dict[str, np.ndarray],
+        checkpoint: CheckpointInfo | None = None,
+    ):
+        from engine.model.spec import check_shapes
+        from engine.model.squeezedet import build_models
+        from engine.tf_runtime import import_tf
+
+        check_shapes(
+            spec,
+            {k: v.shape for k, v in weights.items()},
+            checkpoint.path if checkpoint else "weights",
+        )
+        self.spec = spec
+        self.checkpoint = checkpoint
+        self.float_weights = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+        self.anchors = anchor_grid(spec)
+        tf = import_tf()
+        self._tf = tf
+        self.graph = build_models(spec, with_activation_quant=True)
+        self.model, self._layers, self._act_quant = (
+            self.graph.model,
+            self.graph.layers,
+            self.graph.act_quant,
+        )
+        self._assign(self.float_weights)
+        w, h = spec.input_size
+        sig = [tf.TensorSpec([None, h, w, 3], tf.float32)]
+        self._forward_float = tf.function(
+            lambda x: self.model(x, training=False), input_signature=sig
+        )
+        self._forward_actq = tf.function(
+            lambda x: self.graph.actq_model(x, training=False), input_signature=sig
+        )
+        self._loaded_key: object = None  # config whose weights are in the variables (None = float)
+        self._lock = threading.RLock()
+        self._float_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.activation_ranges: dict[str, float] | None = None
+        self._int8 = None
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, input_size: tuple[int, int] | None = None
+    ) -> Detector:
+        """Load any supported checkpoint (TF1 prefix/folder, .h5, .npz) and its sidecar."""
+        from engine.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(path, input_size=input_size)
+        return cls(ckpt.spec, ckpt.weights, CheckpointInfo(ckpt.path, ckpt.sha256, ckpt.format))
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.spec.class_names
+
+    @property
+    def num_parameters(self) -> int:
+        return count_parameters(self.float_weights)
+
+    def summary(self) -> str:
+        w, h = self.spec.input_size
+        gw, gh = self.spec.grid_size
+        return (
+            f"{'SqueezeDet+' if self.spec.variant == 'squeezedet+' else 'SqueezeDet'}, "
+            f"{self.num_parameters / 1e6:.2f} M parameters, input {w}x{h}, grid {gw}x{gh}, "
+            f"{self.spec.anchors_per_cell} anchors, ConvDet {self.spec.convdet_kernel}x{self.spec.convdet_kernel}, "
+            f"classes {', '.join(self.class_names)}"
+        )
+
+    # ------------------------------------------------------------ weight swap
+    def _assign(self, weights: dict[str, np.ndarray]) -> None:
+        for name, layer in self._layers.items():
+            layer.kernel.assign(weights[f"{name}/kernels"])
+            layer.bias.assign(weights[f"{name}/biases"])
+
+    def quantized_weights(self, quant) -> dict[str, np.ndarray]:
+        """The weights under a QuantConfig (float weights for None)."""
+        if quant is None:
+            return self.float_weights
+        from engine.quant import quantize_weights
+
+        return quantize_weights(self.float_weights, quant)
+
+    def _use(self, quant) -> None:
+        key = None if quant is None else quant
+        if key == self._loaded_key:
+            return
+        self._assign(self.quantized_weights(quant))
+        self._loaded_key = key
+
+    # ---------------------------------------------------------------- forward
+    def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+        """BGR image (H, W, 3) -> network input (h, w, 3) float32 minus means, and (sx, sy)."""
+        if (
+            not isinstance(image, np.ndarray)
+            or image.ndim != 3
+            or image.shape[2] != 3
+            or min(image.shape[:2]) < 1
+        ):
+            raise InputError(
+                f"expected a (H, W, 3) BGR image, got shape {getattr(image, 'shape', None)}"
+            )
+        w, h = self.spec.input_size
+        im = image.astype(np.float32)
+        im -= np.asarray(self.spec.bgr_means, dtype=np.float32)
+        im = cv2.resize(im, (w, h))
+        return im, (w / image.shape[1], h / image.shape[0])
+
+    def _load(self, image: ImageLike) -> np.ndarray:
+        if isinstance(image, (str, Path)):
+            from engine.data.images import read_image_bgr
+
+            return read_image_bgr(image)
+        return image
+
+    def forward(self, batch: np.ndarray, quant=None) -> np.ndarray:
+        """Raw ConvDet output (B, gridH, gridW, K*(C+5)) float32 for a preprocessed batch."""
+        with self._lock:
+            self._use(quant)
+            act = quant is not None and getattr(quant, "activation_bits", None)
+            if act:
+                self._configure_activation_quant(int(quant.activation_bits))
+            fn = self._forward_actq if act else self._forward_float
+            return fn(np.asarray(batch, dtype=np.float32)).numpy()
+
+    def raw_output(self, image: ImageLike, quant=None) -> tuple[np.ndarray, tuple[float, float]]:
+        """(raw ConvDet output (gridH, gridW, K*(C+5)), scale_xy) for one image; float cached."""
+        key = _image_key(image) if quant is None else None
+        with self._lock:
+            if key is not None and key in self._float_cache:
+                self._float_cache.move_to_end(key)
+                return self._float_cache[key]
+        x, scale = self.preprocess(self._load(image))
+        raw = self.forward(x[None], quant)[0]
+        if key is not None:
+            with self._lock:
+                self._float_cache[key] = (raw, scale)
+                while len(self._float_cache) > self.cache_size:
+                    self._float_cache.popitem(last=False)
+        return raw, scale
+
+    def decode(self, raw: np.ndarray, scale_xy: tuple[float, float]) -> Detections:
+        """Post-process one raw ConvDet output into Detections (original pixels, xyxy)."""
+        return postprocess(
+            raw,
+            self.anchors,
+            self.spec.input_size,
+            scale_xy,
+            self.class_names,
+            self.spec.anchors_per_cell,
+        )
+
+    def detect(self, image: ImageLike, quant=None, threshold: float = 0.0) -> Detections:
+        """Detect objects in one BGR image (or image path); quant=None is the float model.
+
+        Returns every detection the post-processing keeps with score >= threshold.
+        """
+        if quant is not None and getattr(quant, "int8", False):
+            raise InputError("use detect_int8 for the integer model")
+        dets = self.decode(*self.raw_output(image, quant))
+        return dets.above(threshold) if threshold > 0 else dets
+
+    def detect_batch(
+        self, images: Sequence[np.ndarray], quant=None, threshold: float = 0.0
+    ) -> list[Detections]:
+        """Detect in several decoded BGR images in one forward pass."""
+        prepared = [self.preprocess(im) for im in images]
+        raw = self.forward(np.stack([p[0] for p in prepared]), quant)
+        out = [self.decode(r, p[1]) for r, p in zip(raw, prepared)]
+        return [d.above(threshold) for d in out] if threshold > 0 else out
+
+    # ------------------------------------------------------ activation quant
+    def calibrate_activations(
+        self, images: Sequence[ImageLike], progress: Callable[[int, int], None] | None = None
+    ) -> dict[str, float]:
+        """Record each layer output's largest magnitude over calibration images (float weights)."""
+        from engine.activations import activation_ranges
+
+        with self._lock:
+            self._use(None)
+            self.activation_ranges = activation_ranges(
+                self, [self._load(i) for i in images], progress
+            )
+            self._act_bits_loaded = None
+        return self.activation_ranges
+
+    def _configure_activation_quant(self, bits: int) -> None:
+        if self.activation_ranges is None:
+            raise InputError("activation bits need calibration images (--calib PATH)")
+        if getattr(self, "_act_bits_loaded", None) == bits:
+            return
+        from engine.activations import dynamic_fixed_point
+
+        for name, layer in self._act_quant.items():
+            step, lo, hi = dynamic_fixed_point(self.activation_ranges[name], bits)
+            layer.step.assign(step)
+            layer.lo.assign(lo)
+            layer.hi.assign(hi)
+            layer.enabled.assign(1.0)
+        self._act_bits_loaded = bits
