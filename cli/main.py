@@ -17,7 +17,17 @@ import traceback
 
 from engine.errors import InputError
 
-COMMANDS = ("detect", "evaluate", "quantize", "sweep", "export", "sample_data", "train", "finetune", "gui")
+COMMANDS = (
+    "detect",
+    "evaluate",
+    "quantize",
+    "sweep",
+    "export",
+    "sample_data",
+    "train",
+    "finetune",
+    "gui",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
