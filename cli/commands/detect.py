@@ -1,0 +1,100 @@
+"""``squeezelens detect``: boxes for images, as JSON (files or JSON Lines) or KITTI txt."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from cli.common import (
+    add_model_arguments,
+    add_quant_arguments,
+    load_detector,
+    resolve_kitti_root,
+    write_json,
+)
+from cli.runner import build_runner
+from engine.errors import InputError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("detect", help="detect objects in images", description=__doc__)
+    add_model_arguments(p)
+    p.add_argument(
+        "--images",
+        nargs="+",
+        metavar="PATH",
+        help="image files and/or folders (default: bundled sample images)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write one file per image here (default: JSON Lines on stdout)",
+    )
+    p.add_argument(
+        "--format", choices=("json", "kitti"), default="json", help="output format (default json)"
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.0,
+        help="minimum score to report (default 0: all kept boxes)",
+    )
+    add_quant_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _image_paths(args) -> list[Path]:
+    from engine.data.images import list_images
+
+    if not args.images:
+        root = Path(resolve_kitti_root(args))
+        args.images = [str(root / "training" / "image_2")]
+    paths = list_images(args.images)
+    if not paths:
+        raise InputError(f"no images found in {' '.join(args.images)}")
+    return paths
+
+
+def _emit(path: Path, dets, args, provenance: dict) -> None:
+    from engine.eval.kitti_io import write_kitti_result
+
+    if args.out is None:
+        print(json.dumps({"image": path.name, "detections": dets.to_records()}), flush=True)
+    elif args.format == "kitti":
+        write_kitti_result(args.out / f"{path.stem}.txt", dets)
+    else:
+        record = {"image": path.name, "detections": dets.to_records(), "provenance": provenance}
+        write_json(args.out / f"{path.stem}.json", record)
+
+
+def run(args) -> int:
+    from engine.data.images import read_image_bgr
+    from engine.prefetch import prefetch
+    from engine.provenance import checkpoint_record, versions
+
+    if not 0.0 <= args.threshold <= 1.0:
+        raise InputError(f"--threshold must be in [0, 1], got {args.threshold}")
+    paths = _image_paths(args)
+    detector = load_detector(args)
+    runner, quant, _ = build_runner(args, detector, calib_fallback=paths)
+    provenance = {
+        "checkpoint": checkpoint_record(detector),
+        "quant": None if quant is None else quant.to_dict(),
+        "int8": bool(args.int8),
+        "versions": versions(),
+    }
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        if args.format == "kitti":
+            write_json(args.out / "provenance.json", provenance)
+    for path, image in prefetch(paths, read_image_bgr):
+        if isinstance(image, BaseException):
+            if isinstance(image, InputError):
+                raise image
+            raise InputError(f"cannot read image ({image})", path)
+        _emit(path, runner.detect(image, threshold=args.threshold), args, provenance)
+    if args.out is not None:
+        print(f"wrote {len(paths)} {args.format} files to {args.out}", file=sys.stderr)
+    return 0

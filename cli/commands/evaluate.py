@@ -1,0 +1,92 @@
+"""``squeezelens evaluate``: KITTI AP of a checkpoint (float, quantized or INT8) on a split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cli.common import (
+    add_model_arguments,
+    add_quant_arguments,
+    load_detector,
+    resolve_kitti_root,
+    write_json,
+)
+from cli.progress import ProgressBar
+from cli.runner import build_runner
+from engine.errors import InputError
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "evaluate", help="score a checkpoint with the KITTI protocol", description=__doc__
+    )
+    add_model_arguments(p)
+    p.add_argument(
+        "--kitti-root", metavar="ROOT", help="KITTI object folder (default: bundled sample data)"
+    )
+    p.add_argument("--split", default="val", help="train, val, trainval or all (default val)")
+    p.add_argument("--protocol", choices=("official", "squeezedet"), default="official",
+                   help="official devkit, or the copy shipped with SqueezeDet (keeps short detections)")  # fmt: skip
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write results.json, pr_curves.csv and data/<stem>.txt",
+    )
+    add_quant_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _calib_fallback(root: str) -> list[str]:
+    """Calibration images default to the train split of the KITTI root."""
+    from engine.data.kitti import open_dataset
+
+    try:
+        return [r.path for r in open_dataset(root, "train").records]
+    except InputError:
+        return []
+
+
+def results_document(args, result, detector, quant, split: str) -> dict:
+    from engine.provenance import checkpoint_record, versions
+
+    doc = {
+        "protocol": args.protocol,
+        "split": split,
+        "checkpoint": checkpoint_record(detector),
+        "quant": None if quant is None else quant.to_dict(),
+        "int8": bool(getattr(args, "int8", False)),
+        "versions": versions(),
+    }
+    doc.update(result.to_json_dict())
+    return doc
+
+
+def run(args) -> int:
+    from engine.eval.kitti_io import write_kitti_result
+
+    from engine.data.kitti import open_dataset
+    from engine.evaluate import evaluate
+
+    root = resolve_kitti_root(args)
+    dataset = open_dataset(root, args.split)
+    detector = load_detector(args)
+    runner, quant, description = build_runner(args, detector, calib_fallback=_calib_fallback(root))
+    on_image = None
+    if args.out is not None:
+        (args.out / "data").mkdir(parents=True, exist_ok=True)
+
+        def on_image(record, dets):
+            write_kitti_result(args.out / "data" / f"{record.stem}.txt", dets)
+
+    bar = ProgressBar(f"evaluating {len(dataset)} images ({description})")
+    result = evaluate(runner, dataset, protocol=args.protocol, progress=bar, on_image=on_image)
+    print(result.format_table())
+    if args.out is not None:
+        write_json(
+            args.out / "results.json",
+            results_document(args, result, detector, quant, dataset.split),
+        )
+        result.write_pr_csv(args.out / "pr_curves.csv")
+        print(f"wrote {args.out / 'results.json'}, pr_curves.csv and data/")
+    return 0

@@ -1,0 +1,88 @@
+"""Arguments and loading shared by the subcommands (model, dataset, quantization)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from engine.errors import InputError
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text or "")
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected WxH, e.g. 1248x384, got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    parser.add_argument(
+        "--checkpoint", required=required,
+        help="TF1 prefix/.index/.data, a folder with one checkpoint, .h5 or .npz "
+        "(default: the bundled sample model)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--input-size", type=parse_size, metavar="WxH", help="override the network input size"
+    )
+
+
+def add_quant_arguments(parser: argparse.ArgumentParser, multi: bool = False) -> None:
+    """The quantization flags shared by detect, evaluate, quantize and sweep."""
+    from engine.quant.cli_args import add_quant_arguments as add
+
+    add(parser, multi=multi)
+    parser.add_argument(
+        "--int8", action="store_true", help="run the integer-only INT8 TFLite model"
+    )
+    parser.add_argument(
+        "--calib", nargs="+", metavar="PATH", help="calibration images (files or folders)"
+    )
+    parser.add_argument(
+        "--calib-count", type=int, default=32, metavar="N", help="calibration images to use"
+    )
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def resolve_checkpoint(args) -> str:
+    if args.checkpoint:
+        return args.checkpoint
+    from engine.samples import default_checkpoint
+
+    path = default_checkpoint()
+    if path is None:
+        raise InputError("no --checkpoint given and this install has no bundled sample model")
+    say(f"using the bundled sample model {path}")
+    return str(path)
+
+
+def resolve_kitti_root(args, attr: str = "kitti_root") -> str:
+    value = getattr(args, attr, None)
+    if value:
+        return value
+    from engine.samples import default_kitti_root
+
+    root = default_kitti_root()
+    if root is None:
+        raise InputError("no --kitti-root given and this install has no bundled sample data")
+    say(f"using the bundled sample data {root}")
+    return str(root)
+
+
+def load_detector(args):
+    from engine.detector import Detector
+
+    return Detector.from_checkpoint(resolve_checkpoint(args), input_size=args.input_size)
+
+
+def write_json(path: Path, data) -> None:
+    """Write JSON atomically (a killed run never leaves a half file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)

@@ -1,0 +1,55 @@
+"""Shared fixtures: the ../shared folder (real KITTI frames, checkpoint, references)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+REAL_CKPT = SHARED / "checkpoints" / "squeezedet_kitti_tf1" / "model.ckpt-87000"
+REAL_KITTI = SHARED / "kitti"
+REFERENCE = SHARED / "reference"
+
+
+def need_shared(path: Path = SHARED) -> Path:
+    """Skip (with a message) when the shared data beside the repository is absent."""
+    if not path.exists():
+        pytest.skip(f"shared data not available: {path} is absent")
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_detector():
+    """The shared real-weights SqueezeDet (its sidecar honoured): built once per session."""
+    need_shared(REAL_CKPT.parent)
+    from engine.detector import Detector
+
+    return Detector.from_checkpoint(REAL_CKPT)
+
+
+def random_weights(spec, seed: int = 0, scale: float = 0.05) -> dict[str, np.ndarray]:
+    """Random float32 weights of the official shapes for a spec (HWIO kernels)."""
+    from engine.model.spec import expected_shapes
+
+    rng = np.random.default_rng(seed)
+    return {
+        k: (rng.standard_normal(s) * scale).astype(np.float32)
+        for k, s in expected_shapes(spec).items()
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_detector():
+    """A random-weight SqueezeDet at a small input (fast; no shared data needed)."""
+    from engine.detector import Detector
+    from engine.model.spec import ArchSpec
+
+    spec = ArchSpec().with_input_size((256, 96))
+    return Detector(spec, random_weights(spec))
