@@ -1,0 +1,77 @@
+"""Float forward latency and evaluation throughput of the Detector (medians).
+
+Usage: python benchmarks/bench_detector.py [--repeats N]
+Prints: the median float forward of one 1248x384 image (target <= 80 ms), the tracing
+count after all calls (must stay 1: no retracing), and evaluate throughput as a
+fraction of forward-only throughput on the shared KITTI val split (target >= 85%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SHARED = REPO.parent / "shared"
+
+
+def median_ms(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=30)
+    args = ap.parse_args()
+    from engine.detector import Detector
+    from engine.model.spec import ArchSpec, expected_shapes
+
+    spec = ArchSpec()
+    rng = np.random.default_rng(0)
+    weights = {k: (rng.standard_normal(s) * 0.05).astype(np.float32) for k, s in expected_shapes(spec).items()}
+    det = Detector(spec, weights)
+    x = rng.uniform(-100, 100, (1, 384, 1248, 3)).astype(np.float32)
+    det.forward(x)
+    fwd = median_ms(lambda: det.forward(x), args.repeats)
+    print(f"float forward 1248x384 (official SqueezeDet, 3x3 ConvDet): median {fwd:.1f} ms over {args.repeats} runs")
+    print(f"tf.function traces after {args.repeats + 1} calls: {det._forward_float.experimental_get_tracing_count()}")
+    image = rng.integers(0, 255, (375, 1242, 3), dtype=np.uint8)
+    det.cache_size = 0  # measure the uncached path
+    counter = iter(range(10**9))
+
+    def fresh_detect():
+        image[0, 0, 0] = next(counter) % 255  # a new image each time
+        det.detect(image)
+
+    full = median_ms(fresh_detect, 10)
+    print(f"detect (preprocess + forward + post-processing), uncached: median {full:.1f} ms")
+    kitti = SHARED / "kitti"
+    if not kitti.exists():
+        print("shared KITTI absent: evaluate throughput skipped")
+        return
+    from engine.data.kitti import open_dataset
+    from engine.evaluate import evaluate
+
+    ds = open_dataset(kitti, "val")
+    for _ in range(2):
+        t = time.perf_counter()
+        evaluate(det, ds)
+        ev = len(ds) / (time.perf_counter() - t)
+    fwd_only = 1000.0 / fwd
+    print(f"evaluate: {ev:.2f} images/s over {len(ds)} images; forward-only {fwd_only:.2f} images/s; "
+          f"ratio {100 * ev / fwd_only:.0f}% (target >= 85%)")
+
+
+if __name__ == "__main__":
+    main()
