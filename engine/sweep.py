@@ -1,0 +1,223 @@
+"""Sweeps of quantization configs against KITTI mAP, written point by point.
+
+Each finished point is appended to ``sweep.csv`` at once (flushed and synced),
+keyed by the full config and seed, so a killed sweep resumes where it stopped.
+``sweep_meta.json`` records the checkpoint hash, dataset and protocol; a folder
+made for another checkpoint or split is refused.  Inputs are decoded and
+pre-processed once and reused by every point; only the weights change.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import InputError
+from engine.jobs import CancelToken, check
+
+CSV_NAME, META_NAME = "sweep.csv", "sweep_meta.json"
+FIELDS = (
+    "key", "label", "bits", "rounding", "reserve_zero", "scale", "range", "grid", "seed",
+    "map_r11", "map_r40", "map_r11_easy", "map_r11_moderate", "map_r11_hard",
+    "map_r40_easy", "map_r40_moderate", "map_r40_hard", "config",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One quantization config to score (quant None = the float baseline)."""
+
+    quant: object | None
+
+    @property
+    def key(self) -> str:
+        return "float" if self.quant is None else json.dumps(self.quant.to_dict(), sort_keys=True)
+
+    @property
+    def method(self) -> str:
+        """The curve this point belongs to: everything but bits and seed."""
+        if self.quant is None:
+            return "float"
+        q = self.quant
+        zero = "zero" if q.reserve_zero else "no zero"
+        return f"{q.rounding}, {zero}, {q.scale}" + ("" if q.grid == "linear" else f", {q.grid}")
+
+
+def sweep_points(
+    configs: Iterable, repeats: int = 1, include_float: bool = True
+) -> list[SweepPoint]:
+    """Expand configs: stochastic ones repeated over seeds seed..seed+repeats-1, deterministic ones once."""
+    if repeats < 1:
+        raise InputError(f"--repeats must be at least 1, got {repeats}")
+    points = [SweepPoint(None)] if include_float else []
+    seen = {p.key for p in points}
+    for q in configs:
+        seeds = range(q.seed, q.seed + repeats) if q.rounding == "stochastic" else [q.seed]
+        for s in seeds:
+            p = SweepPoint(replace(q, seed=s))
+            if p.key not in seen:
+                seen.add(p.key)
+                points.append(p)
+    return points
+
+
+def check_or_write_meta(out_dir: Path, meta: dict) -> None:
+    """Refuse a folder made for another checkpoint, split or protocol; else record ours."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / META_NAME
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"unreadable sweep metadata ({exc})", path) from None
+        for field in ("checkpoint_sha256", "kitti_root", "split", "protocol", "input_size"):
+            if old.get(field) != meta.get(field):
+                raise InputError(
+                    f"this sweep folder was made for another {field.replace('_', ' ')} "
+                    f"({old.get(field)!r}, now {meta.get(field)!r}); use a new --out", out_dir
+                )  # fmt: skip
+        return
+    path.write_text(json.dumps(meta, indent=1))
+
+
+def read_rows(out_dir: Path) -> list[dict]:
+    """Rows already in sweep.csv (a torn last line from a kill is ignored)."""
+    path = out_dir / CSV_NAME
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [r for r in csv.DictReader(f) if r.get("config") is not None and r.get("map_r11")]
+
+
+def _row(point: SweepPoint, result) -> dict:
+    m = result.to_json_dict()["map"]
+    q = point.quant
+    d = q.to_dict() if q is not None else {}
+    row = {
+        "key": point.key, "label": point.method,
+        "bits": d.get("bits", "float"), "rounding": d.get("rounding", ""),
+        "reserve_zero": d.get("reserve_zero", ""), "scale": d.get("scale", ""),
+        "range": d.get("range", ""), "grid": d.get("grid", ""), "seed": d.get("seed", ""),
+        "config": json.dumps(d, sort_keys=True) if d else "",
+    }  # fmt: skip
+    for proto in ("r11", "r40"):
+        row[f"map_{proto}"] = f"{m[proto]['all']:.6f}"
+        for diff in ("easy", "moderate", "hard"):
+            row[f"map_{proto}_{diff}"] = f"{m[proto][diff]:.6f}"
+    return row
+
+
+def append_row(out_dir: Path, row: dict) -> None:
+    path = out_dir / CSV_NAME
+    new = not path.exists() or path.stat().st_size == 0
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+class PreparedInputs:
+    """Decoded, pre-processed network inputs of a dataset, kept for every sweep point.
+
+    inputs: (N, h, w, 3) float32; scales: N (sx, sy) pairs.
+    """
+
+    def __init__(
+        self, detector, records: Sequence, progress=None, cancel: CancelToken | None = None
+    ):
+        from engine.data.images import read_image_bgr
+        from engine.prefetch import prefetch
+
+        xs, self.scales, self.records = [], [], list(records)
+        for i, (rec, image) in enumerate(prefetch(self.records, lambda r: read_image_bgr(r.path))):
+            check(cancel)
+            if isinstance(image, BaseException):
+                raise image if isinstance(image, InputError) else InputError(str(image), rec.path)
+            x, s = detector.preprocess(image)
+            xs.append(x)
+            self.scales.append(s)
+            if progress:
+                progress(i + 1, len(self.records))
+        self.inputs = np.stack(xs) if xs else np.zeros((0, 1, 1, 3), np.float32)
+
+    def detect_all(
+        self, detector, quant, batch: int = 4, cancel: CancelToken | None = None
+    ) -> dict:
+        """Detections per stem under one quantization config."""
+        out = {}
+        for start in range(0, len(self.records), batch):
+            check(cancel)
+            raw = detector.forward(self.inputs[start : start + batch], quant)
+            for k, r in enumerate(raw):
+                out[self.records[start + k].stem] = detector.decode(r, self.scales[start + k])
+        return out
+
+
+def run_sweep(
+    detector,
+    dataset,
+    points: Sequence[SweepPoint],
+    out_dir: Path,
+    meta: dict,
+    protocol: str = "official",
+    progress: Callable[[int, int, dict | None], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> list[dict]:
+    """Score every point not yet in ``out_dir/sweep.csv``; returns all rows (old and new).
+
+    progress(done_points, total_points, row_just_finished_or_None).
+    """
+    from engine.eval import evaluate_detections
+
+    out_dir = Path(out_dir)
+    check_or_write_meta(out_dir, meta)
+    rows = read_rows(out_dir)
+    done = {r["key"] for r in rows}
+    todo = [p for p in points if p.key not in done]
+    if progress:
+        progress(len(points) - len(todo), len(points), None)
+    if not todo:
+        return rows
+    prepared = PreparedInputs(detector, dataset.records, cancel=cancel)
+    for point in todo:
+        dets = prepared.detect_all(detector, point.quant, cancel=cancel)
+        result = evaluate_detections(
+            dataset.records, dets, protocol=protocol, classes=tuple(detector.class_names)
+        )
+        row = _row(point, result)
+        append_row(out_dir, row)
+        rows.append(row)
+        if progress:
+            progress(len(points) - len(todo) + todo.index(point) + 1, len(points), row)
+    return rows
+
+
+def summarize(
+    rows: Iterable[dict], metric: str = "map_r11"
+) -> dict[str, dict[int, tuple[float, float, int]]]:
+    """Curve label -> {bits: (mean, std, n)} over seeds; the float baseline under 'float' at bits 32."""
+    groups: dict[str, dict[int, list[float]]] = {}
+    for r in rows:
+        bits = 32 if r["bits"] == "float" else int(r["bits"])
+        groups.setdefault(r["label"], {}).setdefault(bits, []).append(float(r[metric]))
+    return {
+        label: {b: (float(np.mean(v)), float(np.std(v)), len(v)) for b, v in sorted(per.items())}
+        for label, per in groups.items()
+    }
+
+
+def iter_product(lists: dict[str, Sequence]) -> Iterator[dict]:
+    """Every combination of the given field -> values lists, as dicts."""
+    keys = list(lists)
+    for values in itertools.product(*(lists[k] for k in keys)):
+        yield dict(zip(keys, values))
