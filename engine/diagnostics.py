@@ -1,0 +1,191 @@
+"""Per-layer diagnostics of a quantized SqueezeDet (after TFLite's quantization debugger).
+
+- weight statistics and histograms with the grid's levels to draw over them;
+- quantization error per layer: MSE, SQNR (dB), max |error|;
+- float vs quantized activations on one image, per layer output: SQNR, cosine;
+- the error at the ConvDet output split into class probabilities, confidence
+  and box deltas.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.model.spec import layer_names
+
+
+@dataclass(frozen=True)
+class ErrorStats:
+    """How far a quantized tensor is from its float original."""
+
+    mse: float
+    sqnr_db: float  # 10 log10(sum x^2 / sum (x - q)^2); inf when exact
+    max_abs: float
+
+    @staticmethod
+    def of(reference: np.ndarray, other: np.ndarray) -> ErrorStats:
+        ref = np.asarray(reference, dtype=np.float64).ravel()
+        err = np.asarray(other, dtype=np.float64).ravel() - ref
+        noise = float(np.dot(err, err))
+        signal = float(np.dot(ref, ref))
+        sqnr = (
+            math.inf
+            if noise == 0
+            else (10 * math.log10(signal / noise) if signal > 0 else -math.inf)
+        )
+        return ErrorStats(
+            noise / max(ref.size, 1), sqnr, float(np.max(np.abs(err))) if err.size else 0.0
+        )
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One row of the layers table.
+
+    name: official layer name ('fire2/squeeze1x1'); params: kernel + bias count;
+    w_min/w_max: float range of kernel and bias; step: grid step (nan when float
+    or per channel, then the mean step); levels: number of grid levels (0 = float).
+    """
+
+    name: str
+    params: int
+    w_min: float
+    w_max: float
+    bits: int | None
+    step: float
+    levels: int
+    error: ErrorStats
+
+
+def _layer_arrays(weights: dict, layer: str) -> np.ndarray:
+    return np.concatenate([weights[f"{layer}/kernels"].ravel(), weights[f"{layer}/biases"].ravel()])
+
+
+def layer_table(
+    float_weights: dict, quant_weights: dict, report: dict | None = None
+) -> list[LayerRow]:
+    """Per-layer statistics of float vs quantized weights, in forward order.
+
+    report: ``engine.quant.quantization_report`` output (per tensor step/levels), optional.
+    """
+    variant = "squeezedet+" if float_weights["conv1/kernels"].shape[0] == 7 else "squeezedet"
+    rows = []
+    for layer in layer_names(variant):
+        f, q = _layer_arrays(float_weights, layer), _layer_arrays(quant_weights, layer)
+        info = (report or {}).get(f"{layer}/kernels")
+        step = float(np.mean(np.atleast_1d(info.step))) if info is not None else math.nan
+        levels = int(np.max(np.atleast_1d(info.levels))) if info is not None else 0
+        bits = getattr(info, "bits", None) if info is not None else None
+        rows.append(
+            LayerRow(
+                layer,
+                f.size,
+                float(f.min()),
+                float(f.max()),
+                bits,
+                step,
+                levels,
+                ErrorStats.of(f, q),
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Histogram data of one layer's weights for drawing.
+
+    edges: (B+1,) bin edges; float_counts / quant_counts: (B,) counts of the float
+    and quantized values; levels: (L,) the grid's levels inside the plotted range
+    (empty when float or when there are too many to draw).
+    """
+
+    edges: np.ndarray
+    float_counts: np.ndarray
+    quant_counts: np.ndarray
+    levels: np.ndarray
+
+
+def weight_histogram(
+    float_weights: dict,
+    quant_weights: dict,
+    layer: str,
+    levels: np.ndarray | None = None,
+    bins: int = 256,
+    max_levels: int = 1024,
+) -> Histogram:
+    """Histogram of a layer's float and quantized weights (kernel + bias) on shared bins."""
+    f, q = _layer_arrays(float_weights, layer), _layer_arrays(quant_weights, layer)
+    lo, hi = float(min(f.min(), q.min())), float(max(f.max(), q.max()))
+    if hi <= lo:
+        hi = lo + 1e-6
+    edges = np.linspace(lo, hi, bins + 1)
+    fc, _ = np.histogram(f, edges)
+    qc, _ = np.histogram(q, edges)
+    lv = np.zeros(0) if levels is None else np.asarray(levels, dtype=np.float64)
+    lv = lv[(lv >= lo - (hi - lo) * 0.01) & (lv <= hi + (hi - lo) * 0.01)]
+    if lv.size > max_levels:
+        lv = np.zeros(0)
+    return Histogram(edges, fc, qc, lv)
+
+
+@dataclass(frozen=True)
+class ActivationRow:
+    name: str
+    shape: tuple[int, ...]
+    sqnr_db: float
+    cosine: float
+    max_abs_error: float
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    return 1.0 if na == nb == 0 else float(np.dot(a, b) / (na * nb)) if na and nb else 0.0
+
+
+def compare_activations(detector, image: np.ndarray, quant) -> list[ActivationRow]:
+    """Float vs quantized activations of every layer output on one BGR image."""
+    x, _ = detector.preprocess(image)
+    names = layer_names(detector.spec.variant)
+    with detector._lock:
+        detector._use(None)
+        ref = [t.numpy() for t in detector.graph.probe(x[None], training=False)]
+        detector._use(quant)
+        act = quant is not None and getattr(quant, "activation_bits", None)
+        if act:
+            detector._configure_activation_quant(int(quant.activation_bits))
+        probe = detector.graph.actq_probe if act else detector.graph.probe
+        got = [t.numpy() for t in probe(x[None], training=False)]
+    rows = []
+    for name, r, g in zip(names, ref, got):
+        e = ErrorStats.of(r, g)
+        rows.append(ActivationRow(name, tuple(r.shape[1:]), e.sqnr_db, _cosine(r, g), e.max_abs))
+    return rows
+
+
+@dataclass(frozen=True)
+class ConvDetError:
+    """Error of the quantized ConvDet output against float, split by head."""
+
+    class_probs: ErrorStats
+    confidence: ErrorStats
+    deltas: ErrorStats
+
+
+def convdet_error(detector, image: np.ndarray, quant) -> ConvDetError:
+    """Split the ConvDet output error into class probabilities, confidence and box deltas."""
+    from engine.postprocess import split_convdet
+
+    x, _ = detector.preprocess(image)
+    k, c = detector.spec.anchors_per_cell, detector.spec.num_classes
+    a = split_convdet(detector.forward(x[None], None)[0], c, k)
+    b = split_convdet(detector.forward(x[None], quant)[0], c, k)
+    return ConvDetError(
+        ErrorStats.of(a.class_probs, b.class_probs),
+        ErrorStats.of(a.confidence, b.confidence),
+        ErrorStats.of(a.deltas, b.deltas),
+    )
