@@ -1,0 +1,425 @@
+"""The official KITTI 2D object evaluation (``evaluate_object.cpp``), in numpy.
+
+Reproduced rule for rule from the devkit's ``cleanData``, ``computeStatistics``,
+``getThresholds`` and ``eval_class``:
+
+* Difficulty d keeps ground truth with occlusion <= (0, 1, 2)[d], truncation
+  <= (0.15, 0.30, 0.50)[d] and box height above (40, 25, 25)[d] px; other objects of
+  the class, and the neighbouring classes (Van for Car, Person_sitting for
+  Pedestrian), are "ignored": a detection matched to them is neither TP nor FP.
+* A detection matches with IoU strictly above 0.7 (car) or 0.5 (pedestrian,
+  cyclist); boxes are used as given, areas are ``(x2 - x1) * (y2 - y1)``.
+* Pass 1 (collecting TP scores) gives each ground truth, in label-file order,
+  its unassigned candidate with the highest score; pass 2 (counting TP/FP/FN at
+  each threshold) gives it the candidate with the largest IoU among non-ignored
+  detections, or else the first too-small (ignored) one.
+* Unmatched detections whose intersection over their own area with a DontCare
+  box exceeds the class overlap are not false positives.
+* ``getThresholds`` keeps at most 41 TP scores spaced by recall 1/40; curve
+  point k is the k-th kept threshold, so with <= 40 valid objects the curve is
+  compressed and AP is capped below 1 (reported as ``capped``).
+
+Protocols: "official" is the current devkit (ground truth ignored when height
+<= min height; detections shorter than the min height, of any class, are
+ignored).  "squeezedet" is the copy shipped with SqueezeDet (height < min
+height; no detection is ignored for its height).
+
+The per-image greedy matching is sequential over ground truth, so it is run
+for all images (and all thresholds) at once on padded arrays, one ground-truth
+slot at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.errors import InputError
+from engine.eval.results import (
+    DIFFICULTIES,
+    N_SAMPLE_PTS,
+    ClassDifficultyAP,
+    EvalResult,
+    capped_warnings,
+)
+from engine.types import Detections, ImageRecord
+
+PROTOCOLS: tuple[str, ...] = ("official", "squeezedet")
+MIN_HEIGHT: tuple[float, ...] = (40.0, 25.0, 25.0)
+MAX_OCCLUSION: tuple[int, ...] = (0, 1, 2)
+MAX_TRUNCATION: tuple[float, ...] = (0.15, 0.3, 0.5)
+MIN_OVERLAP: Mapping[str, float] = {"car": 0.7, "pedestrian": 0.5, "cyclist": 0.5}
+NEIGHBOUR: Mapping[str, str] = {"car": "van", "pedestrian": "person_sitting"}
+_CHUNK_BUDGET = 1 << 18  # padded (images x gt x det) cells per matching batch
+
+
+def box_overlap(det: np.ndarray, gt: np.ndarray, own_area: bool = False) -> np.ndarray:
+    """The devkit's ``boxoverlap``: IoU, or intersection over the det's own area.
+
+    det: (N, 4) float64 xyxy; gt: (M, 4) float64 xyxy.  Returns (N, M) float64,
+    0 where the intersection is empty, with the devkit's operation order.
+    """
+    w = np.minimum(det[:, None, 2], gt[None, :, 2]) - np.maximum(det[:, None, 0], gt[None, :, 0])
+    h = np.minimum(det[:, None, 3], gt[None, :, 3]) - np.maximum(det[:, None, 1], gt[None, :, 1])
+    inter = w * h
+    det_area = ((det[:, 2] - det[:, 0]) * (det[:, 3] - det[:, 1]))[:, None]
+    if own_area:
+        denom = np.broadcast_to(det_area, inter.shape)
+    else:
+        gt_area = ((gt[:, 2] - gt[:, 0]) * (gt[:, 3] - gt[:, 1]))[None, :]
+        denom = (det_area + gt_area) - inter
+    out = np.zeros(inter.shape, dtype=np.float64)
+    ok = (w > 0) & (h > 0)
+    np.divide(inter, denom, out=out, where=ok)
+    return out
+
+
+def get_thresholds(scores: np.ndarray, n_gt: int) -> np.ndarray:
+    """``getThresholds``: the TP scores at which recall steps by ~1/40.
+
+    scores: (K,) TP scores from pass 1; returns (<= 41,) float64, descending.
+    """
+    v = np.sort(np.asarray(scores, dtype=np.float64))[::-1]
+    kept: list[float] = []
+    current = 0.0
+    last = len(v) - 1
+    for i in range(len(v)):
+        left = (i + 1) / n_gt
+        right = (i + 2) / n_gt if i < last else left
+        if (right - current) < (current - left) and i < last:
+            continue
+        kept.append(float(v[i]))
+        current += 1.0 / (N_SAMPLE_PTS - 1.0)
+    return np.asarray(kept[:N_SAMPLE_PTS], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class _Scene:
+    """Ground truth and detections of all images, flattened (image order, then file order).
+
+    gt_*: (G,) per object; det_*: (D,) per detection (score-descending within
+    an image); pair_*: (P,) det/gt pairs of one image with IoU above the
+    smallest class overlap.  det_dontcare: (D,) max intersection / own area
+    with any DontCare box of its image.
+    """
+
+    gt_image: np.ndarray
+    gt_type: np.ndarray
+    gt_truncation: np.ndarray
+    gt_occlusion: np.ndarray
+    gt_height: np.ndarray
+    det_image: np.ndarray
+    det_type: np.ndarray
+    det_score: np.ndarray
+    det_height: np.ndarray
+    det_dontcare: np.ndarray
+    pair_gt: np.ndarray
+    pair_det: np.ndarray
+    pair_iou: np.ndarray
+
+
+def _image_arrays(record: ImageRecord, dets: Detections) -> tuple:
+    """(gt boxes (G,4), gt types, det boxes (D,4), det types) of one image, float64."""
+    objects = record.objects
+    gt_box = np.array([o.box_xyxy for o in objects], dtype=np.float64).reshape(-1, 4)
+    gt_type = [o.type.lower() for o in objects]
+    names = [n.lower() for n in dets.class_names]
+    if len(dets) and (dets.labels.min() < 0 or dets.labels.max() >= len(names)):
+        raise InputError(f"detections of image {record.stem!r} have labels outside the class names")
+    det_type = [names[k] for k in dets.labels]
+    return gt_box, gt_type, dets.boxes_xyxy.astype(np.float64), det_type
+
+
+def _build_scene(
+    records: Sequence[ImageRecord], detections: Mapping[str, Detections], keep_iou: float
+) -> _Scene:
+    cols: dict[str, list] = {k: [] for k in _Scene.__dataclass_fields__}
+    n_gt = n_det = 0
+    for i, record in enumerate(records):
+        dets = detections.get(record.stem) or Detections.empty()
+        gt_box, gt_type, det_box, det_type = _image_arrays(record, dets)
+        dontcare = np.array([t == "dontcare" for t in gt_type], dtype=bool)
+        iou = box_overlap(det_box, gt_box)
+        iou[:, dontcare] = 0.0
+        d_idx, g_idx = np.nonzero(iou > keep_iou)
+        dc = box_overlap(det_box, gt_box[dontcare], own_area=True)
+        cols["det_dontcare"].append(dc.max(axis=1) if dc.shape[1] else np.zeros(len(det_box)))
+        cols["pair_gt"].append(g_idx + n_gt)
+        cols["pair_det"].append(d_idx + n_det)
+        cols["pair_iou"].append(iou[d_idx, g_idx])
+        cols["gt_image"].append(np.full(len(gt_type), i))
+        cols["gt_type"].append(np.asarray(gt_type, dtype=str))
+        cols["gt_truncation"].append([o.truncated for o in record.objects])
+        cols["gt_occlusion"].append([o.occluded for o in record.objects])
+        cols["gt_height"].append(gt_box[:, 3] - gt_box[:, 1])
+        cols["det_image"].append(np.full(len(det_type), i))
+        cols["det_type"].append(np.asarray(det_type, dtype=str))
+        cols["det_score"].append(dets.scores.astype(np.float64))
+        cols["det_height"].append(np.abs(det_box[:, 1] - det_box[:, 3]))
+        n_gt, n_det = n_gt + len(gt_type), n_det + len(det_type)
+    arrays = {
+        k: np.concatenate([np.asarray(a) for a in v]) if v else np.zeros(0) for k, v in cols.items()
+    }
+    for k in ("gt_image", "det_image", "pair_gt", "pair_det", "gt_occlusion"):
+        arrays[k] = arrays[k].astype(np.int64)
+    for k in ("gt_type", "det_type"):
+        arrays[k] = arrays[k].astype(str)
+    return _Scene(**arrays)
+
+
+def _ignored(scene: _Scene, cls: str, d: int, protocol: str) -> tuple[np.ndarray, np.ndarray]:
+    """``cleanData``: ignored_gt (G,) and ignored_det (D,), each -1/0/1 as int8."""
+    own = scene.gt_type == cls
+    neighbour = scene.gt_type == NEIGHBOUR.get(cls, "\0")
+    too_small = (
+        scene.gt_height <= MIN_HEIGHT[d]
+        if protocol == "official"
+        else scene.gt_height < MIN_HEIGHT[d]
+    )
+    hard = (
+        (scene.gt_occlusion > MAX_OCCLUSION[d])
+        | (scene.gt_truncation > MAX_TRUNCATION[d])
+        | too_small
+    )
+    ignored_gt = np.where(own & ~hard, 0, np.where(neighbour | own, 1, -1)).astype(np.int8)
+    ignored_det = np.where(scene.det_type == cls, 0, -1).astype(np.int8)
+    if protocol == "official":  # the C++ truncates |y1 - y2| to int32; any class
+        ignored_det[np.trunc(scene.det_height) < MIN_HEIGHT[d]] = 1
+    return ignored_gt, ignored_det
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Padded matching problem of a group of images (slot s = one image).
+
+    overlap: (S, G, C) IoU of candidate det c with ground truth g (0 = none),
+    g in label-file order and c in detection order; ignored_gt: (S, G) int8
+    (-1 padding); ignored_det: (S, C) int8; score: (S, C) float64 (-inf
+    padding); counts_fp: (S, C) bool, a valid det outside every DontCare box.
+    """
+
+    overlap: np.ndarray
+    ignored_gt: np.ndarray
+    ignored_det: np.ndarray
+    score: np.ndarray
+    counts_fp: np.ndarray
+
+
+def _local_rank(owner: np.ndarray) -> np.ndarray:
+    """Position of each element within its run of equal (sorted) owner values."""
+    return np.arange(len(owner)) - np.searchsorted(owner, owner, side="left")
+
+
+def _chunks(sizes: np.ndarray) -> Iterator[np.ndarray]:
+    """Split slot indices (S,) into groups whose padded size stays within budget.
+
+    sizes: (S, 2) [n_gt, n_det] per slot.
+    """
+    order = np.lexsort((sizes[:, 0], sizes[:, 1]))
+    start, g_max = 0, 0
+    for k, s in enumerate(order):
+        g_max = max(g_max, int(sizes[s, 0]))
+        if k > start and (k + 1 - start) * g_max * int(sizes[s, 1]) > _CHUNK_BUDGET:
+            yield order[start:k]
+            start, g_max = k, int(sizes[s, 0])
+    if start < len(order):
+        yield order[start:]
+
+
+def _batches(
+    scene: _Scene, ig_gt: np.ndarray, ig_det: np.ndarray, counts_fp: np.ndarray, min_ov: float
+) -> list[_Batch]:
+    """Group the candidate (gt, det) pairs of one class x difficulty into padded batches."""
+    keep = (scene.pair_iou > min_ov) & (ig_gt[scene.pair_gt] != -1) & (ig_det[scene.pair_det] != -1)
+    pg, pd, po = scene.pair_gt[keep], scene.pair_det[keep], scene.pair_iou[keep]
+    gts, g_of_pair = np.unique(pg, return_inverse=True)
+    dets, d_of_pair = np.unique(pd, return_inverse=True)
+    g_img, d_img = scene.gt_image[gts], scene.det_image[dets]
+    images = np.unique(g_img)
+    g_slot, d_slot = np.searchsorted(images, g_img), np.searchsorted(images, d_img)
+    g_local, d_local = _local_rank(g_img), _local_rank(d_img)
+    sizes = np.stack(
+        [np.bincount(g_slot, minlength=len(images)), np.bincount(d_slot, minlength=len(images))], 1
+    )
+    out = []
+    for slots in _chunks(sizes):
+        pos = np.full(len(images), -1)
+        pos[slots] = np.arange(len(slots))
+        n, g_n, c_n = len(slots), int(sizes[slots, 0].max()), int(sizes[slots, 1].max())
+        gs, ds, ps = pos[g_slot] >= 0, pos[d_slot] >= 0, pos[g_slot[g_of_pair]] >= 0
+        ov = np.zeros((n, g_n, c_n))
+        ov[pos[g_slot[g_of_pair[ps]]], g_local[g_of_pair[ps]], d_local[d_of_pair[ps]]] = po[ps]
+        igt = np.full((n, g_n), -1, dtype=np.int8)
+        igt[pos[g_slot[gs]], g_local[gs]] = ig_gt[gts[gs]]
+        idet = np.full((n, c_n), -1, dtype=np.int8)
+        score = np.full((n, c_n), -np.inf)
+        cfp = np.zeros((n, c_n), dtype=bool)
+        at = (pos[d_slot[ds]], d_local[ds])
+        idet[at], score[at], cfp[at] = (
+            ig_det[dets[ds]],
+            scene.det_score[dets[ds]],
+            counts_fp[dets[ds]],
+        )
+        out.append(_Batch(ov, igt, idet, score, cfp))
+    return out
+
+
+def _match(b: _Batch, min_ov: float, thresholds: np.ndarray | None) -> tuple[np.ndarray, ...]:
+    """``computeStatistics`` for every image of a batch and every threshold at once.
+
+    thresholds None: pass 1 (highest-score candidate); returns (TP scores,).
+    Otherwise pass 2 (largest-IoU candidate); returns per-threshold (T,)
+    arrays tp, fn and the number of matched detections that would otherwise
+    have been false positives.
+    """
+    by_score = thresholds is None
+    thr = np.array([-np.inf]) if by_score else thresholds
+    active = b.score[None] >= thr[:, None, None]  # (T, S, C)
+    assigned = np.zeros(active.shape, dtype=bool)
+    tp, fn = np.zeros(len(thr), np.int64), np.zeros(len(thr), np.int64)
+    tp_scores, valid_det, ignored_det = [], b.ignored_det[None] == 0, b.ignored_det[None] == 1
+    for g in range(b.overlap.shape[1]):
+        ov = b.overlap[None, :, g, :]
+        cand = active & ~assigned & (ov > min_ov)
+        if by_score:
+            pick = np.argmax(np.where(cand, b.score[None], -np.inf), axis=2)
+        else:
+            best = np.argmax(np.where(cand & valid_det, ov, -1.0), axis=2)
+            fallback = np.argmax(cand & ignored_det, axis=2)
+            pick = np.where((cand & valid_det).any(axis=2), best, fallback)
+        found = cand.any(axis=2)  # (T, S)
+        picked_ignored = np.take_along_axis(
+            np.broadcast_to(ignored_det, cand.shape), pick[..., None], 2
+        )[..., 0]
+        ig = b.ignored_gt[None, :, g]
+        fn += (~found & (ig == 0)).sum(axis=1)
+        is_tp = found & (ig == 0) & ~picked_ignored
+        tp += is_tp.sum(axis=1)
+        t_i, s_i = np.nonzero(found)
+        assigned[t_i, s_i, pick[t_i, s_i]] = True
+        if by_score:
+            tp_scores.append(b.score[np.nonzero(is_tp[0])[0], pick[0][is_tp[0]]])
+    if by_score:
+        return (np.concatenate(tp_scores) if tp_scores else np.zeros(0),)
+    return tp, fn, (assigned & b.counts_fp[None]).sum(axis=(1, 2))
+
+
+def _curve(scene: _Scene, cls: str, d: int, protocol: str) -> ClassDifficultyAP:
+    """``eval_class`` for one class and difficulty."""
+    min_ov = MIN_OVERLAP[cls]
+    ig_gt, ig_det = _ignored(scene, cls, d, protocol)
+    counts_fp = (ig_det == 0) & ~(scene.det_dontcare > min_ov)
+    batches = _batches(scene, ig_gt, ig_det, counts_fp, min_ov)
+    n_gt = int((ig_gt == 0).sum())
+    scores = [_match(b, min_ov, None)[0] for b in batches]
+    thresholds = get_thresholds(np.concatenate(scores) if scores else np.zeros(0), n_gt)
+    t = len(thresholds)
+    tp, fn, fp = np.zeros(t, np.int64), np.zeros(t, np.int64), np.zeros(t, np.int64)
+    batched_gt = sum(int((b.ignored_gt == 0).sum()) for b in batches)
+    fn += n_gt - batched_gt  # valid ground truth without any candidate
+    fp_scores = np.sort(scene.det_score[counts_fp])
+    fp += len(fp_scores) - np.searchsorted(fp_scores, thresholds, side="left")
+    for b in batches:
+        b_tp, b_fn, b_matched = _match(b, min_ov, thresholds)
+        tp, fn, fp = tp + b_tp, fn + b_fn, fp - b_matched
+    return _summarise(cls, d, n_gt, thresholds, tp, fp, fn)
+
+
+def _summarise(
+    cls: str, d: int, n_gt: int, thr: np.ndarray, tp: np.ndarray, fp: np.ndarray, fn: np.ndarray
+) -> ClassDifficultyAP:
+    """Precision/recall at the kept thresholds, monotone precision, R11 and R40 APs."""
+    t, full = len(thr), N_SAMPLE_PTS
+    precision, recall, thresholds = np.zeros(full), np.full(full, np.nan), np.full(full, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision[:t] = np.nan_to_num(tp / (tp + fp), nan=0.0)
+        recall[:t] = tp / (tp + fn)
+    precision = np.maximum.accumulate(precision[::-1])[::-1]
+    thresholds[:t] = thr
+    ap_r11 = sum(float(p) for p in precision[0::4]) / 11.0
+    ap_r40 = sum(float(p) for p in precision[1:]) / 40.0
+    pad = np.zeros(full - t, np.int64)
+    return ClassDifficultyAP(
+        cls, DIFFICULTIES[d], ap_r11, ap_r40, n_gt, n_gt < full, t, thresholds, recall, precision,
+        np.concatenate([tp, pad]), np.concatenate([fp, pad]), np.concatenate([fn, pad]),
+    )  # fmt: skip
+
+
+def _check_inputs(
+    records: Sequence[ImageRecord], protocol: str, classes: Sequence[str]
+) -> tuple[str, ...]:
+    if protocol not in PROTOCOLS:
+        raise InputError(
+            f"unknown evaluation protocol {protocol!r} (use one of {', '.join(PROTOCOLS)})"
+        )
+    classes = tuple(dict.fromkeys(str(c).lower() for c in classes))
+    unknown = [c for c in classes if c not in MIN_OVERLAP]
+    if unknown or not classes:
+        raise InputError(
+            f"cannot evaluate classes {unknown or list(classes)}; KITTI evaluates car, pedestrian, cyclist"
+        )
+    if not records:
+        raise InputError("no images to evaluate")
+    for r in records:
+        if not r.has_labels:
+            raise InputError(
+                "image has no ground-truth labels; evaluation needs KITTI label_2 files", r.path
+            )
+    if len({r.stem for r in records}) != len(records):
+        raise InputError("the same image stem appears twice among the evaluated images")
+    return classes
+
+
+def _warnings(
+    records: Sequence[ImageRecord],
+    detections: Mapping[str, Detections],
+    curves: list[ClassDifficultyAP],
+) -> list[str]:
+    out = []
+    stems = {r.stem for r in records}
+    missing = sum(1 for s in stems if s not in detections)
+    if missing:
+        out.append(
+            f"{missing} of {len(stems)} images have no detections entry (scored as detecting nothing)"
+        )
+    extra = sum(1 for s in detections if s not in stems)
+    if extra:
+        out.append(
+            f"{extra} detection entries name images outside the evaluated set and were ignored"
+        )
+    out.extend(capped_warnings(curves))
+    return out
+
+
+def evaluate_detections(
+    records: Sequence[ImageRecord],
+    detections: Mapping[str, Detections],
+    protocol: str = "official",
+    classes: Sequence[str] = ("car", "pedestrian", "cyclist"),
+) -> EvalResult:
+    """Score detections against KITTI ground truth exactly as ``evaluate_object.cpp``.
+
+    records: the evaluated images with their label_2 objects (file order).
+    detections: stem -> Detections (boxes (N, 4) float32 xyxy, scores (N,));
+        an image without an entry detects nothing.  Detection order within an
+        image (score-descending) decides ties, as file order does in the devkit.
+    protocol: "official" or "squeezedet" (see the module docstring).
+    classes: subset of ("car", "pedestrian", "cyclist").
+
+    Raises InputError for an unknown protocol or class, no images, or an image
+    without labels.
+    """
+    classes = _check_inputs(records, protocol, classes)
+    scene = _build_scene(records, detections, min(MIN_OVERLAP[c] for c in classes))
+    curves = [_curve(scene, c, d, protocol) for c in classes for d in range(len(DIFFICULTIES))]
+    ap = {c: {cv.difficulty: cv for cv in curves if cv.cls == c} for c in classes}
+    dontcare = int((scene.gt_type == "dontcare").sum())
+    counts = {
+        "images": len(records),
+        "detections": len(scene.det_score),
+        "gt_objects": len(scene.gt_type) - dontcare,
+        "dontcare_regions": dontcare,
+    }
+    return EvalResult(protocol, classes, ap, counts, tuple(_warnings(records, detections, curves)))
