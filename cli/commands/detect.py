@@ -58,12 +58,12 @@ def _image_paths(args) -> list[Path]:
 
 
 def _emit(path: Path, dets, args, provenance: dict) -> None:
-    from engine.eval.kitti_io import write_kitti_result
+    from engine.eval.kitti_io import write_kitti_detections
 
     if args.out is None:
         print(json.dumps({"image": path.name, "detections": dets.to_records()}), flush=True)
     elif args.format == "kitti":
-        write_kitti_result(args.out / f"{path.stem}.txt", dets)
+        write_kitti_detections(args.out, {path.stem: dets})
     else:
         record = {"image": path.name, "detections": dets.to_records(), "provenance": provenance}
         write_json(args.out / f"{path.stem}.json", record)

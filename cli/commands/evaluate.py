@@ -63,7 +63,7 @@ def results_document(args, result, detector, quant, split: str) -> dict:
 
 
 def run(args) -> int:
-    from engine.eval.kitti_io import write_kitti_result
+    from engine.eval.kitti_io import write_kitti_detections
 
     from engine.data.kitti import open_dataset
     from engine.evaluate import evaluate
@@ -77,7 +77,7 @@ def run(args) -> int:
         (args.out / "data").mkdir(parents=True, exist_ok=True)
 
         def on_image(record, dets):
-            write_kitti_result(args.out / "data" / f"{record.stem}.txt", dets)
+            write_kitti_detections(args.out / "data", {record.stem: dets})
 
     bar = ProgressBar(f"evaluating {len(dataset)} images ({description})")
     result = evaluate(runner, dataset, protocol=args.protocol, progress=bar, on_image=on_image)

@@ -1,0 +1,150 @@
+"""``squeezelens export``: float weights as .npz / TF1 checkpoint, or a deployable INT8 .tflite.
+
+The format comes from --format, else from the --out suffix: ``.npz`` -> npz,
+``.tflite`` -> INT8 TFLite, no suffix or ``.ckpt*`` -> TF1 checkpoint prefix.
+``--int8`` (or ``--format tflite``) converts with TFLite full-integer
+post-training quantization, calibrated on --calib images, and writes the
+model plus a ``<out>.json`` sidecar (classes, anchors, input size, BGR means,
+I/O quantization) that a deployment needs to pre- and post-process.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from cli.common import add_model_arguments, load_detector, say
+from engine.errors import InputError
+
+FORMATS = ("npz", "tf1", "tflite")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "export", help="export weights (npz, TF1) or an INT8 .tflite", description=__doc__
+    )
+    add_model_arguments(p, required=True)
+    p.add_argument(
+        "--out", required=True, type=Path, metavar="FILE", help="output file or TF1 prefix"
+    )
+    p.add_argument(
+        "--format", choices=FORMATS, help="output format (default: from the --out suffix)"
+    )
+    p.add_argument("--int8", action="store_true", help="write the full-integer INT8 TFLite model")
+    p.add_argument(
+        "--calib", nargs="+", metavar="PATH", help="calibration images (files or folders)"
+    )
+    p.add_argument(
+        "--calib-count",
+        type=int,
+        default=32,
+        metavar="N",
+        help="calibration images to use (default 32)",
+    )
+    p.set_defaults(func=run)
+
+
+def _suffix_format(out: Path) -> str | None:
+    """The format an --out suffix names (None: no suffix or an unknown one)."""
+    suffix = out.suffix.lower()
+    if suffix in (".npz", ".tflite"):
+        return suffix[1:]
+    if suffix == ".index" or suffix.startswith(".ckpt"):
+        return "tf1"
+    return None
+
+
+def resolve_format(out: Path, fmt: str | None, int8: bool) -> str:
+    """The output format from the flags and the --out suffix; InputError when they disagree."""
+    if int8 and fmt not in (None, "tflite"):
+        raise InputError(f"--int8 writes a .tflite model, not --format {fmt}")
+    chosen = "tflite" if int8 else fmt
+    implied = _suffix_format(out)
+    if chosen and implied and implied != chosen:
+        raise InputError(f"--out {out.name} names a {implied} file, but the export is {chosen}")
+    if chosen or implied:
+        return chosen or implied
+    if out.suffix == "":
+        return "tf1"
+    raise InputError(f"cannot tell the export format from the suffix {out.suffix!r}: pass --format")
+
+
+def calibration_images(args) -> list:
+    """Decoded BGR calibration images from --calib, the first --calib-count in name order."""
+    from engine.data.images import list_images, read_image_bgr
+
+    if not args.calib:
+        raise InputError("--int8 needs calibration images: give --calib PATH (files or folders)")
+    if args.calib_count < 1:
+        raise InputError(f"--calib-count must be at least 1, got {args.calib_count}")
+    paths = list_images(args.calib)[: args.calib_count]
+    if not paths:
+        raise InputError(f"no images found in {' '.join(args.calib)}")
+    return [read_image_bgr(p) for p in paths]
+
+
+def _progress(done: int, total: int) -> None:
+    print(
+        f"\rINT8 conversion {done}/{total}",
+        end="" if done < total else "\n",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def export_int8(detector, args) -> int:
+    """Convert (or reuse the cached conversion), copy it to --out, write the sidecar, report sizes."""
+    from engine.checkpoint.writers import write_sidecar
+    from engine.int8 import Int8Detector
+
+    images = calibration_images(args)
+    say(
+        f"INT8: {len(images)} calibration images (conversions are cached per checkpoint, size and set)"
+    )
+    start = time.perf_counter()
+    int8 = Int8Detector.from_detector(detector, images, progress=_progress)
+    out = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.copyfile(int8.model_path, tmp)
+    tmp.replace(out)
+    write_sidecar(out, detector.spec, _sidecar_extra(detector, int8, len(images)))
+    report = int8.size_report()
+    print(f"wrote {out} in {time.perf_counter() - start:.1f} s")
+    print(report.format())
+    return 0
+
+
+def _sidecar_extra(detector, int8, n_images: int) -> dict:
+    in_scale, in_zero = int8.input_quantization
+    out_scale, out_zero = int8.output_quantization
+    return {
+        "format": "tflite-int8",
+        "bgr_means": list(detector.spec.bgr_means),
+        "input_quantization": {"scale": float(in_scale), "zero_point": int(in_zero)},
+        "output_quantization": {"scale": float(out_scale), "zero_point": int(out_zero)},
+        "checkpoint_sha256": detector.checkpoint.sha256 if detector.checkpoint else None,
+        "calibration_images": n_images,
+    }
+
+
+def run(args) -> int:
+    fmt = resolve_format(args.out, args.format, args.int8)
+    if args.calib and fmt != "tflite":
+        raise InputError("--calib is only used with --int8")
+    detector = load_detector(args)
+    if fmt == "tflite":
+        return export_int8(detector, args)
+    from engine.checkpoint import save_npz, save_tf1
+
+    weights, spec = detector.float_weights, detector.spec
+    if fmt == "npz":
+        path = save_npz(args.out, weights, spec)
+    else:
+        out = args.out.with_suffix("") if args.out.suffix == ".index" else args.out
+        path = save_tf1(out, weights, spec)
+    mb = sum(v.nbytes for v in weights.values()) / 2**20
+    print(f"wrote {path} ({fmt}, {detector.num_parameters:,} float32 parameters, {mb:.2f} MB)")
+    return 0
