@@ -76,8 +76,8 @@ def layer_table(
     for layer in layer_names(variant):
         f, q = _layer_arrays(float_weights, layer), _layer_arrays(quant_weights, layer)
         info = (report or {}).get(f"{layer}/kernels")
-        step = float(np.mean(np.atleast_1d(info.step))) if info is not None else math.nan
-        levels = int(np.max(np.atleast_1d(info.levels))) if info is not None else 0
+        step = float(np.mean(np.atleast_1d(info.step))) if info is not None and info.step is not None else math.nan
+        levels = int(np.max(np.atleast_1d(info.n_levels))) if info is not None and info.n_levels else 0
         bits = getattr(info, "bits", None) if info is not None else None
         rows.append(
             LayerRow(
@@ -92,6 +92,22 @@ def layer_table(
             )
         )
     return rows
+
+
+def grid_levels(float_weights: dict, quant, layer: str) -> np.ndarray:
+    """The levels of the grid a layer's kernel is quantized on: (L,) float64.
+
+    Empty when the layer stays float or has one grid per channel (too many to draw).
+    """
+    if quant is None:
+        return np.zeros(0)
+    from engine.quant import plan_quantization
+
+    plan = plan_quantization(float_weights, quant).get(f"{layer}/kernels")
+    if plan is None or plan.grid is None:
+        return np.zeros(0)
+    levels = np.asarray(plan.grid.levels, dtype=np.float64)
+    return levels if levels.ndim == 1 else np.zeros(0)
 
 
 @dataclass(frozen=True)
