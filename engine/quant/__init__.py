@@ -1,0 +1,44 @@
+"""Weight quantization of SqueezeDet, pure numpy (no TensorFlow, no Qt).
+
+Entry points::
+
+    config = QuantConfig(bits=6, reserve_zero=True, scale="groups")
+    quantized = quantize_weights(weights, config)      # dict name -> float32 array
+    report = quantization_report(weights, config)      # dict name -> TensorQuantInfo
+
+With ``grid="linear"``, ``range="minmax"`` and ``scale`` "global" or "groups"
+(``config.fork_exact``) the result is bit-identical to the low-precision
+SqueezeDet fork.  The building blocks (grids, rounding functions, draws) are
+exported for tests, the GUI's level plots and custom experiments.
+"""
+
+from engine.quant.apply import TensorPlan, plan_quantization, quantization_report, quantize_weights
+from engine.quant.cli_args import (
+    add_quant_arguments,
+    quant_config_from_args,
+    quant_configs_from_args,
+)
+from engine.quant.config import QuantConfig
+from engine.quant.grids import LinearGrid, Pow2Grid, SymmetricGrid, UniformGrid, pow2_frac_len
+from engine.quant.report import TensorQuantInfo
+from engine.quant.rounding import round_nearest, round_stochastic, uniform_draws
+
+__all__ = [
+    "LinearGrid",
+    "Pow2Grid",
+    "QuantConfig",
+    "SymmetricGrid",
+    "TensorPlan",
+    "TensorQuantInfo",
+    "UniformGrid",
+    "add_quant_arguments",
+    "plan_quantization",
+    "pow2_frac_len",
+    "quant_config_from_args",
+    "quant_configs_from_args",
+    "quantization_report",
+    "quantize_weights",
+    "round_nearest",
+    "round_stochastic",
+    "uniform_draws",
+]

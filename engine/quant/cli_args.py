@@ -1,0 +1,209 @@
+"""argparse glue for QuantConfig: the same flags for every command.
+
+Flags (see ``QuantConfig.to_cli_args``): ``--bits N --rounding R
+--reserve-zero on|off --scale S --range R --grid G --seed S
+--quantize-biases on|off --quantize-first-layer on|off
+--activation-bits off|N --layer-bits NAME=BITS|float,...``.
+
+Values are parsed here, not by argparse, so a bad value becomes an
+:class:`InputError` with the same one-line message the JSON path gives.
+With ``multi=True`` (the sweep command) ``--bits``, ``--rounding``,
+``--reserve-zero`` and ``--scale`` take comma-separated lists (``--bits``
+also ``A-B`` ranges, e.g. ``3-11``) and :func:`quant_configs_from_args`
+returns their product.  Parsed values live in the namespace under
+``quant_<field>`` so they cannot collide with a command's own options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from typing import Any
+
+from engine.errors import InputError
+from engine.quant.config import FLOAT, GRIDS, RANGES, ROUNDINGS, SCALES, QuantConfig
+
+_TRUE = ("on", "true", "yes", "1")
+_FALSE = ("off", "false", "no", "0")
+MULTI_FIELDS = ("bits", "rounding", "reserve_zero", "scale")
+
+
+def parse_on_off(flag: str, text: str) -> bool:
+    """``on``/``off`` (also true/false, yes/no, 1/0) to bool."""
+    word = text.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise InputError(f"{flag} must be on or off, got {text!r}")
+
+
+def parse_int(flag: str, text: str) -> int:
+    """An integer flag value (InputError otherwise)."""
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise InputError(f"{flag} must be an integer, got {text!r}") from None
+
+
+def parse_activation_bits(text: str) -> int | None:
+    """``off`` -> None, else an integer (range checked by QuantConfig)."""
+    return None if text.strip().lower() in _FALSE else parse_int("--activation-bits", text)
+
+
+def parse_layer_bits(text: str) -> tuple[tuple[str, int | str], ...]:
+    """``NAME=BITS|float,...`` to (layer, bits | "float") pairs (validated by QuantConfig)."""
+    pairs: list[tuple[str, int | str]] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise InputError(
+                f"--layer-bits entries must look like NAME=BITS or NAME=float, got {item!r}"
+            )
+        value = value.strip()
+        bits: int | str = (
+            FLOAT if value.lower() == FLOAT else parse_int(f"--layer-bits {name}", value)
+        )
+        pairs.append((name.strip(), bits))
+    return tuple(pairs)
+
+
+def _parse_bits_list(text: str) -> list[int]:
+    values: list[int] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        first, dash, last = item.partition("-")
+        if dash and first:
+            low, high = parse_int("--bits", first), parse_int("--bits", last)
+            if low > high:
+                raise InputError(f"--bits range {item} is empty")
+            values.extend(range(low, high + 1))
+        else:
+            values.append(parse_int("--bits", item))
+    if not values:
+        raise InputError("--bits needs at least one value")
+    return values
+
+
+def add_quant_arguments(parser: argparse.ArgumentParser, multi: bool = False) -> None:
+    """Add the quantization flags to ``parser`` (lists for the sweep when ``multi``)."""
+    group = parser.add_argument_group("quantization")
+    many = " (comma-separated list allowed)" if multi else ""
+    add = group.add_argument
+    add(
+        "--bits",
+        dest="quant_bits",
+        metavar="N",
+        help="bits per weight, 1-16 (default 8)" + (many and " (list or ranges like 3-11)"),
+    )
+    add(
+        "--rounding",
+        dest="quant_rounding",
+        metavar="R",
+        help=f"{' | '.join(ROUNDINGS)} (default nearest){many}",
+    )
+    add(
+        "--reserve-zero",
+        dest="quant_reserve_zero",
+        metavar="on|off",
+        help=f"make 0 an exact level (default off){many}",
+    )
+    add(
+        "--scale",
+        dest="quant_scale",
+        metavar="S",
+        help=f"range sharing: {' | '.join(SCALES)} (default global){many}",
+    )
+    add("--range", dest="quant_range", metavar="R", help=f"{' | '.join(RANGES)} (default minmax)")
+    add("--grid", dest="quant_grid", metavar="G", help=f"{' | '.join(GRIDS)} (default linear)")
+    add("--seed", dest="quant_seed", metavar="S", help="seed of stochastic rounding (default 0)")
+    add(
+        "--quantize-biases",
+        dest="quant_quantize_biases",
+        metavar="on|off",
+        help="quantize biases (default on)",
+    )
+    add(
+        "--quantize-first-layer",
+        dest="quant_quantize_first_layer",
+        metavar="on|off",
+        help="quantize conv1 (default off)",
+    )
+    add(
+        "--activation-bits",
+        dest="quant_activation_bits",
+        metavar="off|N",
+        help="activation bits 4-16 or off (default off)",
+    )
+    add(
+        "--layer-bits",
+        dest="quant_layer_bits",
+        metavar="NAME=BITS|float,...",
+        help="per-layer bits, or float to keep a layer in float",
+    )
+    parser.set_defaults(quant_multi=multi)
+
+
+def _common_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """Single-valued fields given on the command line (absent ones keep their defaults)."""
+    fields: dict[str, Any] = {}
+    parsers = {
+        "range": lambda t: t.strip(),
+        "grid": lambda t: t.strip(),
+        "seed": lambda t: parse_int("--seed", t),
+        "quantize_biases": lambda t: parse_on_off("--quantize-biases", t),
+        "quantize_first_layer": lambda t: parse_on_off("--quantize-first-layer", t),
+        "activation_bits": parse_activation_bits,
+        "layer_bits": parse_layer_bits,
+    }
+    for name, parse in parsers.items():
+        text = getattr(args, f"quant_{name}", None)
+        if text is not None:
+            fields["overrides" if name == "layer_bits" else name] = parse(text)
+    return fields
+
+
+def _multi_values(args: argparse.Namespace, multi: bool) -> dict[str, list[Any]]:
+    """Values of the list-capable flags (one each unless ``multi``)."""
+    parsers = {
+        "bits": _parse_bits_list if multi else lambda t: [parse_int("--bits", t)],
+        "rounding": lambda t: [t.strip()],
+        "reserve_zero": lambda t: [parse_on_off("--reserve-zero", t)],
+        "scale": lambda t: [t.strip()],
+    }
+    values: dict[str, list[Any]] = {}
+    for name, parse in parsers.items():
+        text = getattr(args, f"quant_{name}", None)
+        if text is None:
+            continue
+        if multi and name != "bits":
+            items = [part for part in text.split(",") if part.strip()]
+            values[name] = [v for part in items for v in parse(part)]
+        else:
+            values[name] = parse(text)
+        if not values[name]:
+            raise InputError(f"--{name.replace('_', '-')} needs at least one value")
+    return values
+
+
+def quant_configs_from_args(args: argparse.Namespace) -> list[QuantConfig]:
+    """All configs of the flags: the product bits x rounding x reserve-zero x scale, in that order.
+
+    Duplicates are dropped, first occurrence kept.
+    """
+    common = _common_fields(args)
+    multi = _multi_values(args, bool(getattr(args, "quant_multi", False)))
+    names = list(multi)
+    configs: list[QuantConfig] = []
+    for combo in itertools.product(*(multi[n] for n in names)):
+        config = QuantConfig(**common, **dict(zip(names, combo, strict=True)))
+        if config not in configs:
+            configs.append(config)
+    return configs
+
+
+def quant_config_from_args(args: argparse.Namespace) -> QuantConfig:
+    """The single config of the flags (InputError if a list flag has several values)."""
+    configs = quant_configs_from_args(args)
+    if len(configs) != 1:
+        raise InputError(f"expected one quantization setting, got {len(configs)}")
+    return configs[0]

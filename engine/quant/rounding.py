@@ -1,0 +1,212 @@
+"""Rounding float32 values onto a grid: nearest and the fork's stochastic rule.
+
+Rules (shared by every grid; ``L`` are the grid's float64 levels):
+
+* nearest: the closest level by float64 distance ``|v - L|``; a tie goes to
+  the lower level.  Values beyond the ends go to the end levels (clipping).
+* stochastic: a value whose closest level is the first or the last goes
+  there deterministically; any other value between neighbouring levels
+  ``lower <= v < upper`` goes up iff ``u < (v - lower) / (upper - lower)``
+  (float64), where ``u`` is its uniform draw in [0, 1).  With 2 levels every
+  value is at an end, so stochastic equals nearest.
+
+Draws: ``u`` has the values' shape and is compared as float64.  The quantizer
+draws it per tensor with :func:`uniform_draws` (32 random bits each, C order).
+
+Two exact implementations: scalar grids use the breakpoint tables of
+:mod:`engine.quant.tables` (float32 gathers, in chunks that stay in cache);
+per-channel grids (parameters of shape (C,) broadcast on the last axis) and
+any grid whose table cannot be built use float64 index arithmetic with an
+exact bracketing fix-up.  Both give the same bits as a per-element loop.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable
+
+import numpy as np
+
+from engine.errors import InputError
+from engine.quant.grids import UniformGrid
+from engine.quant.tables import NearestTable, Scratch, StochasticTable
+
+CHUNK = 65536
+TABLE_CACHE_SIZE = 128
+_tls = threading.local()
+_tables: OrderedDict[tuple[str, bytes], NearestTable | StochasticTable | None] = OrderedDict()
+_tables_lock = threading.Lock()
+Table = NearestTable | StochasticTable
+
+
+def draw_generator(seed: int, name: str) -> np.random.PCG64:
+    """The bit generator of tensor ``name``'s draws (see :func:`uniform_draws`)."""
+    seq = np.random.SeedSequence([int(seed), zlib.crc32(name.encode("utf-8"))])
+    return np.random.PCG64(seq)
+
+
+def draw_words(bits: np.random.PCG64, count: int) -> np.ndarray:
+    """The next ``count`` uint32 words of a stream: the 64-bit outputs of
+    ``random_raw`` split low word first (little-endian), the last half
+    dropped when ``count`` is odd.  Chunks of even size continue one stream.
+    """
+    raw = bits.random_raw((count + 1) // 2)
+    return raw.astype("<u8", copy=False).view("<u4")[:count]
+
+
+def uniform_draws(seed: int, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The stochastic draws of tensor ``name``: float64 ``u = word * 2**-32`` in [0, 1).
+
+    ``word``: :func:`draw_words` of ``PCG64(SeedSequence([seed, crc32(name)]))``
+    in C order of the tensor.  One stream per tensor, so a tensor's draws
+    depend only on the seed and its name (not on the other tensors, nor on
+    thread timing).  ``u`` is exact in float64 and the rule ``u < p`` is the
+    same as ``word < p * 2**32``, which the kernels use.
+    """
+    count = int(np.prod(shape, dtype=np.int64))
+    words = draw_words(draw_generator(seed, name), count)
+    return np.ldexp(words.astype(np.float64), -32).reshape(shape)
+
+
+def _scratch() -> Scratch:
+    scratch = getattr(_tls, "scratch", None)
+    if scratch is None or scratch.size != CHUNK:
+        scratch = _tls.scratch = Scratch(CHUNK)
+    return scratch
+
+
+def clear_table_cache() -> None:
+    """Forget the cached lookup tables (for cold-start benchmarks)."""
+    with _tables_lock:
+        _tables.clear()
+
+
+def prepare(grid: UniformGrid, stochastic: bool) -> Table | None:
+    """The lookup table of a scalar grid; None means: use the arithmetic path.
+
+    Tables depend only on the levels, so they are cached by value (LRU):
+    requantizing at settings seen before skips the build.
+    """
+    if grid.per_channel or bool(grid.degenerate):
+        return None
+    kind = "stochastic" if stochastic and grid.n_levels > 2 else "nearest"
+    key = (kind, grid.levels.tobytes())
+    with _tables_lock:
+        if key in _tables:
+            _tables.move_to_end(key)
+            return _tables[key]
+    builder = StochasticTable if kind == "stochastic" else NearestTable
+    table = builder.build(grid.levels, float(grid.origin), float(grid.step))
+    with _tables_lock:
+        _tables[key] = table
+        while len(_tables) > TABLE_CACHE_SIZE:
+            _tables.popitem(last=False)
+    return table
+
+
+def check_finite(values: np.ndarray) -> np.ndarray:
+    """Contiguous float32 copy/view of ``values``; InputError on NaN or infinity."""
+    v = np.ascontiguousarray(values, dtype=np.float32)
+    if v.size and not (np.isfinite(v.min()) and np.isfinite(v.max())):
+        raise InputError("cannot quantize non-finite values (NaN or infinity)")
+    return v
+
+
+def round_nearest(values: np.ndarray, grid: UniformGrid) -> np.ndarray:
+    """Nearest rounding of ``values`` onto ``grid``: float32, same shape.
+
+    values: any shape (scalar grid) or (..., C) (per-channel grid of C channels).
+    """
+    return round_tensor(check_finite(values), grid, None)
+
+
+def round_stochastic(values: np.ndarray, grid: UniformGrid, u: np.ndarray) -> np.ndarray:
+    """The fork's stochastic rounding of ``values`` onto ``grid`` given draws ``u``.
+
+    values, u: same shape (any, or (..., C) for a per-channel grid); u in [0, 1).
+    Returns float32 of that shape.
+    """
+    v = check_finite(values)
+    draws = np.ascontiguousarray(u)
+    if draws.shape != v.shape:
+        raise InputError(f"draws shape {draws.shape} differs from values shape {v.shape}")
+    return round_tensor(v, grid, draws)
+
+
+def round_tensor(
+    v: np.ndarray, grid: UniformGrid, draws: np.ndarray | np.random.PCG64 | None
+) -> np.ndarray:
+    """Round finite, C-contiguous float32 ``v``: nearest when ``draws`` is None, else
+    stochastic with an array ``u`` or a bit generator (its words drawn chunk by chunk).
+    """
+    table = prepare(grid, stochastic=draws is not None)
+    if table is None:
+        if isinstance(draws, np.random.PCG64):
+            draws = np.ldexp(draw_words(draws, v.size).astype(np.float64), -32).reshape(v.shape)
+        return _round_arithmetic(v, grid, draws)
+    out = np.empty_like(v)
+    flat_v, flat_out = v.reshape(-1), out.reshape(-1)
+    scratch = _scratch()
+    chunk_draws = _chunk_draws(draws, scratch)
+    for start in range(0, flat_v.size, CHUNK):
+        stop = min(start + CHUNK, flat_v.size)
+        if isinstance(table, NearestTable):
+            table.round_chunk(flat_v[start:stop], flat_out[start:stop], scratch)
+        else:
+            u = chunk_draws(start, stop)
+            table.round_chunk(flat_v[start:stop], u, flat_out[start:stop], scratch)
+    return out
+
+
+def _chunk_draws(
+    draws: np.ndarray | np.random.PCG64 | None, scratch: Scratch
+) -> Callable[[int, int], np.ndarray]:
+    """Draws of elements [start, stop): uint32 words from a generator, or a slice of ``u``."""
+    if isinstance(draws, np.random.PCG64):
+        return lambda start, stop: draw_words(draws, stop - start)
+    flat = None if draws is None else draws.reshape(-1)
+    return lambda start, stop: flat[start:stop]
+
+
+def _bracket(v: np.ndarray, grid: UniformGrid, active: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Index ``i`` in [0, n-2] with ``L(i) <= v < L(i+1)`` (ends open), and both levels.
+
+    v: float64 (..., C) or any shape; ``i`` is float64 holding integers.
+    Starts from the affine estimate and moves each element one index at a
+    time until bracketed (the estimate is off by at most one, next to a
+    reserved zero), so the result is exact whatever the float error.
+    ``active``: False for degenerate channels, which are left alone.
+    """
+    top = grid.n_levels - 2
+    step = np.where(grid.step > 0, grid.step, 1.0)
+    i = np.clip(np.floor((v - grid.origin) / step), 0, top)
+    for _ in range(grid.n_levels + 1):
+        low, high = grid.level_at(i), grid.level_at(i + 1)
+        down = (v < low) & (i > 0) & active
+        up = (v >= high) & (i < top) & active
+        if not (down.any() or up.any()):
+            return i, low, high
+        i = i + up - down
+    raise RuntimeError("bracketing did not converge")  # pragma: no cover
+
+
+def _round_arithmetic(v: np.ndarray, grid: UniformGrid, u: np.ndarray | None) -> np.ndarray:
+    """Both rules by float64 index arithmetic; degenerate channels keep their values."""
+    v64 = v.astype(np.float64)
+    active = np.broadcast_to(~np.asarray(grid.degenerate), v.shape[-1:] if grid.per_channel else ())
+    i, low, high = _bracket(v64, grid, active)
+    nearest = i + ((high - v64) < (v64 - low))
+    if u is None:
+        index = nearest
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = (v64 - low) / (high - low)
+        index = i + (np.asarray(u, dtype=np.float64) < p)
+        index = np.where(nearest == 0, 0.0, index)
+        index = np.where(nearest == grid.n_levels - 1, grid.n_levels - 1.0, index)
+    out = grid.level_at(index).astype(np.float32)
+    if np.any(grid.degenerate):
+        out = np.where(active, out, v)
+    return out
