@@ -1,0 +1,145 @@
+"""On-disk cache of converted INT8 models.
+
+Conversion takes seconds to minutes (export + one float forward per
+calibration image + quantization), so each result is kept as
+``<cache>/<ckpt>-<W>x<H>-<calib>-<recipe>.tflite``: the checkpoint's sha256
+(or a hash of the float weights when there is no checkpoint file), the input
+size, a hash of the calibration images (content, shape, dtype, order) and a
+hash of the recipe (converter options, TensorFlow version, architecture).
+Files are written to a temporary name and renamed, so a reader never sees a
+half-written model, and a cancelled conversion leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import InputError
+from engine.int8.convert import (
+    DEFAULT_OPTIONS,
+    ConvertOptions,
+    ImageLike,
+    load_calibration_images,
+)
+from engine.jobs import CancelToken, Progress
+
+RECIPE_VERSION = 1  # bump when the conversion recipe changes its output
+_TFLITE_IDENT = b"TFL3"  # flatbuffer file identifier at bytes 4..8
+_lock = threading.Lock()  # one conversion at a time per process (2 cores are all busy anyway)
+
+
+def default_cache_dir() -> Path:
+    """``$SQUEEZELENS_CACHE/int8`` when set, else ``~/.cache/squeezelens/int8``."""
+    root = os.environ.get("SQUEEZELENS_CACHE")
+    base = Path(root).expanduser() if root else Path.home() / ".cache" / "squeezelens"
+    return base / "int8"
+
+
+def weights_hash(detector) -> str:
+    """The checkpoint's sha256, or a sha256 of the float weights (no checkpoint file)."""
+    if detector.checkpoint is not None and detector.checkpoint.sha256:
+        return detector.checkpoint.sha256
+    h = hashlib.sha256()
+    for name in sorted(detector.float_weights):
+        a = np.ascontiguousarray(detector.float_weights[name], dtype=np.float32)
+        h.update(f"{name}{a.shape}".encode())
+        h.update(a.data)
+    return h.hexdigest()
+
+
+def calibration_hash(images: Sequence[np.ndarray]) -> str:
+    """sha256 over the images' shapes, dtypes and pixels, in order (order changes nothing
+    numerically but keeping it makes the key trivially reproducible)."""
+    h = hashlib.sha256()
+    for im in images:
+        a = np.ascontiguousarray(im)
+        h.update(f"{a.shape}{a.dtype.str};".encode())
+        h.update(a.data)
+    return h.hexdigest()
+
+
+def recipe_hash(detector, options: ConvertOptions) -> str:
+    import tensorflow as tf
+
+    recipe = {
+        "v": RECIPE_VERSION,
+        "tf": tf.__version__,
+        "opts": options.key(),
+        "spec": detector.spec.to_dict(),
+        "means": list(detector.spec.bgr_means),
+    }
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+
+
+def cache_path(
+    detector,
+    images: Sequence[np.ndarray],
+    cache_dir: str | Path | None = None,
+    options: ConvertOptions = DEFAULT_OPTIONS,
+) -> Path:
+    """Where the INT8 model for (weights, input size, calibration set, recipe) lives."""
+    w, h = detector.spec.input_size
+    name = (
+        f"{weights_hash(detector)[:16]}-{w}x{h}-{calibration_hash(images)[:16]}"
+        f"-{recipe_hash(detector, options)[:8]}.tflite"
+    )
+    return Path(cache_dir).expanduser() / name if cache_dir else default_cache_dir() / name
+
+
+def is_valid_tflite(path: Path) -> bool:
+    """Cheap integrity check: a non-trivial file with the TFLite flatbuffer identifier."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+        return len(head) == 8 and head[4:8] == _TFLITE_IDENT and path.stat().st_size > 1024
+    except OSError:
+        return False
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a unique temporary sibling, then rename over path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def get_or_convert_int8(
+    detector,
+    calibration_images: Sequence[ImageLike],
+    cache_dir: str | Path | None = None,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+    options: ConvertOptions = DEFAULT_OPTIONS,
+) -> Path:
+    """Path of the cached INT8 .tflite for this detector and calibration set; converts on a miss.
+
+    A corrupt or truncated cache file counts as a miss and is replaced.
+    Raises InputError for bad calibration images or an unwritable cache dir,
+    engine.errors.Cancelled when cancelled (nothing is written then).
+    """
+    from engine.int8 import convert as _convert
+
+    images = load_calibration_images(calibration_images)
+    path = cache_path(detector, images, cache_dir, options)
+    with _lock:
+        if is_valid_tflite(path):
+            if progress is not None:
+                progress(1, 1)
+            return path
+        data = _convert.convert_int8(detector, images, progress, cancel, options)
+        try:
+            write_atomic(path, data)
+        except OSError as exc:
+            raise InputError(f"cannot write the INT8 cache ({exc.strerror or exc})", path) from exc
+    return path
