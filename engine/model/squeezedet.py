@@ -24,6 +24,9 @@ def keras_name(official_layer: str) -> str:
 
 
 def _keras():
+    from engine.tf_runtime import import_tf
+
+    import_tf()  # quietly, before Keras pulls TensorFlow in
     import keras
 
     return keras
