@@ -7,28 +7,50 @@ from pathlib import Path
 from cli.common import parse_size, resolve_kitti_root, say
 
 
-def add_run_arguments(p, steps: int, lr: float, checkpoint_every: int) -> None:
-    """Flags shared by train and finetune (schedule, batch, logging, data)."""
-    p.add_argument("--kitti-root", metavar="ROOT", help="KITTI object folder (default: bundled sample data)")
+def add_run_arguments(
+    p, steps: int, lr: float, checkpoint_every: int, seed_flag: str = "--seed"
+) -> None:
+    """Flags shared by train and finetune (schedule, batch, logging, data).
+
+    seed_flag: finetune's ``--seed`` is the quantizer's, so its data seed is ``--data-seed``.
+    """
+    p.add_argument(
+        "--kitti-root", metavar="ROOT", help="KITTI object folder (default: bundled sample data)"
+    )
     p.add_argument("--split", default="train", help="train, val, trainval or all (default train)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
                    help="run folder: model.npz, checkpoints/, train.state, loss_log.csv")  # fmt: skip
-    p.add_argument("--steps", type=int, default=steps, metavar="N", help=f"total updates (default {steps})")
-    p.add_argument("--batch", type=int, default=20, metavar="B", help="images per step (default 20)")
+    p.add_argument(
+        "--steps", type=int, default=steps, metavar="N", help=f"total updates (default {steps})"
+    )
+    p.add_argument(
+        "--batch", type=int, default=20, metavar="B", help="images per step (default 20)"
+    )
     p.add_argument("--lr", type=float, default=lr, help=f"initial learning rate (default {lr})")
     p.add_argument("--decay-steps", type=int, default=10000, metavar="N",
                    help="halve the learning rate every N steps (default 10000)")  # fmt: skip
     p.add_argument("--checkpoint-every", type=int, default=checkpoint_every, metavar="N",
                    help=f"save a checkpoint every N steps (default {checkpoint_every})")  # fmt: skip
-    p.add_argument("--log-every", type=int, default=10, metavar="N", help="loss log row every N steps (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="seed of sample order, augmentation and init (default 0)")
+    p.add_argument(
+        "--log-every",
+        type=int,
+        default=10,
+        metavar="N",
+        help="loss log row every N steps (default 10)",
+    )
+    p.add_argument(seed_flag, dest="train_seed", type=int, default=0, metavar="S",
+                   help="seed of sample order, augmentation and init (default 0)")  # fmt: skip
     p.add_argument("--no-augment", action="store_true", help="no drift/flip augmentation")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train SqueezeDet on KITTI", description=__doc__)
-    p.add_argument("--init", metavar="CKPT", help="start from this checkpoint (conv12 redrawn if classes differ)")
+    p.add_argument(
+        "--init",
+        metavar="CKPT",
+        help="start from this checkpoint (conv12 redrawn if classes differ)",
+    )
     p.add_argument("--input-size", type=parse_size, metavar="WxH",
                    help="network input size, anchors scaled (default 1248x384, or the --init's)")  # fmt: skip
     p.add_argument("--variant", choices=("squeezedet", "squeezedet+"), default=None,
@@ -44,7 +66,7 @@ def train_config(args):
 
     return TrainConfig(
         steps=args.steps, batch=args.batch, learning_rate=args.lr, decay_steps=args.decay_steps,
-        checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
+        checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.train_seed,
         split=args.split, augmentation=None if args.no_augment else AugmentConfig(),
     )  # fmt: skip
 
@@ -62,7 +84,7 @@ def report(result) -> int:
 def run(args) -> int:
     from engine.errors import InputError
     from engine.model.spec import ArchSpec
-    from engine.train.loop import TrainingDiverged, train
+    from engine.train import TrainingDiverged, train
 
     config = train_config(args)
     if args.variant and args.init:

@@ -1,0 +1,46 @@
+"""``squeezelens finetune``: quantization-aware fine-tuning of a checkpoint (Ristretto style).
+
+Forward and backward run on weights quantized with the given settings
+(stochastic rounding unless --rounding says otherwise); the updates go to float
+copies, which the run's checkpoints hold.  Rerun the same command to continue.
+"""
+
+from __future__ import annotations
+
+from cli.commands.train import add_run_arguments, report, train_config
+from cli.common import parse_size, resolve_checkpoint, resolve_kitti_root, say
+
+
+def register(sub) -> None:
+    from engine.quant.cli_args import add_quant_arguments
+
+    p = sub.add_parser(
+        "finetune", help="quantization-aware fine-tuning on KITTI", description=__doc__
+    )
+    p.add_argument("--checkpoint", metavar="CKPT",
+                   help="checkpoint to fine-tune (default: the bundled sample model)")  # fmt: skip
+    p.add_argument(
+        "--input-size", type=parse_size, metavar="WxH", help="override the network input size"
+    )
+    add_run_arguments(p, steps=1000, lr=0.001, checkpoint_every=500, seed_flag="--data-seed")
+    add_quant_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from engine.quant.cli_args import quant_config_from_args
+    from engine.train import TrainingDiverged, finetune
+
+    if args.quant_rounding is None:
+        args.quant_rounding = "stochastic"
+    quant = quant_config_from_args(args)
+    config = train_config(args)
+    try:
+        result = finetune(
+            resolve_checkpoint(args), resolve_kitti_root(args), args.out, quant,
+            input_size=args.input_size, config=config, progress=not args.no_progress, say=say,
+        )  # fmt: skip
+    except TrainingDiverged as exc:
+        say(f"squeezelens finetune: {exc}")
+        return 1
+    return report(result)
