@@ -11,7 +11,12 @@ A *range unit* is the set of tensors that share one quantization range:
   HWIO kernel together with that channel's bias element).
 
 Ranges are taken from the float32 tensors and widened to float64 exactly.
-``minmax`` is the fork's ``[min, max(0, max)]`` at every granularity;
+``minmax`` is the fork's ``[min, max(0, max)]`` for ``global`` and ``groups``
+(bit-exact reproduction); for ``layer`` and ``channel`` it is
+``[min(0, min), max(0, max)]``: small units (a channel of 9 weights and a
+bias) are often all positive, and a range that excludes 0 would make
+``reserve_zero`` replace an end level and requantization move the range.
+(The two rules agree whenever ``min <= 0``, as over any real model.)
 ``symmetric`` and ``pow2`` use ``max|w|``.
 """
 
@@ -88,4 +93,5 @@ def make_grid(config: QuantConfig, bits: int, stats: RangeStats) -> UniformGrid:
         return Pow2Grid(frac_len, bits, degenerate)
     if config.range == "symmetric":
         return SymmetricGrid(max_abs, bits, config.reserve_zero)
-    return LinearGrid(stats.lo, np.maximum(stats.hi, 0.0), bits, config.reserve_zero)
+    lo = stats.lo if config.scale in ("global", "groups") else np.minimum(stats.lo, 0.0)
+    return LinearGrid(lo, np.maximum(stats.hi, 0.0), bits, config.reserve_zero)
