@@ -1,0 +1,38 @@
+"""``squeezelens gui``: the desktop tool (PySide6 + pyqtgraph; imported lazily).
+
+Without --checkpoint and --kitti-root it opens the bundled sample model and
+data (when this install has them).  --screenshot PATH drives the window to a
+state (--image, --bits, --view, --tab, --evaluate), saves it as PNG and quits.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from cli.common import parse_size
+
+
+def register(sub) -> None:
+    p = sub.add_parser("gui", help="open the desktop tool", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--checkpoint", help="checkpoint to open (TF1 prefix, folder, .h5, .npz)")
+    p.add_argument("--kitti-root", metavar="ROOT", help="KITTI object folder to open")
+    p.add_argument("--images", metavar="DIR", help="a plain folder of images (no labels)")
+    p.add_argument("--split", default="val", help="KITTI split to browse (default val)")
+    p.add_argument("--settings", metavar="INI", help="keep settings in this INI file")
+    p.add_argument("--size", type=parse_size, metavar="WxH", help="initial window size")
+    shot = p.add_argument_group("screenshot mode")
+    shot.add_argument("--screenshot", metavar="PNG", help="save the window as PNG and quit")
+    shot.add_argument("--image", type=int, metavar="N", help="show image N of the split")
+    shot.add_argument("--bits", type=int, metavar="N", help="set the weight bits first")
+    shot.add_argument("--view", choices=("overlay", "side"), help="canvas mode")
+    shot.add_argument("--tab", choices=("layers", "metrics", "sweep"), help="bottom tab to show")
+    shot.add_argument("--evaluate", action="store_true", help="evaluate before the screenshot")
+    shot.add_argument("--screenshot-timeout", type=float, default=180.0, metavar="S")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from gui.app import run_app
+
+    return run_app(args)

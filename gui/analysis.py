@@ -1,0 +1,331 @@
+"""Analysis jobs: per-layer diagnostics, activations, evaluation, sweeps, sensitivity.
+
+Runs on the controller's model worker (the detector's only thread).  Layer
+tables and histograms use the ``layers`` lane (live, latest wins); evaluation,
+sweeps and sensitivity use the ``long`` lane with progress, cancellation and a
+:class:`~gui.workers.ServicingToken`, so slider moves stay live meanwhile.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QStandardPaths
+
+from gui import engine_api
+from gui.controller import CALIBRATION_IMAGES, Controller
+from gui.state import AppState, EvalState
+from gui.workers import JobContext, JobResult
+
+SENSITIVITY_IMAGES = 20
+
+
+def sweep_dir(sha256: str, split: str) -> Path:
+    """Where the GUI's sweeps are kept (resumable, one folder per checkpoint and split)."""
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base or Path.home() / ".squeezelens") / "sweeps" / f"{sha256[:16]}_{split}"
+
+
+class Analysis(QObject):
+    """Submits analysis jobs and publishes their results to AppState."""
+
+    def __init__(self, state: AppState, controller: Controller, parent: QObject | None = None):
+        super().__init__(parent)
+        self.state, self.controller = state, controller
+        self.runner = controller.model_runner
+        self.layers_active = False
+        self.activations_active = False
+        self._eval_cache: dict[tuple, Any] = {}
+        self.report: dict | None = None
+        self.runner.finished.connect(self._on_finished)
+        self.runner.partial.connect(self._on_partial)
+        self.runner.progress.connect(self._on_progress)
+        self.runner.cancelled.connect(self._on_cancelled)
+        self.runner.failed.connect(self._on_failed)
+        state.quant_changed.connect(self.request_layers)
+        state.model_changed.connect(self._on_model)
+        state.layer_selected.connect(lambda _name: self.request_layers())
+        state.result_changed.connect(self.request_activations)
+
+    # ---------------------------------------------------------------- routing
+    def _on_finished(self, result: JobResult) -> None:
+        if result.lane in ("layers", "activations", "long") and self.runner.is_current(
+            result.lane, result.generation
+        ):
+            handler = getattr(self, f"_done_{result.label}", None)
+            if handler is not None:
+                handler(result.value)
+
+    def _on_partial(self, result: JobResult) -> None:
+        if result.label == "sweep" and self.runner.is_current(result.lane, result.generation):
+            self.state.set_sweep([*self.state.sweep.points, result.value], running=True)
+
+    def _on_progress(self, lane: str, generation: int, done: int, total: int) -> None:
+        if lane == "long" and self.runner.is_current(lane, generation):
+            self.state.job_progress.emit(self._label, done, total)
+
+    def _on_cancelled(self, result: JobResult) -> None:
+        if result.lane == "long":
+            self.state.job_progress.emit("", 0, 0)
+            self.state.message.emit(f"{result.label.capitalize()} cancelled")
+            if result.label == "sweep":
+                self.state.set_sweep(self.state.sweep.points, running=False)
+
+    def _on_failed(self, result: JobResult) -> None:
+        if result.lane == "long":
+            self.state.job_progress.emit("", 0, 0)
+            if result.label == "sweep":
+                self.state.set_sweep(self.state.sweep.points, running=False)
+
+    def cancel(self) -> None:
+        """Cancel the running long job (evaluation, sweep, sensitivity)."""
+        self.runner.cancel("long")
+        self.state.job_progress.emit("", 0, 0)
+
+    def _on_model(self) -> None:
+        self._eval_cache.clear()
+        self.request_layers()
+
+    def _submit_long(self, fn, label: str, text: str) -> None:
+        self._label = text
+        self.state.job_progress.emit(text, 0, 1)
+        self.runner.submit("long", fn, label)
+
+    # ------------------------------------------------------------ layer table
+    def request_layers(self) -> None:
+        """Per-layer table and the selected layer's histogram for the current config."""
+        handle = self.controller.handle
+        if handle is None or not self.layers_active or not engine_api.has("diagnostics"):
+            return
+        config, layer = self.state.other_config, self.state.selected_layer
+
+        def job(ctx: JobContext) -> Any:
+            from engine.diagnostics import layer_table, weight_histogram
+
+            det = handle.detector
+            qw = det.quantized_weights(config)
+            rows = layer_table(det.float_weights, qw, None)
+            report = _quant_report(det.float_weights, config)
+            name = layer or rows[0].name
+            levels = _levels_of(det.float_weights, config, f"{name}/kernels")
+            hist = weight_histogram(det.float_weights, qw, name, levels=levels)
+            return rows, report, name, hist
+
+        self.runner.submit("layers", job, "layers")
+
+    def _done_layers(self, value: Any) -> None:
+        rows, report, name, hist = value
+        self.report = report
+        self.state.set_layer_rows(rows)
+        if not self.state.selected_layer:
+            self.state.selected_layer = name
+        self.state.set_histogram(hist)
+
+    def request_activations(self) -> None:
+        """Float vs quantized activations per layer on the current image."""
+        handle, image = self.controller.handle, self.state.image
+        if handle is None or image is None or not self.activations_active:
+            return
+        if not engine_api.has("diagnostics") or self.state.other_config is None:
+            self.state.set_activations(None)
+            return
+        config = self.state.other_config
+        records = self.state.dataset.records
+
+        def job(ctx: JobContext) -> Any:
+            from engine.diagnostics import compare_activations
+
+            det = handle.detector
+            if getattr(config, "activation_bits", None) and det.activation_ranges is None:
+                det.calibrate_activations([r.path for r in records[:CALIBRATION_IMAGES]])
+            return compare_activations(det, image, config)
+
+        self.runner.submit("activations", job, "activations")
+
+    def _done_activations(self, rows: Any) -> None:
+        self.state.set_activations(rows)
+
+    # ------------------------------------------------------------- evaluation
+    def evaluate(self) -> None:
+        """Evaluate the reference and the other model on the dataset (background)."""
+        handle, dataset = self.controller.handle, self.state.dataset
+        if handle is None or dataset is None:
+            self.state.error.emit("Open a checkpoint and a KITTI folder first")
+            return
+        if not dataset.has_labels:
+            self.state.error.emit(
+                f"{dataset.root}: cannot evaluate, the folder has no KITTI labels"
+            )
+            return
+        s = self.state
+        jobs = [("ref", s.ref_config, False, s.ref_label), ("other", s.other_config,
+                s.int8 and s.mode == "float", s.other_label)]  # fmt: skip
+        cache, gen = self._eval_cache, handle.generation
+
+        def job(ctx: JobContext) -> Any:
+            from engine.evaluate import evaluate
+
+            out = {}
+            for which, config, int8, label in jobs:
+                key = (gen, str(dataset.root), dataset.split, repr(config), int8)
+                if key not in cache:
+                    self._label = f"Evaluating {label.lower()}"
+                    det = (
+                        self.controller._int8_detector(handle, dataset.records)
+                        if int8
+                        else handle.detector
+                    )
+                    cache[key] = evaluate(det, dataset, None if int8 else config,
+                                          progress=ctx.progress, cancel=ctx.token)  # fmt: skip
+                out[which] = cache[key]
+            return out, jobs[0][3], jobs[1][3]
+
+        self._submit_long(job, "evaluate", f"Evaluating on {len(dataset)} images")
+
+    def _done_evaluate(self, value: Any) -> None:
+        out, ref_label, other_label = value
+        self.state.job_progress.emit("", 0, 0)
+        self.state.set_evaluation(EvalState(out["ref"], out["other"], ref_label, other_label))
+        ref, other = out["ref"].map["r11"]["all"], out["other"].map["r11"]["all"]
+        self.state.message.emit(
+            f"mAP R11: {ref_label} {100 * ref:.2f}, {other_label} {100 * other:.2f} "
+            f"({100 * (other - ref):+.2f})"
+        )
+
+    # ------------------------------------------------------------------ sweep
+    def sweep(self, configs: list, repeats: int = 1) -> None:
+        """mAP vs bits for the given configs; points appear as they finish."""
+        handle, dataset = self.controller.handle, self.state.dataset
+        if handle is None or dataset is None or not dataset.has_labels:
+            self.state.error.emit("A sweep needs a checkpoint and a labelled KITTI folder")
+            return
+        from engine.provenance import versions
+        from engine.sweep import run_sweep, sweep_points
+
+        det = handle.detector
+        sha = det.checkpoint.sha256 if det.checkpoint else "random"
+        meta = {"checkpoint_sha256": sha, "checkpoint": det.checkpoint.path if det.checkpoint else None,
+                "kitti_root": str(dataset.root), "split": dataset.split, "protocol": "official",
+                "input_size": list(det.spec.input_size), "versions": versions()}  # fmt: skip
+        points = sweep_points(configs, repeats=repeats)
+        out_dir = sweep_dir(sha, dataset.split)
+        self.state.set_sweep([], running=True)
+
+        def job(ctx: JobContext) -> Any:
+            def progress(done: int, total: int, row: dict | None) -> None:
+                if row is not None:
+                    ctx.emit_partial(row)
+                ctx.progress(done, total)
+
+            keys = {p.key for p in points}
+            rows = run_sweep(
+                det, dataset, points, out_dir, meta, progress=progress, cancel=ctx.token
+            )
+            return [r for r in rows if r["key"] in keys]
+
+        self._submit_long(job, "sweep", f"Sweeping {len(points)} points")
+
+    def _done_sweep(self, rows: list) -> None:
+        self.state.job_progress.emit("", 0, 0)
+        self.state.set_sweep(rows, running=False)
+        self.state.message.emit(f"Sweep finished: {len(rows)} points")
+
+    # ------------------------------------------------------------ sensitivity
+    def sensitivity(self) -> None:
+        """mAP drop of each layer quantized alone at the current bits (subset of images)."""
+        handle, dataset, config = (
+            self.controller.handle,
+            self.state.dataset,
+            self.state.other_config,
+        )
+        if handle is None or dataset is None or not dataset.has_labels or config is None:
+            self.state.error.emit(
+                "Sensitivity needs a model, a labelled KITTI folder and a quantized config"
+            )
+            return
+        subset = dataclasses.replace(dataset, records=dataset.records[:SENSITIVITY_IMAGES])
+
+        def job(ctx: JobContext) -> Any:
+            from engine.sensitivity import layer_sensitivity, recommend_overrides
+
+            result = layer_sensitivity(handle.detector, subset, config, bits=(config.bits,),
+                                       progress=ctx.progress, cancel=ctx.token)  # fmt: skip
+            return result, recommend_overrides(result)
+
+        self._submit_long(job, "sensitivity", f"Sensitivity on {len(subset)} images")
+
+    def _done_sensitivity(self, value: Any) -> None:
+        result, recommendation = value
+        self.state.job_progress.emit("", 0, 0)
+        bits = result.bits[0]
+        self.recommendation = recommendation
+        self.state.set_sensitivity({layer: result.drop(layer, bits) for layer in result.layers})
+        self.state.message.emit("Sensitivity computed; 'Apply recommendation' sets per-layer bits")
+
+    def apply_recommendation(self) -> None:
+        """Use the sensitivity recommendation as per-layer bits of the compared config."""
+        rec, config = getattr(self, "recommendation", None), self.state.other_config
+        if not rec or config is None:
+            self.state.error.emit("Compute the sensitivity of a quantized config first")
+            return
+        self.set_overrides({k: v for k, v in rec.items() if v != config.bits})
+
+    def set_overrides(self, overrides: dict) -> None:
+        """Per-layer bits ('float' or int) of the compared config (B in A-vs-B mode)."""
+        config = self.state.other_config
+        if config is None:
+            return
+        try:
+            new = engine_api.config_replace(config, overrides=dict(overrides))
+        except ValueError as exc:
+            self.state.error.emit(str(exc))
+            return
+        if self.state.mode == "ab":
+            self.state.set_quant(self.state.quant, new)
+        else:
+            self.state.set_quant(new, self.state.quant_b)
+
+    # ----------------------------------------------------------------- export
+    def export_quantized(self, path: str) -> None:
+        """Write the current quantized parameters as .npz (background)."""
+        handle, config = self.controller.handle, self.state.other_config
+        if handle is None:
+            self.state.error.emit("No model loaded")
+            return
+
+        def job(ctx: JobContext) -> Any:
+            from engine.checkpoint.writers import save_npz, write_sidecar
+
+            det = handle.detector
+            save_npz(Path(path), det.quantized_weights(config))
+            write_sidecar(Path(path), det.spec, {"quant": engine_api.config_to_dict(config)})
+            return path
+
+        self._submit_long(job, "export", "Writing quantized parameters")
+
+    def _done_export(self, path: str) -> None:
+        self.state.job_progress.emit("", 0, 0)
+        self.state.message.emit(f"Wrote {path}")
+
+
+def _quant_report(weights: dict, config: Any) -> dict | None:
+    """engine.quant's per-tensor report (None for the float model)."""
+    if config is None:
+        return None
+    from engine.quant import quantization_report
+
+    return quantization_report(weights, config)
+
+
+def _levels_of(weights: dict, config: Any, tensor: str) -> Any:
+    """The grid levels of one tensor (None when float or per-channel grids)."""
+    if config is None:
+        return None
+    from engine.quant import plan_quantization
+
+    plan = plan_quantization(weights, config).get(tensor)
+    if plan is None or plan.grid is None or plan.grid.per_channel:
+        return None
+    return plan.grid.levels

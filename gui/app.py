@@ -1,0 +1,99 @@
+"""Entry point of the desktop tool: QApplication, main window, background loading.
+
+The window is shown before TensorFlow is imported: the checkpoint loads on the
+model worker while the status bar says so, and the image list fills from the
+I/O worker meanwhile.  ``--screenshot PATH`` waits until the view is complete,
+saves the window as PNG and quits (for docs, reviews and CI smoke tests).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+T0 = time.perf_counter()
+
+
+def _defaults(args: Any) -> tuple[str | None, str | None]:
+    """The checkpoint and KITTI root to open: the arguments, else the bundled samples."""
+    ckpt, root = getattr(args, "checkpoint", None), getattr(args, "kitti_root", None)
+    if ckpt and root:
+        return ckpt, root
+    try:
+        from engine.samples import default_checkpoint, default_kitti_root
+    except ImportError:
+        return ckpt, root
+    if not ckpt and not root:
+        ckpt, root = default_checkpoint(), default_kitti_root()
+        return (str(ckpt) if ckpt else None), (str(root) if root else None)
+    return ckpt, root
+
+
+def configure_pyqtgraph() -> None:
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(antialias=True, imageAxisOrder="row-major", background="w", foreground="k")
+
+
+def make_app() -> Any:
+    """The QApplication (created once), with organisation names for QSettings."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName("SqueezeLens")
+    app.setApplicationName("SqueezeLens")
+    configure_pyqtgraph()
+    return app
+
+
+def run_app(args: Any) -> int:
+    """Open the window (and what the arguments name); returns the exit code."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    app = make_app()
+    from PySide6.QtCore import QTimer
+
+    from gui.main_window import MainWindow
+    from gui.settings import Settings
+
+    settings = Settings.at(args.settings) if getattr(args, "settings", None) else None
+    window = MainWindow(settings=settings, split=args.split)
+    size = getattr(args, "size", None)
+    if size:
+        window.resize(*size)
+    window.show()
+    print(f"SQUEEZELENS_VISIBLE {time.perf_counter() - T0:.3f}", flush=True)
+    ckpt, root = _defaults(args)
+    if getattr(args, "images", None):
+        root, args.split = args.images, "all"
+    if not ckpt:
+        window.state.message.emit("No checkpoint: File ▸ Open checkpoint… (or drop one here)")
+    QTimer.singleShot(0, lambda: window.open_initial(ckpt, root, args.split))
+    if getattr(args, "screenshot", None):
+        from gui.screenshot import ScreenshotDriver
+
+        window._screenshot = ScreenshotDriver(window, args)  # keep a reference
+    code = app.exec()
+    return _finish(window, code)
+
+
+def _finish(window: Any, code: int) -> int:
+    """Leave promptly even if a worker is still inside a TensorFlow call."""
+    alive = window.controller.model_runner.thread_alive
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if alive:
+        os._exit(code)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m gui.app`` = ``squeezelens gui``."""
+    from cli.main import main as cli_main
+
+    return cli_main(["gui", *(argv if argv is not None else sys.argv[1:])])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Render-only box items and the description of what to draw for one image.
+
+:func:`box_specs` turns an :class:`~gui.state.ImageResult` (detections and the
+engine's comparison) into plain :class:`BoxSpec` records per pane; it only
+formats, it never matches or scores anything itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QBrush, QColor, QPen
+from PySide6.QtWidgets import QGraphicsRectItem, QGraphicsSceneHoverEvent
+
+from gui.palette import FLIPPED, GAINED, LOST, SourceStyle
+
+HIGHLIGHT = {"lost": LOST, "gained": GAINED, "flipped": FLIPPED}
+TAGS = {"lost": "lost", "gained": "new"}
+
+
+@dataclass(frozen=True)
+class BoxSpec:
+    """One box to draw: where, in which source style, how it changed, what hover says."""
+
+    xyxy: tuple[float, float, float, float]
+    source: str  # "gt" | "ref" | "other"
+    info: str
+    change: str = ""  # "" | "lost" | "gained" | "flipped"
+    tag: str = ""
+
+
+def _fmt_box(prefix: str, name: str, score: float) -> str:
+    return f"{prefix}: {name} {score:.2f}"
+
+
+def _ref_specs(result, labels: tuple[str, str]) -> list[BoxSpec]:
+    ref, other, cmp = (
+        result.ref.above(result.threshold),
+        result.other.above(result.threshold),
+        result.comparison,
+    )
+    out = []
+    for i in range(len(ref)):
+        m = cmp.counterpart_of_ref(i)
+        info = _fmt_box(labels[0], ref.class_name(i), float(ref.scores[i]))
+        if m is None:
+            info += f" — lost: no {labels[1]} box with IoU > {cmp.iou_threshold:.2f}"
+            change, tag = "lost", TAGS["lost"]
+        else:
+            info += (f" — IoU {m.iou:.2f} with {labels[1]} {other.class_name(m.other)} "
+                     f"{float(other.scores[m.other]):.2f} (Δscore {m.score_shift:+.2f})")  # fmt: skip
+            change = "flipped" if m.class_flip else ""
+            tag = f"{ref.class_name(i)}→{other.class_name(m.other)}" if m.class_flip else ""
+        out.append(BoxSpec(tuple(map(float, ref.boxes_xyxy[i])), "ref", info, change, tag))
+    return out
+
+
+def _other_specs(result, labels: tuple[str, str]) -> list[BoxSpec]:
+    ref, other, cmp = (
+        result.ref.above(result.threshold),
+        result.other.above(result.threshold),
+        result.comparison,
+    )
+    out = []
+    for j in range(len(other)):
+        m = cmp.counterpart_of_other(j)
+        info = _fmt_box(labels[1], other.class_name(j), float(other.scores[j]))
+        if m is None:
+            info += f" — new: no {labels[0]} box with IoU > {cmp.iou_threshold:.2f}"
+            change, tag = "gained", TAGS["gained"]
+        else:
+            info += (f" — IoU {m.iou:.2f} with {labels[0]} {ref.class_name(m.ref)} "
+                     f"{float(ref.scores[m.ref]):.2f} (Δscore {m.score_shift:+.2f})")  # fmt: skip
+            change = "flipped" if m.class_flip else ""
+            tag = ""
+        out.append(BoxSpec(tuple(map(float, other.boxes_xyxy[j])), "other", info, change, tag))
+    return out
+
+
+def gt_specs(record, class_names: tuple[str, ...]) -> list[BoxSpec]:
+    """Ground-truth boxes of the detector's classes (DontCare and others skipped)."""
+    if record is None:
+        return []
+    names = {c.lower() for c in class_names}
+    out = []
+    for obj in record.objects:
+        if obj.type.lower() not in names:
+            continue
+        info = (f"Ground truth: {obj.type}, height {obj.height:.0f} px, "
+                f"occluded {obj.occluded}, truncated {obj.truncated:.2f}")  # fmt: skip
+        out.append(BoxSpec(tuple(map(float, obj.box_xyxy)), "gt", info))
+    return out
+
+
+def box_specs(result, record, class_names, labels, visible, view_mode) -> dict[str, list[BoxSpec]]:
+    """What each pane draws: ``{"main": [...]}`` (overlay) or ``{"left", "right"}`` (side)."""
+    gt = gt_specs(record, class_names) if visible.get("gt") else []
+    ref = _ref_specs(result, labels) if result is not None and visible.get("ref") else []
+    other = _other_specs(result, labels) if result is not None and visible.get("other") else []
+    if view_mode == "side":
+        return {"left": gt + ref, "right": gt + other}
+    return {"main": gt + ref + other}
+
+
+class BoxItem(QGraphicsRectItem):
+    """A rectangle in image coordinates that reports hover with its info text."""
+
+    def __init__(self, spec: BoxSpec, style: SourceStyle, on_hover: Callable[[str], None]):
+        x1, y1, x2, y2 = spec.xyxy
+        super().__init__(QRectF(x1, y1, max(x2 - x1, 1.0), max(y2 - y1, 1.0)))
+        self.spec = spec
+        self._on_hover = on_hover
+        self._pen = style.pen()
+        self._hover_pen = style.pen(width_scale=1.8)
+        self.setPen(self._pen)
+        self.setBrush(QBrush(QColor(0, 0, 0, 0)))
+        self.setAcceptHoverEvents(True)
+        self.setToolTip(spec.info)
+        self.setZValue({"gt": 1, "ref": 2, "other": 3}[spec.source])
+
+    def hoverEnterEvent(self, event: QGraphicsSceneHoverEvent) -> None:  # noqa: N802
+        self.setPen(self._hover_pen)
+        self._on_hover(self.spec.info)
+        super().hoverEnterEvent(event)
+
+    def hoverLeaveEvent(self, event: QGraphicsSceneHoverEvent) -> None:  # noqa: N802
+        self.setPen(self._pen)
+        self._on_hover("")
+        super().hoverLeaveEvent(event)
+
+
+class HaloItem(QGraphicsRectItem):
+    """A wide translucent outline behind a changed box (lost / gained / flipped)."""
+
+    def __init__(self, spec: BoxSpec):
+        x1, y1, x2, y2 = spec.xyxy
+        super().__init__(QRectF(x1, y1, max(x2 - x1, 1.0), max(y2 - y1, 1.0)))
+        color = QColor(HIGHLIGHT[spec.change])
+        color.setAlpha(170)
+        pen = QPen(color)
+        pen.setWidthF(7.0)
+        pen.setCosmetic(True)
+        self.setPen(pen)
+        self.setZValue(0.5)
+        self.setAcceptHoverEvents(False)

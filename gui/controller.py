@@ -1,0 +1,327 @@
+"""Controller: turns user requests into engine jobs and job results into AppState.
+
+Two workers: ``model`` owns the detector (one thread, prioritised lanes:
+load > detect > layers > long > scan) and ``io`` reads datasets and images, so
+the image list fills while TensorFlow is still loading.  Every result is
+checked twice before it touches the state: its generation must still be the
+lane's latest, and the configuration it was computed for must still be the
+current one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from engine.compare import compare_detections
+from engine.types import Detections
+from gui.state import AppState, ImageCounts, ImageResult, ModelInfo
+from gui.workers import JobContext, JobResult, LatestJobRunner
+
+MODEL_LANES = ("load", "detect", "layers", "activations", "long", "scan")
+IO_LANES = ("dataset", "image")
+SCAN_CHUNK = 8
+CALIBRATION_IMAGES = 8
+
+
+@dataclass
+class ModelHandle:
+    """The loaded detector and worker-only caches that live as long as it does."""
+
+    detector: Any
+    generation: int
+    float_dets: dict[str, Detections] = field(default_factory=dict)
+    int8: Any = None
+
+
+def model_info(detector: Any) -> ModelInfo:
+    """The display facts of a detector (called on the worker)."""
+    from engine.model.spec import layer_names
+
+    ckpt = detector.checkpoint
+    return ModelInfo(
+        summary=detector.summary(),
+        variant=detector.spec.variant,
+        num_parameters=int(detector.num_parameters),
+        class_names=tuple(detector.class_names),
+        input_size=tuple(detector.spec.input_size),
+        checkpoint_path=str(ckpt.path) if ckpt else "",
+        sha256=str(ckpt.sha256) if ckpt else "",
+        layer_names=tuple(layer_names(detector.spec.variant)),
+        tensor_sizes={k: int(v.size) for k, v in detector.float_weights.items()},
+    )
+
+
+def gt_count(record: Any, class_names: tuple[str, ...]) -> int:
+    """Ground-truth objects of the detector's classes in one image record."""
+    if record is None:
+        return 0
+    names = {c.lower() for c in class_names}
+    return sum(1 for o in record.objects if o.type.lower() in names)
+
+
+class Controller(QObject):
+    """Owns the workers and the detector; the only writer of AppState besides setters."""
+
+    model_loaded = Signal()
+
+    def __init__(self, state: AppState, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.model_runner = LatestJobRunner(MODEL_LANES, "squeezelens-model", self)
+        self.io_runner = LatestJobRunner(IO_LANES, "squeezelens-io", self)
+        self.handle: ModelHandle | None = None
+        self._model_gen = 0
+        self._requested_index = -1
+        self._pairs: dict[int, tuple[Detections, Detections]] = {}
+        self._pairs_key: tuple = ()
+        self._results: dict[str, Callable[[JobResult], None]] = {}
+        for runner in (self.model_runner, self.io_runner):
+            runner.finished.connect(self._on_finished)
+            runner.partial.connect(self._on_partial)
+            runner.failed.connect(self._on_failed)
+            runner.busy_changed.connect(self._on_busy)
+        state.quant_changed.connect(self._on_config_changed)
+        state.threshold_changed.connect(self._on_threshold)
+
+    # ------------------------------------------------------------- lifecycle
+    def shutdown(self, timeout: float = 1.0) -> bool:
+        """Cancel every job and stop both workers (bounded by ``timeout`` seconds)."""
+        self.model_runner.cancel()
+        self.io_runner.cancel()
+        ok_io = self.io_runner.shutdown(timeout / 4)
+        return self.model_runner.shutdown(timeout * 3 / 4) and ok_io
+
+    def _on_busy(self, _busy: bool) -> None:
+        self.state.set_busy(self.model_runner.is_busy() or self.io_runner.is_busy())
+
+    # ------------------------------------------------------------ dispatching
+    def _route(self, result: JobResult, kind: str) -> None:
+        runner = self.model_runner if result.lane in MODEL_LANES else self.io_runner
+        if kind != "failed" and not runner.is_current(result.lane, result.generation):
+            return
+        handler = getattr(self, f"_{kind}_{result.label}", None)
+        if handler is not None:
+            handler(result)
+
+    def _on_finished(self, result: JobResult) -> None:
+        self._route(result, "done")
+
+    def _on_partial(self, result: JobResult) -> None:
+        self._route(result, "partial")
+
+    def _on_failed(self, result: JobResult) -> None:
+        if not (self.model_runner.is_current(result.lane, result.generation)
+                or self.io_runner.is_current(result.lane, result.generation)):  # fmt: skip
+            return
+        if result.label == "load":
+            self.state.loading.emit("")
+        self.state.error.emit(result.error)
+
+    # ------------------------------------------------------------------ model
+    def open_checkpoint(self, path: str | os.PathLike) -> None:
+        """Load a checkpoint in the background; the old model stays until it succeeds."""
+        path = str(path)
+        self.state.loading.emit(f"Loading TensorFlow and {Path(path).name}…")
+
+        def load(ctx: JobContext) -> Any:
+            from engine.detector import Detector
+
+            detector = Detector.from_checkpoint(path)
+            return detector, model_info(detector)
+
+        self.model_runner.submit("load", load, "load")
+
+    def use_detector(self, detector: Any) -> None:
+        """Adopt an already built Detector (tests, embedding); its info is read on the worker."""
+        self.state.loading.emit("Preparing model…")
+        self.model_runner.submit("load", lambda ctx: (detector, model_info(detector)), "load")
+
+    def _done_load(self, result: JobResult) -> None:
+        detector, info = result.value
+        self._model_gen += 1
+        self.handle = ModelHandle(detector, self._model_gen)
+        self._pairs, self._pairs_key = {}, ()
+        self.state.loading.emit("")
+        self.state.set_model(info)
+        self.state.message.emit(f"Loaded {Path(info.checkpoint_path).name}: {info.summary}")
+        self.model_loaded.emit()
+        self.refresh()
+
+    # ---------------------------------------------------------------- dataset
+    def open_dataset(self, root: str | os.PathLike, split: str = "val") -> None:
+        """Open a KITTI folder (or a plain image folder) in the background."""
+        root = str(root)
+
+        def load(ctx: JobContext) -> Any:
+            from engine.data.kitti import open_dataset
+
+            return open_dataset(root, split)
+
+        self.state.message.emit(f"Opening {root}…")
+        self.io_runner.submit("dataset", load, "dataset")
+
+    def _done_dataset(self, result: JobResult) -> None:
+        dataset = result.value
+        self._pairs, self._pairs_key = {}, ()
+        self.state.set_dataset(dataset)
+        kind = "images" if dataset.split == "images" else f"KITTI {dataset.split}"
+        self.state.message.emit(f"Opened {dataset.root} ({kind}, {len(dataset)} images)")
+        if len(dataset):
+            self.go_to(0)
+        self._restart_scan()
+
+    # ----------------------------------------------------------------- images
+    def go_to(self, index: int) -> None:
+        """Show image ``index`` of the dataset (read in the background)."""
+        dataset = self.state.dataset
+        if dataset is None or not len(dataset):
+            return
+        index = max(0, min(int(index), len(dataset) - 1))
+        self._requested_index = index
+        path = dataset.records[index].path
+
+        def read(ctx: JobContext) -> Any:
+            from engine.data.images import read_image_bgr
+
+            return index, read_image_bgr(path)
+
+        self.io_runner.submit("image", read, "image")
+
+    def step(self, delta: int) -> None:
+        """Previous (-1) / next (+1) image, relative to the last requested one."""
+        base = self._requested_index if self._requested_index >= 0 else self.state.index
+        self.go_to(base + delta)
+
+    def _done_image(self, result: JobResult) -> None:
+        index, image = result.value
+        self.state.set_image(index, image)
+        self.request_detection()
+
+    # -------------------------------------------------------------- detection
+    def _config_key(self) -> tuple:
+        s = self.state
+        return (self._model_gen, s.ref_config, s.other_config, s.int8 and s.mode == "float")
+
+    def request_detection(self) -> None:
+        """Detect the current image with both configurations (latest request wins)."""
+        handle, record = self.handle, self.state.record
+        if handle is None or record is None or self.state.image is None:
+            return
+        key, index, path = self._config_key(), self.state.index, record.path
+        ref_cfg, other_cfg, int8 = key[1], key[2], key[3]
+        records = self.state.dataset.records
+
+        def detect(ctx: JobContext) -> Any:
+            ref = self._detect(handle, path, ref_cfg, records)
+            ctx.checkpoint()
+            other = self._detect(handle, path, other_cfg, records, int8=int8)
+            return key, index, ref, other
+
+        self.model_runner.submit("detect", detect, "detect")
+
+    def _detect(self, handle: ModelHandle, path: str, config: Any, records: Any,
+                int8: bool = False) -> Detections:  # fmt: skip
+        """One detection on the worker thread (float results cached per path)."""
+        det = handle.detector
+        if int8:
+            return self._int8_detector(handle, records).detect(path)
+        if config is None:
+            if path not in handle.float_dets:
+                handle.float_dets[path] = det.detect(path)
+            return handle.float_dets[path]
+        if getattr(config, "activation_bits", None) and det.activation_ranges is None:
+            det.calibrate_activations([r.path for r in records[:CALIBRATION_IMAGES]])
+        return det.detect(path, config)
+
+    def _int8_detector(self, handle: ModelHandle, records: Any) -> Any:
+        if handle.int8 is None:
+            from engine.int8 import Int8Detector
+
+            calib = [r.path for r in records[:CALIBRATION_IMAGES]]
+            handle.int8 = Int8Detector.from_detector(handle.detector, calib)
+        return handle.int8
+
+    def _done_detect(self, result: JobResult) -> None:
+        key, index, ref, other = result.value
+        if key != self._config_key():
+            return
+        self._store_pair(key, index, ref, other)
+        if index == self.state.index:
+            self._publish_result(index, ref, other)
+
+    def _publish_result(self, index: int, ref: Detections, other: Detections) -> None:
+        t = self.state.threshold
+        comparison = compare_detections(ref.above(t), other.above(t))
+        self.state.set_result(ImageResult(index, ref, other, comparison, t))
+
+    def _store_pair(self, key: tuple, index: int, ref: Detections, other: Detections) -> None:
+        if key != self._pairs_key:
+            self._pairs, self._pairs_key = {}, key
+        self._pairs[index] = (ref, other)
+        self.state.set_counts(index, self._counts(index, ref, other))
+
+    def _counts(self, index: int, ref: Detections, other: Detections) -> ImageCounts:
+        t = self.state.threshold
+        r, o = ref.above(t), other.above(t)
+        record = self.state.dataset.records[index] if self.state.dataset else None
+        names = self.state.model.class_names if self.state.model else ()
+        return ImageCounts(gt_count(record, names), len(r), len(o),
+                           compare_detections(r, o).change_count)  # fmt: skip
+
+    def _on_threshold(self, _value: float) -> None:
+        result = self.state.result
+        if result is not None:
+            self._publish_result(result.index, result.ref, result.other)
+        counts = {i: self._counts(i, r, o) for i, (r, o) in self._pairs.items()}
+        self.state.reset_counts(counts)
+
+    def _on_config_changed(self) -> None:
+        self.request_detection()
+        self._restart_scan()
+
+    def refresh(self) -> None:
+        """Recompute everything that depends on the model, image and configs."""
+        self.request_detection()
+        self._restart_scan()
+
+    # ------------------------------------------------------------------- scan
+    def _restart_scan(self) -> None:
+        """Detect every image of the dataset (for the browser's counts), in chunks."""
+        handle, dataset = self.handle, self.state.dataset
+        if handle is None or dataset is None or not len(dataset):
+            return
+        key = self._config_key()
+        if key != self._pairs_key:
+            self._pairs, self._pairs_key = {}, key
+            self.state.reset_counts()
+        todo = [i for i in range(len(dataset)) if i not in self._pairs]
+        records = dataset.records
+
+        def scan(ctx: JobContext):
+            for start in range(0, len(todo), SCAN_CHUNK):
+                chunk = todo[start : start + SCAN_CHUNK]
+                refs = [self._detect(handle, records[i].path, key[1], records) for i in chunk]
+                ctx.checkpoint()
+                others = [self._detect(handle, records[i].path, key[2], records, key[3])
+                          for i in chunk]  # fmt: skip
+                yield key, list(zip(chunk, refs, others))
+
+        if todo:
+            self.model_runner.submit("scan", scan, "scan")
+
+    def _partial_scan(self, result: JobResult) -> None:
+        key, rows = result.value
+        if key != self._config_key():
+            return
+        for index, ref, other in rows:
+            self._store_pair(key, index, ref, other)
+
+    def pair(self, index: int) -> tuple[Detections, Detections] | None:
+        """The cached (reference, other) detections of an image, if scanned."""
+        return self._pairs.get(index)

@@ -1,0 +1,518 @@
+"""The main window: assembles the panels, menus, toolbar, status bar and shortcuts.
+
+Layout (see the design sketch): image list | canvas | quantization panel on
+top, tabs (Layers, Metrics, Sweep) below, status bar at the bottom.  The window
+owns no data: AppState does; the Controller and Analysis run the jobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractSlider,
+    QApplication,
+    QComboBox,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSlider,
+    QSplitter,
+    QTabWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.errors import InputError
+from gui import export, session
+from gui.actions import SHORTCUTS_HELP, Actions, create_actions
+from gui.analysis import Analysis
+from gui.canvas.image_view import Canvas
+from gui.controller import Controller
+from gui.panels.image_list import ImageListPanel
+from gui.panels.layers_panel import LayersPanel
+from gui.panels.metrics_panel import MetricsPanel
+from gui.panels.quant_panel import QuantPanel
+from gui.panels.status import ErrorBanner, StatusPanel
+from gui.panels.sweep_panel import SweepPanel
+from gui.settings import Settings
+from gui.state import AppState
+
+CHECKPOINT_FILTER = "Checkpoints (*.index *.npz *.h5 *.keras *.data-*);;All files (*)"
+SPLITTERS = ("mainSplitter", "topSplitter")
+
+
+class MainWindow(QMainWindow):
+    """SqueezeLens' main window."""
+
+    def __init__(self, settings: Settings | None = None, split: str = "val") -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("SqueezeLens")
+        self.setAcceptDrops(True)
+        self.settings = settings or Settings()
+        self.split = split
+        self.state = AppState(self)
+        self.controller = Controller(self.state, self)
+        self.analysis = Analysis(self.state, self.controller, self)
+        self._pending_session: dict | None = None
+        self.actions_ = create_actions(self)
+        self._build_panels()
+        self._build_menus()
+        self._build_toolbar()
+        self.status = StatusPanel(self.statusBar(), self.state)
+        self._connect()
+        self._restore_settings()
+
+    # ----------------------------------------------------------------- layout
+    def _build_panels(self) -> None:
+        s = self.state
+        self.image_list = ImageListPanel(s, self.controller)
+        self.canvas = Canvas(s)
+        self.quant_panel = QuantPanel(s)
+        self.layers_panel = LayersPanel(s, self.analysis)
+        self.metrics_panel = MetricsPanel(s)
+        self.sweep_panel = SweepPanel(s, self.analysis)
+        self.banner = ErrorBanner()
+        self.top = QSplitter(Qt.Orientation.Horizontal, objectName="topSplitter")
+        for w in (self.image_list, self.canvas, self.quant_panel):
+            self.top.addWidget(w)
+        self.top.setStretchFactor(0, 0)
+        self.top.setStretchFactor(1, 1)
+        self.top.setStretchFactor(2, 0)
+        self.tabs = QTabWidget(objectName="bottomTabs")
+        self.tabs.addTab(self.layers_panel, "Layers")
+        self.tabs.addTab(self.metrics_panel, "Metrics")
+        self.tabs.addTab(self.sweep_panel, "Sweep")
+        self.main_split = QSplitter(Qt.Orientation.Vertical, objectName="mainSplitter")
+        self.main_split.addWidget(self.top)
+        self.main_split.addWidget(self.tabs)
+        self.main_split.setStretchFactor(0, 3)
+        self.main_split.setStretchFactor(1, 2)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.main_split, 1)
+        self.setCentralWidget(central)
+
+    def _build_menus(self) -> None:
+        a = self.actions_
+        file_menu = self.menuBar().addMenu("&File")
+        for act in (a.open_checkpoint, a.open_kitti, a.open_images):
+            file_menu.addAction(act)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        file_menu.addSeparator()
+        file_menu.addAction(a.open_session)
+        file_menu.addAction(a.save_session)
+        export_menu = file_menu.addMenu("&Export")
+        for act in (a.export_canvas, a.export_pr, a.export_sweep, a.export_ap, a.export_params,
+                    a.export_window):  # fmt: skip
+            export_menu.addAction(act)
+        file_menu.addAction(a.copy_command)
+        file_menu.addSeparator()
+        file_menu.addAction(a.quit)
+        view = self.menuBar().addMenu("&View")
+        for act in (a.overlay, a.side_by_side, a.reset_zoom, a.prev_image, a.next_image, a.flip):
+            view.addAction(act)
+        run = self.menuBar().addMenu("&Run")
+        for act in (a.evaluate, a.sweep, a.cancel):
+            run.addAction(act)
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(a.shortcuts)
+        help_menu.addAction(a.about)
+
+    def _build_toolbar(self) -> None:
+        a = self.actions_
+        bar = QToolBar("Main", objectName="mainToolbar")
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        bar.setIconSize(QSize(18, 18))
+        bar.addAction(a.open_checkpoint)
+        bar.addAction(a.open_kitti)
+        bar.addSeparator()
+        bar.addWidget(QLabel(" View "))
+        self.view_combo = QComboBox(objectName="viewModeCombo")
+        self.view_combo.addItems(["Overlay", "Side by side"])
+        bar.addWidget(self.view_combo)
+        bar.addSeparator()
+        bar.addWidget(QLabel(" Score ≥ "))
+        self.threshold = QSlider(Qt.Orientation.Horizontal, objectName="thresholdSlider")
+        self.threshold.setRange(0, 100)
+        self.threshold.setValue(round(100 * self.state.threshold))
+        self.threshold.setFixedWidth(160)
+        self.threshold.setToolTip("Display threshold on detection scores")
+        bar.addWidget(self.threshold)
+        self.threshold_label = QLabel(f" {self.state.threshold:.2f} ", objectName="thresholdLabel")
+        bar.addWidget(self.threshold_label)
+        bar.addSeparator()
+        bar.addAction(a.evaluate)
+        bar.addAction(a.sweep)
+        bar.addAction(a.cancel)
+        self.addToolBar(bar)
+        self.toolbar = bar
+
+    def _connect(self) -> None:
+        a, s = self.actions_, self.state
+        pairs: list[tuple[object, Callable]] = [
+            (a.open_checkpoint, self.ask_checkpoint), (a.open_kitti, self.ask_kitti),
+            (a.open_images, self.ask_images), (a.open_session, self.ask_open_session),
+            (a.save_session, self.ask_save_session), (a.export_pr, self.ask_export_pr),
+            (a.export_sweep, self.ask_export_sweep), (a.export_canvas, self.ask_export_canvas),
+            (a.export_ap, self.ask_export_ap), (a.export_params, self.ask_export_params),
+            (a.export_window, self.ask_export_window), (a.copy_command, self.copy_command),
+            (a.quit, self.close), (a.prev_image, lambda: self._navigate(-1)),
+            (a.next_image, lambda: self._navigate(+1)), (a.flip, self._flip_key),
+            (a.overlay, lambda: s.set_view_mode("overlay")),
+            (a.side_by_side, lambda: s.set_view_mode("side")), (a.reset_zoom, self.canvas.reset_zoom),
+            (a.evaluate, self._evaluate), (a.sweep, self._sweep), (a.cancel, self.analysis.cancel),
+            (a.shortcuts, self._show_shortcuts), (a.about, self._about),
+        ]  # fmt: skip
+        for action, slot in pairs:
+            action.triggered.connect(slot)
+        self.view_combo.currentIndexChanged.connect(
+            lambda i: s.set_view_mode("side" if i == 1 else "overlay")
+        )
+        self.threshold.valueChanged.connect(lambda v: s.set_threshold(v / 100))
+        s.threshold_changed.connect(self._on_threshold)
+        s.view_changed.connect(self._on_view)
+        s.error.connect(self.banner.show_error)
+        s.message.connect(lambda _t: self.banner.hide())
+        s.model_changed.connect(self._on_model)
+        s.dataset_changed.connect(self._on_dataset)
+        self.status.cancel.clicked.connect(self.analysis.cancel)
+        self.metrics_panel.evaluate_button.clicked.connect(self._evaluate)
+        self.metrics_panel.export_pr.clicked.connect(self.ask_export_pr)
+        self.metrics_panel.export_ap.clicked.connect(self.ask_export_ap)
+        self.sweep_panel.export.clicked.connect(self.ask_export_sweep)
+
+    # ------------------------------------------------------------ state echo
+    def _on_threshold(self, value: float) -> None:
+        self.threshold_label.setText(f" {value:.2f} ")
+        if self.threshold.value() != round(100 * value):
+            self.threshold.blockSignals(True)
+            self.threshold.setValue(round(100 * value))
+            self.threshold.blockSignals(False)
+
+    def _on_view(self) -> None:
+        side = self.state.view_mode == "side"
+        self.view_combo.blockSignals(True)
+        self.view_combo.setCurrentIndex(1 if side else 0)
+        self.view_combo.blockSignals(False)
+        self.actions_.overlay.setChecked(not side)
+        self.actions_.side_by_side.setChecked(side)
+
+    def _on_model(self) -> None:
+        info = self.state.model
+        if info is not None:
+            self.settings.add_recent("checkpoint", info.checkpoint_path)
+            self.setWindowTitle(f"SqueezeLens — {Path(info.checkpoint_path).name}")
+        self._resume_session()
+
+    def _on_dataset(self) -> None:
+        ds = self.state.dataset
+        if ds is not None:
+            self.settings.add_recent("images" if ds.split == "images" else "kitti", str(ds.root))
+        self._resume_session()
+
+    # ------------------------------------------------------------ navigation
+    def _navigate(self, delta: int) -> None:
+        """Left/Right: a focused slider keeps its arrow keys; otherwise change image."""
+        focus = QApplication.focusWidget()
+        if isinstance(focus, QAbstractSlider):
+            step = QAbstractSlider.SliderAction
+            focus.triggerAction(step.SliderSingleStepAdd if delta > 0 else step.SliderSingleStepSub)
+            if focus is self.quant_panel.bits:
+                self.quant_panel.apply()
+            return
+        self.controller.step(delta)
+
+    def _flip_key(self) -> None:
+        focus = QApplication.focusWidget()
+        if isinstance(focus, QAbstractButton) and focus.isEnabled():
+            focus.animateClick()
+            return
+        self.flip()
+
+    def flip(self) -> None:
+        """Blink: show only the other model's boxes, then only the reference's, and so on."""
+        vis = self.state.visible
+        if vis["ref"] and vis["other"]:
+            self.state.set_visible("ref", False)
+        else:
+            ref = not vis["ref"]
+            self.state.set_visible("ref", ref)
+            self.state.set_visible("other", not ref)
+
+    # --------------------------------------------------------------- opening
+    def open_initial(self, checkpoint: str | None, kitti_root: str | None, split: str) -> None:
+        """Open what the command line named (both load in the background)."""
+        self.split = split
+        if kitti_root:
+            self.controller.open_dataset(kitti_root, split)
+        if checkpoint:
+            self.controller.open_checkpoint(checkpoint)
+
+    def open_path(self, path: str) -> None:
+        """Open a dropped or recent path: session, checkpoint, or image/KITTI folder."""
+        p = Path(path)
+        if p.suffix.lower() == ".json" and p.is_file() and not Path(str(p)[:-5]).exists():
+            self.open_session(path)
+            return
+        from engine.checkpoint.loader import identify
+
+        try:
+            identify(p)
+        except (InputError, OSError):
+            self.controller.open_dataset(path, self.split)
+            return
+        self.controller.open_checkpoint(path)
+
+    def _dialog_dir(self, kind: str) -> str:
+        last = self.settings.last(kind)
+        return str(Path(last).parent) if last else str(Path.home())
+
+    def ask_checkpoint(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", self._dialog_dir("checkpoint"),
+                                              CHECKPOINT_FILTER)  # fmt: skip
+        if path:
+            self.controller.open_checkpoint(path)
+
+    def ask_kitti(self) -> None:
+        path = QFileDialog.getExistingDirectory(
+            self, "Open KITTI folder", self._dialog_dir("kitti")
+        )
+        if path:
+            self.controller.open_dataset(path, self.split)
+
+    def ask_images(self) -> None:
+        path = QFileDialog.getExistingDirectory(
+            self, "Open image folder", self._dialog_dir("images")
+        )
+        if path:
+            self.controller.open_dataset(path, "all")
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for kind, path in self.settings.recent():
+            act = self.recent_menu.addAction(f"{kind}: {path}")
+            act.triggered.connect(lambda _c=False, p=path: self.open_path(p))
+        if not self.recent_menu.actions():
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.open_path(url.toLocalFile())
+        event.acceptProposedAction()
+
+    # --------------------------------------------------------------- sessions
+    def ask_save_session(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save session", self._dialog_dir("session"),
+                                              "Session (*.json)")  # fmt: skip
+        if path:
+            self.save_session(path if path.endswith(".json") else path + ".json")
+
+    def save_session(self, path: str) -> None:
+        try:
+            session.save_session(path, session.session_dict(self.state))
+        except OSError as exc:
+            self.state.error.emit(f"{path}: cannot write the session ({exc.strerror or exc})")
+            return
+        self.settings.add_recent("session", path)
+        self.state.message.emit(f"Saved session {path}")
+
+    def ask_open_session(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open session", self._dialog_dir("session"),
+                                              "Session (*.json)")  # fmt: skip
+        if path:
+            self.open_session(path)
+
+    def open_session(self, path: str) -> None:
+        """Reopen a session: files load in the background, the view is restored after."""
+        try:
+            data = session.load_session(path)
+        except InputError as exc:
+            self.state.error.emit(str(exc))
+            return
+        self.settings.add_recent("session", path)
+        self._pending_session = data
+        ckpt, root = data.get("checkpoint"), data.get("kitti_root")
+        if ckpt and (self.state.model is None or self.state.model.checkpoint_path != ckpt):
+            self.controller.open_checkpoint(ckpt)
+        if root and (self.state.dataset is None or str(self.state.dataset.root) != root
+                     or self.state.dataset.split != data.get("split")):  # fmt: skip
+            self.controller.open_dataset(root, data.get("split") or "val")
+        self._resume_session()
+
+    def _resume_session(self) -> None:
+        """Apply a pending session once its checkpoint and dataset are the open ones."""
+        data = self._pending_session
+        if data is None:
+            return
+        model, ds = self.state.model, self.state.dataset
+        if data.get("checkpoint") and (
+            model is None or model.checkpoint_path != data["checkpoint"]
+        ):
+            return
+        if data.get("kitti_root") and (ds is None or str(ds.root) != data["kitti_root"]):
+            return
+        self._pending_session = None
+        try:
+            session.apply_view(self.state, data)
+        except (InputError, RuntimeError) as exc:
+            self.state.error.emit(str(exc))
+        if ds is not None and data.get("image") in ds.stems:
+            self.controller.go_to(ds.stems.index(data["image"]))
+        self.state.message.emit("Session restored")
+
+    def copy_command(self) -> None:
+        lines = session.command_lines(self.state)
+        if not lines:
+            self.state.error.emit("Open a checkpoint first")
+            return
+        QGuiApplication.clipboard().setText("\n".join(lines))
+        self.state.message.emit(f"Copied: {lines[-1]}")
+
+    # ---------------------------------------------------------------- exports
+    def _ask_save(self, title: str, name: str, filt: str) -> str:
+        start = str(Path(self._dialog_dir("session")) / name)
+        path, _ = QFileDialog.getSaveFileName(self, title, start, filt)
+        return path
+
+    def _guard(self, fn: Callable[[], list | Path], what: str) -> None:
+        try:
+            out = fn()
+        except (InputError, OSError, RuntimeError) as exc:
+            self.state.error.emit(f"{what}: {exc}")
+            return
+        paths = out if isinstance(out, list) else [out]
+        self.state.message.emit("Wrote " + ", ".join(str(p) for p in paths))
+
+    def ask_export_pr(self) -> None:
+        if self.state.evaluation.ref is None:
+            self.state.error.emit("Nothing to export: run Evaluate first")
+            return
+        path = self._ask_save("Export PR curves (writes .png, .svg and .csv)", "pr_curves.png",
+                              export.PLOT_FILTER)  # fmt: skip
+        if path:
+            self._guard(lambda: export.export_plot_all(self.metrics_panel.plot, path), "PR export")
+
+    def ask_export_sweep(self) -> None:
+        path = self._ask_save("Export sweep plot (writes .png, .svg and .csv)", "sweep.png",
+                              export.PLOT_FILTER)  # fmt: skip
+        if path:
+            self._guard(lambda: export.export_plot_all(self.sweep_panel.plot, path), "Sweep export")
+
+    def ask_export_canvas(self) -> None:
+        stem = self.state.record.stem if self.state.record else "canvas"
+        path = self._ask_save("Export canvas", f"{stem}_boxes.png", "PNG image (*.png)")
+        if path:
+            self._guard(
+                lambda: export.export_widget_png(self.canvas.graphics, path), "Canvas export"
+            )
+
+    def ask_export_window(self) -> None:
+        path = self._ask_save("Window screenshot", "squeezelens.png", "PNG image (*.png)")
+        if path:
+            self._guard(lambda: export.export_widget_png(self, path), "Screenshot")
+
+    def ask_export_ap(self) -> None:
+        path = self._ask_save("Export AP table (writes .csv and .json)", "ap_table.csv",
+                              "CSV (*.csv);;JSON (*.json)")  # fmt: skip
+        if path:
+            self._guard(lambda: export.export_ap_table(self.state.evaluation, path), "AP export")
+
+    def ask_export_params(self) -> None:
+        if self.state.other_config is None:
+            self.state.error.emit(
+                "The float model has nothing quantized to export: choose bits first"
+            )
+            return
+        path = self._ask_save(
+            "Export quantized parameters", "quantized.npz", "NumPy archive (*.npz)"
+        )
+        if path:
+            self.analysis.export_quantized(path if path.endswith(".npz") else path + ".npz")
+
+    # ---------------------------------------------------------------- jobs
+    def _evaluate(self) -> None:
+        self.tabs.setCurrentWidget(self.metrics_panel)
+        self.analysis.evaluate()
+
+    def _sweep(self) -> None:
+        self.tabs.setCurrentWidget(self.sweep_panel)
+        self.sweep_panel.run()
+
+    def _show_shortcuts(self) -> None:
+        QMessageBox.information(self, "Keyboard shortcuts", SHORTCUTS_HELP)
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About SqueezeLens",
+                          "SqueezeLens: see what low-precision quantization does to a SqueezeDet "
+                          "detector's boxes and KITTI AP.")  # fmt: skip
+
+    # --------------------------------------------------------------- settings
+    def _restore_settings(self) -> None:
+        geometry = self.settings.load_bytes("geometry")
+        if geometry is None or not self.restoreGeometry(geometry):
+            self._default_geometry()
+        state = self.settings.load_bytes("windowState")
+        if state is not None:
+            self.restoreState(state)
+        for split in (self.top, self.main_split):
+            data = self.settings.load_bytes(f"splitter/{split.objectName()}")
+            if data is None or not split.restoreState(data):
+                self._default_splitter(split)
+        self.state.set_threshold(self.settings.value("threshold", 0.4, float))
+        self.state.set_view_mode(self.settings.value("viewMode", "overlay", str))
+        self.tabs.setCurrentIndex(self.settings.value("tab", 0, int))
+
+    def _default_geometry(self) -> None:
+        screen = QGuiApplication.primaryScreen()
+        avail = screen.availableGeometry() if screen else None
+        w, h = (
+            (1500, 950) if avail is None else (min(1600, avail.width()), min(1000, avail.height()))
+        )
+        self.resize(w, h)
+
+    def _default_splitter(self, split: QSplitter) -> None:
+        if split is self.top:
+            w = max(self.width(), 1200)
+            side = 260 if w < 1500 else 290
+            split.setSizes([side, w - side - int(1.15 * side), int(1.15 * side)])
+        else:
+            h = max(self.height(), 700)
+            split.setSizes([int(0.6 * h), int(0.4 * h)])
+
+    def save_settings(self) -> None:
+        self.settings.save_bytes("geometry", self.saveGeometry())
+        self.settings.save_bytes("windowState", self.saveState())
+        for split in (self.top, self.main_split):
+            self.settings.save_bytes(f"splitter/{split.objectName()}", split.saveState())
+        self.settings.set("threshold", self.state.threshold)
+        self.settings.set("viewMode", self.state.view_mode)
+        self.settings.set("tab", self.tabs.currentIndex())
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        """Save settings and stop every worker (bounded: the window closes within ~1 s)."""
+        self.save_settings()
+        self.image_list.loader.shutdown()
+        self.controller.shutdown(timeout=0.8)
+        super().closeEvent(event)
+
+    @property
+    def ui_actions(self) -> Actions:
+        return self.actions_

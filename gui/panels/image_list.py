@@ -1,0 +1,226 @@
+"""Image browser: thumbnails with per-image counts, a changed-only filter, sorting, jump.
+
+Each row shows the image stem and its counts at the current score threshold:
+ground truth, reference (float or A), other (quantized or B) and how many boxes
+changed (lost + new + class flips), all taken from AppState.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSize,
+    QSortFilterProxyModel,
+    Qt,
+)
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.controller import Controller
+from gui.state import AppState
+from gui.thumbnails import ThumbnailLoader
+
+CHANGES_ROLE = Qt.ItemDataRole.UserRole + 1
+ROW_ROLE = Qt.ItemDataRole.UserRole + 2
+Index = QModelIndex | QPersistentModelIndex
+
+
+class ImageListModel(QAbstractListModel):
+    """Rows = dataset records; text and sort keys from AppState.counts."""
+
+    def __init__(self, state: AppState, loader: ThumbnailLoader) -> None:
+        super().__init__()
+        self.state = state
+        self.loader = loader
+        self._thumbs: dict[int, QPixmap] = {}
+        loader.ready.connect(self._on_thumb)
+        state.dataset_changed.connect(self._reset)
+        state.counts_changed.connect(self._on_counts)
+        state.quant_changed.connect(lambda: self._on_counts(-1))
+
+    def _reset(self) -> None:
+        self.beginResetModel()
+        self._thumbs.clear()
+        self.loader.clear()
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008
+        ds = self.state.dataset
+        return 0 if ds is None or parent.isValid() else len(ds.records)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        row = index.row()
+        if not index.isValid() or row >= self.rowCount():
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(row)
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self._thumb(row)
+        if role == CHANGES_ROLE:
+            counts = self.state.counts.get(row)
+            return -1 if counts is None else counts.changes
+        if role == ROW_ROLE:
+            return row
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self.state.dataset.records[row].path
+        return None
+
+    def _text(self, row: int) -> str:
+        stem = self.state.dataset.records[row].stem
+        counts = self.state.counts.get(row)
+        if counts is None:
+            return f"{stem}\n…"
+        r, o = ("A", "B") if self.state.mode == "ab" else ("F", "Q")
+        return (
+            f"{stem}\nGT {counts.gt} · {r} {counts.ref} · {o} {counts.other} · Δ {counts.changes}"
+        )
+
+    def _thumb(self, row: int) -> QPixmap | None:
+        pix = self._thumbs.get(row)
+        if pix is None:
+            self.loader.request(row, self.state.dataset.records[row].path)
+        return pix
+
+    def _on_thumb(self, row: int, path: str, image: QImage) -> None:
+        ds = self.state.dataset
+        if ds is None or row >= len(ds.records) or ds.records[row].path != path:
+            return
+        self._thumbs[row] = QPixmap.fromImage(image)
+        idx = self.index(row)
+        self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
+
+    def _on_counts(self, row: int) -> None:
+        if row < 0:
+            if self.rowCount():
+                self.dataChanged.emit(self.index(0), self.index(self.rowCount() - 1))
+            return
+        idx = self.index(row)
+        self.dataChanged.emit(idx, idx)
+
+
+class ChangedFilterProxy(QSortFilterProxyModel):
+    """Optionally keeps only rows with changes; sorts by file order or change count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.only_changed = False
+        self.setDynamicSortFilter(True)
+
+    def set_only_changed(self, on: bool) -> None:
+        self.only_changed = on
+        self.invalidateFilter()
+
+    def filterAcceptsRow(self, row: int, parent: Index) -> bool:  # noqa: N802
+        if not self.only_changed:
+            return True
+        return self.sourceModel().data(self.sourceModel().index(row), CHANGES_ROLE) > 0
+
+
+class ImageListPanel(QWidget):
+    """The left panel: jump box, filter and sort, and the list itself."""
+
+    def __init__(self, state: AppState, controller: Controller, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state, self.controller = state, controller
+        self.loader = ThumbnailLoader(self)
+        self.model = ImageListModel(state, self.loader)
+        self.proxy = ChangedFilterProxy()
+        self.proxy.setSourceModel(self.model)
+        self.view = QListView()
+        self.view.setObjectName("imageList")
+        self.view.setModel(self.proxy)
+        self.view.setIconSize(QSize(96, 29))
+        self.view.setUniformItemSizes(True)
+        self.view.setAlternatingRowColors(True)
+        self.view.selectionModel().currentChanged.connect(self._on_current)
+        self.jump = QLineEdit(placeholderText="Jump to image… (type a name)")
+        self.jump.setObjectName("jumpEdit")
+        self.jump.setClearButtonEnabled(True)
+        self.jump.textEdited.connect(self._jump)
+        self.only_changed = QCheckBox("Only images quantization changed")
+        self.only_changed.setObjectName("onlyChangedCheck")
+        self.only_changed.toggled.connect(self.proxy.set_only_changed)
+        self.sort = QComboBox(objectName="sortCombo")
+        self.sort.addItems(["File order", "Most changes first"])
+        self.sort.currentIndexChanged.connect(self._sort)
+        self.setMinimumWidth(200)
+        self.summary = QLabel("No images")
+        self.summary.setObjectName("listSummary")
+        self._layout()
+        state.image_changed.connect(self._select_current)
+        state.counts_changed.connect(self._update_summary)
+        state.dataset_changed.connect(self._update_summary)
+        state.quant_changed.connect(self._update_labels)
+
+    def _layout(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.jump)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Sort"))
+        row.addWidget(self.sort, 1)
+        layout.addLayout(row)
+        layout.addWidget(self.only_changed)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.summary)
+
+    def _sort(self, choice: int) -> None:
+        if choice == 1:
+            self.proxy.setSortRole(CHANGES_ROLE)
+            self.proxy.sort(0, Qt.SortOrder.DescendingOrder)
+        else:
+            self.proxy.setSortRole(ROW_ROLE)
+            self.proxy.sort(0, Qt.SortOrder.AscendingOrder)
+
+    def _on_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if current.isValid():
+            row = self.proxy.mapToSource(current).row()
+            if row != self.state.index:
+                self.controller.go_to(row)
+
+    def _select_current(self) -> None:
+        src = self.model.index(self.state.index) if self.state.index >= 0 else QModelIndex()
+        idx = self.proxy.mapFromSource(src)
+        if idx.isValid() and idx != self.view.currentIndex():
+            self.view.selectionModel().blockSignals(True)
+            self.view.setCurrentIndex(idx)
+            self.view.selectionModel().blockSignals(False)
+            self.view.scrollTo(idx)
+
+    def _jump(self, text: str) -> None:
+        ds = self.state.dataset
+        if ds is None or not text:
+            return
+        text = text.strip().lower()
+        for row, record in enumerate(ds.records):
+            if record.stem.lower().startswith(text) or text in record.stem.lower():
+                self.controller.go_to(row)
+                return
+
+    def _update_labels(self) -> None:
+        word = "B differs from A" if self.state.mode == "ab" else "quantization changed"
+        self.only_changed.setText(f"Only images {word}")
+
+    def _update_summary(self, *_args) -> None:
+        ds = self.state.dataset
+        if ds is None:
+            self.summary.setText("No images")
+            return
+        counts = self.state.counts
+        changed = sum(1 for c in counts.values() if c.changes > 0)
+        self.summary.setText(
+            f"{len(ds.records)} images · {len(counts)} scanned · {changed} changed"
+        )

@@ -1,0 +1,269 @@
+"""Layers panel: per-layer table, weight histogram with grid levels, activation SQNR.
+
+The table shows the engine's per-layer report (params, range, step, SQNR,
+sensitivity); its Bits column edits the config's per-layer ``overrides``.
+Selecting a row shows that layer's float weight histogram with the grid's
+levels over it, the quantized histogram beside it, and below them the float
+vs quantized activation SQNR of every layer on the current image.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QStyledItemDelegate,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui import engine_api
+from gui.analysis import Analysis
+from gui.palette import HIST_FLOAT, HIST_QUANT, LEVEL_LINES
+from gui.state import AppState
+
+COLUMNS = ("Layer", "Params", "Range", "Step", "Levels", "SQNR dB", "Sens. ΔmAP", "Bits")
+BITS_COL = COLUMNS.index("Bits")
+BITS_CHOICES = ["default", "float", *(str(b) for b in range(1, 17))]
+
+
+def _num(value: float, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float) and math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    return format(value, fmt)
+
+
+class BitsDelegate(QStyledItemDelegate):
+    """A combo box editor for the Bits column: default, float, 1…16."""
+
+    def createEditor(self, parent, option, index):  # noqa: N802
+        combo = QComboBox(parent)
+        combo.addItems(BITS_CHOICES)
+        return combo
+
+    def setEditorData(self, editor, index):  # noqa: N802
+        text = str(index.data() or "default")
+        editor.setCurrentText("default" if text.startswith("default") else text)
+
+    def setModelData(self, editor, model, index):  # noqa: N802
+        model.setData(index, editor.currentText())
+
+
+def hist_plot(name: str, title: str) -> pg.PlotWidget:
+    plot = pg.PlotWidget(title=title)
+    plot.setObjectName(name)
+    plot.setMenuEnabled(False)
+    plot.showGrid(x=True, y=True, alpha=0.2)
+    plot.setLabel("bottom", "weight value")
+    return plot
+
+
+class LayersPanel(QWidget):
+    """Table | (float histogram with levels, quantized histogram) / activation SQNR."""
+
+    def __init__(self, state: AppState, analysis: Analysis, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state, self.analysis = state, analysis
+        self.table = QTableWidget(0, len(COLUMNS), objectName="layerTable")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setItemDelegateForColumn(BITS_COL, BitsDelegate(self.table))
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.AllEditTriggers)
+        self.table.itemSelectionChanged.connect(self._on_select)
+        self.table.itemChanged.connect(self._on_item_changed)
+        self.sens_button = QPushButton("Compute sensitivity", objectName="sensitivityButton")
+        self.sens_button.setToolTip("mAP cost of quantizing each layer alone (background job)")
+        self.apply_button = QPushButton(
+            "Apply recommendation", objectName="applyRecommendationButton"
+        )
+        self.log_check = QCheckBox("Log counts", objectName="logCheck")
+        self.hist = hist_plot("histogramPlot", "Float weights and grid levels")
+        self.qhist = hist_plot("quantHistogramPlot", "Quantized weights")
+        self.act_plot = pg.PlotWidget(title="Activation SQNR on this image (dB)")
+        self.act_plot.setObjectName("activationPlot")
+        self.act_plot.setMenuEnabled(False)
+        self.act_label = QLabel("", objectName="activationLabel")
+        self._filling = False
+        self._build()
+        self.sens_button.clicked.connect(analysis.sensitivity)
+        self.apply_button.clicked.connect(analysis.apply_recommendation)
+        self.log_check.toggled.connect(self._draw_histogram)
+        state.layers_changed.connect(self._fill)
+        state.histogram_changed.connect(self._draw_histogram)
+        state.activation_changed.connect(self._draw_activations)
+        if not engine_api.has("diagnostics"):
+            self.setToolTip(engine_api.missing_reason("diagnostics"))
+
+    def _build(self) -> None:
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        lv.addWidget(self.table, 1)
+        row = QHBoxLayout()
+        for w in (self.sens_button, self.apply_button):
+            row.addWidget(w)
+        row.addStretch(1)
+        lv.addLayout(row)
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(0, 0, 0, 0)
+        plots = QSplitter(Qt.Orientation.Horizontal)
+        plots.addWidget(self.hist)
+        plots.addWidget(self.qhist)
+        top = QHBoxLayout()
+        top.addWidget(self.log_check)
+        top.addStretch(1)
+        rv.addLayout(top)
+        rv.addWidget(plots, 3)
+        rv.addWidget(self.act_plot, 2)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, objectName="layersSplitter")
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.splitter)
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        self.analysis.layers_active = self.analysis.activations_active = True
+        self.analysis.request_layers()
+        self.analysis.request_activations()
+        super().showEvent(event)
+
+    def hideEvent(self, event) -> None:  # noqa: N802
+        self.analysis.layers_active = self.analysis.activations_active = False
+        super().hideEvent(event)
+
+    # ------------------------------------------------------------------ table
+    def _fill(self) -> None:
+        rows, report = self.state.layer_rows, self.analysis.report or {}
+        config = self.state.other_config
+        overrides = dict(getattr(config, "overrides", None) or ())
+        self._filling = True
+        self.table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            info = report.get(f"{row.name}/kernels")
+            self._set_row(r, row, info, overrides.get(row.name), config)
+            if row.name == self.state.selected_layer:
+                self.table.selectRow(r)
+        self._filling = False
+        self.apply_button.setEnabled(bool(getattr(self.analysis, "recommendation", None)))
+
+    def _set_row(self, r: int, row, info, override, config) -> None:
+        sens = self.state.sensitivity.get(row.name)
+        quantized = info is not None and info.quantized
+        if not quantized:
+            step, levels = "–", "float"
+        elif info.per_channel:
+            step, levels = "per channel", str(info.n_levels)
+        else:
+            step, levels = _num(float(info.step), ".2e"), str(info.n_levels)
+        if override is not None:
+            bits = str(override)
+        else:
+            bits = (
+                f"default ({info.bits if quantized else 'float'})"
+                if config is not None
+                else "default"
+            )
+        cells = (row.name, f"{row.params:,}", f"{row.w_min:+.3f} … {row.w_max:+.3f}", step, levels,
+                 _num(row.error.sqnr_db, ".1f"), "" if sens is None else f"{100 * sens:+.2f}", bits)  # fmt: skip
+        for c, text in enumerate(cells):
+            item = QTableWidgetItem(text)
+            if c != BITS_COL:
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+            if c in (1, 3, 4, 5, 6):
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.table.setItem(r, c, item)
+
+    def _on_select(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if rows and not self._filling:
+            self.state.select_layer(self.table.item(rows[0].row(), 0).text())
+
+    def _on_item_changed(self, item: QTableWidgetItem) -> None:
+        if self._filling or item.column() != BITS_COL or self.state.quant is None:
+            return
+        overrides = dict(getattr(self.state.other_config, "overrides", None) or ())
+        layer, text = self.table.item(item.row(), 0).text(), item.text().strip()
+        if text == "" or text.startswith("default"):
+            overrides.pop(layer, None)
+        elif text == "float":
+            overrides[layer] = "float"
+        elif text.isdigit() and 1 <= int(text) <= 16:
+            overrides[layer] = int(text)
+        else:
+            self.state.error.emit(f"bits for {layer} must be 'float' or 1–16, got {text!r}")
+            return
+        self.analysis.set_overrides(overrides)
+
+    def select_row(self, index: QModelIndex | int) -> None:
+        self.table.selectRow(index if isinstance(index, int) else index.row())
+
+    # ------------------------------------------------------------------ plots
+    def _draw_histogram(self) -> None:
+        hist = self.state.histogram
+        self.hist.clear()
+        self.qhist.clear()
+        if hist is None:
+            return
+        log = self.log_check.isChecked()
+        f = np.log10(1 + hist.float_counts) if log else hist.float_counts
+        q = np.log10(1 + hist.quant_counts) if log else hist.quant_counts
+        ylabel = "log10(1 + count)" if log else "count"
+        self.hist.plot(
+            hist.edges, f, stepMode="center", fillLevel=0, brush=HIST_FLOAT, pen=HIST_FLOAT
+        )
+        self.qhist.plot(
+            hist.edges, q, stepMode="center", fillLevel=0, brush=HIST_QUANT, pen=HIST_QUANT
+        )
+        levels = np.asarray(hist.levels, dtype=float)
+        if levels.size:
+            top = float(max(f.max(), 1))
+            x = np.repeat(levels, 2)
+            y = np.tile([0.0, top], levels.size)
+            pen = pg.mkPen(LEVEL_LINES, width=1, style=Qt.PenStyle.DashLine)
+            self.hist.plot(x, y, connect="pairs", pen=pen, name="levels")
+        name = self.state.selected_layer
+        self.hist.setTitle(f"{name}: float weights, {levels.size} grid levels")
+        self.qhist.setTitle(f"{name}: quantized weights")
+        for plot in (self.hist, self.qhist):
+            plot.setLabel("left", ylabel)
+        self.qhist.setXLink(self.hist)
+
+    def _draw_activations(self) -> None:
+        rows = self.state.activations
+        self.act_plot.clear()
+        if not rows:
+            self.act_plot.setTitle("Activation SQNR on this image (dB): float model or none yet")
+            return
+        sqnr = np.array([min(r.sqnr_db, 80.0) for r in rows], dtype=float)
+        x = np.arange(len(rows))
+        self.act_plot.addItem(pg.BarGraphItem(x=x, height=sqnr, width=0.7, brush=HIST_QUANT))
+        ticks = [(i, r.name.split("/")[0]) for i, r in enumerate(rows)
+                 if "/" not in r.name or r.name.endswith("squeeze1x1")]  # fmt: skip
+        self.act_plot.getAxis("bottom").setTicks([ticks])
+        worst = min(rows, key=lambda r: r.sqnr_db)
+        self.act_plot.setTitle(
+            f"Activation SQNR on this image (dB) · worst {worst.name} {worst.sqnr_db:.1f} dB"
+        )

@@ -1,0 +1,309 @@
+"""Quantization panel: bits, rounding, zero reservation, scale, grid, activations, INT8.
+
+Every change replaces the config in AppState (``dataclasses.replace``), which
+makes the controller re-detect the image.  While the bits slider is dragged
+the update is debounced (``DEBOUNCE_MS``); a release or a key press sends it at
+once.  The panel never quantizes anything itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui import engine_api
+from gui.panels.quant_presets import PRESETS, describe_size, preset_changes
+from gui.state import AppState
+
+DEBOUNCE_MS = 75
+ACT_OFF = 3  # activationBitsSpin value shown as "off"
+CHOICES = {
+    "rounding": ("nearest", "stochastic"),
+    "scale": ("global", "groups", "layer", "channel"),
+    "range": ("minmax", "symmetric"),
+    "grid": ("linear", "pow2"),
+}
+
+
+def _combo(name: str, key: str, tip: str) -> QComboBox:
+    combo = QComboBox(objectName=name)
+    combo.addItems(CHOICES[key])
+    combo.setToolTip(tip)
+    return combo
+
+
+class QuantPanel(QWidget):
+    """Edits config A (or B in A-vs-B mode) of AppState."""
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.editing = "a"
+        self._last: dict[str, Any] = {"a": None, "b": None}  # config to restore from float
+        self._timer = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
+        self._timer.timeout.connect(self.apply)
+        self._build()
+        self._connect()
+        self._enable()
+        state.quant_changed.connect(self.sync_from_state)
+        state.busy_changed.connect(self._on_busy)
+        state.model_changed.connect(self._update_size)
+        if engine_api.has("quant"):  # start from the engine's defaults (the fork at 8 bits)
+            self._set_widgets(engine_api.config_to_dict(engine_api.make_quant_config()), True)
+        self.sync_from_state()
+
+    # ----------------------------------------------------------------- layout
+    def _build(self) -> None:
+        self.bits = QSlider(Qt.Orientation.Horizontal, objectName="bitsSlider")
+        self.bits.setRange(1, 16)
+        self.bits.setValue(8)
+        self.bits.setPageStep(1)
+        self.bits.setTickPosition(QSlider.TickPosition.TicksBelow)
+        self.bits.setToolTip("Weight bit width (drag; arrow keys step by one)")
+        self.bits_label = QLabel("8 bits", objectName="bitsLabel")
+        self.bits_label.setMinimumWidth(52)
+        self.float_button = QPushButton("Float", objectName="floatButton", checkable=True)
+        self.float_button.setToolTip("Show the float model (no quantization)")
+        self.rounding = _combo("roundingCombo", "rounding", "Rounding to the grid")
+        self.seed = QSpinBox(objectName="seedSpin", minimum=0, maximum=2**31 - 1, value=0)
+        self.seed.setToolTip("Seed of stochastic rounding")
+        self.reserve_zero = QCheckBox("Reserve zero", objectName="reserveZeroCheck")
+        self.reserve_zero.setToolTip("Replace the level nearest 0 by exactly 0")
+        self.scale = _combo(
+            "scaleCombo", "scale", "Range per model, conv/fire group, layer or channel"
+        )
+        self.range = _combo("rangeCombo", "range", "Range from min/max or symmetric around 0")
+        self.grid = _combo(
+            "gridCombo", "grid", "Evenly spaced levels or powers of two (dynamic fixed point)"
+        )
+        self.act_bits = QSpinBox(objectName="activationBitsSpin", minimum=ACT_OFF, maximum=16)
+        self.act_bits.setSpecialValueText("off")
+        self.act_bits.setToolTip("Activation bit width (needs calibration; done on 8 images)")
+        self.int8 = QCheckBox("TFLite INT8", objectName="int8Check")
+        self.int8.setToolTip("Compare float with the integer-only TFLite model")
+        self.biases = QCheckBox("Quantize biases", objectName="quantizeBiasesCheck")
+        self.first = QCheckBox("Quantize conv1", objectName="quantizeFirstLayerCheck")
+        self.preset = QComboBox(objectName="presetCombo")
+        self.preset.addItems(["Preset…", *PRESETS])
+        self.preset.setToolTip("The low-precision fork's four published curves")
+        self.reset = QPushButton("Reset to float", objectName="resetButton")
+        self.compare = QComboBox(objectName="compareCombo")
+        self.compare.addItems(["Float vs quantized", "Config A vs config B"])
+        self.edit_a = QPushButton("Edit A", objectName="editAButton", checkable=True, checked=True)
+        self.edit_b = QPushButton("Edit B", objectName="editBButton", checkable=True)
+        group = QButtonGroup(self)
+        group.addButton(self.edit_a)
+        group.addButton(self.edit_b)
+        self.busy = QProgressBar(objectName="busyBar", minimum=0, maximum=0, textVisible=False)
+        self.busy.setMaximumHeight(6)
+        self.size_label = QLabel("No model", objectName="sizeLabel", wordWrap=True)
+        self._lay_out()
+
+    def _lay_out(self) -> None:
+        box = QGroupBox("Quantization")
+        form = QFormLayout(box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.addRow(self._row(self.compare))
+        form.addRow(self._row(self.edit_a, self.edit_b))
+        form.addRow("Bits", self._row(self.bits, self.bits_label, self.float_button))
+        form.addRow("Rounding", self._row(self.rounding, QLabel("seed"), self.seed))
+        form.addRow("Scale", self._row(self.scale, self.range))
+        form.addRow("Grid", self._row(self.grid, self.reserve_zero))
+        form.addRow("Activations", self._row(self.act_bits, self.int8))
+        form.addRow(self._row(self.biases, self.first))
+        form.addRow(self._row(self.preset, self.reset))
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(box)
+        layout.addWidget(self.busy)
+        layout.addWidget(self.size_label)
+        layout.addStretch(1)
+
+    @staticmethod
+    def _row(*widgets: QWidget) -> QWidget:
+        w = QWidget()
+        row = QHBoxLayout(w)
+        row.setContentsMargins(0, 0, 0, 0)
+        for widget in widgets:
+            row.addWidget(widget, 1 if isinstance(widget, (QSlider, QComboBox)) else 0)
+        return w
+
+    def _connect(self) -> None:
+        self.bits.valueChanged.connect(self._on_bits)
+        self.bits.sliderReleased.connect(self.apply)
+        self.float_button.toggled.connect(self._on_float)
+        for combo in (self.rounding, self.scale, self.range, self.grid):
+            combo.currentIndexChanged.connect(self.apply)
+        for check in (self.reserve_zero, self.biases, self.first):
+            check.toggled.connect(self.apply)
+        self.seed.valueChanged.connect(self.apply)
+        self.act_bits.valueChanged.connect(self.apply)
+        self.int8.toggled.connect(self.state.set_int8)
+        self.preset.activated.connect(self._on_preset)
+        self.reset.clicked.connect(self.reset_to_float)
+        self.compare.currentIndexChanged.connect(self._on_compare)
+        self.edit_a.toggled.connect(lambda on: self._set_editing("a" if on else "b"))
+
+    def _enable(self) -> None:
+        ok = engine_api.has("quant")
+        for w in (self.bits, self.float_button, self.rounding, self.seed, self.reserve_zero,
+                  self.scale, self.range, self.grid, self.act_bits, self.biases, self.first,
+                  self.preset, self.compare, self.edit_a, self.edit_b):  # fmt: skip
+            w.setEnabled(ok)
+            if not ok:
+                w.setToolTip(engine_api.missing_reason("quant"))
+        self.int8.setEnabled(engine_api.has("int8"))
+        self.busy.setVisible(False)
+
+    # ------------------------------------------------------------ from widgets
+    def _on_bits(self, value: int) -> None:
+        self.bits_label.setText(f"{value} bit" + ("s" if value > 1 else ""))
+        if self.float_button.isChecked():
+            self.float_button.blockSignals(True)
+            self.float_button.setChecked(False)
+            self.float_button.blockSignals(False)
+        if self.bits.isSliderDown():
+            self._timer.start()
+        else:
+            self.apply()
+
+    def _on_float(self, on: bool) -> None:
+        self.apply()
+
+    def widget_config(self) -> Any:
+        """The config the widgets describe (None when Float is on)."""
+        if self.float_button.isChecked() or not engine_api.has("quant"):
+            return None
+        act = self.act_bits.value()
+        values = {
+            "bits": self.bits.value(),
+            "rounding": self.rounding.currentText(),
+            "seed": self.seed.value(),
+            "reserve_zero": self.reserve_zero.isChecked(),
+            "scale": self.scale.currentText(),
+            "range": self.range.currentText(),
+            "grid": self.grid.currentText(),
+            "activation_bits": None if act == ACT_OFF else act,
+            "quantize_biases": self.biases.isChecked(),
+            "quantize_first_layer": self.first.isChecked(),
+        }
+        base = self._current() or self._last[self.editing]
+        if base is None:
+            return engine_api.make_quant_config(**values)
+        return engine_api.config_replace(base, **values)
+
+    def _current(self) -> Any:
+        return self.state.quant if self.editing == "a" else self.state.quant_b
+
+    def apply(self) -> None:
+        """Send the widgets' config to AppState now (cancels a pending debounce)."""
+        self._timer.stop()
+        if not engine_api.has("quant"):
+            return
+        self.seed.setEnabled(self.rounding.currentText() == "stochastic")
+        try:
+            config = self.widget_config()
+        except (ValueError, TypeError) as exc:
+            self.state.error.emit(f"invalid quantization setting: {exc}")
+            return
+        if config is not None:
+            self._last[self.editing] = config
+        a, b = self.state.quant, self.state.quant_b
+        if self.editing == "a":
+            self.state.set_quant(config, b)
+        else:
+            self.state.set_quant(a, config)
+        self._update_size()
+
+    def reset_to_float(self) -> None:
+        """Reset → float: both configs off, float vs quantized mode."""
+        self.state.set_quant(None, None, mode="float")
+        self.state.set_int8(False)
+
+    def _on_preset(self, index: int) -> None:
+        if index <= 0 or not engine_api.has("quant"):
+            return
+        self._set_widgets(preset_changes(PRESETS[self.preset.itemText(index)]), float_on=False)
+        self.preset.setCurrentIndex(0)
+        self.apply()
+
+    def _on_compare(self, index: int) -> None:
+        mode = "ab" if index == 1 else "float"
+        b = self.state.quant_b
+        if mode == "ab" and b is None:
+            b = self.state.quant
+        self.state.set_quant(self.state.quant, b, mode=mode)
+
+    def _set_editing(self, which: str) -> None:
+        self.editing = which
+        self.sync_from_state()
+
+    # -------------------------------------------------------------- to widgets
+    def sync_from_state(self) -> None:
+        """Show the state's config in the widgets without re-emitting it."""
+        ab = self.state.mode == "ab"
+        self._block(True)
+        self.compare.setCurrentIndex(1 if ab else 0)
+        self.edit_a.setVisible(ab)
+        self.edit_b.setVisible(ab)
+        if not ab:
+            self.editing = "a"
+            self.edit_a.setChecked(True)
+        self.int8.setChecked(self.state.int8)
+        config = self._current()
+        self.float_button.setChecked(config is None)
+        if config is not None:
+            self._set_widgets(engine_api.config_to_dict(config), float_on=False)
+        self._block(False)
+        self.bits_label.setText(f"{self.bits.value()} bits")
+        self.seed.setEnabled(self.rounding.currentText() == "stochastic")
+        self._update_size()
+
+    def _set_widgets(self, values: dict, float_on: bool) -> None:
+        blocked = self.bits.signalsBlocked()
+        self._block(True)
+        if "bits" in values:
+            self.bits.setValue(int(values["bits"]))
+        for key, combo in (("rounding", self.rounding), ("scale", self.scale),
+                           ("range", self.range), ("grid", self.grid)):  # fmt: skip
+            if values.get(key) in CHOICES[key]:
+                combo.setCurrentText(values[key])
+        for key, check in (("reserve_zero", self.reserve_zero), ("quantize_biases", self.biases),
+                           ("quantize_first_layer", self.first)):  # fmt: skip
+            if key in values:
+                check.setChecked(bool(values[key]))
+        if "seed" in values:
+            self.seed.setValue(int(values["seed"]))
+        if "activation_bits" in values:
+            self.act_bits.setValue(int(values["activation_bits"] or ACT_OFF))
+        self.float_button.setChecked(float_on)
+        self._block(blocked)
+        self.bits_label.setText(f"{self.bits.value()} bits")
+
+    def _block(self, on: bool) -> None:
+        for w in (self.bits, self.float_button, self.rounding, self.seed, self.reserve_zero,
+                  self.scale, self.range, self.grid, self.act_bits, self.int8, self.biases,
+                  self.first, self.compare, self.edit_a):  # fmt: skip
+            w.blockSignals(on)
+
+    def _on_busy(self, busy: bool) -> None:
+        self.busy.setVisible(busy)
+
+    def _update_size(self) -> None:
+        self.size_label.setText(describe_size(self.state))

@@ -1,0 +1,120 @@
+"""Sweep panel: mAP vs bits, one curve per method, growing point by point.
+
+The sweep runs on the engine (:func:`engine.sweep.run_sweep`) in the
+background; every finished point arrives as a row and the plot is redrawn from
+:func:`engine.sweep.summarize` (mean ± std over seeds).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui import engine_api
+from gui.analysis import Analysis
+from gui.palette import CURVE_EXTRA, CURVE_OTHER, CURVE_REF
+from gui.panels.quant_presets import PRESETS, preset_changes
+from gui.state import AppState
+
+SYMBOLS = ("o", "s", "t", "d", "+", "x")
+
+
+class SweepPanel(QWidget):
+    """Settings row, then the mAP-vs-bits plot."""
+
+    def __init__(self, state: AppState, analysis: Analysis, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state, self.analysis = state, analysis
+        self.bits_from = QSpinBox(objectName="sweepFromSpin", minimum=1, maximum=16, value=3)
+        self.bits_to = QSpinBox(objectName="sweepToSpin", minimum=1, maximum=16, value=8)
+        self.current = QCheckBox("Current config", objectName="sweepCurrentCheck", checked=True)
+        self.fork = QCheckBox("Fork's four curves", objectName="sweepForkCheck")
+        self.repeats = QSpinBox(objectName="sweepRepeatsSpin", minimum=1, maximum=10, value=1)
+        self.repeats.setToolTip("Seeds per stochastic point (mean ± std)")
+        self.button = QPushButton("Run sweep", objectName="sweepButton")
+        self.export = QPushButton("Export plot…", objectName="exportSweepButton")
+        self.status = QLabel("", objectName="sweepStatus")
+        self.plot = pg.PlotWidget(title="mAP vs weight bits")
+        self.plot.setObjectName("sweepPlot")
+        self.plot.setMenuEnabled(False)
+        self.plot.setLabel("bottom", "weight bits")
+        self.plot.setLabel("left", "mAP R11 (%)")
+        self.plot.showGrid(x=True, y=True, alpha=0.25)
+        self.legend = self.plot.addLegend(offset=(-10, 10))
+        self._build()
+        self.button.clicked.connect(self.run)
+        state.sweep_changed.connect(self.redraw)
+        if not engine_api.has("sweep") or not engine_api.has("quant"):
+            self.button.setEnabled(False)
+            self.button.setToolTip(engine_api.missing_reason("quant"))
+
+    def _build(self) -> None:
+        row = QHBoxLayout()
+        for w in (QLabel("Bits"), self.bits_from, QLabel("to"), self.bits_to, self.current,
+                  self.fork, QLabel("Seeds"), self.repeats, self.button):  # fmt: skip
+            row.addWidget(w)
+        row.addWidget(self.status, 1)
+        row.addWidget(self.export)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(row)
+        layout.addWidget(self.plot, 1)
+
+    def configs(self) -> list:
+        """The configs the settings describe (one per method and bit width)."""
+        lo, hi = sorted((self.bits_from.value(), self.bits_to.value()))
+        base = self.state.quant or engine_api.make_quant_config(bits=8)
+        methods = []
+        if self.current.isChecked():
+            methods.append({})
+        if self.fork.isChecked():
+            methods += [preset_changes(p) for p in PRESETS.values()]
+        return [
+            engine_api.config_replace(base, bits=b, **m) for m in methods for b in range(lo, hi + 1)
+        ]
+
+    def run(self) -> None:
+        configs = self.configs()
+        if not configs:
+            self.state.error.emit("Choose at least one sweep method")
+            return
+        self.analysis.sweep(configs, repeats=self.repeats.value())
+
+    def redraw(self) -> None:
+        """Redraw every curve from the rows so far (engine.sweep.summarize)."""
+        from engine.sweep import summarize
+
+        self.plot.clear()
+        self.legend.clear()
+        rows = self.state.sweep.points
+        curves = summarize(rows) if rows else {}
+        colors = iter((CURVE_OTHER, CURVE_REF, *CURVE_EXTRA))
+        for k, (label, points) in enumerate(sorted(curves.items())):
+            if label == "float":
+                line = pg.InfiniteLine(100 * points[32][0], angle=0, label=f"float {100 * points[32][0]:.1f}",
+                                       pen=pg.mkPen("#888888", width=1.5, style=Qt.PenStyle.DashLine),
+                                       labelOpts={"position": 0.05, "color": "#444444"})  # fmt: skip
+                self.plot.addItem(line)
+                continue
+            bits = sorted(points)
+            mean = [100 * points[b][0] for b in bits]
+            color = next(colors, "#444444")
+            self.plot.plot(bits, mean, pen=pg.mkPen(color, width=2), symbol=SYMBOLS[k % len(SYMBOLS)],
+                           symbolBrush=color, symbolPen=color, name=label)  # fmt: skip
+            std = [100 * points[b][1] for b in bits]
+            if any(std):
+                err = pg.ErrorBarItem(x=np.array(bits), y=np.array(mean),
+                                      height=2 * np.array(std), pen=color)  # fmt: skip
+                self.plot.addItem(err)
+        running = " (running…)" if self.state.sweep.running else ""
+        self.status.setText(f"{len(rows)} points{running}")

@@ -1,0 +1,106 @@
+"""Sessions (the whole view as JSON) and "Copy as command" (the CLI equivalent).
+
+A session names files by path, never embeds them: checkpoint, dataset root and
+split, the current image, both quantization configs, the comparison mode and
+the view settings.  Reopening it restores each part that can be restored and
+reports the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+from engine.errors import InputError
+from gui import engine_api
+from gui.state import AppState
+
+SESSION_VERSION = 1
+
+
+def session_dict(state: AppState) -> dict:
+    """Everything needed to reopen the current view."""
+    ds, record = state.dataset, state.record
+    return {
+        "squeezelens_session": SESSION_VERSION,
+        "checkpoint": state.model.checkpoint_path if state.model else None,
+        "kitti_root": str(ds.root) if ds is not None else None,
+        "split": ds.split if ds is not None else None,
+        "image": record.stem if record is not None else None,
+        "mode": state.mode,
+        "quant": engine_api.config_to_dict(state.quant),
+        "quant_b": engine_api.config_to_dict(state.quant_b),
+        "int8": state.int8,
+        "threshold": state.threshold,
+        "view_mode": state.view_mode,
+        "visible": dict(state.visible),
+        "selected_layer": state.selected_layer,
+    }
+
+
+def save_session(path: str | Path, data: dict) -> Path:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def load_session(path: str | Path) -> dict:
+    """Read a session file; InputError naming the file for anything malformed."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("session file not found", path) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"not a readable session file ({exc})", path) from None
+    if not isinstance(data, dict) or data.get("squeezelens_session") != SESSION_VERSION:
+        raise InputError("not a SqueezeLens session (missing 'squeezelens_session': 1)", path)
+    return data
+
+
+def apply_view(state: AppState, data: dict) -> None:
+    """Restore the parts of a session that live in AppState alone."""
+    try:
+        quant = engine_api.config_from_dict(data.get("quant"))
+        quant_b = engine_api.config_from_dict(data.get("quant_b"))
+    except (TypeError, ValueError, KeyError) as exc:
+        raise InputError(f"session has an invalid quantization config ({exc})") from None
+    mode = data.get("mode") if data.get("mode") in ("float", "ab") else "float"
+    state.set_quant(quant, quant_b, mode=mode)
+    state.set_int8(bool(data.get("int8", False)))
+    state.set_threshold(float(data.get("threshold", state.threshold)))
+    state.set_view_mode(data.get("view_mode", state.view_mode))
+    for layer, on in (data.get("visible") or {}).items():
+        if layer in state.visible:
+            state.set_visible(layer, bool(on))
+    if data.get("selected_layer"):
+        state.select_layer(str(data["selected_layer"]))
+
+
+def _q(config: Any) -> list[str]:
+    return engine_api.config_cli_args(config)
+
+
+def command_lines(state: AppState) -> list[str]:
+    """CLI commands that reproduce the current view: detect on this image, evaluate the split."""
+    if state.model is None:
+        return []
+    ckpt = ["--checkpoint", state.model.checkpoint_path]
+    config = state.other_config
+    quant = ["--int8"] if state.int8 and state.mode == "float" else _q(config)
+    lines = []
+    record = state.record
+    if record is not None:
+        lines.append(shlex.join(["squeezelens", "detect", *ckpt, "--images", record.path,
+                                 "--threshold", f"{state.threshold:.2f}", *quant]))  # fmt: skip
+    ds = state.dataset
+    if ds is not None and ds.split != "images":
+        lines.append(shlex.join(["squeezelens", "evaluate", *ckpt, "--kitti-root", str(ds.root),
+                                 "--split", ds.split, *quant]))  # fmt: skip
+    if state.mode == "ab" and state.quant is not None and record is not None:
+        lines.insert(0, "# config A: " + shlex.join(_q(state.quant)))
+    return lines

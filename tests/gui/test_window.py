@@ -1,0 +1,280 @@
+"""The main window on the tiny model: live quantization, histogram, exports, errors."""
+
+from __future__ import annotations
+
+import csv
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from tests.gui.conftest import wait_idle
+
+pytestmark = pytest.mark.gui
+
+OBJECT_NAMES = (
+    "bitsSlider roundingCombo reserveZeroCheck scaleCombo gridCombo activationBitsSpin int8Check "
+    "thresholdSlider viewModeCombo imageList canvas layerTable histogramPlot prPlot apTable "
+    "sweepPlot evaluateButton sweepButton cancelButton exportPrButton"
+).split()
+
+
+def _find(win, name):
+    from PySide6.QtWidgets import QWidget
+
+    widget = win.findChild(QWidget, name)
+    assert widget is not None, f"no widget named {name}"
+    return widget
+
+
+def _boxes(dets):
+    return np.asarray(dets.boxes_xyxy), np.asarray(dets.scores)
+
+
+def test_stable_object_names(window):
+    for name in OBJECT_NAMES:
+        _find(window, name)
+
+
+def test_moving_the_bits_slider_updates_quantized_boxes(loaded, qtbot):
+    win = loaded
+    before = win.state.result
+    assert win.state.quant is None  # float vs float: nothing changed
+    assert np.array_equal(_boxes(before.ref)[1], _boxes(before.other)[1])
+    slider = _find(win, "bitsSlider")
+    with qtbot.waitSignal(win.state.result_changed, timeout=30000):
+        slider.setValue(2)
+    wait_idle(qtbot, win)
+    after = win.state.result
+    assert win.state.quant is not None and win.state.quant.bits == 2
+    assert not np.array_equal(_boxes(after.other)[1], _boxes(after.ref)[1])
+    assert np.array_equal(_boxes(after.ref)[1], _boxes(before.ref)[1])  # float boxes stay
+
+
+def test_burst_of_slider_moves_ends_with_the_last_result(loaded, qtbot, tiny_detector):
+    from engine.quant import QuantConfig
+
+    win = loaded
+    slider = _find(win, "bitsSlider")
+    finished = []
+    win.controller.model_runner.finished.connect(lambda r: finished.append(r.label))
+    slider.setSliderDown(True)  # a drag: updates are debounced
+    for bits in [*range(16, 0, -1), *range(1, 9)] * 3:
+        slider.setValue(bits)
+    slider.setValue(3)
+    slider.setSliderDown(False)
+    slider.sliderReleased.emit()
+    wait_idle(qtbot, win)
+    qtbot.waitUntil(lambda: win.state.result.other is not None, timeout=5000)
+    assert win.state.quant.bits == 3
+    expected = tiny_detector.detect(win.state.record.path, QuantConfig(bits=3))
+    got = win.state.result.other
+    assert np.allclose(got.scores, expected.scores) and np.allclose(
+        got.boxes_xyxy, expected.boxes_xyxy
+    )
+    assert finished.count("detect") <= 3  # the burst was collapsed, stale jobs dropped
+
+
+def test_keyboard_step_sends_at_once(loaded, qtbot):
+    win = loaded
+    slider = _find(win, "bitsSlider")
+    slider.setFocus()
+    with qtbot.waitSignal(win.state.quant_changed, timeout=2000):
+        qtbot.keyClick(slider, Qt.Key.Key_Left)
+    assert win.state.quant.bits == 7
+
+
+def test_histogram_shows_the_selected_layers_levels(loaded, qtbot, tiny_detector):
+    from engine.quant import plan_quantization
+
+    win = loaded
+    win.tabs.setCurrentWidget(win.layers_panel)
+    _find(win, "bitsSlider").setValue(3)
+    wait_idle(qtbot, win)
+    qtbot.waitUntil(lambda: win.analysis.report is not None, timeout=30000)
+    table = _find(win, "layerTable")
+    row = next(r for r in range(table.rowCount()) if table.item(r, 0).text() == "fire3/expand1x1")
+    with qtbot.waitSignal(win.state.histogram_changed, timeout=30000):
+        table.selectRow(row)
+    wait_idle(qtbot, win)
+    assert win.state.selected_layer == "fire3/expand1x1"
+    hist = win.state.histogram
+    grid = plan_quantization(tiny_detector.float_weights, win.state.quant)[
+        "fire3/expand1x1/kernels"
+    ].grid
+    assert grid.n_levels == 2**3
+    lo, hi = hist.edges[0], hist.edges[-1]
+    margin = 0.01 * (hi - lo)
+    inside = grid.levels[(grid.levels >= lo - margin) & (grid.levels <= hi + margin)]
+    assert len(hist.levels) >= 2 and np.allclose(hist.levels, inside)
+    plot = win.layers_panel.hist
+    levels_item = next(i for i in plot.listDataItems() if i.name() == "levels")
+    xs, _ys = levels_item.getData()
+    assert np.allclose(np.unique(xs), np.sort(hist.levels))
+    assert "fire3/expand1x1" in plot.getPlotItem().titleLabel.text
+    assert table.item(row, 4).text() == "8"  # levels column
+
+
+def test_layer_override_edits_the_config(loaded, qtbot):
+    win = loaded
+    win.tabs.setCurrentWidget(win.layers_panel)
+    _find(win, "bitsSlider").setValue(4)
+    wait_idle(qtbot, win)
+    qtbot.waitUntil(lambda: win.analysis.report is not None, timeout=30000)
+    table = _find(win, "layerTable")
+    with qtbot.waitSignal(win.state.quant_changed, timeout=5000):
+        table.item(2, 7).setText("float")
+    layer = table.item(2, 0).text()
+    assert dict(win.state.quant.overrides) == {layer: "float"}
+
+
+def test_evaluate_then_export_pr_png_svg_csv(loaded, qtbot, tmp_path):
+    from gui import export
+
+    win = loaded
+    _find(win, "bitsSlider").setValue(3)
+    wait_idle(qtbot, win)
+    with qtbot.waitSignal(win.state.eval_changed, timeout=60000):
+        _find(win, "evaluateButton").click()
+    assert win.state.evaluation.other is not None
+    assert _find(win, "apTable").rowCount() == 3 * (len(win.state.model.class_names) + 1)
+    win.metrics_panel.class_combo.setCurrentText("pedestrian")  # the self-labelled class
+    paths = export.export_plot_all(win.metrics_panel.plot, tmp_path / "pr")
+    assert [p.suffix for p in paths] == [".png", ".svg", ".csv"]
+    assert all(p.stat().st_size > 100 for p in paths)
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert b"<svg" in paths[1].read_bytes()[:2000]
+    rows = list(csv.reader(paths[2].open()))
+    assert len(rows) > 2
+    ap = export.export_ap_table(win.state.evaluation, tmp_path / "ap")
+    assert all(p.exists() for p in ap)
+
+
+def test_bad_checkpoint_shows_a_message_and_keeps_the_model(loaded, qtbot, tmp_path):
+    win = loaded
+    model, dataset = win.state.model, win.state.dataset
+    bad = tmp_path / "broken.npz"
+    bad.write_bytes(b"this is not a checkpoint")
+    with qtbot.waitSignal(win.state.error, timeout=30000) as blocker:
+        win.controller.open_checkpoint(bad)
+    assert "broken.npz" in blocker.args[0]
+    assert win.banner.isVisible() and "broken.npz" in win.banner.text
+    assert win.state.model is model and win.state.dataset is dataset
+
+
+def test_non_kitti_folder_shows_a_message_and_keeps_the_dataset(loaded, qtbot, tmp_path):
+    win = loaded
+    dataset, index = win.state.dataset, win.state.index
+    empty = tmp_path / "not_kitti"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("hello")
+    with qtbot.waitSignal(win.state.error, timeout=10000) as blocker:
+        win.controller.open_dataset(empty)
+    assert "not_kitti" in blocker.args[0]
+    assert win.state.dataset is dataset and win.state.index == index
+
+
+def test_unreadable_image_keeps_the_shown_one(loaded, qtbot, tmp_path):
+    import dataclasses
+
+    from engine.types import ImageRecord
+
+    win = loaded
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG not really")
+    ds = win.state.dataset
+    win.state.dataset = dataclasses.replace(
+        ds, records=(*ds.records, ImageRecord("broken", str(broken)))
+    )
+    image, index = win.state.image, win.state.index
+    with qtbot.waitSignal(win.state.error, timeout=10000) as blocker:
+        win.controller.go_to(len(ds.records))
+    assert "broken.png" in blocker.args[0]
+    assert win.state.image is image and win.state.index == index
+
+
+def test_navigation_and_flip_shortcuts(loaded, qtbot):
+    win = loaded
+    win.canvas.setFocus()
+    with qtbot.waitSignal(win.state.image_changed, timeout=10000):
+        win.ui_actions.next_image.trigger()
+    assert win.state.index == 1
+    win.ui_actions.flip.trigger()
+    assert win.state.visible == {"gt": True, "ref": False, "other": True}
+    win.ui_actions.flip.trigger()
+    assert win.state.visible == {"gt": True, "ref": True, "other": False}
+
+
+def test_only_changed_filter_and_sort(loaded, qtbot):
+    win = loaded
+    _find(win, "bitsSlider").setValue(2)
+    wait_idle(qtbot, win)
+    panel = win.image_list
+    assert len(win.state.counts) == len(win.state.dataset)
+    panel.only_changed.setChecked(True)
+    changed = sum(1 for c in win.state.counts.values() if c.changes > 0)
+    assert panel.proxy.rowCount() == changed
+    panel.sort.setCurrentIndex(1)
+    values = [
+        panel.proxy.index(r, 0).data(panel.proxy.sortRole()) for r in range(panel.proxy.rowCount())
+    ]
+    assert values == sorted(values, reverse=True)
+
+
+def test_side_by_side_links_the_views(loaded, qtbot):
+    win = loaded
+    _find(win, "viewModeCombo").setCurrentIndex(1)
+    panes = win.canvas.panes
+    assert set(panes) == {"left", "right"}
+    panes["left"].view.setRange(xRange=(10, 60), yRange=(10, 40), padding=0)
+    (x0, x1), (y0, y1) = panes["right"].view.viewRange()
+    assert (x0 + x1) / 2 == pytest.approx(35, abs=1) and (y0 + y1) / 2 == pytest.approx(25, abs=1)
+    assert x1 - x0 < 200  # zoomed in too, not left at the full image
+
+
+def test_session_roundtrip_and_copy_as_command(loaded, qtbot, tmp_path):
+    from PySide6.QtGui import QGuiApplication
+
+    from gui import session
+
+    win = loaded
+    _find(win, "bitsSlider").setValue(5)
+    _find(win, "reserveZeroCheck").setChecked(True)
+    wait_idle(qtbot, win)
+    path = tmp_path / "s.json"
+    win.save_session(str(path))
+    data = session.load_session(path)
+    assert data["quant"]["bits"] == 5 and data["quant"]["reserve_zero"] is True
+    win.ui_actions.copy_command.trigger()
+    text = QGuiApplication.clipboard().text()
+    assert "squeezelens detect" in text and "--bits 5" in text and "--reserve-zero on" in text
+    win.quant_panel.reset_to_float()
+    assert win.state.quant is None
+    win.open_session(str(path))
+    assert win.state.quant.bits == 5 and win.state.quant.reserve_zero
+
+
+def test_close_during_evaluation_is_quick(loaded, qtbot):
+    win = loaded
+    _find(win, "bitsSlider").setValue(4)
+    win.analysis.evaluate()
+    qtbot.wait(50)
+    start = time.perf_counter()
+    win.close()
+    assert time.perf_counter() - start < 1.0
+
+
+def test_window_screenshot_smoke(loaded, qtbot, tmp_path):
+    win = loaded
+    _find(win, "bitsSlider").setValue(3)
+    wait_idle(qtbot, win)
+    for size in ((1366, 768), (2560, 1440)):
+        win.resize(*size)
+        qtbot.wait(100)
+        image = win.grab().toImage()
+        path = tmp_path / f"window_{size[0]}.png"
+        assert image.save(str(path))
+        assert image.width() >= size[0] * 0.9 and path.stat().st_size > 20000
+        # the canvas is not squeezed away at either size
+        assert win.canvas.width() > 0.4 * size[0] and win.canvas.height() > 0.3 * size[1]
