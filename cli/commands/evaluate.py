@@ -63,9 +63,8 @@ def results_document(args, result, detector, quant, split: str) -> dict:
 
 
 def run(args) -> int:
-    from engine.eval.kitti_io import write_kitti_detections
-
     from engine.data.kitti import open_dataset
+    from engine.eval.kitti_io import write_kitti_detections
     from engine.evaluate import evaluate
 
     root = resolve_kitti_root(args)
