@@ -10,6 +10,7 @@ pre-processed once and reused by every point; only the weights change.
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import json
 import os
@@ -93,7 +94,11 @@ def read_rows(out_dir: Path) -> list[dict]:
     if not path.exists():
         return []
     with open(path, newline="") as f:
-        return [r for r in csv.DictReader(f) if r.get("config") is not None and r.get("map_r11")]
+        text = f.read()
+    if not text.endswith("\n"):  # killed while writing: the last line is incomplete
+        text = text[: text.rfind("\n") + 1]
+    rows = csv.DictReader(io.StringIO(text, newline=""))
+    return [r for r in rows if r.get("config") is not None and r.get("map_r11")]
 
 
 def _row(point: SweepPoint, result) -> dict:
@@ -112,6 +117,17 @@ def _row(point: SweepPoint, result) -> dict:
         for diff in ("easy", "moderate", "hard"):
             row[f"map_{proto}_{diff}"] = f"{m[proto][diff]:.6f}"
     return row
+
+
+def drop_torn_tail(out_dir: Path) -> None:
+    """Cut a last line left without its newline by a kill, so the next row starts a line."""
+    path = out_dir / CSV_NAME
+    if not path.exists():
+        return
+    with open(path, "rb+") as f:
+        data = f.read()
+        if data and not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)
 
 
 def append_row(out_dir: Path, row: dict) -> None:
@@ -181,6 +197,7 @@ def run_sweep(
 
     out_dir = Path(out_dir)
     check_or_write_meta(out_dir, meta)
+    drop_torn_tail(out_dir)
     rows = read_rows(out_dir)
     done = {r["key"] for r in rows}
     todo = [p for p in points if p.key not in done]
