@@ -108,7 +108,7 @@ class Analysis(QObject):
             qw = det.quantized_weights(config)
             rows = layer_table(det.float_weights, qw, None)
             report = _quant_report(det.float_weights, config)
-            name = layer or rows[0].name
+            name = layer or _first_quantized(rows, report)
             levels = _levels_of(det.float_weights, config, f"{name}/kernels")
             hist = weight_histogram(det.float_weights, qw, name, levels=levels)
             return rows, report, name, hist
@@ -119,8 +119,8 @@ class Analysis(QObject):
         rows, report, name, hist = value
         self.report = report
         self.state.set_layer_rows(rows)
-        if not self.state.selected_layer:
-            self.state.selected_layer = name
+        if not self.state.selected_layer and report is not None:
+            self.state.selected_layer = name  # keep the first quantized layer once chosen
         self.state.set_histogram(hist)
 
     def request_activations(self) -> None:
@@ -308,6 +308,15 @@ class Analysis(QObject):
     def _done_export(self, path: str) -> None:
         self.state.job_progress.emit("", 0, 0)
         self.state.message.emit(f"Wrote {path}")
+
+
+def _first_quantized(rows: list, report: dict | None) -> str:
+    """The layer to show first: the first one the config quantizes (conv1 often stays float)."""
+    for row in rows:
+        info = (report or {}).get(f"{row.name}/kernels")
+        if info is not None and info.quantized:
+            return row.name
+    return rows[0].name
 
 
 def _quant_report(weights: dict, config: Any) -> dict | None:

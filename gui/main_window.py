@@ -36,6 +36,7 @@ from gui.analysis import Analysis
 from gui.canvas.image_view import Canvas
 from gui.controller import Controller
 from gui.panels.image_list import ImageListPanel
+from gui.panels.image_summary import ImageSummary
 from gui.panels.layers_panel import LayersPanel
 from gui.panels.metrics_panel import MetricsPanel
 from gui.panels.quant_panel import QuantPanel
@@ -76,12 +77,18 @@ class MainWindow(QMainWindow):
         self.image_list = ImageListPanel(s, self.controller)
         self.canvas = Canvas(s)
         self.quant_panel = QuantPanel(s)
+        self.summary = ImageSummary(s, self.canvas)
         self.layers_panel = LayersPanel(s, self.analysis)
         self.metrics_panel = MetricsPanel(s)
         self.sweep_panel = SweepPanel(s, self.analysis)
         self.banner = ErrorBanner()
         self.top = QSplitter(Qt.Orientation.Horizontal, objectName="topSplitter")
-        for w in (self.image_list, self.canvas, self.quant_panel):
+        right = QWidget(objectName="rightColumn")
+        column = QVBoxLayout(right)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.quant_panel)
+        column.addWidget(self.summary, 1)
+        for w in (self.image_list, self.canvas, right):
             self.top.addWidget(w)
         self.top.setStretchFactor(0, 0)
         self.top.setStretchFactor(1, 1)
@@ -188,6 +195,8 @@ class MainWindow(QMainWindow):
         s.model_changed.connect(self._on_model)
         s.dataset_changed.connect(self._on_dataset)
         self.status.cancel.clicked.connect(self.analysis.cancel)
+        s.job_progress.connect(lambda _l, _d, total: self.actions_.cancel.setEnabled(total > 0))
+        self.actions_.cancel.setEnabled(False)
         self.metrics_panel.evaluate_button.clicked.connect(self._evaluate)
         self.metrics_panel.export_pr.clicked.connect(self.ask_export_pr)
         self.metrics_panel.export_ap.clicked.connect(self.ask_export_ap)

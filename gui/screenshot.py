@@ -46,7 +46,7 @@ class ScreenshotDriver(QObject):
         if getattr(a, "image", None) is not None:
             steps.append(("image", lambda: w.controller.go_to(int(a.image)), self._idle))
         if getattr(a, "bits", None):
-            steps.append(("bits", lambda: w.quant_panel.bits.setValue(int(a.bits)), self._idle))
+            steps.append(("bits", lambda: self._set_bits(int(a.bits)), self._idle))
         if getattr(a, "view", None):
             steps.append(("view", lambda: s.set_view_mode(a.view), self._idle))
         if getattr(a, "tab", None):
@@ -57,6 +57,12 @@ class ScreenshotDriver(QObject):
                           lambda: s.evaluation.ref is not None and self._idle()))  # fmt: skip
         steps.append(("settle", lambda: None, self._idle))
         return steps
+
+    def _set_bits(self, bits: int) -> None:
+        panel = self.window.quant_panel
+        panel.bits.setValue(bits)
+        panel.float_button.setChecked(False)
+        panel.apply()
 
     def _tick(self) -> None:
         if time.monotonic() > self.deadline:

@@ -216,6 +216,14 @@ class Canvas(QWidget):
     def _hover(self, text: str) -> None:
         self.hover_label.setText(text or " ")
 
+    def zoom_to(self, xyxy, margin: float = 2.0) -> None:
+        """Centre every view on a box, showing ``margin`` times its size."""
+        x1, y1, x2, y2 = xyxy
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        half = max(x2 - x1, (y2 - y1) * 2, 40) * margin / 2
+        for pane in self.panes.values():
+            pane.view.setRange(xRange=(cx - half, cx + half), yRange=(cy - half / 2, cy + half / 2))
+
     def reset_zoom(self) -> None:
         for pane in self.panes.values():
             pane.view.autoRange(padding=0.01)

@@ -20,12 +20,12 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QPushButton,
     QSplitter,
     QStyledItemDelegate,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -84,8 +84,9 @@ class LayersPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.table.setItemDelegateForColumn(BITS_COL, BitsDelegate(self.table))
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.AllEditTriggers)
         self.table.itemSelectionChanged.connect(self._on_select)
@@ -101,7 +102,6 @@ class LayersPanel(QWidget):
         self.act_plot = pg.PlotWidget(title="Activation SQNR on this image (dB)")
         self.act_plot.setObjectName("activationPlot")
         self.act_plot.setMenuEnabled(False)
-        self.act_label = QLabel("", objectName="activationLabel")
         self._filling = False
         self._build()
         self.sens_button.clicked.connect(analysis.sensitivity)
@@ -132,23 +132,38 @@ class LayersPanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.log_check)
         top.addStretch(1)
-        rv.addLayout(top)
-        rv.addWidget(plots, 3)
-        rv.addWidget(self.act_plot, 2)
+        weights = QWidget()
+        wv = QVBoxLayout(weights)
+        wv.setContentsMargins(0, 0, 0, 0)
+        wv.addLayout(top)
+        wv.addWidget(plots, 1)
+        self.plot_tabs = QTabWidget(objectName="layerPlotTabs")
+        self.plot_tabs.setDocumentMode(True)
+        self.plot_tabs.addTab(weights, "Weight histogram")
+        self.plot_tabs.addTab(self.act_plot, "Activations on this image")
+        rv.addWidget(self.plot_tabs, 1)
+        self.plot_tabs.currentChanged.connect(self._on_plot_tab)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, objectName="layersSplitter")
         self.splitter.addWidget(left)
         self.splitter.addWidget(right)
-        self.splitter.setStretchFactor(0, 1)
-        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(0, 5)
+        self.splitter.setStretchFactor(1, 6)
+        self.splitter.setSizes([500, 600])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.splitter)
 
     def showEvent(self, event) -> None:  # noqa: N802
-        self.analysis.layers_active = self.analysis.activations_active = True
+        self.analysis.layers_active = True
         self.analysis.request_layers()
-        self.analysis.request_activations()
+        self._on_plot_tab(self.plot_tabs.currentIndex())
         super().showEvent(event)
+
+    def _on_plot_tab(self, index: int) -> None:
+        """Activations cost two forward passes per image: only while their tab shows."""
+        self.analysis.activations_active = index == 1 and self.isVisible()
+        if self.analysis.activations_active:
+            self.analysis.request_activations()
 
     def hideEvent(self, event) -> None:  # noqa: N802
         self.analysis.layers_active = self.analysis.activations_active = False
@@ -166,6 +181,7 @@ class LayersPanel(QWidget):
             self._set_row(r, row, info, overrides.get(row.name), config)
             if row.name == self.state.selected_layer:
                 self.table.selectRow(r)
+        self.table.resizeColumnsToContents()
         self._filling = False
         self.apply_button.setEnabled(bool(getattr(self.analysis, "recommendation", None)))
 
@@ -227,6 +243,8 @@ class LayersPanel(QWidget):
         self.qhist.clear()
         if hist is None:
             return
+        if self.state.other_config is None:
+            self.hist.setTitle("float model: choose bits to see a grid", size="10pt")
         log = self.log_check.isChecked()
         f = np.log10(1 + hist.float_counts) if log else hist.float_counts
         q = np.log10(1 + hist.quant_counts) if log else hist.quant_counts
@@ -244,12 +262,15 @@ class LayersPanel(QWidget):
             y = np.tile([0.0, top], levels.size)
             pen = pg.mkPen(LEVEL_LINES, width=1, style=Qt.PenStyle.DashLine)
             self.hist.plot(x, y, connect="pairs", pen=pen, name="levels")
-        name = self.state.selected_layer
-        self.hist.setTitle(f"{name}: float weights, {levels.size} grid levels")
-        self.qhist.setTitle(f"{name}: quantized weights")
+        name = self.state.selected_layer or (
+            self.state.layer_rows[0].name if self.state.layer_rows else ""
+        )
+        if self.state.other_config is not None:
+            where = f"{levels.size} levels" if levels.size else "no grid (float or per channel)"
+            self.hist.setTitle(f"{name} · float · {where}", size="10pt")
+        self.qhist.setTitle(f"{name} · quantized", size="10pt")
         for plot in (self.hist, self.qhist):
             plot.setLabel("left", ylabel)
-        self.qhist.setXLink(self.hist)
 
     def _draw_activations(self) -> None:
         rows = self.state.activations

@@ -29,7 +29,7 @@ from gui.palette import CURVE_OTHER, CURVE_REF
 from gui.state import AppState
 
 DIFFS = ("easy", "moderate", "hard")
-AP_COLUMNS = [f"{p} {d}" for p in ("R11", "R40") for d in ("easy", "mod", "hard")]
+AP_COLUMNS = [f"{p}\n{d}" for p in ("R11", "R40") for d in ("easy", "mod.", "hard")]
 
 
 def _delta_brush(delta: float) -> QBrush:
@@ -66,6 +66,7 @@ class MetricsPanel(QWidget):
         self.table.setHorizontalHeaderLabels(AP_COLUMNS)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.summary = QLabel("Not evaluated yet: press Evaluate", objectName="evalSummary")
         self.summary.setWordWrap(True)
         self._build()
@@ -97,6 +98,7 @@ class MetricsPanel(QWidget):
         split.addWidget(right)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
+        split.setSizes([500, 500])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(top)

@@ -133,7 +133,6 @@ class QuantPanel(QWidget):
         layout.addWidget(box)
         layout.addWidget(self.busy)
         layout.addWidget(self.size_label)
-        layout.addStretch(1)
 
     @staticmethod
     def _row(*widgets: QWidget) -> QWidget:
