@@ -7,6 +7,8 @@ plus the awkward ones: levels, midpoints and their float32 neighbours.
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -17,11 +19,13 @@ from engine.quant import (
     LinearGrid,
     Pow2Grid,
     SymmetricGrid,
+    arith,
     pow2_frac_len,
     round_nearest,
     round_stochastic,
 )
-from engine.quant.rounding import _round_arithmetic, clear_table_cache, prepare, uniform_draws
+from engine.quant.arith import round_arithmetic
+from engine.quant.rounding import clear_table_cache, prepare, uniform_draws
 
 SETTINGS = settings(max_examples=60, deadline=None)
 
@@ -86,7 +90,7 @@ def test_nearest_matches_the_reference_loop(grid, seed: int) -> None:
     values = awkward_values(grid, seed)
     expected = reference_nearest(values, grid.levels.tolist())
     assert np.array_equal(round_nearest(values, grid), expected)
-    assert np.array_equal(_round_arithmetic(values, grid, None), expected)
+    assert np.array_equal(round_arithmetic(values, grid, None), expected)
 
 
 @SETTINGS
@@ -96,7 +100,7 @@ def test_stochastic_matches_the_reference_loop_given_the_same_draws(grid, seed: 
     u = uniform_draws(seed, "t/kernels", values.shape)
     expected = reference_stochastic(values, grid.levels.tolist(), u)
     assert np.array_equal(round_stochastic(values, grid, u), expected)
-    assert np.array_equal(_round_arithmetic(values, grid, u), expected)
+    assert np.array_equal(round_arithmetic(values, grid, u), expected)
     u32 = np.random.default_rng(seed).random(values.shape, dtype=np.float32)  # any float draws
     assert np.array_equal(
         round_stochastic(values, grid, u32), reference_stochastic(values, grid.levels.tolist(), u32)
@@ -256,12 +260,14 @@ def test_per_channel_grids_equal_one_grid_per_channel(
 
     grid = make(lo, hi)
     u = uniform_draws(seed, "c", values.shape)
-    near, stoch = round_nearest(values, grid), round_stochastic(values, grid, u)
-    for c in range(5):
-        one = make(lo[c], hi[c])
-        assert np.array_equal(near[..., c], round_nearest(values[..., c], one))
-        assert np.array_equal(stoch[..., c], round_stochastic(values[..., c], one, u[..., c]))
-    assert np.all(near[..., 2] == 0.0)
+    for table_limit in (arith.LEVEL_TABLE_MAX, 0):  # levels from the (C, n) table, then the formula
+        with patch.object(arith, "LEVEL_TABLE_MAX", table_limit):
+            near, stoch = round_nearest(values, grid), round_stochastic(values, grid, u)
+        for c in range(5):
+            one = make(lo[c], hi[c])
+            assert np.array_equal(near[..., c], round_nearest(values[..., c], one))
+            assert np.array_equal(stoch[..., c], round_stochastic(values[..., c], one, u[..., c]))
+        assert np.all(near[..., 2] == 0.0)
 
 
 def test_high_bit_tables_and_cache() -> None:
@@ -270,9 +276,9 @@ def test_high_bit_tables_and_cache() -> None:
     values = awkward_values(grid, 1, 5000)[:6000]
     assert prepare(grid, False) is not None and prepare(grid, True) is not None
     assert prepare(LinearGrid(-0.37, 0.81, 16, reserve_zero=True), False) is prepare(grid, False)
-    assert np.array_equal(round_nearest(values, grid), _round_arithmetic(values, grid, None))
+    assert np.array_equal(round_nearest(values, grid), round_arithmetic(values, grid, None))
     u = uniform_draws(2, "x", values.shape)
-    assert np.array_equal(round_stochastic(values, grid, u), _round_arithmetic(values, grid, u))
+    assert np.array_equal(round_stochastic(values, grid, u), round_arithmetic(values, grid, u))
 
 
 def test_bad_inputs() -> None:

@@ -23,6 +23,7 @@ broadcast them along the *last* axis of an HWIO kernel or of a bias).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -103,6 +104,15 @@ class UniformGrid:
             levels = np.where(i == z, 0.0, levels)
         return levels
 
+    _channel_fields: tuple[str, ...] = ()
+
+    def take_channels(self, channels: np.ndarray) -> UniformGrid:
+        """The grid of the given channels (an index array) of a per-channel grid; self if scalar."""
+        if not self.per_channel:
+            return self
+        picked = {name: np.asarray(getattr(self, name))[channels] for name in self._channel_fields}
+        return dataclasses.replace(self, **picked)
+
     @cached_property
     def levels(self) -> np.ndarray:
         """All levels, float64, shape (n,) or (C, n) for per-channel grids; sorted."""
@@ -152,6 +162,7 @@ class LinearGrid(UniformGrid):
     hi: float | np.ndarray
     bits: int
     reserve_zero: bool = False
+    _channel_fields = ("lo", "hi")
 
     def __post_init__(self) -> None:
         _check_bits(self.bits)
@@ -222,6 +233,7 @@ class SymmetricGrid(UniformGrid):
     max_abs: float | np.ndarray
     bits: int
     reserve_zero: bool = False
+    _channel_fields = ("max_abs",)
 
     def __post_init__(self) -> None:
         _check_bits(self.bits)
@@ -285,6 +297,7 @@ class Pow2Grid(UniformGrid):
     frac_len: int | np.ndarray
     bits: int
     degenerate_mask: bool | np.ndarray = False
+    _channel_fields = ("frac_len", "degenerate_mask")
 
     def __post_init__(self) -> None:
         _check_bits(self.bits)

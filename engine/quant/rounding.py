@@ -30,6 +30,7 @@ from collections.abc import Callable
 import numpy as np
 
 from engine.errors import InputError
+from engine.quant.arith import round_arithmetic
 from engine.quant.grids import UniformGrid
 from engine.quant.tables import NearestTable, Scratch, StochasticTable
 
@@ -145,7 +146,7 @@ def round_tensor(
     if table is None:
         if isinstance(draws, np.random.PCG64):
             draws = np.ldexp(draw_words(draws, v.size).astype(np.float64), -32).reshape(v.shape)
-        return _round_arithmetic(v, grid, draws)
+        return round_arithmetic(v, grid, draws)
     out = np.empty_like(v)
     flat_v, flat_out = v.reshape(-1), out.reshape(-1)
     scratch = _scratch()
@@ -168,45 +169,3 @@ def _chunk_draws(
         return lambda start, stop: draw_words(draws, stop - start)
     flat = None if draws is None else draws.reshape(-1)
     return lambda start, stop: flat[start:stop]
-
-
-def _bracket(v: np.ndarray, grid: UniformGrid, active: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Index ``i`` in [0, n-2] with ``L(i) <= v < L(i+1)`` (ends open), and both levels.
-
-    v: float64 (..., C) or any shape; ``i`` is float64 holding integers.
-    Starts from the affine estimate and moves each element one index at a
-    time until bracketed (the estimate is off by at most one, next to a
-    reserved zero), so the result is exact whatever the float error.
-    ``active``: False for degenerate channels, which are left alone.
-    """
-    top = grid.n_levels - 2
-    step = np.where(grid.step > 0, grid.step, 1.0)
-    i = np.clip(np.floor((v - grid.origin) / step), 0, top)
-    for _ in range(grid.n_levels + 1):
-        low, high = grid.level_at(i), grid.level_at(i + 1)
-        down = (v < low) & (i > 0) & active
-        up = (v >= high) & (i < top) & active
-        if not (down.any() or up.any()):
-            return i, low, high
-        i = i + up - down
-    raise RuntimeError("bracketing did not converge")  # pragma: no cover
-
-
-def _round_arithmetic(v: np.ndarray, grid: UniformGrid, u: np.ndarray | None) -> np.ndarray:
-    """Both rules by float64 index arithmetic; degenerate channels keep their values."""
-    v64 = v.astype(np.float64)
-    active = np.broadcast_to(~np.asarray(grid.degenerate), v.shape[-1:] if grid.per_channel else ())
-    i, low, high = _bracket(v64, grid, active)
-    nearest = i + ((high - v64) < (v64 - low))
-    if u is None:
-        index = nearest
-    else:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            p = (v64 - low) / (high - low)
-        index = i + (np.asarray(u, dtype=np.float64) < p)
-        index = np.where(nearest == 0, 0.0, index)
-        index = np.where(nearest == grid.n_levels - 1, grid.n_levels - 1.0, index)
-    out = grid.level_at(index).astype(np.float32)
-    if np.any(grid.degenerate):
-        out = np.where(active, out, v)
-    return out
