@@ -151,7 +151,8 @@ def _activation_quant_class():
         def call(self, x):
             ops = keras.ops
             q = ops.clip(ops.round(x / self.step), self.lo, self.hi) * self.step
-            return x + self.enabled * (q - x)
+            # a select, not x + enabled * (q - x): that sum loses q's low bits when |x| >> |q|
+            return ops.where(self.enabled > 0.5, q, x)
 
     return _ActivationQuant
 
