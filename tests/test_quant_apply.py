@@ -17,9 +17,12 @@ from engine.quant import (
     Pow2Grid,
     QuantConfig,
     SymmetricGrid,
+    plan_quantization,
     quantization_report,
     quantize_weights,
     round_nearest,
+    round_stochastic,
+    uniform_draws,
 )
 
 from .test_quant_fork import SMALL_SHAPES, random_weights
@@ -263,3 +266,19 @@ def test_official_shapes() -> None:
         quantized = np.concatenate([out[n].ravel() for n in weights if not n.startswith("conv1/")])
         assert np.unique(quantized).size <= 32 and 0.0 in quantized
         assert out["conv1/kernels"] is weights["conv1/kernels"]
+
+
+@pytest.mark.parametrize("scale", ["global", "channel"])
+def test_chunked_draws_equal_the_documented_stream(scale: str) -> None:
+    """Tensors spanning many chunks (odd channel count) get exactly ``uniform_draws``'s u."""
+    rng = np.random.default_rng(12)
+    weights = {
+        "fire2/expand3x3/kernels": (rng.standard_normal((3, 3, 96, 37)) * 0.1).astype(np.float32),
+        "fire2/expand3x3/biases": (rng.standard_normal(37) * 0.1).astype(np.float32),
+        "conv12/kernels": (rng.standard_normal((3, 3, 768, 11)) * 0.1).astype(np.float32),
+    }
+    config = QuantConfig(bits=5, rounding="stochastic", scale=scale, seed=9, reserve_zero=True)
+    out = quantize_weights(weights, config)
+    for name, plan in plan_quantization(weights, config).items():
+        u = uniform_draws(9, name, plan.values.shape)
+        assert np.array_equal(out[name], round_stochastic(plan.values, plan.grid, u)), name

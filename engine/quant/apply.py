@@ -16,6 +16,7 @@ pool (numpy releases the GIL), largest tensors first.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from engine.quant.scales import RangeStats, make_grid, range_unit, split_param_n
 _WORKERS = max(1, min(4, os.cpu_count() or 1))
 _BUNDLE = 1 << 17
 _pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,12 +118,14 @@ def _bundles(plans: list[TensorPlan]) -> list[list[TensorPlan]]:
 
 
 def _run(tasks: list[Callable[[], dict[str, np.ndarray]]]) -> dict[str, np.ndarray]:
+    """Run the tasks on the shared pool (inline when there is one core or one task)."""
     global _pool
     if _WORKERS == 1 or len(tasks) < 2:
         parts = [task() for task in tasks]
     else:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="quant")
+        with _pool_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="quant")
         parts = list(_pool.map(lambda task: task(), tasks))
     return {name: out for part in parts for name, out in part.items()}
 

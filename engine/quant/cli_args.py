@@ -84,62 +84,29 @@ def _parse_bits_list(text: str) -> list[int]:
     return values
 
 
+FLAGS: tuple[tuple[str, str, str], ...] = (
+    ("bits", "N", "bits per weight, 1-16 (default 8)"),
+    ("rounding", "R", f"{' | '.join(ROUNDINGS)} (default nearest)"),
+    ("reserve_zero", "on|off", "make 0 an exact level (default off)"),
+    ("scale", "S", f"range sharing: {' | '.join(SCALES)} (default global)"),
+    ("range", "R", f"{' | '.join(RANGES)} (default minmax)"),
+    ("grid", "G", f"{' | '.join(GRIDS)} (default linear)"),
+    ("seed", "S", "seed of stochastic rounding (default 0)"),
+    ("quantize_biases", "on|off", "quantize biases (default on)"),
+    ("quantize_first_layer", "on|off", "quantize conv1, frozen in the fork (default off)"),
+    ("activation_bits", "off|N", "activation bits 4-16, or off (default off)"),
+    ("layer_bits", "NAME=BITS|float,...", "per-layer bits, or float to keep a layer in float"),
+)
+
+
 def add_quant_arguments(parser: argparse.ArgumentParser, multi: bool = False) -> None:
     """Add the quantization flags to ``parser`` (lists for the sweep when ``multi``)."""
     group = parser.add_argument_group("quantization")
-    many = " (comma-separated list allowed)" if multi else ""
-    add = group.add_argument
-    add(
-        "--bits",
-        dest="quant_bits",
-        metavar="N",
-        help="bits per weight, 1-16 (default 8)" + (many and " (list or ranges like 3-11)"),
-    )
-    add(
-        "--rounding",
-        dest="quant_rounding",
-        metavar="R",
-        help=f"{' | '.join(ROUNDINGS)} (default nearest){many}",
-    )
-    add(
-        "--reserve-zero",
-        dest="quant_reserve_zero",
-        metavar="on|off",
-        help=f"make 0 an exact level (default off){many}",
-    )
-    add(
-        "--scale",
-        dest="quant_scale",
-        metavar="S",
-        help=f"range sharing: {' | '.join(SCALES)} (default global){many}",
-    )
-    add("--range", dest="quant_range", metavar="R", help=f"{' | '.join(RANGES)} (default minmax)")
-    add("--grid", dest="quant_grid", metavar="G", help=f"{' | '.join(GRIDS)} (default linear)")
-    add("--seed", dest="quant_seed", metavar="S", help="seed of stochastic rounding (default 0)")
-    add(
-        "--quantize-biases",
-        dest="quant_quantize_biases",
-        metavar="on|off",
-        help="quantize biases (default on)",
-    )
-    add(
-        "--quantize-first-layer",
-        dest="quant_quantize_first_layer",
-        metavar="on|off",
-        help="quantize conv1 (default off)",
-    )
-    add(
-        "--activation-bits",
-        dest="quant_activation_bits",
-        metavar="off|N",
-        help="activation bits 4-16 or off (default off)",
-    )
-    add(
-        "--layer-bits",
-        dest="quant_layer_bits",
-        metavar="NAME=BITS|float,...",
-        help="per-layer bits, or float to keep a layer in float",
-    )
+    for name, metavar, text in FLAGS:
+        if multi and name in MULTI_FIELDS:
+            text += " (comma-separated list" + (", ranges like 3-11)" if name == "bits" else ")")
+        flag = "--" + name.replace("_", "-")
+        group.add_argument(flag, dest=f"quant_{name}", metavar=metavar, help=text)
     parser.set_defaults(quant_multi=multi)
 
 

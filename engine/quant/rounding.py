@@ -35,6 +35,7 @@ from engine.quant.grids import UniformGrid
 from engine.quant.tables import NearestTable, Scratch, StochasticTable
 
 CHUNK = 65536
+ARITH_CHUNK = 16384
 TABLE_CACHE_SIZE = 128
 _tls = threading.local()
 _tables: OrderedDict[tuple[str, bytes], NearestTable | StochasticTable | None] = OrderedDict()
@@ -141,22 +142,35 @@ def round_tensor(
 ) -> np.ndarray:
     """Round finite, C-contiguous float32 ``v``: nearest when ``draws`` is None, else
     stochastic with an array ``u`` or a bit generator (its words drawn chunk by chunk).
+
+    Works in chunks of the flat tensor that stay in cache; for a per-channel
+    grid a chunk is whole rows of C channels.  Chunks hold an even number of
+    elements (but the last), so generator draws continue one stream.
     """
     table = prepare(grid, stochastic=draws is not None)
-    if table is None:
-        if isinstance(draws, np.random.PCG64):
-            draws = np.ldexp(draw_words(draws, v.size).astype(np.float64), -32).reshape(v.shape)
-        return round_arithmetic(v, grid, draws)
     out = np.empty_like(v)
     flat_v, flat_out = v.reshape(-1), out.reshape(-1)
     scratch = _scratch()
     chunk_draws = _chunk_draws(draws, scratch)
-    for start in range(0, flat_v.size, CHUNK):
-        stop = min(start + CHUNK, flat_v.size)
-        if isinstance(table, NearestTable):
+    if table is None:
+        channels = v.shape[-1] if grid.per_channel else 1
+        step = channels * max(2, ARITH_CHUNK // channels // 2 * 2)
+    else:
+        step = CHUNK
+    for start in range(0, flat_v.size, step):
+        stop = min(start + step, flat_v.size)
+        u = None if draws is None else chunk_draws(start, stop)
+        if table is None:
+            if u is not None and u.dtype.kind == "u":
+                u = np.ldexp(u.astype(np.float64), -32)
+            shape = (-1, channels) if grid.per_channel else (-1,)
+            chunk = round_arithmetic(
+                flat_v[start:stop].reshape(shape), grid, None if u is None else u.reshape(shape)
+            )
+            flat_out[start:stop] = chunk.reshape(-1)
+        elif isinstance(table, NearestTable):
             table.round_chunk(flat_v[start:stop], flat_out[start:stop], scratch)
         else:
-            u = chunk_draws(start, stop)
             table.round_chunk(flat_v[start:stop], u, flat_out[start:stop], scratch)
     return out
 
