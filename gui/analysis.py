@@ -9,6 +9,7 @@ sweeps and sensitivity use the ``long`` lane with progress, cancellation and a
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +18,20 @@ from PySide6.QtCore import QObject, QStandardPaths
 from gui import engine_api
 from gui.controller import CALIBRATION_IMAGES, Controller
 from gui.state import AppState, EvalState
-from gui.workers import JobContext, JobResult
+from gui.workers import JobContext, JobProgress, JobResult
 
 SENSITIVITY_IMAGES = 20
 
 
-def sweep_dir(sha256: str, split: str) -> Path:
-    """Where the GUI's sweeps are kept (resumable, one folder per checkpoint and split)."""
+def default_sweep_root() -> Path:
     base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(base or Path.home() / ".squeezelens") / "sweeps" / f"{sha256[:16]}_{split}"
+    return Path(base or Path.home() / ".squeezelens") / "sweeps"
+
+
+def sweep_dir(root: Path, sha256: str, kitti_root: str, split: str) -> Path:
+    """One resumable sweep folder per checkpoint, dataset folder and split."""
+    where = hashlib.sha256(f"{kitti_root}\n{split}".encode()).hexdigest()[:8]
+    return root / f"{sha256[:16]}_{split}_{where}"
 
 
 class Analysis(QObject):
@@ -35,6 +41,7 @@ class Analysis(QObject):
         super().__init__(parent)
         self.state, self.controller = state, controller
         self.runner = controller.model_runner
+        self.sweep_root = default_sweep_root()
         self.layers_active = False
         self.activations_active = False
         self._eval_cache: dict[tuple, Any] = {}
@@ -62,9 +69,9 @@ class Analysis(QObject):
         if result.label == "sweep" and self.runner.is_current(result.lane, result.generation):
             self.state.set_sweep([*self.state.sweep.points, result.value], running=True)
 
-    def _on_progress(self, lane: str, generation: int, done: int, total: int) -> None:
-        if lane == "long" and self.runner.is_current(lane, generation):
-            self.state.job_progress.emit(self._label, done, total)
+    def _on_progress(self, p: JobProgress) -> None:
+        if p.lane == "long" and self.runner.is_current(p.lane, p.generation):
+            self.state.job_progress.emit(p.text, p.done, p.total)
 
     def _on_cancelled(self, result: JobResult) -> None:
         if result.lane == "long":
@@ -89,9 +96,8 @@ class Analysis(QObject):
         self.request_layers()
 
     def _submit_long(self, fn, label: str, text: str) -> None:
-        self._label = text
         self.state.job_progress.emit(text, 0, 1)
-        self.runner.submit("long", fn, label)
+        self.runner.submit("long", fn, label, text)
 
     # ------------------------------------------------------------ layer table
     def request_layers(self) -> None:
@@ -163,6 +169,9 @@ class Analysis(QObject):
         jobs = [("ref", s.ref_config, False, s.ref_label), ("other", s.other_config,
                 s.int8 and s.mode == "float", s.other_label)]  # fmt: skip
         cache, gen = self._eval_cache, handle.generation
+        if jobs[1][2] and handle.int8 is None:
+            self.state.error.emit("The INT8 model is still converting; evaluate when it is ready")
+            return
 
         def job(ctx: JobContext) -> Any:
             from engine.evaluate import evaluate
@@ -171,12 +180,8 @@ class Analysis(QObject):
             for which, config, int8, label in jobs:
                 key = (gen, str(dataset.root), dataset.split, repr(config), int8)
                 if key not in cache:
-                    self._label = f"Evaluating {label.lower()}"
-                    det = (
-                        self.controller._int8_detector(handle, dataset.records)
-                        if int8
-                        else handle.detector
-                    )
+                    ctx.set_text(f"Evaluating {label.lower()} on {len(dataset)} images")
+                    det = handle.int8 if int8 else handle.detector
                     cache[key] = evaluate(det, dataset, None if int8 else config,
                                           progress=ctx.progress, cancel=ctx.token)  # fmt: skip
                 out[which] = cache[key]
@@ -210,7 +215,7 @@ class Analysis(QObject):
                 "kitti_root": str(dataset.root), "split": dataset.split, "protocol": "official",
                 "input_size": list(det.spec.input_size), "versions": versions()}  # fmt: skip
         points = sweep_points(configs, repeats=repeats)
-        out_dir = sweep_dir(sha, dataset.split)
+        out_dir = sweep_dir(self.sweep_root, sha, str(dataset.root), dataset.split)
         self.state.set_sweep([], running=True)
 
         def job(ctx: JobContext) -> Any:

@@ -78,6 +78,7 @@ class Controller(QObject):
         self.handle: ModelHandle | None = None
         self._model_gen = 0
         self._requested_index = -1
+        self._int8_pending = -1
         self._pairs: dict[int, tuple[Detections, Detections]] = {}
         self._pairs_key: tuple = ()
         self._results: dict[str, Callable[[JobResult], None]] = {}
@@ -121,6 +122,9 @@ class Controller(QObject):
             return
         if result.label == "load":
             self.state.loading.emit("")
+        if result.label == "int8":
+            self._int8_pending = -1
+            self.state.job_progress.emit("", 0, 0)
         self.state.error.emit(result.error)
 
     # ------------------------------------------------------------------ model
@@ -216,6 +220,9 @@ class Controller(QObject):
         key, index, path = self._config_key(), self.state.index, record.path
         ref_cfg, other_cfg, int8 = key[1], key[2], key[3]
         records = self.state.dataset.records
+        if int8 and handle.int8 is None:
+            self.convert_int8()
+            return
 
         def detect(ctx: JobContext) -> Any:
             ref = self._detect(handle, path, ref_cfg, records)
@@ -230,7 +237,7 @@ class Controller(QObject):
         """One detection on the worker thread (float results cached per path)."""
         det = handle.detector
         if int8:
-            return self._int8_detector(handle, records).detect(path)
+            return handle.int8.detect(path)
         if config is None:
             if path not in handle.float_dets:
                 handle.float_dets[path] = det.detect(path)
@@ -239,13 +246,32 @@ class Controller(QObject):
             det.calibrate_activations([r.path for r in records[:CALIBRATION_IMAGES]])
         return det.detect(path, config)
 
-    def _int8_detector(self, handle: ModelHandle, records: Any) -> Any:
-        if handle.int8 is None:
+    def convert_int8(self) -> None:
+        """Convert the model to TFLite INT8 once (cached on disk by the engine), then re-detect."""
+        handle, dataset = self.handle, self.state.dataset
+        if handle is None or dataset is None or self._int8_pending == handle.generation:
+            return
+        self._int8_pending = handle.generation
+        calib = [r.path for r in dataset.records[:CALIBRATION_IMAGES]]
+
+        def convert(ctx: JobContext) -> Any:
             from engine.int8 import Int8Detector
 
-            calib = [r.path for r in records[:CALIBRATION_IMAGES]]
-            handle.int8 = Int8Detector.from_detector(handle.detector, calib)
-        return handle.int8
+            return handle, Int8Detector.from_detector(handle.detector, calib, progress=ctx.progress,
+                                                      cancel=ctx.token)  # fmt: skip
+
+        text = f"Converting to TFLite INT8 ({len(calib)} calibration images)"
+        self.state.job_progress.emit(text, 0, 1)
+        self.model_runner.submit("long", convert, "int8", text)
+
+    def _done_int8(self, result: JobResult) -> None:
+        handle, int8 = result.value
+        self._int8_pending = -1
+        self.state.job_progress.emit("", 0, 0)
+        handle.int8 = int8
+        if handle is self.handle:
+            self.state.message.emit(f"INT8 model ready: {int8.summary()}")
+            self.refresh()
 
     def _done_detect(self, result: JobResult) -> None:
         key, index, ref, other = result.value
@@ -300,6 +326,8 @@ class Controller(QObject):
         if key != self._pairs_key:
             self._pairs, self._pairs_key = {}, key
             self.state.reset_counts()
+        if key[3] and handle.int8 is None:  # INT8 still converting
+            return
         todo = [i for i in range(len(dataset)) if i not in self._pairs]
         records = dataset.records
 

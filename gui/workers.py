@@ -43,7 +43,20 @@ class Job:
     generation: int
     fn: Callable[[JobContext], Any]
     label: str = ""
+    text: str = ""  # what a progress bar says while it runs
     token: CancelToken = field(default_factory=CancelToken)
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """Progress of a running job: ``done`` of ``total`` steps, with its text."""
+
+    lane: str
+    generation: int
+    label: str
+    text: str
+    done: int
+    total: int
 
 
 @dataclass(frozen=True)
@@ -99,6 +112,10 @@ class JobContext:
         self._runner._service_higher(self.job.lane)
         self.cancel.raise_if_cancelled()
 
+    def set_text(self, text: str) -> None:
+        """Change what the progress bar says (e.g. 'Evaluating quantized')."""
+        self.job.text = text
+
     def progress(self, done: int, total: int) -> None:
         """Report progress (a long job's callback) and act as a yield point."""
         self._runner._emit_progress(self.job, done, total)
@@ -112,7 +129,7 @@ class LatestJobRunner(QObject):
     partial = Signal(object)  # JobResult with one yielded value
     failed = Signal(object)  # JobResult with error message
     cancelled = Signal(object)  # JobResult
-    progress = Signal(str, int, int, int)  # lane, generation, done, total
+    progress = Signal(object)  # JobProgress
     busy_changed = Signal(bool)
 
     def __init__(self, lanes: Sequence[str], name: str = "worker", parent: QObject | None = None):
@@ -131,13 +148,15 @@ class LatestJobRunner(QObject):
         self._thread.start()
 
     # ------------------------------------------------------------- public API
-    def submit(self, lane: str, fn: Callable[[JobContext], Any], label: str = "") -> int:
+    def submit(
+        self, lane: str, fn: Callable[[JobContext], Any], label: str = "", text: str = ""
+    ) -> int:
         """Queue ``fn`` on ``lane``; replaces its pending job and cancels its running one."""
         if lane not in self._rank:
             raise ValueError(f"unknown lane {lane!r}")
         with self._cond:
             self._generation += 1
-            job = Job(lane, self._generation, fn, label)
+            job = Job(lane, self._generation, fn, label, text)
             self._latest[lane] = job.generation
             old = self._pending.get(lane)
             if old is not None:
@@ -267,7 +286,9 @@ class LatestJobRunner(QObject):
         if self._stop or not self.is_current(job.lane, job.generation):
             return
         try:
-            self.progress.emit(job.lane, job.generation, int(done), int(total))
+            self.progress.emit(
+                JobProgress(job.lane, job.generation, job.label, job.text, int(done), int(total))
+            )
         except RuntimeError:
             pass
 

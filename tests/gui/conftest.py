@@ -126,6 +126,7 @@ def window(qtbot, tmp_path):
 
     configure_pyqtgraph()
     win = MainWindow(settings=Settings.at(tmp_path / "settings.ini"))
+    win.analysis.sweep_root = tmp_path / "sweeps"
     qtbot.addWidget(win)
     win.resize(1366, 768)
     win.show()

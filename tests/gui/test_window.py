@@ -278,3 +278,56 @@ def test_window_screenshot_smoke(loaded, qtbot, tmp_path):
         assert image.width() >= size[0] * 0.9 and path.stat().st_size > 20000
         # the canvas is not squeezed away at either size
         assert win.canvas.width() > 0.4 * size[0] and win.canvas.height() > 0.3 * size[1]
+
+
+def test_compare_a_vs_b(loaded, qtbot):
+    win = loaded
+    panel = win.quant_panel
+    _find(win, "bitsSlider").setValue(6)
+    wait_idle(qtbot, win)
+    panel.compare.setCurrentIndex(1)  # A vs B: B starts as a copy of A
+    assert win.state.mode == "ab" and win.state.quant_b == win.state.quant
+    panel.edit_b.click()
+    panel.bits.setValue(2)
+    wait_idle(qtbot, win)
+    assert win.state.quant.bits == 6 and win.state.quant_b.bits == 2
+    assert win.state.ref_label == "A" and win.state.other_label == "B"
+    result = win.state.result
+    assert not np.array_equal(result.ref.scores, result.other.scores)
+    assert win.summary.names["ref"].text() == "A" and win.summary.names["other"].text() == "B"
+    panel.edit_a.click()
+    assert panel.bits.value() == 6
+
+
+def test_sweep_grows_point_by_point(loaded, qtbot):
+    win = loaded
+    win.sweep_panel.bits_from.setValue(3)
+    win.sweep_panel.bits_to.setValue(4)
+    partials = []
+    win.state.sweep_changed.connect(lambda: partials.append(len(win.state.sweep.points)))
+    win.ui_actions.sweep.trigger()
+    qtbot.waitUntil(
+        lambda: not win.state.sweep.running and len(win.state.sweep.points) == 3, timeout=120000
+    )
+    assert 1 in partials and 2 in partials  # the plot grew one point at a time
+    curves = win.sweep_panel.plot.listDataItems()
+    assert len(curves) == 1 and len(curves[0].getData()[0]) == 2
+
+
+@pytest.mark.slow
+def test_int8_switch_converts_in_the_background(loaded, qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("SQUEEZELENS_CACHE", str(tmp_path / "cache"))
+    win = loaded
+    check = _find(win, "int8Check")
+    assert check.isEnabled()
+    progress = []
+    win.state.job_progress.connect(lambda text, d, t: progress.append(text))
+    check.setChecked(True)
+    assert win.state.int8 and win.state.other_label == "INT8"
+    qtbot.waitUntil(lambda: win.controller.handle.int8 is not None, timeout=180000)
+    wait_idle(qtbot, win, timeout=60000)
+    assert any("INT8" in t for t in progress)
+    result = win.state.result
+    assert result is not None and len(result.other) > 0
+    assert len(win.state.counts) == len(win.state.dataset)
+    assert "INT8" in win.quant_panel.size_label.text()
