@@ -82,6 +82,11 @@ def run(args) -> int:
     if not dataset.has_labels:
         raise InputError("cannot sweep: the folder has no KITTI labels", dataset.root)
     detector = load_detector(args)
+    if any(p.quant is not None and p.quant.activation_bits for p in points):
+        from cli.commands.evaluate import _calib_fallback
+        from cli.runner import calibration_images
+
+        detector.calibrate_activations(calibration_images(args, _calib_fallback(root)))
     meta = {
         "checkpoint_sha256": detector.checkpoint.sha256 if detector.checkpoint else None,
         "checkpoint": detector.checkpoint.path if detector.checkpoint else None,
