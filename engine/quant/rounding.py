@@ -23,6 +23,7 @@ exact bracketing fix-up.  Both give the same bits as a per-element loop.
 from __future__ import annotations
 
 import threading
+import weakref
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
@@ -40,6 +41,8 @@ TABLE_CACHE_SIZE = 128
 _tls = threading.local()
 _tables: OrderedDict[tuple[str, bytes], NearestTable | StochasticTable | None] = OrderedDict()
 _tables_lock = threading.Lock()
+_by_grid: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_MISSING = object()
 Table = NearestTable | StochasticTable
 
 
@@ -83,28 +86,37 @@ def clear_table_cache() -> None:
     """Forget the cached lookup tables (for cold-start benchmarks)."""
     with _tables_lock:
         _tables.clear()
+        _by_grid.clear()
 
 
 def prepare(grid: UniformGrid, stochastic: bool) -> Table | None:
     """The lookup table of a scalar grid; None means: use the arithmetic path.
 
     Tables depend only on the levels, so they are cached by value (LRU):
-    requantizing at settings seen before skips the build.
+    requantizing at settings seen before skips the build.  The grid object
+    also remembers its table, so the many tensors of one grid skip even the
+    cache look-up (whose key holds all the levels).
     """
     if grid.per_channel or bool(grid.degenerate):
         return None
     kind = "stochastic" if stochastic and grid.n_levels > 2 else "nearest"
+    with _tables_lock:
+        mine = _by_grid.setdefault(grid, {})
+        if kind in mine:
+            return mine[kind]
     key = (kind, grid.levels.tobytes())
     with _tables_lock:
-        if key in _tables:
+        table = _tables.get(key, _MISSING)
+        if table is not _MISSING:
             _tables.move_to_end(key)
-            return _tables[key]
-    builder = StochasticTable if kind == "stochastic" else NearestTable
-    table = builder.build(grid.levels, float(grid.origin), float(grid.step))
+    if table is _MISSING:
+        builder = StochasticTable if kind == "stochastic" else NearestTable
+        table = builder.build(grid.levels, float(grid.origin), float(grid.step))
     with _tables_lock:
         _tables[key] = table
         while len(_tables) > TABLE_CACHE_SIZE:
             _tables.popitem(last=False)
+        _by_grid.setdefault(grid, {})[kind] = table
     return table
 
 
