@@ -61,6 +61,7 @@ class UniformGrid:
     """
 
     bits: int
+    _channel_fields: tuple[str, ...] = ()  # the (C,) parameters, for take_channels
 
     @property
     def n_levels(self) -> int:
@@ -103,8 +104,6 @@ class UniformGrid:
         if np.any(z >= 0):
             levels = np.where(i == z, 0.0, levels)
         return levels
-
-    _channel_fields: tuple[str, ...] = ()
 
     def take_channels(self, channels: np.ndarray) -> UniformGrid:
         """The grid of the given channels (an index array) of a per-channel grid; self if scalar."""
