@@ -26,6 +26,7 @@ from gui.workers import JobContext, JobResult, LatestJobRunner
 MODEL_LANES = ("load", "detect", "layers", "activations", "long", "scan")
 IO_LANES = ("dataset", "image")
 SCAN_CHUNK = 8
+WORKER_NICE = 4  # the UI thread keeps priority over the model on a busy machine
 CALIBRATION_IMAGES = 8
 
 
@@ -73,8 +74,10 @@ class Controller(QObject):
     def __init__(self, state: AppState, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.model_runner = LatestJobRunner(MODEL_LANES, "squeezelens-model", self)
-        self.io_runner = LatestJobRunner(IO_LANES, "squeezelens-io", self)
+        self.model_runner = LatestJobRunner(
+            MODEL_LANES, "squeezelens-model", self, nice=WORKER_NICE
+        )
+        self.io_runner = LatestJobRunner(IO_LANES, "squeezelens-io", self, nice=WORKER_NICE)
         self.handle: ModelHandle | None = None
         self._model_gen = 0
         self._requested_index = -1
@@ -334,10 +337,14 @@ class Controller(QObject):
         def scan(ctx: JobContext):
             for start in range(0, len(todo), SCAN_CHUNK):
                 chunk = todo[start : start + SCAN_CHUNK]
-                refs = [self._detect(handle, records[i].path, key[1], records) for i in chunk]
-                ctx.checkpoint()
-                others = [self._detect(handle, records[i].path, key[2], records, key[3])
-                          for i in chunk]  # fmt: skip
+                refs = []
+                for i in chunk:  # reference first, then the other config: fewer weight swaps
+                    refs.append(self._detect(handle, records[i].path, key[1], records))
+                    ctx.checkpoint()  # a live request waits for one image at most
+                others = []
+                for i in chunk:
+                    others.append(self._detect(handle, records[i].path, key[2], records, key[3]))
+                    ctx.checkpoint()
                 yield key, list(zip(chunk, refs, others))
 
         if todo:

@@ -78,6 +78,7 @@ class ScreenshotDriver(QObject):
                 return
             self.steps.pop(0)
             self._started = False
+
             if self.steps:
                 return
         self.timer.stop()

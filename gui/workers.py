@@ -22,6 +22,7 @@ evaluation.
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 import threading
 import traceback
@@ -132,8 +133,17 @@ class LatestJobRunner(QObject):
     progress = Signal(object)  # JobProgress
     busy_changed = Signal(bool)
 
-    def __init__(self, lanes: Sequence[str], name: str = "worker", parent: QObject | None = None):
+    def __init__(
+        self,
+        lanes: Sequence[str],
+        name: str = "worker",
+        parent: QObject | None = None,
+        nice: int = 0,
+    ):
+        """``nice`` > 0 lowers the worker thread's CPU priority (Linux), so the UI thread
+        wins the CPU on a busy machine; threads it starts (TensorFlow's pools) inherit it."""
         super().__init__(parent)
+        self._nice = nice
         self.lanes = tuple(lanes)
         self._rank = {lane: i for i, lane in enumerate(self.lanes)}
         self._cond = threading.Condition()
@@ -217,7 +227,17 @@ class LatestJobRunner(QObject):
                 return job
         return None
 
+    def _lower_priority(self) -> None:
+        if self._nice <= 0 or not hasattr(os, "setpriority"):
+            return
+        try:
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + self._nice)
+        except OSError:
+            pass
+
     def _loop(self) -> None:
+        self._lower_priority()
         while True:
             with self._cond:
                 while not self._stop and self._take_ready() is None:

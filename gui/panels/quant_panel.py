@@ -148,11 +148,11 @@ class QuantPanel(QWidget):
         self.bits.sliderReleased.connect(self.apply)
         self.float_button.toggled.connect(self._on_float)
         for combo in (self.rounding, self.scale, self.range, self.grid):
-            combo.currentIndexChanged.connect(self.apply)
+            combo.currentIndexChanged.connect(self._edited)
         for check in (self.reserve_zero, self.biases, self.first):
-            check.toggled.connect(self.apply)
-        self.seed.valueChanged.connect(self.apply)
-        self.act_bits.valueChanged.connect(self.apply)
+            check.toggled.connect(self._edited)
+        self.seed.valueChanged.connect(self._edited)
+        self.act_bits.valueChanged.connect(self._edited)
         self.int8.toggled.connect(self.state.set_int8)
         self.preset.activated.connect(self._on_preset)
         self.reset.clicked.connect(self.reset_to_float)
@@ -171,12 +171,20 @@ class QuantPanel(QWidget):
         self.busy.setVisible(False)
 
     # ------------------------------------------------------------ from widgets
-    def _on_bits(self, value: int) -> None:
-        self.bits_label.setText(f"{value} bit" + ("s" if value > 1 else ""))
+    def _leave_float(self) -> None:
+        """Touching any quantization control means: quantize (leave Float)."""
         if self.float_button.isChecked():
             self.float_button.blockSignals(True)
             self.float_button.setChecked(False)
             self.float_button.blockSignals(False)
+
+    def _edited(self, *_args) -> None:
+        self._leave_float()
+        self.apply()
+
+    def _on_bits(self, value: int) -> None:
+        self.bits_label.setText(f"{value} bit" + ("s" if value > 1 else ""))
+        self._leave_float()
         if self.bits.isSliderDown():
             self._timer.start()
         else:

@@ -331,3 +331,102 @@ def test_int8_switch_converts_in_the_background(loaded, qtbot, tmp_path, monkeyp
     assert result is not None and len(result.other) > 0
     assert len(win.state.counts) == len(win.state.dataset)
     assert "INT8" in win.quant_panel.size_label.text()
+
+
+def test_presets_set_the_fork_curves(loaded, qtbot):
+    win = loaded
+    panel = win.quant_panel
+    _find(win, "bitsSlider").setValue(5)
+    index = panel.preset.findText("Fork: stochastic + zero (groups)")
+    panel.preset.setCurrentIndex(index)
+    panel.preset.activated.emit(index)
+    q = win.state.quant
+    assert (q.bits, q.rounding, q.reserve_zero, q.scale) == (5, "stochastic", True, "groups")
+    assert not q.quantize_first_layer
+    assert _find(win, "scaleCombo").currentText() == "groups" and panel.seed.isEnabled()
+    panel.reset.click()
+    assert win.state.quant is None and panel.float_button.isChecked()
+
+
+def test_activation_bits_calibrate_and_detect(loaded, qtbot):
+    win = loaded
+    _find(win, "bitsSlider").setValue(8)
+    wait_idle(qtbot, win)
+    before = win.state.result.other
+    _find(win, "activationBitsSpin").setValue(4)
+    wait_idle(qtbot, win)
+    assert win.state.quant.activation_bits == 4
+    assert win.controller.handle.detector.activation_ranges is not None
+    assert not np.array_equal(win.state.result.other.scores, before.scores)
+
+
+def test_export_quantized_parameters_npz(loaded, qtbot, tmp_path):
+    from engine.detector import Detector
+
+    win = loaded
+    _find(win, "bitsSlider").setValue(4)
+    wait_idle(qtbot, win)
+    path = tmp_path / "q4.npz"
+    win.analysis.export_quantized(str(path))
+    qtbot.waitUntil(path.exists, timeout=30000)
+    wait_idle(qtbot, win)
+    reopened = Detector.from_checkpoint(path)  # the export is itself a checkpoint
+    w = reopened.float_weights["fire2/squeeze1x1/kernels"]
+    assert len(np.unique(w)) <= 16
+
+
+def test_hover_reports_score_and_iou(loaded, qtbot):
+    from gui.canvas.boxes import BoxItem
+
+    win = loaded
+    _find(win, "bitsSlider").setValue(6)
+    wait_idle(qtbot, win)
+    items = [i for i in win.canvas.panes["main"].items if isinstance(i, BoxItem)]
+    ref_item = next(i for i in items if i.spec.source == "ref")
+    ref_item._on_hover(ref_item.spec.info)  # what hoverEnterEvent reports
+    text = win.canvas.hover_label.text()
+    assert text.startswith("Float: ") and ("IoU" in text or "lost" in text)
+
+
+def test_open_path_routes_checkpoints_folders_and_sessions(
+    loaded, qtbot, tmp_path, tiny_checkpoint
+):
+    win = loaded
+    calls = []
+    win.controller.open_checkpoint = lambda p: calls.append(("ckpt", str(p)))
+    win.controller.open_dataset = lambda p, split="val": calls.append(("data", str(p)))
+    win.open_path(str(tiny_checkpoint))
+    win.open_path(str(tmp_path))
+    assert calls == [("ckpt", str(tiny_checkpoint)), ("data", str(tmp_path))]
+
+
+def test_settings_persist_geometry_threshold_and_recent(qtbot, tmp_path, tiny_kitti):
+    from gui.main_window import MainWindow
+    from gui.settings import Settings
+
+    ini = tmp_path / "persist.ini"
+    first = MainWindow(settings=Settings.at(ini))
+    qtbot.addWidget(first)
+    first.resize(1300, 740)
+    first.show()
+    first.state.set_threshold(0.55)
+    first.state.set_view_mode("side")
+    first.controller.open_dataset(tiny_kitti, "val")
+    qtbot.waitUntil(lambda: first.state.dataset is not None, timeout=10000)
+    first.top.setSizes([310, 640, 350])
+    sizes = first.top.sizes()
+    first.close()
+    second = MainWindow(settings=Settings.at(ini))
+    qtbot.addWidget(second)
+    assert second.state.threshold == pytest.approx(0.55)
+    assert second.state.view_mode == "side"
+    saved = second.settings.load_bytes("splitter/topSplitter")
+    assert saved is not None and second.settings.load_bytes("geometry") is not None
+    from PySide6.QtWidgets import QSplitter, QWidget
+
+    probe = QSplitter()
+    for _ in range(3):
+        probe.addWidget(QWidget())
+    assert probe.restoreState(saved) and len(sizes) == 3
+    assert ("kitti", str(tiny_kitti)) in second.settings.recent()
+    second.close()

@@ -1,0 +1,206 @@
+"""Responsiveness of the desktop tool (headless, Qt offscreen).
+
+Usage: python benchmarks/bench_gui.py [--repeats N] [--tiny]
+Prints:
+- launch → window visible, and launch → first boxes shown (subprocess, `squeezelens gui`);
+  target: visible <= 3 s;
+- median bits-slider release → updated quantized boxes on the canvas's state (in process);
+- the same while an evaluation runs in the background;
+- the longest UI-thread gap during an evaluation (10 ms timer ticks; target < 100 ms).
+Uses the shared real checkpoint and KITTI frames when present, else a tiny random model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SHARED = REPO.parent / "shared"
+REAL_CKPT = SHARED / "checkpoints" / "squeezedet_kitti_tf1" / "model.ckpt-87000"
+REAL_KITTI = SHARED / "kitti"
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def inputs(tiny: bool, tmp: Path) -> tuple[str, str, str]:
+    """(checkpoint, kitti root, description): real shared data or a generated tiny set."""
+    if not tiny and Path(str(REAL_CKPT) + ".index").exists() and REAL_KITTI.is_dir():
+        return (
+            str(REAL_CKPT),
+            str(REAL_KITTI),
+            "real SqueezeDet 960x288, shared KITTI val (50 images)",
+        )
+    import numpy as np
+
+    from engine.checkpoint.writers import save_npz
+    from engine.detector import Detector
+    from engine.model.spec import ArchSpec, expected_shapes
+    from tests.gui.conftest import relabel_with, write_kitti
+
+    spec = ArchSpec().with_input_size((256, 96))
+    rng = np.random.default_rng(0)
+    w = {
+        k: (rng.standard_normal(s) * 0.05).astype(np.float32)
+        for k, s in expected_shapes(spec).items()
+    }
+    ckpt = save_npz(tmp / "tiny.npz", w, spec)
+    root = write_kitti(tmp / "kitti", n=12)
+    relabel_with(Detector.from_checkpoint(ckpt), root)
+    return str(ckpt), str(root), "tiny random model 256x96, 12 generated images"
+
+
+def launch_times(ckpt: str, root: str, tmp: Path) -> tuple[float, float]:
+    """Seconds from process start to 'window visible' and to 'first boxes shown'."""
+    cmd = [str(REPO / ".venv" / "bin" / "squeezelens"), "gui", "--checkpoint", ckpt, "--kitti-root", root,
+           "--settings", str(tmp / "s.ini"), "--screenshot", str(tmp / "shot.png")]  # fmt: skip
+    if not Path(cmd[0]).exists():
+        cmd = [sys.executable, "-m", "cli.main", *cmd[1:]]
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    visible = ready = float("nan")
+    for line in proc.stdout:
+        if line.startswith("SQUEEZELENS_VISIBLE"):
+            visible = time.perf_counter() - start
+        elif line.startswith("SQUEEZELENS_READY"):
+            ready = time.perf_counter() - start
+    proc.wait(timeout=300)
+    return visible, ready
+
+
+class GapMeter:
+    """Records the spacing of a 10 ms QTimer: a long gap is a frozen UI thread."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.ticks: list[float] = []
+        self.timer = QTimer(interval=10)
+        self.timer.timeout.connect(lambda: self.ticks.append(time.perf_counter()))
+
+    def start(self) -> None:
+        self.ticks = [time.perf_counter()]
+        self.timer.start()
+
+    def stop(self) -> float:
+        self.timer.stop()
+        gaps = [b - a for a, b in zip(self.ticks, self.ticks[1:])]
+        return max(gaps) if gaps else float("nan")
+
+
+def wait(predicate, timeout: float = 300.0) -> None:
+    """Run the event loop (sleeping between events, no busy polling) until predicate()."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop, end = QEventLoop(), time.perf_counter() + timeout
+    poll = QTimer(interval=2)
+
+    def check() -> None:
+        if predicate() or time.perf_counter() > end:
+            loop.quit()
+
+    poll.timeout.connect(check)
+    poll.start()
+    if not predicate():
+        loop.exec()
+    poll.stop()
+    if not predicate():
+        raise TimeoutError("benchmark step timed out")
+
+
+def idle(win) -> bool:
+    c = win.controller
+    return not (c.model_runner.is_busy() or c.io_runner.is_busy())
+
+
+def release_latency(win, repeats: int, during_eval: bool = False) -> float:
+    """Median ms from a bits change (slider release) to the state holding its boxes."""
+    times = []
+    for k in range(repeats):
+        bits = (3, 8, 5, 10, 4, 6, 12, 7)[k % 8]
+        if bits == win.state.quant.bits:
+            bits += 1
+        arrived: list[float] = []
+
+        def on_result(b=bits, arrived=arrived) -> None:
+            q = win.controller._pairs_key[2] if win.controller._pairs_key else None
+            if not arrived and q is not None and q.bits == b and win.state.quant.bits == b:
+                arrived.append(time.perf_counter())
+
+        win.state.result_changed.connect(on_result)
+        t0 = time.perf_counter()
+        win.quant_panel.bits.setValue(bits)  # not dragging: sent at once, as on release
+        wait(lambda arrived=arrived: bool(arrived))
+        win.state.result_changed.disconnect(on_result)
+        times.append(arrived[0] - t0)
+        if during_eval and win.state.evaluation.ref is not None:
+            break
+    return statistics.median(times) * 1000
+
+
+def in_process(ckpt: str, root: str, repeats: int) -> dict:
+    from gui.app import make_app
+    from gui.main_window import MainWindow
+    from gui.settings import Settings
+
+    app = make_app()
+    tmp = Path(tempfile.mkdtemp())
+    win = MainWindow(settings=Settings.at(tmp / "s.ini"))
+    win.resize(1600, 1000)
+    win.show()
+    win.controller.open_dataset(root, "val")
+    win.controller.open_checkpoint(ckpt)
+    wait(lambda: win.state.result is not None and idle(win))
+    win.quant_panel.bits.setValue(8)
+    win.quant_panel.float_button.setChecked(False)
+    wait(lambda: idle(win))
+    out = {"release_ms": release_latency(win, repeats)}
+    wait(lambda: idle(win))
+    meter = GapMeter()
+    meter.start()
+    t0 = time.perf_counter()
+    win.analysis.evaluate()
+    out["release_during_eval_ms"] = release_latency(win, max(3, repeats // 3), during_eval=True)
+    wait(lambda: win.state.evaluation.ref is not None and idle(win))
+    out["eval_s"] = time.perf_counter() - t0
+    out["max_gap_ms"] = meter.stop() * 1000
+    win.close()
+    app.processEvents()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument(
+        "--tiny", action="store_true", help="use the tiny random model even if shared data exists"
+    )
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp())
+    ckpt, root, what = inputs(args.tiny, tmp)
+    print(f"bench_gui: {what}")
+    visible, ready = launch_times(ckpt, root, tmp)
+    print(f"launch -> window visible:          {visible:6.2f} s   (target <= 3 s)")
+    print(f"launch -> first boxes shown:       {ready:6.2f} s   (TensorFlow + checkpoint load)")
+    r = in_process(ckpt, root, args.repeats)
+    print(
+        f"slider release -> updated boxes:   {r['release_ms']:6.0f} ms  (median of {args.repeats})"
+    )
+    print(f"  ... while an evaluation runs:    {r['release_during_eval_ms']:6.0f} ms  (median)")
+    print(f"evaluation (float + quantized):    {r['eval_s']:6.1f} s")
+    print(
+        f"longest UI-thread gap during eval: {r['max_gap_ms']:6.0f} ms  (10 ms timer; target < 100 ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()
