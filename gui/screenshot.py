@@ -55,6 +55,9 @@ class ScreenshotDriver(QObject):
         if getattr(a, "evaluate", False):
             steps.append(("evaluate", w.analysis.evaluate,
                           lambda: s.evaluation.ref is not None and self._idle()))  # fmt: skip
+        if getattr(a, "sweep", False):
+            steps.append(("sweep", w.sweep_panel.run,
+                          lambda: not s.sweep.running and bool(s.sweep.points) and self._idle()))  # fmt: skip
         steps.append(("settle", lambda: None, self._idle))
         return steps
 

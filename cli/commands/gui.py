@@ -28,6 +28,7 @@ def register(sub) -> None:
     shot.add_argument("--view", choices=("overlay", "side"), help="canvas mode")
     shot.add_argument("--tab", choices=("layers", "metrics", "sweep"), help="bottom tab to show")
     shot.add_argument("--evaluate", action="store_true", help="evaluate before the screenshot")
+    shot.add_argument("--sweep", action="store_true", help="run the sweep panel's sweep first")
     shot.add_argument("--screenshot-timeout", type=float, default=180.0, metavar="S")
     p.set_defaults(func=run)
 

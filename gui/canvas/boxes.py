@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QGraphicsRectItem, QGraphicsSceneHoverEvent
 from gui.palette import FLIPPED, GAINED, LOST, SourceStyle
 
 HIGHLIGHT = {"lost": LOST, "gained": GAINED, "flipped": FLIPPED}
-TAGS = {"lost": "lost", "gained": "new"}
+TAGS = {"lost": "−", "gained": "+"}  # shape cues besides colour: − lost, + new
 
 
 @dataclass(frozen=True)

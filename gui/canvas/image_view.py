@@ -76,11 +76,21 @@ class ImagePane:
                 self._add(HaloItem(spec))
             self._add(BoxItem(spec, source_styles[spec.source], self._on_hover))
             if spec.tag:
-                tag = pg.TextItem(spec.tag, color="#000000", anchor=(0, 1),
-                                  fill=pg.mkBrush(HIGHLIGHT[spec.change]))  # fmt: skip
-                tag.setPos(QPointF(spec.xyxy[0], spec.xyxy[1]))
-                tag.setZValue(5)
-                self._add(tag)
+                self._add(self._tag(spec))
+
+    @staticmethod
+    def _tag(spec: BoxSpec) -> pg.TextItem:
+        """A badge on a changed box: lost top-left, new top-right, flip bottom-left."""
+        x1, y1, x2, y2 = spec.xyxy
+        anchor, pos = {"lost": ((0, 1), (x1, y1)), "gained": ((1, 1), (x2, y1))}.get(
+            spec.change, ((0, 0), (x1, y2))
+        )
+        tag = pg.TextItem(
+            spec.tag, color="#000000", anchor=anchor, fill=pg.mkBrush(HIGHLIGHT[spec.change])
+        )
+        tag.setPos(QPointF(*pos))
+        tag.setZValue(5)
+        return tag
 
     def _add(self, item) -> None:
         self.view.addItem(item)
@@ -132,7 +142,7 @@ class Canvas(QWidget):
             self.layer_checks[key] = check
             row.addWidget(check)
         row.addSpacing(12)
-        for change, text in (("lost", "lost"), ("gained", "new"), ("flipped", "class flip")):
+        for change, text in (("lost", "− lost"), ("gained", "+ new"), ("flipped", "class flip")):
             swatch = QLabel()
             swatch.setPixmap(line_icon(color=HIGHLIGHT[change]).pixmap(28, 14))
             row.addWidget(swatch)

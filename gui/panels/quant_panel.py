@@ -92,6 +92,11 @@ class QuantPanel(QWidget):
         self.grid = _combo(
             "gridCombo", "grid", "Evenly spaced levels or powers of two (dynamic fixed point)"
         )
+        self._build_extras()
+        self._lay_out()
+
+    def _build_extras(self) -> None:
+        """Activations, INT8, switches, presets, comparison mode, busy bar, size line."""
         self.act_bits = QSpinBox(objectName="activationBitsSpin", minimum=ACT_OFF, maximum=16)
         self.act_bits.setSpecialValueText("off")
         self.act_bits.setToolTip("Activation bit width (needs calibration; done on 8 images)")
@@ -113,7 +118,6 @@ class QuantPanel(QWidget):
         self.busy = QProgressBar(objectName="busyBar", minimum=0, maximum=0, textVisible=False)
         self.busy.setMaximumHeight(6)
         self.size_label = QLabel("No model", objectName="sizeLabel", wordWrap=True)
-        self._lay_out()
 
     def _lay_out(self) -> None:
         box = QGroupBox("Quantization")

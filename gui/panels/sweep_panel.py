@@ -51,6 +51,7 @@ class SweepPanel(QWidget):
         self.plot.setLabel("left", "mAP R11 (%)")
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.legend = self.plot.addLegend(offset=(-10, 10))
+        self.plot.getAxis("bottom").setTickSpacing(major=1, minor=1)
         self._build()
         self.button.clicked.connect(self.run)
         state.sweep_changed.connect(self.redraw)
