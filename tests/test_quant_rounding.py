@@ -26,6 +26,7 @@ from engine.quant import (
 )
 from engine.quant.arith import round_arithmetic
 from engine.quant.rounding import clear_table_cache, prepare, uniform_draws
+from engine.quant.tables import nearest_breakpoints, smallest_float32_where
 
 SETTINGS = settings(max_examples=60, deadline=None)
 
@@ -299,3 +300,24 @@ def test_degenerate_grids_keep_the_values() -> None:
     assert np.array_equal(round_nearest(values, grid), values)
     assert np.array_equal(round_stochastic(values, grid, np.zeros(4)), values)
     assert np.array_equal(round_nearest(np.zeros(3, np.float32), Pow2Grid(0, 4, True)), np.zeros(3))
+
+
+def test_breakpoint_search_recovers_from_a_bad_guess() -> None:
+    """The +-1 ulp check around the guess is a shortcut; bisection finds the rest exactly."""
+    targets = np.array([1000.0, -3.5e-20, 7.25, 0.0], np.float32)
+
+    def at_least(v: np.ndarray, sel: np.ndarray | slice) -> np.ndarray:
+        return v >= targets[sel]
+
+    below = np.full(4, -np.inf, np.float32)
+    above = np.full(4, np.finfo(np.float32).max, np.float32)
+    guess = np.array([0.0, 1.0, np.nextafter(np.float32(7.25), np.float32(0)), -1.0], np.float32)
+    found = smallest_float32_where(at_least, below, above, guess)
+    assert found.tolist() == targets.tolist()
+    assert np.array_equal(np.signbit(found), np.signbit(targets))
+    # the breakpoint between -m and +m lies many float32 steps above the midpoint 0
+    m = 6.0775218
+    t = nearest_breakpoints(np.array([-m, m]))[0]
+    before = float(np.nextafter(t, np.float32(0)))
+    assert (m - float(t)) < (float(t) + m) and not (m - before) < (before + m)
+    assert t > 1e-20

@@ -40,7 +40,7 @@ def _from_key(key: np.ndarray) -> np.ndarray:
 
 
 def smallest_float32_where(
-    predicate: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    predicate: Callable[[np.ndarray, np.ndarray | slice], np.ndarray],
     below: np.ndarray,
     above: np.ndarray,
     guess: np.ndarray,
@@ -48,17 +48,21 @@ def smallest_float32_where(
     """For each element, the smallest float32 ``v`` with ``predicate(v, sel)`` true.
 
     ``predicate(v, sel)`` tells for candidates ``v`` (float32) of the elements
-    ``sel`` (an index array) whether the condition holds; it must be monotone
-    (false then true), false at the float32 ``below`` and true at the float32
-    ``above`` (all (m,)).  Tries a 4-ulp bracket around ``guess`` first, then
-    bisects over the float32 order, so a bad guess only costs iterations.
+    ``sel`` (an index array, or ``slice(None)`` for all) whether the condition
+    holds; it must be monotone in ``v`` (false then true) for every float32,
+    false at ``below`` and true at ``above`` (float32, (m,)).  Checks the
+    float32 ``guess`` and its two neighbours first (that settles almost every
+    element), then bisects over the float32 order for the rest.
     """
     lo, hi = _order_key(below), _order_key(above)
     g = _order_key(guess)
-    g_lo, g_hi = np.maximum(g - 2, lo), np.minimum(g + 2, hi)
-    every = np.arange(lo.size)
-    ok = ~predicate(_from_key(g_lo), every) & predicate(_from_key(g_hi), every)
-    lo, hi = np.where(ok, g_lo, lo), np.where(ok, g_hi, hi)
+    everything = slice(None)
+    below_true = predicate(_from_key(g - 1), everything)
+    at_true = predicate(_from_key(g), everything)
+    above_true = predicate(_from_key(g + 1), everything)
+    settled = ~below_true & above_true
+    hi = np.where(settled, np.where(at_true, g, g + 1), hi)
+    lo = np.where(settled, np.where(at_true, g - 1, g), lo)
     for _ in range(40):
         sel = np.flatnonzero(hi - lo > 1)
         if sel.size == 0:
@@ -79,7 +83,7 @@ def nearest_breakpoints(levels: np.ndarray) -> np.ndarray:
     """
     below, above = levels[:-1], levels[1:]
 
-    def closer_to_upper(v: np.ndarray, sel: np.ndarray) -> np.ndarray:
+    def closer_to_upper(v: np.ndarray, sel: np.ndarray | slice) -> np.ndarray:
         v64 = v.astype(np.float64)
         return (above[sel] - v64) < (v64 - below[sel])
 
