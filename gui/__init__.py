@@ -1,0 +1,26 @@
+"""SqueezeLens' desktop tool (PySide6 + pyqtgraph): a thin client of the engine.
+
+Data flow of a bits-slider move::
+
+    QuantPanel (debounced while dragging) -> AppState.set_quant -> quant_changed
+    -> Controller.request_detection -> LatestJobRunner.submit("detect", ...)
+    -> worker thread: Detector.detect(image, config) -> finished(JobResult)
+    -> generation + config checks (stale results dropped) -> AppState.set_result
+    -> Canvas / ImageSummary / ImageListPanel redraw
+
+Modules: ``state`` (AppState, the one source of truth), ``workers``
+(LatestJobRunner: one thread owns the detector; prioritised latest-wins lanes;
+higher lanes run at yield points inside long jobs), ``controller`` (model,
+dataset, image, detection, per-image scan, INT8), ``analysis`` (layer table,
+histograms, activations, evaluation, sweeps, sensitivity), ``canvas/``,
+``panels/``, ``export``, ``session``, ``settings``, ``actions``, ``app``
+(entry point) and ``screenshot`` (``--screenshot`` mode).  Widgets never
+compute: every number shown comes from an engine call made on the worker.
+
+Departures from the design sketch, and why: the job plumbing is split into
+``controller`` and ``analysis`` so ``main_window`` only assembles; the runner
+has lanes (load > detect > layers > activations > long > scan) instead of one
+slot, so an evaluation or the browser's background scan never delays a slider
+update by more than one image; a second runner reads datasets and images so
+the list fills while TensorFlow loads.
+"""

@@ -11,24 +11,45 @@ from __future__ import annotations
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 T0 = time.perf_counter()
 
 
-def _defaults(args: Any) -> tuple[str | None, str | None]:
-    """The checkpoint and KITTI root to open: the arguments, else the bundled samples."""
+def _defaults(args: Any, settings: Any) -> tuple[str | None, str | None]:
+    """What to open: the arguments; else the last files used (if they still exist);
+    else the bundled sample model and data."""
     ckpt, root = getattr(args, "checkpoint", None), getattr(args, "kitti_root", None)
-    if ckpt and root:
+    if ckpt or root or getattr(args, "images", None):
         return ckpt, root
-    try:
-        from engine.samples import default_checkpoint, default_kitti_root
-    except ImportError:
-        return ckpt, root
-    if not ckpt and not root:
-        ckpt, root = default_checkpoint(), default_kitti_root()
-        return (str(ckpt) if ckpt else None), (str(root) if root else None)
-    return ckpt, root
+    last_ckpt, last_root = settings.last("checkpoint"), settings.last("kitti")
+    if last_ckpt and _exists(last_ckpt):
+        return last_ckpt, (last_root if last_root and Path(last_root).is_dir() else None)
+    from engine.samples import default_checkpoint, default_kitti_root
+
+    ckpt, root = default_checkpoint(), default_kitti_root()
+    return (str(ckpt) if ckpt else None), (str(root) if root else None)
+
+
+def _exists(checkpoint: str) -> bool:
+    """A checkpoint path or TF1 prefix that is still there."""
+    p = Path(checkpoint)
+    return p.exists() or Path(checkpoint + ".index").exists()
+
+
+def _install_excepthook(window: Any) -> None:
+    """An unexpected error in a slot becomes a message, never a dead window."""
+    previous = sys.excepthook
+
+    def hook(kind, value, tb) -> None:
+        previous(kind, value, tb)
+        try:
+            window.state.error.emit(f"internal error: {kind.__name__}: {value}")
+        except RuntimeError:
+            pass
+
+    sys.excepthook = hook
 
 
 def configure_pyqtgraph() -> None:
@@ -65,7 +86,8 @@ def run_app(args: Any) -> int:
     window.show()
     print(f"SQUEEZELENS_VISIBLE {time.perf_counter() - T0:.3f}", flush=True)
     _report_first_boxes(window)
-    ckpt, root = _defaults(args)
+    ckpt, root = _defaults(args, window.settings)
+    _install_excepthook(window)
     if getattr(args, "images", None):
         root, args.split = args.images, "all"
     if not ckpt:

@@ -272,9 +272,11 @@ class MainWindow(QMainWindow):
     def open_path(self, path: str) -> None:
         """Open a dropped or recent path: session, checkpoint, or image/KITTI folder."""
         p = Path(path)
-        if p.suffix.lower() == ".json" and p.is_file() and not Path(str(p)[:-5]).exists():
-            self.open_session(path)
-            return
+        if p.suffix.lower() == ".json" and p.is_file():
+            if b"squeezelens_session" in p.read_bytes()[:4096]:
+                self.open_session(path)
+                return
+            path, p = str(p.with_suffix("")), p.with_suffix("")  # a checkpoint's sidecar
         from engine.checkpoint.loader import identify
 
         try:
