@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.compare import compare_detections
 from engine.types import Detections
@@ -90,6 +90,8 @@ class Controller(QObject):
             runner.partial.connect(self._on_partial)
             runner.failed.connect(self._on_failed)
             runner.busy_changed.connect(self._on_busy)
+        self._recount = QTimer(self, singleShot=True, interval=150)
+        self._recount.timeout.connect(self._recount_all)
         state.quant_changed.connect(self._on_config_changed)
         state.threshold_changed.connect(self._on_threshold)
 
@@ -304,9 +306,13 @@ class Controller(QObject):
                            compare_detections(r, o).change_count)  # fmt: skip
 
     def _on_threshold(self, _value: float) -> None:
+        """The current image follows at once; the browser's counts after a short pause."""
         result = self.state.result
         if result is not None:
             self._publish_result(result.index, result.ref, result.other)
+        self._recount.start()
+
+    def _recount_all(self) -> None:
         counts = {i: self._counts(i, r, o) for i, (r, o) in self._pairs.items()}
         self.state.reset_counts(counts)
 

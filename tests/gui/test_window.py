@@ -430,3 +430,18 @@ def test_settings_persist_geometry_threshold_and_recent(qtbot, tmp_path, tiny_ki
     assert probe.restoreState(saved) and len(sizes) == 3
     assert ("kitti", str(tiny_kitti)) in second.settings.recent()
     second.close()
+
+
+def test_threshold_slider_filters_boxes_and_counts(loaded, qtbot):
+    win = loaded
+    win.state.set_threshold(0.0)
+    n_all = len(win.state.result.ref.above(win.state.result.threshold))
+    slider = _find(win, "thresholdSlider")
+    slider.setValue(95)
+    assert win.state.threshold == pytest.approx(0.95)
+    assert win.state.result.threshold == pytest.approx(0.95)
+    assert len(win.state.result.ref.above(0.95)) <= n_all
+    qtbot.waitUntil(
+        lambda: win.state.counts[win.state.index].ref == len(win.state.result.ref.above(0.95)),
+        timeout=2000,
+    )
