@@ -103,6 +103,7 @@ class LayersPanel(QWidget):
         self.act_plot.setObjectName("activationPlot")
         self.act_plot.setMenuEnabled(False)
         self._filling = False
+        self._sized_for: tuple = ()
         self._build()
         self.sens_button.clicked.connect(analysis.sensitivity)
         self.apply_button.clicked.connect(analysis.apply_recommendation)
@@ -175,14 +176,15 @@ class LayersPanel(QWidget):
         config = self.state.other_config
         overrides = dict(getattr(config, "overrides", None) or ())
         self._filling = True
-        fresh = self.table.rowCount() != len(rows)
+        shape = (len(rows), bool(report))
+        fresh, self._sized_for = shape != self._sized_for, shape
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):
             info = report.get(f"{row.name}/kernels")
             self._set_row(r, row, info, overrides.get(row.name), config)
             if row.name == self.state.selected_layer:
                 self.table.selectRow(r)
-        if fresh:  # sizing columns costs ~0.1 s: only when the layer set changes
+        if fresh:  # sizing columns costs ~0.1 s: only when rows or float/quantized change
             self.table.resizeColumnsToContents()
         self._filling = False
         self.apply_button.setEnabled(bool(getattr(self.analysis, "recommendation", None)))

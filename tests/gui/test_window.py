@@ -445,3 +445,25 @@ def test_threshold_slider_filters_boxes_and_counts(loaded, qtbot):
         lambda: win.state.counts[win.state.index].ref == len(win.state.result.ref.above(0.95)),
         timeout=2000,
     )
+
+
+@pytest.mark.slow
+def test_sensitivity_then_apply_recommendation(loaded, qtbot):
+    win = loaded
+    win.tabs.setCurrentWidget(win.layers_panel)
+    _find(win, "bitsSlider").setValue(2)
+    wait_idle(qtbot, win)
+    with qtbot.waitSignal(
+        win.state.layers_changed,
+        timeout=300000,
+        check_params_cb=lambda: bool(win.state.sensitivity),
+    ):
+        win.layers_panel.sens_button.click()
+    assert len(win.state.sensitivity) == len(win.state.layer_rows)
+    wait_idle(qtbot, win)
+    assert win.layers_panel.apply_button.isEnabled()
+    win.layers_panel.apply_button.click()
+    overrides = dict(win.state.quant.overrides)
+    assert overrides and set(overrides) <= {r.name for r in win.state.layer_rows}
+    table = _find(win, "layerTable")
+    assert any(table.item(r, 6).text() for r in range(table.rowCount()))
