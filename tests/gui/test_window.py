@@ -467,3 +467,10 @@ def test_sensitivity_then_apply_recommendation(loaded, qtbot):
     assert overrides and set(overrides) <= {r.name for r in win.state.layer_rows}
     table = _find(win, "layerTable")
     assert any(table.item(r, 6).text() for r in range(table.rowCount()))
+
+
+def test_canvas_png_export(loaded, tmp_path):
+    from gui import export
+
+    path = export.export_widget_png(loaded.canvas.graphics, tmp_path / "canvas.png")
+    assert path.read_bytes()[:4] == b"\x89PNG" and path.stat().st_size > 5000
