@@ -3,8 +3,9 @@
 Why: the fork decides every weight by float64 distances to float64 levels.
 For float32 inputs each such decision is a *monotone* predicate of the input,
 so it flips at one float32 value, a breakpoint.  We find every breakpoint
-exactly once per grid (a short ``nextafter`` search that evaluates the fork's
-own float64 predicate), and then rounding an element only needs
+exactly once per grid (a search over the float32 order that evaluates the
+fork's own float64 predicate: the float32 midpoint and its neighbours settle
+almost all, bisection the rest), and then rounding an element only needs
 ``index = #{breakpoints <= v}``: a float32 comparison, exact by construction.
 
 ``index`` is found without a binary search: a monotone float32 affine map
@@ -13,7 +14,9 @@ breakpoint each, so ``index = base[bucket] + (v >= split[bucket])``.  This
 holds for any monotone bucket map (the float32 rounding of the map does not
 matter): a breakpoint in a lower bucket is ``<= v``, one in a higher bucket
 is ``> v``.  Building the index fails (returns None) only when two
-breakpoints coincide; callers then use the arithmetic path.
+breakpoints coincide or the range is too narrow for float32 bucket
+arithmetic; callers then use the exact arithmetic path of
+:mod:`engine.quant.arith`.
 """
 
 from __future__ import annotations
