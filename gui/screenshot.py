@@ -55,11 +55,20 @@ class ScreenshotDriver(QObject):
         if getattr(a, "evaluate", False):
             steps.append(("evaluate", w.analysis.evaluate,
                           lambda: s.evaluation.ref is not None and self._idle()))  # fmt: skip
-        if getattr(a, "sweep", False):
-            steps.append(("sweep", w.sweep_panel.run,
+        if getattr(a, "sweep", None):
+            steps.append(("sweep", self._run_sweep,
                           lambda: not s.sweep.running and bool(s.sweep.points) and self._idle()))  # fmt: skip
         steps.append(("settle", lambda: None, self._idle))
         return steps
+
+    def _run_sweep(self) -> None:
+        panel, a = self.window.sweep_panel, self.args
+        panel.current.setChecked(a.sweep in ("current", "both"))
+        panel.fork.setChecked(a.sweep in ("fork", "both"))
+        if getattr(a, "sweep_bits", None):
+            panel.bits_from.setValue(a.sweep_bits[0])
+            panel.bits_to.setValue(a.sweep_bits[1])
+        panel.run()
 
     def _set_bits(self, bits: int) -> None:
         panel = self.window.quant_panel

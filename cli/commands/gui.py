@@ -28,7 +28,11 @@ def register(sub) -> None:
     shot.add_argument("--view", choices=("overlay", "side"), help="canvas mode")
     shot.add_argument("--tab", choices=("layers", "metrics", "sweep"), help="bottom tab to show")
     shot.add_argument("--evaluate", action="store_true", help="evaluate before the screenshot")
-    shot.add_argument("--sweep", action="store_true", help="run the sweep panel's sweep first")
+    shot.add_argument("--sweep", nargs="?", const="current", choices=("current", "fork", "both"),
+                      help="run a sweep first: the current config, the fork's four curves, or both")  # fmt: skip
+    shot.add_argument(
+        "--sweep-bits", type=parse_size, metavar="LOxHI", help="sweep bit range, e.g. 4x8"
+    )
     shot.add_argument("--screenshot-timeout", type=float, default=180.0, metavar="S")
     p.set_defaults(func=run)
 

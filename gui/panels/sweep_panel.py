@@ -50,7 +50,7 @@ class SweepPanel(QWidget):
         self.plot.setLabel("bottom", "weight bits")
         self.plot.setLabel("left", "mAP R11 (%)")
         self.plot.showGrid(x=True, y=True, alpha=0.25)
-        self.legend = self.plot.addLegend(offset=(-10, 10))
+        self.legend = self.plot.addLegend(offset=(-10, -40))  # bottom right: curves end top right
         self.plot.getAxis("bottom").setTickSpacing(major=1, minor=1)
         self._build()
         self.button.clicked.connect(self.run)
