@@ -37,6 +37,7 @@ from gui.state import AppState
 
 COLUMNS = ("Layer", "Params", "Range", "Step", "Levels", "SQNR dB", "Sens. ΔmAP", "Bits")
 BITS_COL = COLUMNS.index("Bits")
+DENSE_LEVELS = 48  # above this many levels, lines would hide the histogram
 BITS_CHOICES = ["default", "float", *(str(b) for b in range(1, 17))]
 
 
@@ -267,11 +268,7 @@ class LayersPanel(QWidget):
         )
         levels = np.asarray(hist.levels, dtype=float)
         if levels.size:
-            top = float(max(f.max(), 1))
-            x = np.repeat(levels, 2)
-            y = np.tile([0.0, top], levels.size)
-            pen = pg.mkPen(LEVEL_LINES, width=1, style=Qt.PenStyle.DashLine)
-            self.hist.plot(x, y, connect="pairs", pen=pen, name="levels")
+            self._draw_levels(levels, float(max(f.max(), 1)))
         name = self.state.selected_layer or (
             self.state.layer_rows[0].name if self.state.layer_rows else ""
         )
@@ -281,6 +278,20 @@ class LayersPanel(QWidget):
         self.qhist.setTitle(f"{name} · quantized", size="10pt")
         for plot in (self.hist, self.qhist):
             plot.setLabel("left", ylabel)
+
+    def _draw_levels(self, levels: np.ndarray, top: float) -> None:
+        """Grid levels as dashed lines behind the bars; many levels as a short rug instead."""
+        dense = levels.size > DENSE_LEVELS
+        height = 0.08 * top if dense else top
+        x = np.repeat(levels, 2)
+        y = np.tile([-0.02 * top if dense else 0.0, height], levels.size)
+        color = pg.mkColor(LEVEL_LINES)
+        color.setAlpha(200 if dense else 170)
+        style = Qt.PenStyle.SolidLine if dense else Qt.PenStyle.DashLine
+        item = self.hist.plot(
+            x, y, connect="pairs", pen=pg.mkPen(color, width=1, style=style), name="levels"
+        )
+        item.setZValue(-1)
 
     def _draw_activations(self) -> None:
         rows = self.state.activations
