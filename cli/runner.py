@@ -47,7 +47,11 @@ def quant_from_args(args):
     """The QuantConfig the flags describe, or None when no quantization flag was given."""
     from engine.quant.cli_args import quant_config_from_args
 
-    given = [k for k, v in vars(args).items() if k.startswith("quant_") and k != "quant_multi" and v is not None]
+    given = [
+        k
+        for k, v in vars(args).items()
+        if k.startswith("quant_") and k != "quant_multi" and v is not None
+    ]
     return quant_config_from_args(args) if given else None
 
 

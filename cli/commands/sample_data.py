@@ -46,8 +46,12 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def _progress_printer(stream=sys.stdout):
-    """A progress callback printing one line per ~10 % (and at the end)."""
+def _progress_printer(stream=None):
+    """A progress callback printing one line per ~10 % (and at the end).
+
+    ``stream`` defaults to whatever ``sys.stdout`` is when a line is printed (not when this module
+    was imported), so redirected or captured output sees the progress too.
+    """
     start = time.perf_counter()
 
     def report(done: int, total: int) -> None:
@@ -55,7 +59,7 @@ def _progress_printer(stream=sys.stdout):
         step = max(1, total // 10)
         if done % step == 0 or done == total:
             rate = done / max(time.perf_counter() - start, 1e-9)
-            print(f"sample-data: {done}/{total} scenes ({rate:.1f}/s)", file=stream, flush=True)
+            print(f"sample-data: {done}/{total} scenes ({rate:.1f}/s)", file=stream or sys.stdout, flush=True)
 
     return report
 
