@@ -42,7 +42,8 @@ def split_convdet(raw: np.ndarray, num_classes: int, anchors_per_cell: int) -> C
     logits = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(logits)
     probs = e / e.sum(axis=1, keepdims=True)
-    conf = 1.0 / (1.0 + np.exp(-raw[..., k * c : k * c + k].reshape(-1)))
+    with np.errstate(over="ignore"):  # exp(-x) = inf for x << 0 gives the right limit, 0
+        conf = 1.0 / (1.0 + np.exp(-raw[..., k * c : k * c + k].reshape(-1)))
     deltas = raw[..., k * c + k :].reshape(-1, 4)
     return ConvDetSplit(probs, conf, deltas)
 
