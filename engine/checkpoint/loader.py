@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.checkpoint.tf1 import is_sstable, tf1_files
 from engine.errors import InputError
-from engine.model.spec import ArchSpec, infer_spec
+from engine.model.spec import ArchSpec, infer_spec, validate_sidecar
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
-SSTABLE_MAGIC = bytes.fromhex("57fb808b247547db")  # leveldb table magic, little-endian
 _DATA_RE = re.compile(r"\.data-\d{5}-of-\d{5}$")
 
 
@@ -75,13 +75,20 @@ def _resolve_dir(folder: Path) -> Path:
 
 
 def identify(path: str | Path) -> tuple[str, Path]:
-    """Return (format, resolved path): format is 'tf1' (path = prefix), 'h5' or 'npz'."""
+    """Return (format, resolved path), told apart by content, not by name.
+
+    format is 'tf1' (path = the prefix, or a renamed SSTable index file itself), 'h5'
+    or 'npz'.  A TF1 index must end with the SSTable magic.
+    """
     p = Path(path).expanduser()
     if p.is_dir():
         p = _resolve_dir(p)
     if p.suffix == ".index" or _DATA_RE.search(p.name):
         p = p.with_name(_DATA_RE.sub("", p.name).removesuffix(".index"))
-    if not p.is_file() and Path(str(p) + ".index").is_file():
+    index = Path(str(p) + ".index")
+    if not p.is_file() and index.is_file():
+        if not is_sstable(index):
+            raise InputError("not a TF1 checkpoint index (no SSTable footer magic)", index)
         return "tf1", p
     if not p.exists():
         raise InputError("no such checkpoint file or folder", path)
@@ -90,23 +97,39 @@ def identify(path: str | Path) -> tuple[str, Path]:
         return "h5", p
     if head.startswith(ZIP_MAGIC):
         return "npz", p
+    if is_sstable(p):  # a renamed .index: its shards are <name>.data-* or <stem>.data-*
+        return "tf1", p
     if len(head) == 0:
         raise InputError("file is empty", p)
     raise InputError("not a checkpoint: neither TF1 (.index/.data), HDF5 nor .npz", p)
 
 
-def read_sidecar(path: Path) -> dict:
-    """The JSON sidecar beside a checkpoint (``<prefix>.json`` or ``<file>.json``), or {}."""
+def find_sidecar(path: Path) -> Path | None:
+    """The JSON sidecar beside a checkpoint (``<prefix>.json`` or ``<file>.json``), if any."""
     for cand in (Path(str(path) + ".json"), path.with_suffix(".json")):
         if cand.is_file() and cand != path:
-            try:
-                data = json.loads(cand.read_text())
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise InputError(f"sidecar is not valid JSON ({exc})", cand) from None
-            if not isinstance(data, dict):
-                raise InputError("sidecar must hold a JSON object", cand)
-            return data
-    return {}
+            return cand
+    return None
+
+
+def read_sidecar(path: Path) -> dict:
+    """The sidecar of a checkpoint as a dict ({} without one), its values checked.
+
+    Raises InputError naming the sidecar when it is not a JSON object or when
+    ``input_size``, ``classes`` or ``anchor_shapes`` hold bad values (see
+    :func:`engine.model.spec.validate_sidecar`).
+    """
+    cand = find_sidecar(Path(path))
+    if cand is None:
+        return {}
+    try:
+        data = json.loads(cand.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"sidecar is not valid JSON ({exc})", cand) from None
+    if not isinstance(data, dict):
+        raise InputError("sidecar must hold a JSON object", cand)
+    validate_sidecar(data, str(cand))
+    return data
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
@@ -132,7 +155,8 @@ def _load_h5(path: Path) -> dict[str, np.ndarray]:
 def _files_of(fmt: str, p: Path) -> list[Path]:
     if fmt != "tf1":
         return [p]
-    return sorted(p.parent.glob(p.name + ".data-*")) + [Path(str(p) + ".index")]
+    index, data = tf1_files(p)
+    return data + [index]
 
 
 def load_checkpoint(path: str | Path, input_size: tuple[int, int] | None = None) -> Checkpoint:
@@ -143,7 +167,13 @@ def load_checkpoint(path: str | Path, input_size: tuple[int, int] | None = None)
     sidecar = read_sidecar(p)
     model_keys = {k for k in raw if k.endswith(("/kernels", "/biases"))}
     weights = {k: np.ascontiguousarray(raw[k], dtype=np.float32) for k in sorted(model_keys)}
-    spec = infer_spec({k: v.shape for k, v in weights.items()}, sidecar, source=str(p))
+    side = find_sidecar(p)
+    spec = infer_spec(
+        {k: v.shape for k, v in weights.items()},
+        sidecar,
+        source=str(p),
+        sidecar_source=None if side is None else str(side),
+    )
     for name, arr in weights.items():
         if not np.all(np.isfinite(arr)):
             raise InputError(f"tensor {name} holds NaN or infinite values", p)

@@ -23,6 +23,7 @@ KITTI_ANCHOR_SHAPES = (
     (258.0, 173.0), (224.0, 108.0), (78.0, 170.0), (72.0, 43.0),
 )  # fmt: skip
 BGR_MEANS = (103.939, 116.779, 123.68)
+INPUT_SIDE_RANGE = (32, 8192)  # smallest and largest network input side, pixels
 
 # (name, squeeze, expand1x1, expand3x3) per variant; pools after the named layers.
 FIRES = {
@@ -84,8 +85,9 @@ class ArchSpec:
     def with_input_size(self, input_size: tuple[int, int], scale_anchors: bool = True) -> ArchSpec:
         """The same network run at another input size; anchors scale with it."""
         w, h = (int(v) for v in input_size)
-        if not (32 <= w <= 8192 and 32 <= h <= 8192):
-            raise InputError(f"input size {w}x{h} is out of range (32..8192 per side)")
+        lo, hi = INPUT_SIDE_RANGE
+        if not (lo <= w <= hi and lo <= h <= hi):
+            raise InputError(f"input size {w}x{h} is out of range ({lo}..{hi} per side)")
         anchors = self.anchor_shapes
         if scale_anchors:
             sx, sy = w / self.input_size[0], h / self.input_size[1]
@@ -150,21 +152,96 @@ def _detect_variant(shapes: Mapping[str, tuple[int, ...]], source: str) -> str:
     )
 
 
-def _split_outputs(outputs: int, sidecar: Mapping, source: str) -> tuple[tuple[str, ...], tuple]:
-    classes = tuple(sidecar.get("classes") or ())
-    anchors = tuple(tuple(float(v) for v in a) for a in sidecar.get("anchor_shapes") or ())
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _sidecar_size(value: object, source: str) -> tuple[int, int]:
+    lo, hi = INPUT_SIDE_RANGE
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
+        raise InputError(f"sidecar input_size must be [W, H], two integers; got {value!r}", source)
+    w, h = value
+    if not (lo <= w <= hi and lo <= h <= hi):
+        raise InputError(
+            f"sidecar input_size {w}x{h} is out of range ({lo}..{hi} per side)", source
+        )
+    return w, h
+
+
+def _sidecar_classes(value: object, source: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise InputError(
+            f"sidecar classes must be a non-empty list of names; got {value!r}", source
+        )
+    if not all(isinstance(v, str) and v.strip() for v in value):
+        raise InputError(f"sidecar classes must be non-empty strings; got {value!r}", source)
+    seen: set[str] = set()
+    for name in value:
+        if name.lower() in seen:
+            raise InputError(f"sidecar classes name {name!r} twice (case is ignored)", source)
+        seen.add(name.lower())
+    return tuple(value)
+
+
+def _sidecar_anchors(value: object, source: str) -> tuple[tuple[float, float], ...]:
+    if not isinstance(value, list) or not value:
+        raise InputError(
+            f"sidecar anchor_shapes must be a non-empty list of [w, h]; got {value!r}", source
+        )
+    for i, pair in enumerate(value):
+        if not (
+            isinstance(pair, list)
+            and len(pair) == 2
+            and all(_is_number(v) and math.isfinite(v) and v > 0 for v in pair)
+        ):
+            raise InputError(
+                f"sidecar anchor_shapes[{i}] must be [w, h], two positive finite numbers; "
+                f"got {pair!r}",
+                source,
+            )
+    return tuple((float(w), float(h)) for w, h in value)
+
+
+def validate_sidecar(sidecar: Mapping, source: str = "sidecar") -> dict:
+    """Check a sidecar's values; return {key: value} for the keys it gives (null = not given).
+
+    input_size: (W, H) ints within INPUT_SIDE_RANGE; classes: non-empty tuple of unique
+    (case-insensitively) non-empty strings; anchor_shapes: non-empty tuple of positive
+    finite (w, h).  Other keys are kept by the caller and not checked here.
+    Raises InputError naming ``source`` (the sidecar's path) on the first bad value.
+    """
+    checks = {
+        "input_size": _sidecar_size,
+        "classes": _sidecar_classes,
+        "anchor_shapes": _sidecar_anchors,
+    }
+    return {
+        key: check(sidecar[key], source)
+        for key, check in checks.items()
+        if sidecar.get(key) is not None
+    }
+
+
+def _split_outputs(outputs: int, given: Mapping, source: str, side: str) -> tuple[tuple, tuple]:
+    """(classes, anchor shapes) for conv12's output count; ``given`` is a validated sidecar."""
+    classes = given.get("classes", ())
+    anchors = given.get("anchor_shapes", ())
     if classes and anchors and len(anchors) * (len(classes) + 5) != outputs:
         raise InputError(
             f"conv12 has {outputs} outputs but the sidecar's {len(anchors)} anchors and "
             f"{len(classes)} classes need {len(anchors) * (len(classes) + 5)}",
-            source,
+            side,
         )
     if not classes:
         k = len(anchors) or len(KITTI_ANCHOR_SHAPES)
         if outputs % k or outputs // k - 5 < 1:
             raise InputError(
                 f"conv12 has {outputs} outputs, not a multiple of {k} anchors x (classes + 5)",
-                source,
+                side if anchors else source,
             )
         c = outputs // k - 5
         classes = KITTI_CLASSES if c == 3 else tuple(f"class{i}" for i in range(c))
@@ -173,7 +250,7 @@ def _split_outputs(outputs: int, sidecar: Mapping, source: str) -> tuple[tuple[s
         if outputs % (c + 5):
             raise InputError(
                 f"conv12 has {outputs} outputs, not a multiple of {len(classes)} classes + 5",
-                source,
+                side if given.get("classes") else source,
             )
         k = outputs // (c + 5)
         if k != len(KITTI_ANCHOR_SHAPES):
@@ -188,13 +265,17 @@ def infer_spec(
     shapes: Mapping[str, tuple[int, ...]],
     sidecar: Mapping | None = None,
     source: str = "checkpoint",
+    sidecar_source: str | None = None,
 ) -> ArchSpec:
     """Infer the architecture from tensor shapes (official names) plus an optional sidecar.
 
     sidecar keys: ``input_size`` [W, H], ``classes`` [names], ``anchor_shapes`` [[w, h], ...],
-    all optional.  Without ``input_size`` the official 1248x384 applies.
+    all optional.  Without ``input_size`` the official 1248x384 applies; without
+    ``anchor_shapes`` the official anchors, scaled to the input size.  Errors about the
+    checkpoint name ``source``; errors about sidecar values name ``sidecar_source``.
     """
-    sidecar = dict(sidecar or {})
+    side = sidecar_source or source
+    given = validate_sidecar(sidecar or {}, side)
     variant = _detect_variant(shapes, source)
     conv12 = tuple(shapes.get("conv12/kernels", ()))
     if len(conv12) != 4 or conv12[0] != conv12[1] or conv12[0] not in (1, 3):
@@ -202,18 +283,12 @@ def infer_spec(
             f"conv12/kernels has shape {list(conv12)}; expected [1|3, 1|3, C, K*(classes+5)]",
             source,
         )
-    classes, anchors = _split_outputs(conv12[3], sidecar, source)
-    size = tuple(int(v) for v in sidecar.get("input_size") or KITTI_INPUT_SIZE)
-    if len(size) != 2:
-        raise InputError("sidecar input_size must be [W, H]", source)
+    classes, anchors = _split_outputs(conv12[3], given, source, side)
     spec = ArchSpec(
         variant=variant, class_names=classes, anchor_shapes=anchors, convdet_kernel=conv12[0]
     )
-    spec = (
-        replace(spec, input_size=size)
-        if sidecar.get("anchor_shapes")
-        else spec.with_input_size(size)
-    )
+    size = given.get("input_size", KITTI_INPUT_SIZE)
+    spec = spec.with_input_size(size, scale_anchors="anchor_shapes" not in given)
     check_shapes(spec, shapes, source)
     return spec
 
