@@ -201,3 +201,80 @@ def test_real_checkpoint_spec_from_shapes_and_sidecar():
     assert ck.spec.anchor_shapes[1] == pytest.approx(tuple(side["anchor_shapes"][1]))
     assert identify(REAL_CKPT.parent)[0] == "tf1"
     assert sum(v.size for v in ck.weights.values()) == 2082120 - 9 * 768 * 72 + 768 * 72
+
+
+# --- TF1 index recognised by content; the 'checkpoint' state file -------------------------
+
+
+@pytest.mark.parametrize("content", [b"", b"not an sstable at all" * 4, b"\0" * 100])
+def test_file_named_index_without_sstable_magic_is_rejected(tmp_path, content):
+    index = tmp_path / "model.ckpt-1.index"
+    index.write_bytes(content)
+    (tmp_path / "model.ckpt-1.data-00000-of-00001").write_bytes(b"\0" * 64)
+    for form in (index, tmp_path / "model.ckpt-1", tmp_path):
+        with pytest.raises(InputError, match="not a TF1 checkpoint index") as exc:
+            load_checkpoint(form)
+        assert str(index) in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_state_file_lists_every_export_and_names_the_latest(tmp_path):
+    from engine.checkpoint.writers import write_checkpoint_state
+
+    write_checkpoint_state(tmp_path, "model.ckpt-1")
+    state = write_checkpoint_state(tmp_path, 'odd "name"')
+    write_checkpoint_state(tmp_path, "model.ckpt-1")
+    assert state.read_text().splitlines() == [
+        'model_checkpoint_path: "model.ckpt-1"',
+        'all_model_checkpoint_paths: "odd \\"name\\""',
+        'all_model_checkpoint_paths: "model.ckpt-1"',
+    ]
+
+
+@pytest.mark.slow
+def test_tf1_export_writes_a_state_file_tf_finds(tmp_path):
+    from engine.checkpoint import save_tf1
+    from engine.tf_runtime import import_tf
+
+    tf = import_tf()
+    spec = ArchSpec()
+    save_tf1(tmp_path / "model.ckpt-1", random_weights(spec, seed=1))
+    w = random_weights(spec, seed=2)
+    save_tf1(tmp_path / "model.ckpt-2", w, spec)
+    state = tf.train.get_checkpoint_state(str(tmp_path))
+    assert state is not None
+    assert Path(state.model_checkpoint_path).name == "model.ckpt-2"
+    assert [Path(p).name for p in state.all_model_checkpoint_paths] == [
+        "model.ckpt-1",
+        "model.ckpt-2",
+    ]
+    assert tf.train.latest_checkpoint(str(tmp_path)).endswith("model.ckpt-2")
+    ck = load_checkpoint(tmp_path)  # two checkpoints: the state file picks the latest
+    assert np.array_equal(ck.weights["conv12/kernels"], w["conv12/kernels"])
+
+
+@pytest.mark.slow
+def test_renamed_tf1_index_still_loads(tmp_path):
+    from engine.checkpoint import save_tf1
+
+    spec = ArchSpec(convdet_kernel=1)
+    w = random_weights(spec, seed=4)
+    prefix = save_tf1(tmp_path / "model.ckpt-7", w)
+    renamed = tmp_path / "model.ckpt-7.idx"
+    Path(str(prefix) + ".index").rename(renamed)
+    fmt, path = identify(renamed)
+    assert (fmt, path) == ("tf1", renamed)
+    ck = load_checkpoint(renamed)
+    assert ck.format == "tf1" and ck.spec.convdet_kernel == 1
+    assert all(np.array_equal(ck.weights[k], w[k]) for k in w)
+    (tmp_path / "model.ckpt-7.data-00000-of-00001").rename(tmp_path / "other.data-00000-of-00001")
+    with pytest.raises(InputError, match="no .data"):
+        load_checkpoint(renamed)
+
+
+def test_truncated_tf1_index_is_rejected_before_tensorflow(tmp_path):
+    need_shared(REAL_CKPT.parent)
+    index = (REAL_CKPT.parent / "model.ckpt-87000.index").read_bytes()
+    (tmp_path / "m.index").write_bytes(index[:-10])
+    (tmp_path / "m.data-00000-of-00001").write_bytes(b"\0" * 64)
+    with pytest.raises(InputError, match="no SSTable footer"):
+        load_checkpoint(tmp_path / "m")

@@ -1,9 +1,11 @@
 """Write weights as ``.npz`` (official names, HWIO) or as a TF1-layout checkpoint
-that the original SqueezeDet code can restore with its Saver."""
+that the original SqueezeDet code can restore with its Saver (and find with
+``tf.train.get_checkpoint_state``, which reads the folder's ``checkpoint`` file)."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +34,36 @@ def save_npz(
     return path
 
 
+def _proto_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_checkpoint_state(folder: Path, name: str) -> Path:
+    """Write the TF1 ``checkpoint`` state file naming checkpoint ``name`` (a prefix basename).
+
+    ``model_checkpoint_path`` becomes ``name``; ``all_model_checkpoint_paths`` keeps the
+    entries an existing state file lists and ends with ``name``.  Written atomically.
+    """
+    state = folder / "checkpoint"
+    known: list[str] = []
+    if state.is_file():
+        text = state.read_text(errors="replace")
+        known = re.findall(r'all_model_checkpoint_paths:\s*"((?:[^"\\]|\\.)*)"', text)
+        known = [re.sub(r"\\(.)", r"\1", k) for k in known]
+    paths = [k for k in known if k != name] + [name]
+    lines = [f"model_checkpoint_path: {_proto_string(name)}"]
+    lines += [f"all_model_checkpoint_paths: {_proto_string(k)}" for k in paths]
+    tmp = folder / "checkpoint.tmp"
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(state)
+    return state
+
+
 def save_tf1(
     prefix: str | Path, weights: dict[str, np.ndarray], spec: ArchSpec | None = None
 ) -> Path:
-    """Save a TF1 V2-format checkpoint (``prefix.index`` + ``prefix.data-00000-of-00001``)."""
+    """Save a TF1 V2-format checkpoint (``prefix.index`` + ``prefix.data-00000-of-00001``)
+    and the folder's ``checkpoint`` state file naming it as the latest."""
     from engine.tf_runtime import import_tf
 
     tf = import_tf()
@@ -49,6 +77,7 @@ def save_tf1(
         shape_and_slices=[""] * len(names),
         tensors=[tf.constant(np.asarray(weights[n], dtype=np.float32)) for n in names],
     )
+    write_checkpoint_state(prefix.parent, prefix.name)
     if spec is not None:
         write_sidecar(prefix, spec)
     return prefix
