@@ -19,6 +19,7 @@ from engine.types import Detections
 EXP_THRESH = 1.0
 TOP_N = 64
 NMS_THRESH = 0.4
+PROB_THRESH = 0.005  # used instead of top-N when top_n <= 0 or top_n >= the anchor count
 
 
 @dataclass(frozen=True)
@@ -114,11 +115,18 @@ def filter_predictions(
     num_classes: int,
     top_n: int = TOP_N,
     nms_threshold: float = NMS_THRESH,
+    prob_threshold: float = PROB_THRESH,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Top-N over all classes, then per-class NMS; returns kept (boxes, probs, classes)."""
+    """Top-N over all classes, then per-class NMS; returns kept (boxes, probs, classes).
+
+    As the original's ``filter_prediction``: when ``top_n`` is not in (0, len(probs)),
+    the boxes with probability strictly above ``prob_threshold`` are kept instead.
+    """
     if 0 < top_n < len(probs):
         order = np.argsort(probs, kind="stable")[::-1][:top_n]
-        boxes, probs, classes = boxes[order], probs[order], classes[order]
+    else:
+        order = np.flatnonzero(probs > prob_threshold)
+    boxes, probs, classes = boxes[order], probs[order], classes[order]
     kept = []
     for c in range(num_classes):
         idx = np.flatnonzero(classes == c)

@@ -9,6 +9,7 @@ from engine.anchors import anchor_grid
 from engine.boxes import convert, iou_matrix
 from engine.model.spec import ArchSpec
 from engine.postprocess import (
+    PROB_THRESH,
     center_iou,
     decode_boxes,
     filter_predictions,
@@ -103,6 +104,19 @@ def test_filter_predictions_takes_top_n_over_all_classes_then_nms_per_class():
     two = np.array([[10, 10, 8, 8], [10, 10, 8, 8]], float)
     _, p2, _ = filter_predictions(two, np.array([0.9, 0.8]), np.array([0, 1]), 3)
     assert len(p2) == 2
+
+
+@pytest.mark.parametrize("top_n", [0, -1, 5, 6, 100])
+def test_filter_predictions_without_top_n_keeps_probs_above_prob_thresh(top_n):
+    boxes = np.column_stack([np.arange(5) * 100.0, np.zeros(5), np.full(5, 5.0), np.full(5, 5.0)])
+    probs = np.array([0.9, 0.004, PROB_THRESH, 0.006, 0.3])
+    classes = np.array([0, 1, 2, 0, 1])
+    _, p, c = filter_predictions(boxes, probs, classes, 3, top_n=top_n)
+    assert PROB_THRESH == 0.005
+    assert sorted(p.tolist()) == [0.006, 0.3, 0.9]  # strictly above 0.005, as the original
+    assert sorted(c.tolist()) == [0, 0, 1]
+    _, p, _ = filter_predictions(boxes, probs, classes, 3, top_n=4)  # top-N: no threshold
+    assert sorted(p.tolist()) == [PROB_THRESH, 0.006, 0.3, 0.9]
 
 
 def test_postprocess_rescales_to_original_pixels():
