@@ -9,7 +9,8 @@ Entry points::
 With ``grid="linear"``, ``range="minmax"`` and ``scale`` "global" or "groups"
 (``config.fork_exact``) the result is bit-identical to the low-precision
 SqueezeDet fork.  The building blocks (grids, rounding functions, draws) are
-exported for tests, the GUI's level plots and custom experiments.
+exported for tests, the GUI's level plots and custom experiments; the named
+presets (the fork's four curves, Ristretto) live in :mod:`engine.quant.presets`.
 """
 
 from engine.quant.apply import TensorPlan, plan_quantization, quantization_report, quantize_weights
@@ -18,15 +19,22 @@ from engine.quant.cli_args import (
     quant_config_from_args,
     quant_configs_from_args,
 )
-from engine.quant.config import QuantConfig
+from engine.quant.config import PartialConfig, QuantConfig
 from engine.quant.grids import LinearGrid, Pow2Grid, SymmetricGrid, UniformGrid, pow2_frac_len
+from engine.quant.presets import FORK_BITS, FORK_CURVES, PRESETS, RISTRETTO, Preset
 from engine.quant.report import TensorQuantInfo
 from engine.quant.rounding import round_nearest, round_stochastic, uniform_draws
 
 __all__ = [
+    "FORK_BITS",
+    "FORK_CURVES",
     "LinearGrid",
+    "PRESETS",
+    "PartialConfig",
     "Pow2Grid",
+    "Preset",
     "QuantConfig",
+    "RISTRETTO",
     "SymmetricGrid",
     "TensorPlan",
     "TensorQuantInfo",

@@ -6,7 +6,8 @@ last ``/``.  Only ``.../kernels`` and ``.../biases`` are parameters; anything
 else (optimizer slots, ``global_step``) is returned untouched, as are the
 tensors that stay float (conv1 unless ``quantize_first_layer``, biases unless
 ``quantize_biases``, layers overridden to "float").  Float tensors take no part
-in any range.
+in any range.  A :class:`~engine.quant.config.PartialConfig` rounds only some
+layers, on the grids the full config gives them.
 
 Planning reads every quantized tensor once for its min and max, then builds
 one grid per (range unit, bits).  Rounding runs per tensor on a small thread
@@ -57,7 +58,8 @@ def _as_float32(name: str, value: object) -> np.ndarray:
 
 def _check_overrides(weights: Mapping[str, object], config: QuantConfig) -> None:
     layers = {p[0] for p in map(split_param_name, weights) if p is not None}
-    unknown = sorted(layer for layer, _ in config.overrides if layer not in layers)
+    named = [layer for layer, _ in config.overrides] + list(getattr(config, "rounded", ()))
+    unknown = sorted({layer for layer in named if layer not in layers})
     if unknown:
         raise InputError(
             f"unknown layer(s) in layer bits: {', '.join(unknown)} (layers: {', '.join(sorted(layers))})"
@@ -67,7 +69,12 @@ def _check_overrides(weights: Mapping[str, object], config: QuantConfig) -> None
 def plan_quantization(
     weights: Mapping[str, np.ndarray], config: QuantConfig
 ) -> dict[str, TensorPlan]:
-    """Plans of the tensors to quantize, by name (float and non-parameter tensors absent)."""
+    """Plans of the tensors to quantize, by name (float and non-parameter tensors absent).
+
+    Every tensor the config quantizes takes part in its unit's range; only the
+    layers the config ``rounds`` (all, unless it is a :class:`PartialConfig`)
+    get a plan.
+    """
     _check_overrides(weights, config)
     per_channel = config.scale == "channel"
     plans: list[TensorPlan] = []
@@ -87,7 +94,7 @@ def plan_quantization(
         plans.append(TensorPlan(name, layer, values, unit, bits))
     grids: dict[tuple[str, int], UniformGrid] = {}
     result: dict[str, TensorPlan] = {}
-    for plan in plans:
+    for plan in (p for p in plans if config.rounds(p.layer)):
         key = (plan.unit, plan.bits)
         if key not in grids:
             grids[key] = make_grid(config, plan.bits, stats[plan.unit])

@@ -90,7 +90,12 @@ class QuantConfig:
     reserve_zero: replace the level closest to 0 by exactly 0.
     scale: "global" | "groups" (conv layers / fire layers) | "layer" | "channel".
     range: "minmax" (the fork's [min, max(0, max)]) | "symmetric" (+-max|w|).
-    grid: "linear" | "pow2" (dynamic fixed point; ignores ``range``).
+    grid: "linear" | "pow2" (dynamic fixed point; ignores ``range``).  A pow2
+    grid has one fractional length per range unit, chosen so the unit's largest
+    magnitude fits: with ``scale="layer"`` that is Ristretto's dynamic fixed
+    point (a power-of-two step per layer); with "global" or "groups" it is one
+    fractional length shared by the whole model or group (a shared fixed-point
+    format, not Ristretto's); with "channel", one per output channel.
     seed: stochastic rounding seed.  quantize_biases, quantize_first_layer:
     whether biases / conv1 are quantized (conv1 was frozen in the fork).
     activation_bits: None (float activations) or 4-16, used by the model runner.
@@ -153,6 +158,10 @@ class QuantConfig:
         if layer == FIRST_LAYER and not self.quantize_first_layer:
             return None
         return self.bits
+
+    def rounds(self, layer: str) -> bool:
+        """Whether ``layer``'s tensors are rounded (always, but see :class:`PartialConfig`)."""
+        return True
 
     def replace(self, **changes: Any) -> QuantConfig:
         """A validated copy with some fields changed."""
@@ -225,3 +234,31 @@ class QuantConfig:
         if self.overrides:
             args += ["--layer-bits", ",".join(f"{k}={v}" for k, v in self.overrides)]
         return args
+
+
+@dataclass(frozen=True)
+class PartialConfig(QuantConfig):
+    """A config that plans every range like :class:`QuantConfig` but rounds only some layers.
+
+    ``rounded``: the layers whose tensors are rounded; every other tensor keeps
+    its float values but still takes part in the ranges exactly as the fields
+    say (under ``scale="global"`` the rounded layers share the range of all the
+    layers the config quantizes).  The per-layer sensitivity analysis uses it
+    so the tested layer lands on the grid it gets under the full config.
+    An analysis tool, not a user setting: it has no command-line form.
+    """
+
+    rounded: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        layers = self.rounded
+        if isinstance(layers, str) or not all(isinstance(x, str) for x in layers):
+            raise InputError(f"rounded must be a list of layer names, got {layers!r}")
+        object.__setattr__(self, "rounded", tuple(sorted(set(layers))))
+
+    def rounds(self, layer: str) -> bool:
+        return layer in self.rounded
+
+    def describe(self) -> str:
+        return super().describe() + ", rounding only " + (" ".join(self.rounded) or "nothing")
