@@ -1,6 +1,7 @@
 """Per-layer diagnostics of a quantized SqueezeDet (after TFLite's quantization debugger).
 
-- weight statistics and histograms with the grid's levels to draw over them;
+- weight statistics (min, max, mean, std, fraction of zeros; float and
+  quantized) and histograms with the grid's levels to draw over them;
 - quantization error per layer: MSE, SQNR (dB), max |error|;
 - float vs quantized activations on one image, per layer output: SQNR, cosine;
 - the error at the ConvDet output split into class probabilities, confidence
@@ -42,12 +43,35 @@ class ErrorStats:
 
 
 @dataclass(frozen=True)
+class WeightStats:
+    """Statistics of a set of weights: min, max, mean, std and the fraction exactly 0."""
+
+    min: float
+    max: float
+    mean: float
+    std: float
+    zero_fraction: float
+
+    @staticmethod
+    def of(values: np.ndarray) -> WeightStats:
+        """Statistics of ``values`` (float64 mean and population std; nan when empty)."""
+        v = np.asarray(values, dtype=np.float64).ravel()
+        if v.size == 0:
+            return WeightStats(math.nan, math.nan, math.nan, math.nan, math.nan)
+        return WeightStats(
+            float(v.min()), float(v.max()), float(v.mean()), float(v.std()),
+            float(np.count_nonzero(v == 0.0)) / v.size,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class LayerRow:
     """One row of the layers table.
 
     name: official layer name ('fire2/squeeze1x1'); params: kernel + bias count;
     w_min/w_max: float range of kernel and bias; step: grid step (nan when float
     or per channel, then the mean step); levels: number of grid levels (0 = float).
+    stats / q_stats: the float and the quantized weights' statistics.
     """
 
     name: str
@@ -58,6 +82,8 @@ class LayerRow:
     step: float
     levels: int
     error: ErrorStats
+    stats: WeightStats | None = None
+    q_stats: WeightStats | None = None
 
 
 def _layer_arrays(weights: dict, layer: str) -> np.ndarray:
@@ -76,8 +102,14 @@ def layer_table(
     for layer in layer_names(variant):
         f, q = _layer_arrays(float_weights, layer), _layer_arrays(quant_weights, layer)
         info = (report or {}).get(f"{layer}/kernels")
-        step = float(np.mean(np.atleast_1d(info.step))) if info is not None and info.step is not None else math.nan
-        levels = int(np.max(np.atleast_1d(info.n_levels))) if info is not None and info.n_levels else 0
+        step = (
+            float(np.mean(np.atleast_1d(info.step)))
+            if info is not None and info.step is not None
+            else math.nan
+        )
+        levels = (
+            int(np.max(np.atleast_1d(info.n_levels))) if info is not None and info.n_levels else 0
+        )
         bits = getattr(info, "bits", None) if info is not None else None
         rows.append(
             LayerRow(
@@ -89,6 +121,8 @@ def layer_table(
                 step,
                 levels,
                 ErrorStats.of(f, q),
+                WeightStats.of(f),
+                WeightStats.of(q),
             )
         )
     return rows

@@ -3,15 +3,30 @@
 Ristretto's per-group bit-width analysis, but detection-aware: the score is the
 KITTI mAP on a chosen image set.  :func:`recommend_overrides` turns the result
 into a mixed-precision ``overrides`` mapping the user can apply.
+
+The tested layer is rounded onto exactly the grid it gets under the full
+config with that layer at the tested bits (:func:`single_layer_config`): every
+layer the config quantizes takes part in the ranges (under ``scale="global"``
+the tested layer shares the whole model's range), but only the tested layer is
+rounded; the others keep their float values, and activations stay float.  So
+what is measured is what the recommendation later applies.
+
+GUI and scripts::
+
+    bits = sensitivity_bits(config)                 # e.g. (5, 6, 7, 8) for an 8-bit config
+    result = layer_sensitivity(detector, dataset, config, bits=bits)
+    config = apply_recommendation(config, result)   # or recommend_overrides(result, base=config)
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from engine.jobs import CancelToken, check
 from engine.model.spec import layer_names
+from engine.quant.config import MIN_BITS, PartialConfig, QuantConfig
 
 
 @dataclass(frozen=True)
@@ -19,12 +34,14 @@ class SensitivityResult:
     """mAP (R11, all) of the float model and with each layer alone quantized.
 
     drops[(layer, bits)] = float_map - map with only that layer at that many bits.
+    base: the config the layers were tested under (None in hand-made results).
     """
 
     float_map: float
-    drops: dict
+    drops: dict[tuple[str, int], float]
     bits: tuple[int, ...]
     layers: tuple[str, ...]
+    base: QuantConfig | None = None
 
     def drop(self, layer: str, bits: int) -> float:
         return self.drops[(layer, bits)]
@@ -33,38 +50,55 @@ class SensitivityResult:
         return {
             "float_map": self.float_map,
             "bits": list(self.bits),
+            "base": None if self.base is None else self.base.to_dict(),
             "drops": {
                 layer: {str(b): self.drops[(layer, b)] for b in self.bits} for layer in self.layers
             },
         }
 
 
-def single_layer_config(base, layer: str, bits: int, all_layers: Sequence[str]):
-    """A config that quantizes only ``layer`` at ``bits``; every other layer stays float."""
-    overrides = {name: "float" for name in all_layers if name != layer}
-    return replace(
-        base,
-        bits=bits,
-        overrides=overrides,
-        quantize_first_layer=base.quantize_first_layer or layer == "conv1",
-    )
+def sensitivity_bits(base: QuantConfig, span: int = 3) -> tuple[int, ...]:
+    """The widths worth testing for a config: ``base.bits`` and the ``span`` below it."""
+    return tuple(range(max(MIN_BITS, base.bits - span), base.bits + 1))
+
+
+def quantized_layers(base: QuantConfig, all_layers: Sequence[str]) -> tuple[str, ...]:
+    """The layers ``base`` quantizes (their kernels), in forward order: what is tested by default."""
+    return tuple(layer for layer in all_layers if base.layer_bits(layer) is not None)
+
+
+def single_layer_config(base: QuantConfig, layer: str, bits: int) -> PartialConfig:
+    """``base`` with ``layer`` at ``bits``, planned in full but rounding only ``layer``.
+
+    Activations stay float (the analysis measures the weights of one layer).
+    """
+    full = base.replace(overrides={**dict(base.overrides), layer: bits}, activation_bits=None)
+    values = {f.name: getattr(full, f.name) for f in dataclasses.fields(QuantConfig)}
+    return PartialConfig(**values, rounded=(layer,))
 
 
 def layer_sensitivity(
     detector,
     dataset,
-    base,
+    base: QuantConfig,
     bits: Sequence[int] = (4, 6, 8),
     protocol: str = "official",
     progress: Callable[[int, int], None] | None = None,
     cancel: CancelToken | None = None,
+    layers: Sequence[str] | None = None,
 ) -> SensitivityResult:
-    """mAP cost of quantizing each layer alone at each bit width (on dataset's images)."""
+    """mAP cost of quantizing each layer alone at each bit width (on dataset's images).
+
+    layers: default :func:`quantized_layers` (those ``base`` quantizes; conv1 only
+    when ``base.quantize_first_layer``), so the recommendation keeps the set of
+    layers that share the ranges.
+    """
     from engine.eval import evaluate_detections
     from engine.sweep import PreparedInputs
 
     prepared = PreparedInputs(detector, dataset.records, cancel=cancel)
-    layers = tuple(layer_names(detector.spec.variant))
+    all_layers = layer_names(detector.spec.variant)
+    layers = tuple(layers) if layers is not None else quantized_layers(base, all_layers)
 
     def score(quant) -> float:
         dets = prepared.detect_all(detector, quant, cancel=cancel)
@@ -77,22 +111,39 @@ def layer_sensitivity(
     drops, total = {}, len(layers) * len(bits)
     for i, (layer, b) in enumerate((layer, b) for layer in layers for b in bits):
         check(cancel)
-        drops[(layer, b)] = float_map - score(single_layer_config(base, layer, b, layers))
+        drops[(layer, b)] = float_map - score(single_layer_config(base, layer, b))
         if progress:
             progress(i + 1, total)
-    return SensitivityResult(float_map, drops, tuple(bits), layers)
+    return SensitivityResult(float_map, drops, tuple(bits), layers, base)
 
 
 def recommend_overrides(
-    result: SensitivityResult, tolerance: float = 0.005
+    result: SensitivityResult, tolerance: float = 0.005, base: QuantConfig | None = None
 ) -> dict[str, int | str]:
-    """Per layer, the fewest bits whose mAP drop is within tolerance; 'float' if none is.
+    """Per tested layer, the fewest bits whose mAP drop is within tolerance; 'float' if none is.
 
     Applying the result as ``QuantConfig.overrides`` gives a mixed-precision model
-    whose layers each cost at most ``tolerance`` mAP alone.
+    whose layers each cost at most ``tolerance`` mAP alone.  With ``base``
+    (default ``result.base``) the result is the complete overrides to set on
+    it: the base's own overrides of untested layers are kept, and a layer is
+    left out when the base already gives it the recommended bits.  (A layer
+    recommended "float" leaves the shared range, so under ``global`` or
+    ``groups`` scale the other layers' grids may narrow a little.)
     """
-    out: dict[str, int | str] = {}
+    base = base if base is not None else result.base
+    out: dict[str, int | str] = dict(base.overrides) if base is not None else {}
     for layer in result.layers:
         fits = [b for b in sorted(result.bits) if result.drop(layer, b) <= tolerance]
-        out[layer] = fits[0] if fits else "float"
+        choice: int | str = fits[0] if fits else "float"
+        out.pop(layer, None)
+        given = None if base is None else base.replace(overrides=()).layer_bits(layer)
+        if base is None or choice != (given if given is not None else "float"):
+            out[layer] = choice
     return out
+
+
+def apply_recommendation(
+    base: QuantConfig, result: SensitivityResult, tolerance: float = 0.005
+) -> QuantConfig:
+    """``base`` with the recommended per-layer bits as its overrides."""
+    return base.replace(overrides=recommend_overrides(result, tolerance, base=base))

@@ -16,6 +16,7 @@ import pytest
 
 from engine.diagnostics import (
     ErrorStats,
+    WeightStats,
     compare_activations,
     convdet_error,
     grid_levels,
@@ -23,12 +24,15 @@ from engine.diagnostics import (
     weight_histogram,
 )
 from engine.model.spec import ArchSpec
-from engine.quant import QuantConfig, quantization_report, quantize_weights
+from engine.quant import QuantConfig, plan_quantization, quantization_report, quantize_weights
 from engine.sensitivity import (
     SensitivityResult,
+    apply_recommendation,
     layer_sensitivity,
     recommend_overrides,
+    sensitivity_bits,
     single_layer_config,
+    quantized_layers,
 )
 from tests.conftest import random_weights
 
@@ -110,6 +114,31 @@ def test_layer_table_of_a_quantized_model_reports_grid_and_error(weights) -> Non
         assert row.step == pytest.approx((max(hi, 0.0) - lo) / 15)  # the fork's one global grid
         assert 0 < row.error.mse and math.isfinite(row.error.sqnr_db)
         assert row.error.max_abs <= row.step / 2 * (1 + 1e-6)
+
+
+def test_weight_stats_of_known_values() -> None:
+    stats = WeightStats.of(np.array([0.0, 0.0, 1.0, -1.0, 2.0, 4.0], np.float32))
+    assert (stats.min, stats.max, stats.mean) == (-1.0, 4.0, 1.0)
+    assert stats.std == pytest.approx(math.sqrt((1 + 1 + 0 + 4 + 1 + 9) / 6))
+    assert stats.zero_fraction == pytest.approx(2 / 6)
+    assert math.isnan(WeightStats.of(np.zeros(0)).mean)
+
+
+def test_layer_table_reports_float_and_quantized_weight_statistics(weights) -> None:
+    quant = QuantConfig(bits=2, reserve_zero=True)
+    qw = quantize_weights(weights, quant)
+    rows = {r.name: r for r in layer_table(weights, qw)}
+    for name in ("conv1", "fire6/expand1x1", "conv12"):
+        f, q = layer_values(weights, name), layer_values(qw, name)
+        row = rows[name]
+        assert row.stats.mean == pytest.approx(float(np.mean(f.astype(np.float64))))
+        assert row.stats.std == pytest.approx(float(np.std(f.astype(np.float64))))
+        assert (row.stats.min, row.stats.max) == (row.w_min, row.w_max)
+        assert row.stats.zero_fraction == 0.0  # random normal weights
+        assert row.q_stats.zero_fraction == pytest.approx(np.count_nonzero(q == 0) / q.size)
+    # 2 bits with a reserved zero: many weights become exactly 0 (conv1 stays float)
+    assert rows["fire6/expand1x1"].q_stats.zero_fraction > 0.1
+    assert rows["conv1"].q_stats == rows["conv1"].stats
 
 
 # --- grid levels and histograms ---------------------------------------------------------------
@@ -222,13 +251,90 @@ def test_convdet_error_is_zero_for_float_and_grows_with_fewer_bits(tiny_detector
 
 @pytest.mark.parametrize("layer", ["conv1", "fire2/expand1x1", "fire7/squeeze1x1", "conv12"])
 def test_single_layer_config_quantizes_only_that_layer(weights, layer) -> None:
-    config = single_layer_config(QuantConfig(bits=8), layer, 3, SQUEEZEDET_LAYERS)
-    assert config.bits == 3
+    config = single_layer_config(QuantConfig(bits=8), layer, 3)
+    assert config.layer_bits(layer) == 3
     quantized = quantize_weights(weights, config)
     changed = {k for k in weights if not np.array_equal(weights[k], quantized[k])}
     assert changed == {f"{layer}/kernels", f"{layer}/biases"}
     levels = np.unique(np.concatenate([quantized[k].ravel() for k in changed]))
     assert levels.size <= 2**3
+
+
+def fork_grid(weights: dict, layers: list[str], bits: int) -> tuple[float, float, np.ndarray]:
+    """(lo, hi, levels) of the fork's global grid over the given layers, from its formula."""
+    values = [weights[f"{layer}/{kind}"] for layer in layers for kind in ("kernels", "biases")]
+    lo = min(float(v.min()) for v in values)
+    hi = max(0.0, max(float(v.max()) for v in values))
+    n = 2**bits
+    return lo, hi, np.array([lo + i * (hi - lo) / (n - 1) for i in range(n)])
+
+
+@pytest.mark.parametrize(
+    ("base", "layer"),
+    [
+        (QuantConfig(bits=8), "fire5/expand3x3"),
+        (QuantConfig(bits=6, reserve_zero=True, scale="groups"), "conv12"),
+        (QuantConfig(bits=8, scale="layer", grid="pow2"), "fire9/squeeze1x1"),
+        (QuantConfig(bits=8, overrides={"fire2/squeeze1x1": "float"}), "fire3/expand1x1"),
+    ],
+)
+def test_the_tested_layer_lands_on_the_grid_of_the_full_config(weights, base, layer) -> None:
+    tested = single_layer_config(base, layer, 4)
+    applied = base.replace(overrides={**dict(base.overrides), layer: 4})
+    got, want = quantize_weights(weights, tested), quantize_weights(weights, applied)
+    for name in (f"{layer}/kernels", f"{layer}/biases"):
+        np.testing.assert_array_equal(got[name], want[name])
+        np.testing.assert_array_equal(
+            plan_quantization(weights, tested)[name].grid.levels,
+            plan_quantization(weights, applied)[name].grid.levels,
+        )
+
+
+def test_under_a_global_scale_the_tested_layer_shares_the_models_range(weights) -> None:
+    layer = "fire5/expand3x3"
+    got = quantize_weights(weights, single_layer_config(QuantConfig(bits=8), layer, 4))
+    lo, hi, levels = fork_grid(weights, SQUEEZEDET_LAYERS[1:], 4)  # conv1 stays out
+    own_lo, own_hi, _ = fork_grid(weights, [layer], 4)
+    assert (lo, hi) != (own_lo, own_hi)
+    values = np.unique(np.concatenate([got[f"{layer}/kernels"].ravel(), got[f"{layer}/biases"]]))
+    assert np.isin(values.astype(np.float64), levels.astype(np.float32).astype(np.float64)).all()
+    nearest = levels[np.argmin(np.abs(weights[f"{layer}/kernels"].reshape(-1, 1) - levels), axis=1)]
+    np.testing.assert_array_equal(got[f"{layer}/kernels"].ravel(), nearest.astype(np.float32))
+
+
+def test_single_layer_config_leaves_activations_float_and_keeps_base_overrides() -> None:
+    base = QuantConfig(bits=8, activation_bits=8, overrides={"conv12": "float"})
+    tested = single_layer_config(base, "fire4/expand1x1", 5)
+    assert tested.activation_bits is None and tested.rounded == ("fire4/expand1x1",)
+    assert dict(tested.overrides) == {"conv12": "float", "fire4/expand1x1": 5}
+
+
+def test_tested_layers_and_bits_follow_the_config() -> None:
+    assert quantized_layers(QuantConfig(), SQUEEZEDET_LAYERS) == tuple(SQUEEZEDET_LAYERS[1:])
+    first = QuantConfig(quantize_first_layer=True, overrides={"conv12": "float"})
+    assert quantized_layers(first, SQUEEZEDET_LAYERS) == tuple(SQUEEZEDET_LAYERS[:-1])
+    assert sensitivity_bits(QuantConfig(bits=8)) == (5, 6, 7, 8)
+    assert sensitivity_bits(QuantConfig(bits=2), span=3) == (1, 2)
+
+
+def test_recommendation_against_a_base_lists_only_the_changes() -> None:
+    base = QuantConfig(bits=8, overrides={"fire2/squeeze1x1": 6, "fire9/expand1x1": "float"})
+    result = SensitivityResult(
+        float_map=0.5,
+        drops={
+            ("fire2/squeeze1x1", 4): 0.1, ("fire2/squeeze1x1", 8): 0.0,  # 8 = the base bits
+            ("fire3/expand3x3", 4): 0.0, ("fire3/expand3x3", 8): 0.0,  # 4 bits suffice
+            ("conv12", 4): 0.2, ("conv12", 8): 0.1,  # nothing fits: float
+        },
+        bits=(4, 8),
+        layers=("fire2/squeeze1x1", "fire3/expand3x3", "conv12"),
+        base=base,
+    )  # fmt: skip
+    rec = recommend_overrides(result)
+    assert rec == {"fire9/expand1x1": "float", "fire3/expand3x3": 4, "conv12": "float"}
+    applied = apply_recommendation(base, result)
+    assert applied.layer_bits("fire2/squeeze1x1") == 8 and applied.layer_bits("conv12") is None
+    assert applied.layer_bits("fire3/expand3x3") == 4 and applied.bits == 8
 
 
 def recommended(drops: dict[str, dict[int, float]], tolerance: float) -> dict:
@@ -277,18 +383,32 @@ def test_layer_sensitivity_gives_one_drop_per_layer_and_bits(tiny_detector, tmp_
 
     dataset = open_dataset(write_tiny_kitti(tmp_path, n_images=1), "val")
     calls: list[tuple[int, int]] = []
-    result = layer_sensitivity(
-        tiny_detector,
-        dataset,
-        QuantConfig(),
-        bits=(2, 8),
-        progress=lambda d, t: calls.append((d, t)),
-    )
-    assert result.layers == tuple(SQUEEZEDET_LAYERS) and result.bits == (2, 8)
-    assert set(result.drops) == {(layer, b) for layer in SQUEEZEDET_LAYERS for b in (2, 8)}
+    seen: list = []
+    forward = tiny_detector.forward
+
+    def spy(batch, quant=None):
+        seen.append(quant)
+        return forward(batch, quant)
+
+    tiny_detector.forward = spy
+    try:
+        result = layer_sensitivity(
+            tiny_detector,
+            dataset,
+            QuantConfig(),
+            bits=(2, 8),
+            progress=lambda d, t: calls.append((d, t)),
+        )
+    finally:
+        del tiny_detector.forward
+    tested = SQUEEZEDET_LAYERS[1:]  # conv1 stays float under the base config
+    assert result.layers == tuple(tested) and result.bits == (2, 8)
+    assert set(result.drops) == {(layer, b) for layer in tested for b in (2, 8)}
     assert 0.0 <= result.float_map <= 1.0
     for drop in result.drops.values():
         assert -1.0 <= drop <= result.float_map
-    assert calls[-1] == (64, 64) and len(calls) == 64
+    assert calls[-1] == (62, 62) and len(calls) == 62
+    assert seen[0] is None and seen[1] == single_layer_config(QuantConfig(), tested[0], 2)
     doc = result.to_dict()
-    assert set(doc["drops"]) == set(SQUEEZEDET_LAYERS) and doc["bits"] == [2, 8]
+    assert set(doc["drops"]) == set(tested) and doc["bits"] == [2, 8]
+    assert doc["base"] == QuantConfig().to_dict()
