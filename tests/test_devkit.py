@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from engine.errors import InputError
 from engine.eval import evaluate_detections, get_thresholds
+from engine.eval.kitti_io import format_kitti_lines
 from engine.types import Detections, GroundTruthObject, ImageRecord
 
 CLASSES = ("car", "pedestrian", "cyclist")
@@ -167,16 +168,22 @@ def ref_eval_class(cls, images, d, protocol):
     return precision, n_gt, thresholds
 
 
-def ref_images(records, detections):
+def ref_read_result_lines(lines):
+    """The devkit's loadDetections: fscanf("%s %lf ...") of each 16-field line, file order."""
+    out = []
+    for line in lines:
+        f = line.split()
+        out.append((f[0], tuple(float(v) for v in f[4:8]), float(f[15])))
+    return out
+
+
+def ref_images(records, detections, protocol="official"):
+    """[(gts, dets)] per image; dets as the devkit reads them from the protocol's written file."""
     out = []
     for r in records:
         gts = [(o.type, o.truncated, o.occluded, o.box_xyxy) for o in r.objects]
         det = detections.get(r.stem, Detections.empty())
-        dets = [
-            (det.class_name(i), tuple(float(x) for x in det.boxes_xyxy[i]), float(det.scores[i]))
-            for i in range(len(det))
-        ]
-        out.append((gts, dets))
+        out.append((gts, ref_read_result_lines(format_kitti_lines(det, protocol))))
     return out
 
 
@@ -477,7 +484,7 @@ def scenes(draw):
 
 def assert_matches_oracle(records, detections, protocol):
     res = evaluate_detections(records, detections, protocol=protocol)
-    images = ref_images(records, detections)
+    images = ref_images(records, detections, protocol)
     for cls in CLASSES:
         for d, name in enumerate(DIFFS):
             precision, n_gt, thresholds = ref_eval_class(cls, images, d, protocol)

@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 
 from engine.errors import InputError
 from engine.eval import evaluate_detections, read_kitti_detections, write_kitti_detections
-from engine.eval.kitti_io import format_kitti_lines, kitti_class_name, read_kitti_detection_file
+from engine.eval.kitti_io import (
+    format_kitti_lines,
+    kitti_class_name,
+    read_kitti_detection_file,
+    written_values,
+)
 from engine.types import Detections, GroundTruthObject, ImageRecord
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "kitti"
@@ -123,3 +128,76 @@ def test_rescoring_written_files_gives_identical_ap(tmp_path):
     again = evaluate_detections(records, read_kitti_detections(tmp_path))
     assert first.to_json_dict() == again.to_json_dict()
     assert first.ap["car"]["hard"].ap_r40 > 0
+
+
+# --- the SqueezeDet writer: 2-decimal boxes, 3-decimal scores, scored as rounded -----------
+
+
+def test_squeezedet_line_format_grouped_by_class():
+    boxes = np.array([[1.5, 2.25, 30.0, 40.125], [5, 6, 7, 8], [9, 10, 11, 12.375]])
+    d = Detections(boxes, np.array([0.9, 0.8, 0.0625]), np.array([1, 0, 1]))
+    assert format_kitti_lines(d, "squeezedet") == [
+        "car -1 -1 0.0 5.00 6.00 7.00 8.00 0.0 0.0 0.0 0.0 0.0 0.0 0.0 0.800",
+        "pedestrian -1 -1 0.0 1.50 2.25 30.00 40.12 0.0 0.0 0.0 0.0 0.0 0.0 0.0 0.900",
+        "pedestrian -1 -1 0.0 9.00 10.00 11.00 12.38 0.0 0.0 0.0 0.0 0.0 0.0 0.0 0.062",
+    ]  # exact binary ties round to even, as Python's format (the original writer) does
+    boxes, scores = written_values(d, "squeezedet")
+    assert boxes[0].tolist() == [1.5, 2.25, 30.0, 40.12] and boxes[2, 3] == 12.38
+    assert scores.tolist() == [0.9, 0.8, 0.062]
+    with pytest.raises(InputError, match="unknown KITTI writer"):
+        format_kitti_lines(d, "coco")
+
+
+@settings(max_examples=60, deadline=None)
+@given(dets=detections(), protocol=st.sampled_from(["official", "squeezedet"]))
+def test_written_values_are_what_the_devkit_reads(dets, protocol):
+    """The evaluated doubles equal fscanf("%lf") of the written text, line by line."""
+    boxes, scores = written_values(dets, protocol)
+    lines = format_kitti_lines(dets, protocol)
+    read = {}
+    for line in lines:
+        f = line.split()
+        read.setdefault(f[0].lower(), []).append([float(v) for v in (*f[4:8], f[15])])
+    for label, name in enumerate(dets.class_names):
+        mine = np.column_stack([boxes, scores])[dets.labels == label]
+        assert mine.tolist() == read.get(name.lower(), [])
+
+
+def _tie_scene():
+    """Two easy cars; a TP at 0.0625, an FP at 0.0621 (both written 0.062), a TP at 0.05."""
+    cars = [(0.0, 0.0, 100.0, 60.0), (200.0, 0.0, 300.0, 60.0)]
+    objects = tuple(GroundTruthObject("Car", 0.0, 0, -10.0, b) for b in cars)
+    records = [ImageRecord("000000", "x.png", objects, True)]
+    boxes = np.array([cars[0], (500.0, 0.0, 600.0, 60.0), cars[1]])
+    dets = {"000000": Detections(boxes, np.array([0.0625, 0.0621, 0.05]), np.zeros(3))}
+    return records, dets
+
+
+def test_rounding_ties_are_scored_as_the_devkit_sees_them(tmp_path):
+    records, dets = _tie_scene()
+    official = evaluate_detections(records, dets, protocol="official").ap["car"]["easy"]
+    assert official.precision[:2].tolist() == [1.0, pytest.approx(2 / 3)]
+    squeezedet = evaluate_detections(records, dets, protocol="squeezedet").ap["car"]["easy"]
+    # written 0.062 / 0.062 / 0.050: the FP ties the first TP, so the first point is 1/2,
+    # then 2/3 (monotone from the right: 2/3, 2/3); round-half-up (0.063) would give 1.0
+    assert squeezedet.thresholds[:2].tolist() == [0.062, 0.05]
+    assert squeezedet.precision[:2].tolist() == [pytest.approx(2 / 3)] * 2
+    write_kitti_detections(tmp_path, dets, protocol="squeezedet")
+    again = evaluate_detections(records, read_kitti_detections(tmp_path), protocol="squeezedet")
+    assert again.ap["car"]["easy"].precision.tolist() == squeezedet.precision.tolist()
+
+
+def test_rescoring_squeezedet_files_gives_identical_ap(tmp_path):
+    rng = np.random.default_rng(5)
+    records, dets = [], {}
+    for i in range(20):
+        boxes = rng.uniform(0, 400, (6, 2))
+        boxes = np.hstack([boxes, boxes + rng.uniform(20, 120, (6, 2))])
+        objects = tuple(GroundTruthObject("Car", 0.0, 0, -10.0, tuple(b)) for b in boxes)
+        records.append(ImageRecord(f"{i:06d}", "x.png", objects, True))
+        noisy = boxes + rng.normal(0, 3, boxes.shape)
+        dets[f"{i:06d}"] = Detections(noisy, rng.random(6) * 0.01, rng.integers(0, 3, 6))
+    write_kitti_detections(tmp_path, dets, protocol="squeezedet")
+    first = evaluate_detections(records, dets, protocol="squeezedet")
+    again = evaluate_detections(records, read_kitti_detections(tmp_path), protocol="squeezedet")
+    assert first.to_json_dict() == again.to_json_dict()

@@ -22,7 +22,9 @@ Reproduced rule for rule from the devkit's ``cleanData``, ``computeStatistics``,
 Protocols: "official" is the current devkit (ground truth ignored when height
 <= min height; detections shorter than the min height, of any class, are
 ignored).  "squeezedet" is the copy shipped with SqueezeDet (height < min
-height; no detection is ignored for its height).
+height; no detection is ignored for its height), fed by SqueezeDet's writer,
+which rounds boxes to 2 decimals and scores to 3.  Either way detections are
+scored as the devkit reads them back from the written result files.
 
 The per-image greedy matching is sequential over ground truth, so it is run
 for all images (and all thresholds) at once on padded arrays, one ground-truth
@@ -37,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.errors import InputError
+from engine.eval.kitti_io import written_values
 from engine.eval.results import (
     DIFFICULTIES,
     N_SAMPLE_PTS,
@@ -120,8 +123,12 @@ class _Scene:
     pair_iou: np.ndarray
 
 
-def _image_arrays(record: ImageRecord, dets: Detections) -> tuple:
-    """(gt boxes (G,4), gt types, det boxes (D,4), det types) of one image, float64."""
+def _image_arrays(record: ImageRecord, dets: Detections, protocol: str) -> tuple:
+    """(gt boxes (G,4), gt types, det boxes (D,4), det scores (D,), det types) of one image.
+
+    Detection boxes and scores are float64, as the devkit reads them back from the
+    protocol's result files (rounded to their written text).
+    """
     objects = record.objects
     gt_box = np.array([o.box_xyxy for o in objects], dtype=np.float64).reshape(-1, 4)
     gt_type = [o.type.lower() for o in objects]
@@ -129,17 +136,21 @@ def _image_arrays(record: ImageRecord, dets: Detections) -> tuple:
     if len(dets) and (dets.labels.min() < 0 or dets.labels.max() >= len(names)):
         raise InputError(f"detections of image {record.stem!r} have labels outside the class names")
     det_type = [names[k] for k in dets.labels]
-    return gt_box, gt_type, dets.boxes_xyxy.astype(np.float64), det_type
+    det_box, det_score = written_values(dets, protocol)
+    return gt_box, gt_type, det_box, det_score, det_type
 
 
 def _build_scene(
-    records: Sequence[ImageRecord], detections: Mapping[str, Detections], keep_iou: float
+    records: Sequence[ImageRecord],
+    detections: Mapping[str, Detections],
+    keep_iou: float,
+    protocol: str,
 ) -> _Scene:
     cols: dict[str, list] = {k: [] for k in _Scene.__dataclass_fields__}
     n_gt = n_det = 0
     for i, record in enumerate(records):
         dets = detections.get(record.stem) or Detections.empty()
-        gt_box, gt_type, det_box, det_type = _image_arrays(record, dets)
+        gt_box, gt_type, det_box, det_score, det_type = _image_arrays(record, dets, protocol)
         dontcare = np.array([t == "dontcare" for t in gt_type], dtype=bool)
         iou = box_overlap(det_box, gt_box)
         iou[:, dontcare] = 0.0
@@ -156,7 +167,7 @@ def _build_scene(
         cols["gt_height"].append(gt_box[:, 3] - gt_box[:, 1])
         cols["det_image"].append(np.full(len(det_type), i))
         cols["det_type"].append(np.asarray(det_type, dtype=str))
-        cols["det_score"].append(dets.scores.astype(np.float64))
+        cols["det_score"].append(det_score)
         cols["det_height"].append(np.abs(det_box[:, 1] - det_box[:, 3]))
         n_gt, n_det = n_gt + len(gt_type), n_det + len(det_type)
     arrays = {
@@ -403,8 +414,12 @@ def evaluate_detections(
 
     records: the evaluated images with their label_2 objects (file order).
     detections: stem -> Detections (boxes (N, 4) float32 xyxy, scores (N,));
-        an image without an entry detects nothing.  Detection order within an
-        image (score-descending) decides ties, as file order does in the devkit.
+        an image without an entry detects nothing.  Boxes and scores are scored
+        as the devkit reads them from the protocol's result files
+        (:func:`engine.eval.kitti_io.written_values`: the "squeezedet" writer
+        rounds boxes to 2 and scores to 3 decimals, so rounding can tie scores).
+        Detection order within an image (score-descending) decides ties, as
+        file order does in the devkit.
     protocol: "official" or "squeezedet" (see the module docstring).
     classes: subset of ("car", "pedestrian", "cyclist").
 
@@ -412,7 +427,7 @@ def evaluate_detections(
     without labels.
     """
     classes = _check_inputs(records, protocol, classes)
-    scene = _build_scene(records, detections, min(MIN_OVERLAP[c] for c in classes))
+    scene = _build_scene(records, detections, min(MIN_OVERLAP[c] for c in classes), protocol)
     curves = [_curve(scene, c, d, protocol) for c in classes for d in range(len(DIFFICULTIES))]
     ap = {c: {cv.difficulty: cv for cv in curves if cv.cls == c} for c in classes}
     dontcare = int((scene.gt_type == "dontcare").sum())

@@ -1,12 +1,25 @@
-"""Detections in the official KITTI result format, written and read back.
+"""Detections in the KITTI result format, written and read back.
 
-One ``<stem>.txt`` per image, one line per detection, 16 fields::
+One ``<stem>.txt`` per image, one line per detection, 16 fields.  Two writers,
+one per evaluation protocol:
 
-    Car -1 -1 -10 x1 y1 x2 y2 -1 -1 -1 -1000 -1000 -1000 -10 score
+* "official" (score-descending)::
 
-(truncation/occlusion -1, alpha -10 = "no orientation", so the devkit skips
-AOS; no 3D box).  Numbers are written with the shortest text that reads back
-to the same float32, so re-scoring the files gives exactly the in-memory AP.
+      Car -1 -1 -10 x1 y1 x2 y2 -1 -1 -1 -1000 -1000 -1000 -10 score
+
+  (truncation/occlusion -1, alpha -10 = "no orientation", so the devkit skips
+  AOS; no 3D box), numbers as the shortest text that reads back to the same
+  float32.
+* "squeezedet", as SqueezeDet's ``kitti.evaluate_detections`` writes them:
+  grouped by class, lower-case names, alpha and 3D fields 0.0, boxes with 2
+  decimals and scores with 3 (Python's correctly rounded, ties-to-even
+  formatting of the exact binary value)::
+
+      car -1 -1 0.0 x1 y1 x2 y2 0.0 0.0 0.0 0.0 0.0 0.0 0.0 score
+
+The devkit reads every number as a double.  :func:`written_values` gives
+exactly those doubles, and the evaluation scores them, so the official devkit
+run on the written files reports the same AP as :func:`evaluate_detections`.
 """
 
 from __future__ import annotations
@@ -38,12 +51,21 @@ def kitti_class_name(name: str) -> str:
     return KITTI_CLASS_NAMES.get(name.lower(), name[:1].upper() + name[1:])
 
 
+WRITERS: tuple[str, ...] = ("official", "squeezedet")
+SQUEEZEDET_BOX_DECIMALS = 2
+SQUEEZEDET_SCORE_DECIMALS = 3
+
+
 def _num(value: float) -> str:
     return np.format_float_positional(np.float32(value), unique=True, trim="0")
 
 
-def format_kitti_lines(dets: Detections) -> list[str]:
-    """KITTI result lines of one image, in the Detections' (score-descending) order."""
+def _check_writer(protocol: str) -> None:
+    if protocol not in WRITERS:
+        raise InputError(f"unknown KITTI writer {protocol!r} (use one of {', '.join(WRITERS)})")
+
+
+def _official_lines(dets: Detections) -> list[str]:
     names = [kitti_class_name(n) for n in dets.class_names]
     lines = []
     for box, score, label in zip(dets.boxes_xyxy, dets.scores, dets.labels, strict=True):
@@ -54,16 +76,57 @@ def format_kitti_lines(dets: Detections) -> list[str]:
     return lines
 
 
+def _squeezedet_lines(dets: Detections) -> list[str]:
+    b, s = SQUEEZEDET_BOX_DECIMALS, SQUEEZEDET_SCORE_DECIMALS
+    lines = []
+    for label, name in enumerate(dets.class_names):
+        for i in np.flatnonzero(dets.labels == label):
+            x1, y1, x2, y2 = (f"{float(v):.{b}f}" for v in dets.boxes_xyxy[i])
+            lines.append(
+                f"{name.lower()} -1 -1 0.0 {x1} {y1} {x2} {y2} "
+                f"0.0 0.0 0.0 0.0 0.0 0.0 0.0 {float(dets.scores[i]):.{s}f}"
+            )
+    return lines
+
+
+def format_kitti_lines(dets: Detections, protocol: str = "official") -> list[str]:
+    """KITTI result lines of one image as the ``protocol``'s writer makes them.
+
+    "official": the Detections' (score-descending) order; "squeezedet": grouped by
+    class, score-descending within a class (see the module docstring).
+    """
+    _check_writer(protocol)
+    return _official_lines(dets) if protocol == "official" else _squeezedet_lines(dets)
+
+
+def written_values(dets: Detections, protocol: str = "official") -> tuple[np.ndarray, np.ndarray]:
+    """(boxes (N, 4), scores (N,)) float64, in the Detections' order, exactly as the devkit
+    reads them (``%lf``) from the lines :func:`format_kitti_lines` writes."""
+    _check_writer(protocol)
+    values = np.column_stack([dets.boxes_xyxy, dets.scores]).astype(np.float32)
+    if protocol == "official":  # numpy's str of a float32 is the same shortest text
+        text = values.astype(str)
+    else:
+        text = np.empty(values.shape, dtype=object)
+        text[:, :4] = np.char.mod(f"%.{SQUEEZEDET_BOX_DECIMALS}f", values[:, :4].astype(float))
+        text[:, 4] = np.char.mod(f"%.{SQUEEZEDET_SCORE_DECIMALS}f", values[:, 4].astype(float))
+    parsed = np.asarray(text, dtype=str).astype(np.float64).reshape(-1, 5)
+    return parsed[:, :4], parsed[:, 4]
+
+
 def write_kitti_detections(
     out_dir: str | Path,
     detections: Mapping[str, Detections],
     stems: Iterable[str] | None = None,
+    protocol: str = "official",
 ) -> list[Path]:
     """Write ``<out_dir>/<stem>.txt`` for every stem (default: every key of ``detections``).
 
     A stem without detections gets an empty file, as the devkit needs one file
-    per evaluated image.  Returns the written paths.
+    per evaluated image.  protocol: which writer ("official" or "squeezedet").
+    Returns the written paths.
     """
+    _check_writer(protocol)
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -75,7 +138,7 @@ def write_kitti_detections(
     for stem in detections if stems is None else stems:
         dets = detections.get(stem) or Detections.empty()
         path = out_dir / f"{stem}.txt"
-        text = "".join(line + "\n" for line in format_kitti_lines(dets))
+        text = "".join(line + "\n" for line in format_kitti_lines(dets, protocol))
         try:
             path.write_text(text, encoding="utf-8")
         except OSError as exc:
