@@ -1,8 +1,11 @@
 """Run a detector over a dataset and score it with the KITTI protocol.
 
-Images are decoded in a background thread (see :mod:`engine.prefetch`) while
-the model runs; each finished image can be handed to a callback (the CLI writes
-its KITTI result file at once, so an interrupted run loses nothing finished).
+Images are decoded and preprocessed (resized, means subtracted) in a
+background thread (see :mod:`engine.prefetch`) while the model runs, so only
+the forward pass and the post-processing run in series; each finished image
+can be handed to a callback (the CLI writes its KITTI result file at once, so
+an interrupted run loses nothing finished).  Dataset images bypass the
+detector's per-image float cache (no hashing of full images).
 """
 
 from __future__ import annotations
@@ -21,12 +24,36 @@ from engine.types import Detections, ImageRecord
 
 
 class SupportsDetect(Protocol):
+    """What evaluation needs.  Detectors that also have ``preprocess(image) -> (x, scale)``,
+    ``forward(batch, quant)`` and ``decode(raw, scale)`` (:class:`engine.detector.Detector`,
+    the INT8 detector) get their preprocessing run in the prefetch thread."""
+
     class_names: tuple[str, ...]
 
     def detect(self, image: np.ndarray, quant=None, threshold: float = 0.0) -> Detections: ...
 
 
 OnImage = Callable[[ImageRecord, Detections], None]
+_STAGES = ("preprocess", "forward", "decode")
+
+
+def _pipeline(detector: SupportsDetect, quant) -> tuple[Callable, Callable]:
+    """(prepare(record) for the prefetch thread, run(prepared) -> Detections in series)."""
+    if all(callable(getattr(detector, name, None)) for name in _STAGES):
+
+        def prepare(record: ImageRecord):
+            return detector.preprocess(read_image_bgr(record.path))
+
+        def run(prepared) -> Detections:
+            x, scale = prepared
+            return detector.decode(detector.forward(x[None], quant)[0], scale)
+
+        return prepare, run
+
+    def run_plain(image: np.ndarray) -> Detections:
+        return detector.detect(image) if quant is None else detector.detect(image, quant=quant)
+
+    return (lambda record: read_image_bgr(record.path)), run_plain
 
 
 def detect_dataset(
@@ -40,13 +67,14 @@ def detect_dataset(
     """Detections (every kept box, no threshold) for each image of a dataset, by stem."""
     out: dict[str, Detections] = {}
     total = len(dataset)
-    for record, image in prefetch(dataset.records, lambda r: read_image_bgr(r.path)):
+    prepare, run = _pipeline(detector, quant)
+    for record, prepared in prefetch(dataset.records, prepare):
         check(cancel)
-        if isinstance(image, BaseException):
-            if isinstance(image, InputError):
-                raise image
-            raise InputError(f"cannot read image ({image})", record.path)
-        dets = detector.detect(image) if quant is None else detector.detect(image, quant=quant)
+        if isinstance(prepared, BaseException):
+            if isinstance(prepared, InputError):
+                raise prepared
+            raise InputError(f"cannot read image ({prepared})", record.path)
+        dets = run(prepared)
         out[record.stem] = dets
         if on_image is not None:
             on_image(record, dets)
