@@ -2,8 +2,10 @@
 
 Each subcommand lives in its own module under ``cli/commands`` and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` to a
-callable ``(args) -> int``.  Bad input raised as :class:`engine.errors.InputError`
-becomes a one-line message on stderr and exit code 2; ``--verbose`` adds the
+callable ``(args) -> int``.  Bad input raised as :class:`engine.errors.InputError`,
+and any ``OSError`` (a file where a folder should be, a full disk, a folder
+without write permission), becomes a one-line message on stderr that names the
+path, and exit code 2; ``--verbose`` (before or after the subcommand) adds the
 traceback.
 """
 
@@ -30,12 +32,21 @@ COMMANDS = (
 )
 
 
+VERBOSE_HELP = "print full tracebacks on errors"
+
+
+def _add_verbose(parser: argparse.ArgumentParser, default: object) -> None:
+    """``--verbose`` on a parser; subparsers use SUPPRESS so they never reset the main flag."""
+    if "--verbose" not in parser._option_string_actions:
+        parser.add_argument("--verbose", action="store_true", default=default, help=VERBOSE_HELP)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="squeezelens",
         description="Inspect what low-precision quantization does to a SqueezeDet detector.",
     )
-    parser.add_argument("--verbose", action="store_true", help="print full tracebacks on errors")
+    _add_verbose(parser, False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -45,7 +56,24 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
+    for subparser in {id(p): p for p in sub.choices.values()}.values():
+        _add_verbose(subparser, argparse.SUPPRESS)
     return parser
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for an OSError: ``<path>: <problem>`` (both paths for a failed rename)."""
+    problem = exc.strerror or str(exc) or type(exc).__name__
+    paths = [str(f) for f in (exc.filename, exc.filename2) if f is not None]
+    text = f"{' -> '.join(paths)}: {problem}" if paths else problem
+    return text.replace("\n", " ")
+
+
+def _fail(args, message: str) -> int:
+    if args.verbose:
+        traceback.print_exc()
+    print(f"squeezelens {args.command}: error: {message}", file=sys.stderr)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,10 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except InputError as exc:
-        if args.verbose:
-            traceback.print_exc()
-        print(f"squeezelens {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args, str(exc))
+    except OSError as exc:
+        return _fail(args, os_error_message(exc))
     except KeyboardInterrupt:
         print(f"squeezelens {args.command}: interrupted", file=sys.stderr)
         return 130

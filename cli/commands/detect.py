@@ -1,4 +1,9 @@
-"""``squeezelens detect``: boxes for images, as JSON (files or JSON Lines) or KITTI txt."""
+"""``squeezelens detect``: boxes for images, as JSON (files or JSON Lines) or KITTI txt.
+
+Without --out, results go to stdout: JSON Lines (one object per image), or with
+--format kitti one KITTI result line per detection, prefixed by the image's
+file name and a tab (``000042.png<TAB>Car -1 -1 -10 x1 y1 x2 y2 ... score``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from cli.common import (
     add_model_arguments,
     add_quant_arguments,
     load_detector,
+    prepare_out_dir,
     resolve_kitti_root,
     write_json,
 )
@@ -30,10 +36,14 @@ def register(sub) -> None:
         "--out",
         type=Path,
         metavar="DIR",
-        help="write one file per image here (default: JSON Lines on stdout)",
+        help="write one file per image here (default: stdout, JSON Lines or "
+        "tab-prefixed KITTI lines)",
     )
     p.add_argument(
-        "--format", choices=("json", "kitti"), default="json", help="output format (default json)"
+        "--format",
+        choices=("json", "kitti"),
+        default="json",
+        help="output format (default json); kitti on stdout: '<image name><TAB><KITTI line>'",
     )
     p.add_argument(
         "--threshold",
@@ -58,9 +68,12 @@ def _image_paths(args) -> list[Path]:
 
 
 def _emit(path: Path, dets, args, provenance: dict) -> None:
-    from engine.eval.kitti_io import write_kitti_detections
+    from engine.eval.kitti_io import format_kitti_lines, write_kitti_detections
 
-    if args.out is None:
+    if args.out is None and args.format == "kitti":
+        text = "".join(f"{path.name}\t{line}\n" for line in format_kitti_lines(dets))
+        print(text, end="", flush=True)
+    elif args.out is None:
         print(json.dumps({"image": path.name, "detections": dets.to_records()}), flush=True)
     elif args.format == "kitti":
         write_kitti_detections(args.out, {path.stem: dets})
@@ -86,9 +99,9 @@ def run(args) -> int:
         "versions": versions(),
     }
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        if args.format == "kitti":
-            write_json(args.out / "provenance.json", provenance)
+        prepare_out_dir(args.out)
+    if args.out is not None and args.format == "kitti":
+        write_json(args.out / "provenance.json", provenance)
     for path, image in prefetch(paths, read_image_bgr):
         if isinstance(image, BaseException):
             if isinstance(image, InputError):

@@ -8,11 +8,12 @@ from cli.common import (
     add_model_arguments,
     add_quant_arguments,
     load_detector,
+    prepare_out_dir,
     resolve_kitti_root,
     write_json,
 )
 from cli.progress import ProgressBar
-from cli.runner import build_runner
+from cli.runner import BoundDetector, build_runner
 from engine.errors import InputError
 
 
@@ -31,7 +32,8 @@ def register(sub) -> None:
         "--out",
         type=Path,
         metavar="DIR",
-        help="write results.json, pr_curves.csv and data/<stem>.txt",
+        help="write results.json, pr_curves.csv and data/<stem>.txt (KITTI result files in "
+        "the protocol's writer format: squeezedet rounds boxes to 2 and scores to 3 decimals)",
     )
     add_quant_arguments(p)
     p.set_defaults(func=run)
@@ -45,6 +47,14 @@ def _calib_fallback(root: str) -> list[str]:
         return [r.path for r in open_dataset(root, "train").records]
     except InputError:
         return []
+
+
+def _unbound(runner) -> tuple[object, object]:
+    """(detector, quant config): a bound runner is unwrapped, so that evaluation can
+    preprocess in its prefetch thread (the detector's preprocess/forward/decode)."""
+    if isinstance(runner, BoundDetector):
+        return runner.detector, runner.quant
+    return runner, None
 
 
 def results_document(args, result, detector, quant, split: str) -> dict:
@@ -73,13 +83,17 @@ def run(args) -> int:
     runner, quant, description = build_runner(args, detector, calib_fallback=_calib_fallback(root))
     on_image = None
     if args.out is not None:
-        (args.out / "data").mkdir(parents=True, exist_ok=True)
+        prepare_out_dir(args.out)
+        prepare_out_dir(args.out / "data")
 
-        def on_image(record, dets):
-            write_kitti_detections(args.out / "data", {record.stem: dets})
+        def on_image(record, dets):  # the protocol's own writer: what its devkit reads
+            write_kitti_detections(args.out / "data", {record.stem: dets}, protocol=args.protocol)
 
     bar = ProgressBar(f"evaluating {len(dataset)} images ({description})")
-    result = evaluate(runner, dataset, protocol=args.protocol, progress=bar, on_image=on_image)
+    model, model_quant = _unbound(runner)
+    result = evaluate(
+        model, dataset, model_quant, protocol=args.protocol, progress=bar, on_image=on_image
+    )
     print(result.format_table())
     if args.out is not None:
         write_json(
