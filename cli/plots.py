@@ -1,13 +1,17 @@
 """Headless plots for the CLI (sweep mAP vs bits), rendered with pyqtgraph's exporters.
 
 The same exporters as the desktop tool, so a figure looks alike from both;
-Qt runs on the offscreen platform when no display is available.
+Qt runs on the offscreen platform when no display is available.  A provenance
+caption (checkpoint hash, split, protocol) is drawn under the title and stored
+as metadata: a PNG ``Description`` text chunk and an SVG ``<desc>`` element.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import numpy as np
 
@@ -23,30 +27,55 @@ def _app():
     return QApplication.instance() or QApplication([])
 
 
-def render_sweep(
-    curves: dict, out_png: Path, out_svg: Path, title: str, ylabel: str = "mAP (R11)"
-) -> None:
-    """Draw mAP vs bits like the low-precision fork's figure and export PNG + SVG.
+def provenance_caption(meta: dict) -> str:
+    """'checkpoint 1a2b3c4d5e6f · val split of kitti · protocol official · squeezelens 0.1.0'."""
+    sha = meta.get("checkpoint_sha256")
+    parts = [f"checkpoint {sha[:12] if sha else 'in memory'}"]
+    root = meta.get("kitti_root")
+    parts.append(f"{meta.get('split')} split" + (f" of {Path(root).name}" if root else ""))
+    parts.append(f"protocol {meta.get('protocol')}")
+    if meta.get("calibration_sha256"):
+        parts.append(f"calibration {meta['calibration_sha256'][:12]}")
+    version = (meta.get("versions") or {}).get("squeezelens")
+    if version:
+        parts.append(f"squeezelens {version}")
+    return " · ".join(parts)
 
-    curves: label -> {bits: (mean, std, n)}; label 'float' (bits 32) becomes a dashed line.
-    """
-    app = _app()
-    import pyqtgraph as pg
+
+def _save_with_metadata(item, out_png: Path, out_svg: Path, title: str, caption: str) -> None:
+    """Export PNG (1500 px wide) and SVG, the title and caption stored as metadata."""
     import pyqtgraph.exporters as pge
 
-    from cli.svg_compat import patch_svg_exporter
+    exp = pge.ImageExporter(item)
+    exp.parameters()["width"] = 1500
+    image = exp.export(toBytes=True)
+    image.setText("Title", title)
+    if caption:
+        image.setText("Description", caption)
+    if not image.save(str(out_png)):
+        raise OSError(f"cannot write {out_png}")
+    svg = pge.SVGExporter(item).export(toBytes=True).decode("utf-8")
+    out_svg.write_text(_svg_with_metadata(svg, title, caption), encoding="utf-8")
 
-    patch_svg_exporter()
 
-    pg.setConfigOptions(antialias=True, background="w", foreground="k")
-    plot = pg.PlotWidget()
-    plot.resize(1000, 620)
-    item = plot.getPlotItem()
-    item.setTitle(title, size="13pt")
-    item.setLabel("bottom", "bits")
-    item.setLabel("left", ylabel)
-    item.showGrid(x=True, y=True, alpha=0.3)
-    item.addLegend(offset=(-10, -10), labelTextSize="11pt", brush=pg.mkBrush(255, 255, 255, 220))
+def _svg_with_metadata(svg: str, title: str, caption: str) -> str:
+    """The document's <title> and <desc> (pyqtgraph writes generic ones) set to ours."""
+    for tag, text in (("title", title), ("desc", caption)):
+        if not text:
+            continue
+        element = f"<{tag}>{escape(text)}</{tag}>"
+        svg, found = re.subn(rf"<{tag}>[^<]*</{tag}>", lambda _, e=element: e, svg, count=1)
+        if not found:
+            end = svg.find(">", svg.find("<svg")) + 1
+            svg = svg[:end] + element + svg[end:]
+    return svg
+
+
+def _draw_curves(item, curves: dict) -> list[int]:
+    """One line with markers (and error bars where std > 0) per method, the float baseline
+    dashed; returns the bit widths on the x axis."""
+    import pyqtgraph as pg
+
     all_bits = sorted({b for c in curves.values() for b in c if b != 32}) or [8]
     for i, (label, points) in enumerate(sorted((k, v) for k, v in curves.items() if k != "float")):
         colour = PALETTE[i % len(PALETTE)]
@@ -54,16 +83,8 @@ def render_sweep(
         mean = [points[b][0] for b in bits]
         std = [points[b][1] for b in bits]
         pen = pg.mkPen(colour, width=2)
-        item.plot(
-            bits,
-            mean,
-            pen=pen,
-            symbol="o",
-            symbolBrush=colour,
-            symbolPen=colour,
-            symbolSize=7,
-            name=label,
-        )
+        item.plot(bits, mean, pen=pen, symbol="o", symbolBrush=colour, symbolPen=colour,
+                  symbolSize=7, name=label)  # fmt: skip
         if any(s > 0 for s in std):
             err = pg.ErrorBarItem(
                 x=np.array(bits), y=np.array(mean), height=2 * np.array(std), beam=0.2, pen=pen
@@ -73,14 +94,45 @@ def render_sweep(
         base = next(iter(curves["float"].values()))[0]
         item.plot([min(all_bits), max(all_bits)], [base, base],
                   pen=pg.mkPen("#555555", width=2, style=pg.QtCore.Qt.PenStyle.DashLine), name="float")  # fmt: skip
+    return all_bits
+
+
+def render_sweep(
+    curves: dict,
+    out_png: Path,
+    out_svg: Path,
+    title: str,
+    ylabel: str = "mAP (R11)",
+    caption: str = "",
+) -> None:
+    """Draw mAP vs bits like the low-precision fork's figure and export PNG + SVG.
+
+    curves: label -> {bits: (mean, std, n)}; label 'float' (bits 32) becomes a dashed line.
+    caption: a small provenance line under the title (see :func:`provenance_caption`).
+    """
+    app = _app()
+    import pyqtgraph as pg
+
+    from cli.svg_compat import patch_svg_exporter
+
+    patch_svg_exporter()
+
+    pg.setConfigOptions(antialias=True, background="w", foreground="k")
+    plot = pg.PlotWidget()
+    plot.resize(1000, 620)
+    item = plot.getPlotItem()
+    small = f"<br><span style='font-size:9pt; color:#555555'>{escape(caption)}</span>"
+    item.setTitle(escape(title) + (small if caption else ""), size="13pt")
+    item.setLabel("bottom", "bits")
+    item.setLabel("left", ylabel)
+    item.showGrid(x=True, y=True, alpha=0.3)
+    item.addLegend(offset=(-10, -10), labelTextSize="11pt", brush=pg.mkBrush(255, 255, 255, 220))
+    all_bits = _draw_curves(item, curves)
     item.setYRange(0, 1.0)
     item.setXRange(min(all_bits) - 0.5, max(all_bits) + 0.5)
     item.getAxis("bottom").setTicks([[(b, str(b)) for b in all_bits]])
     out_png.parent.mkdir(parents=True, exist_ok=True)
     plot.show()
     app.processEvents()
-    exp = pge.ImageExporter(item)
-    exp.parameters()["width"] = 1500
-    exp.export(str(out_png))
-    pge.SVGExporter(item).export(str(out_svg))
+    _save_with_metadata(item, out_png, out_svg, title, caption)
     plot.close()

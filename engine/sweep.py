@@ -2,9 +2,13 @@
 
 Each finished point is appended to ``sweep.csv`` at once (flushed and synced),
 keyed by the full config and seed, so a killed sweep resumes where it stopped.
-``sweep_meta.json`` records the checkpoint hash, dataset and protocol; a folder
-made for another checkpoint or split is refused.  Inputs are decoded and
-pre-processed once and reused by every point; only the weights change.
+Deterministic (nearest) points are keyed with seed 0 whatever the seed, so a
+rerun with another ``--seed`` redoes only the stochastic points (rows of older
+csvs are read with the same rule).  ``sweep_meta.json`` records the checkpoint
+hash, dataset, protocol and, for points with quantized activations, the hash of
+the calibration image list; a folder made for another checkpoint, split or
+calibration set is refused.  Inputs are decoded and pre-processed once and
+reused by every point; only the weights change.
 """
 
 from __future__ import annotations
@@ -31,6 +35,17 @@ FIELDS = (
 )  # fmt: skip
 
 
+CHECKED_META = ("checkpoint_sha256", "kitti_root", "split", "protocol", "input_size")
+CALIBRATION = "calibration_sha256"
+
+
+def config_key(config: dict) -> str:
+    """Sorted JSON of a config dict; nearest rounding draws nothing, so its seed is keyed as 0."""
+    if config.get("rounding") == "nearest" and config.get("seed", 0) != 0:
+        config = {**config, "seed": 0}
+    return json.dumps(config, sort_keys=True)
+
+
 @dataclass(frozen=True)
 class SweepPoint:
     """One quantization config to score (quant None = the float baseline)."""
@@ -39,7 +54,8 @@ class SweepPoint:
 
     @property
     def key(self) -> str:
-        return "float" if self.quant is None else json.dumps(self.quant.to_dict(), sort_keys=True)
+        """The row key: the config as sorted JSON (seed 0 for nearest rounding), or 'float'."""
+        return "float" if self.quant is None else config_key(self.quant.to_dict())
 
     @property
     def method(self) -> str:
@@ -54,13 +70,14 @@ class SweepPoint:
 def sweep_points(
     configs: Iterable, repeats: int = 1, include_float: bool = True
 ) -> list[SweepPoint]:
-    """Expand configs: stochastic ones repeated over seeds seed..seed+repeats-1, deterministic ones once."""
+    """Expand configs: stochastic ones repeated over seeds seed..seed+repeats-1, deterministic
+    ones once (with seed 0: their seed changes nothing)."""
     if repeats < 1:
         raise InputError(f"--repeats must be at least 1, got {repeats}")
     points = [SweepPoint(None)] if include_float else []
     seen = {p.key for p in points}
     for q in configs:
-        seeds = range(q.seed, q.seed + repeats) if q.rounding == "stochastic" else [q.seed]
+        seeds = range(q.seed, q.seed + repeats) if q.rounding == "stochastic" else [0]
         for s in seeds:
             p = SweepPoint(replace(q, seed=s))
             if p.key not in seen:
@@ -69,8 +86,41 @@ def sweep_points(
     return points
 
 
+def _refuse(field: str, old: object, new: object, out_dir: Path) -> None:
+    raise InputError(
+        f"this sweep folder was made for another {field.replace('_', ' ')} "
+        f"({old!r}, now {new!r}); use a new --out", out_dir
+    )  # fmt: skip
+
+
+def _calibration_meta(old: dict, meta: dict, out_dir: Path) -> bool:
+    """Check the calibration set; True when the folder's metadata should record ours.
+
+    Only points with quantized activations depend on it: a sweep without any
+    (meta value None) is never refused, and a folder without a recorded set
+    takes ours unless it already holds activation rows (made with an unknown set).
+    """
+    new, before = meta.get(CALIBRATION), old.get(CALIBRATION)
+    if new is None:
+        return False
+    if before is not None:
+        if before != new:
+            raise InputError(
+                "this sweep folder was made with another calibration image set "
+                "(--calib); use a new --out or the same images", out_dir
+            )  # fmt: skip
+        return False
+    if any(_row_config(r).get("activation_bits") for r in read_rows(out_dir)):
+        raise InputError(
+            "this sweep folder holds activation rows of an unrecorded calibration set; "
+            "use a new --out", out_dir
+        )  # fmt: skip
+    return True
+
+
 def check_or_write_meta(out_dir: Path, meta: dict) -> None:
-    """Refuse a folder made for another checkpoint, split or protocol; else record ours."""
+    """Refuse a folder made for another checkpoint, split, protocol or calibration set;
+    else record ours."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / META_NAME
     if path.exists():
@@ -78,18 +128,30 @@ def check_or_write_meta(out_dir: Path, meta: dict) -> None:
             old = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise InputError(f"unreadable sweep metadata ({exc})", path) from None
-        for field in ("checkpoint_sha256", "kitti_root", "split", "protocol", "input_size"):
+        for field in CHECKED_META:
             if old.get(field) != meta.get(field):
-                raise InputError(
-                    f"this sweep folder was made for another {field.replace('_', ' ')} "
-                    f"({old.get(field)!r}, now {meta.get(field)!r}); use a new --out", out_dir
-                )  # fmt: skip
-        return
+                _refuse(field, old.get(field), meta.get(field), out_dir)
+        if not _calibration_meta(old, meta, out_dir):
+            return
+        meta = {**old, CALIBRATION: meta[CALIBRATION], "calibration": meta.get("calibration")}
     path.write_text(json.dumps(meta, indent=1))
 
 
+def _row_config(row: dict) -> dict:
+    """The config dict of a csv row ({} for the float row or an unreadable cell)."""
+    try:
+        config = json.loads(row.get("config") or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
 def read_rows(out_dir: Path) -> list[dict]:
-    """Rows already in sweep.csv (a torn last line from a kill is ignored)."""
+    """Rows already in sweep.csv, one per key (a torn last line from a kill is ignored).
+
+    Keys are recomputed with :func:`config_key`, so rows of nearest points
+    written with another seed by older versions count as done.
+    """
     path = out_dir / CSV_NAME
     if not path.exists():
         return []
@@ -97,8 +159,17 @@ def read_rows(out_dir: Path) -> list[dict]:
         text = f.read()
     if not text.endswith("\n"):  # killed while writing: the last line is incomplete
         text = text[: text.rfind("\n") + 1]
-    rows = csv.DictReader(io.StringIO(text, newline=""))
-    return [r for r in rows if r.get("config") is not None and r.get("map_r11")]
+    rows, seen = [], set()
+    for row in csv.DictReader(io.StringIO(text, newline="")):
+        if row.get("config") is None or not row.get("map_r11"):
+            continue
+        config = _row_config(row)
+        if config:
+            row["key"] = config_key(config)
+        if row["key"] not in seen:  # old nearest rows of several seeds: the first counts
+            seen.add(row["key"])
+            rows.append(row)
+    return rows
 
 
 def _row(point: SweepPoint, result) -> dict:

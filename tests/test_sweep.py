@@ -366,3 +366,133 @@ def test_render_sweep_writes_a_png_and_a_valid_svg(tmp_path) -> None:
         assert label in text
     drawn = [e for e in root.iter() if e.tag.rsplit("}", 1)[-1] in ("path", "polyline")]
     assert len(drawn) >= 3  # at least the two curves and the float line
+
+
+# --- seeds of deterministic points --------------------------------------------------------
+
+
+def test_nearest_points_are_keyed_without_their_seed() -> None:
+    a, b = SweepPoint(QuantConfig(bits=4, seed=5)), SweepPoint(QuantConfig(bits=4))
+    assert a.key == b.key
+    s5 = SweepPoint(QuantConfig(bits=4, rounding="stochastic", seed=5))
+    s0 = SweepPoint(QuantConfig(bits=4, rounding="stochastic"))
+    assert s5.key != s0.key
+    points = sweep_points([QuantConfig(bits=4, seed=5)], include_float=False)
+    assert [p.quant.seed for p in points] == [0]
+
+
+@pytest.mark.slow
+def test_a_rerun_with_another_seed_redoes_only_the_stochastic_points(
+    tiny_detector, dataset, counter, tmp_path
+) -> None:
+    meta = meta_of(tiny_detector, dataset)
+
+    def configs(seed: int) -> list[QuantConfig]:
+        return [
+            QuantConfig(bits=4, seed=seed),
+            QuantConfig(bits=4, rounding="stochastic", seed=seed),
+        ]
+
+    run_sweep(tiny_detector, dataset, sweep_points(configs(0)), tmp_path, meta)
+    counter.calls.clear()
+    points = sweep_points(configs(7))
+    run_sweep(tiny_detector, dataset, points, tmp_path, meta)
+    assert counter.calls == [SweepPoint(configs(7)[1]).key]
+
+
+@pytest.mark.slow
+def test_nearest_rows_of_older_csvs_with_another_seed_count_as_done(
+    tiny_detector, dataset, counter, tmp_path
+) -> None:
+    import json
+
+    meta = meta_of(tiny_detector, dataset)
+    run_sweep(tiny_detector, dataset, sweep_points([QuantConfig(bits=4)]), tmp_path, meta)
+    path = tmp_path / CSV_NAME
+    old = QuantConfig(bits=4, seed=3).to_dict()  # how an older version keyed a --seed 3 row
+    text = path.read_text().replace('""seed"": 0', '""seed"": 3')
+    path.write_text(text)
+    assert json.loads(csv_rows(tmp_path)[1]["key"]) == old
+    counter.calls.clear()
+    rows = run_sweep(
+        tiny_detector, dataset, sweep_points([QuantConfig(bits=4, seed=9)]), tmp_path, meta
+    )
+    assert counter.calls == [] and len(rows) == 2
+    assert rows[1]["key"] == SweepPoint(QuantConfig(bits=4)).key
+
+
+# --- calibration set ------------------------------------------------------------------------
+
+
+def act_row(tmp_path: Path, activation_bits: int | None) -> None:
+    """Append one finished row (scores made up) of a 4-bit point."""
+    from engine.sweep import FIELDS, append_row
+
+    quant = QuantConfig(bits=4, activation_bits=activation_bits)
+    row = dict.fromkeys(FIELDS, "0.1")
+    row.update(key=SweepPoint(quant).key, label="x", bits="4", config=quant.to_json())
+    append_row(tmp_path, row)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "rows", "refused"),
+    [
+        ("a" * 64, "b" * 64, [], "another calibration"),  # another --calib: refused
+        ("a" * 64, "a" * 64, [8], None),  # the same set resumes
+        ("a" * 64, None, [8], None),  # this sweep quantizes no activations: no check
+        (None, "b" * 64, [None], None),  # no activation rows yet: the set is recorded
+        (None, "b" * 64, [8], "unrecorded calibration"),  # rows of an unknown set
+    ],
+)
+def test_a_resume_with_another_calibration_set_is_refused(
+    tiny_detector, dataset, tmp_path, old, new, rows, refused
+) -> None:
+    import json
+
+    from engine.sweep import CALIBRATION, check_or_write_meta
+
+    before = meta_of(tiny_detector, dataset)
+    if old is not None:
+        before[CALIBRATION] = old
+    (tmp_path / META_NAME).write_text(json.dumps(before))
+    for bits in rows:
+        act_row(tmp_path, bits)
+    meta = meta_of(tiny_detector, dataset, **{CALIBRATION: new})
+    if refused:
+        with pytest.raises(InputError, match=refused):
+            check_or_write_meta(tmp_path, meta)
+        return
+    check_or_write_meta(tmp_path, meta)
+    recorded = json.loads((tmp_path / META_NAME).read_text()).get(CALIBRATION)
+    assert recorded == (old or new)
+
+
+# --- plot provenance --------------------------------------------------------------------------
+
+
+def test_sweep_plots_carry_a_provenance_caption(tmp_path) -> None:
+    pytest.importorskip("pyqtgraph")
+    from PySide6.QtGui import QImage
+
+    from cli.plots import provenance_caption, render_sweep
+
+    meta = {
+        "checkpoint_sha256": "1234567890abcdef" * 4,
+        "kitti_root": "/data/kitti",
+        "split": "val",
+        "protocol": "squeezedet",
+        "versions": {"squeezelens": "9.9"},
+    }
+    caption = provenance_caption(meta)
+    assert (
+        caption
+        == "checkpoint 1234567890ab · val split of kitti · protocol squeezedet · squeezelens 9.9"
+    )
+    curves = {"float": {32: (0.7, 0.0, 1)}, "nearest, no zero, global": {4: (0.4, 0.0, 1)}}
+    png, svg = tmp_path / "sweep.png", tmp_path / "sweep.svg"
+    render_sweep(curves, png, svg, "tiny model on val", caption=caption)
+    assert QImage(str(png)).text("Description") == caption
+    root = ET.parse(svg).getroot()
+    desc = [e.text for e in root if e.tag.rsplit("}", 1)[-1] == "desc"]  # the document's own
+    assert desc == [caption]
+    assert "1234567890ab" in "".join(root.itertext())  # drawn under the title too
