@@ -45,7 +45,7 @@ from engine.eval.results import (
     N_SAMPLE_PTS,
     ClassDifficultyAP,
     EvalResult,
-    capped_warnings,
+    input_warnings,
 )
 from engine.types import Detections, ImageRecord
 
@@ -383,27 +383,6 @@ def _check_inputs(
     return classes
 
 
-def _warnings(
-    records: Sequence[ImageRecord],
-    detections: Mapping[str, Detections],
-    curves: list[ClassDifficultyAP],
-) -> list[str]:
-    out = []
-    stems = {r.stem for r in records}
-    missing = sum(1 for s in stems if s not in detections)
-    if missing:
-        out.append(
-            f"{missing} of {len(stems)} images have no detections entry (scored as detecting nothing)"
-        )
-    extra = sum(1 for s in detections if s not in stems)
-    if extra:
-        out.append(
-            f"{extra} detection entries name images outside the evaluated set and were ignored"
-        )
-    out.extend(capped_warnings(curves))
-    return out
-
-
 def evaluate_detections(
     records: Sequence[ImageRecord],
     detections: Mapping[str, Detections],
@@ -437,4 +416,6 @@ def evaluate_detections(
         "gt_objects": len(scene.gt_type) - dontcare,
         "dontcare_regions": dontcare,
     }
-    return EvalResult(protocol, classes, ap, counts, tuple(_warnings(records, detections, curves)))
+    return EvalResult(
+        protocol, classes, ap, counts, tuple(input_warnings(records, detections, curves))
+    )

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
+
+from engine.types import Detections, ImageRecord
 
 DIFFICULTIES: tuple[str, ...] = ("easy", "moderate", "hard")
 N_SAMPLE_PTS = 41
@@ -76,6 +78,28 @@ def capped_warnings(curves: list[ClassDifficultyAP]) -> list[str]:
                 f"{c.cls} {c.difficulty}: only {c.n_gt} valid objects (< {N_SAMPLE_PTS}), so the "
                 f"devkit's curve is compressed and AP cannot exceed {r11:.4f} (R11) / {r40:.4f} (R40)"
             )
+    return out
+
+
+def input_warnings(
+    records: Sequence[ImageRecord],
+    detections: Mapping[str, Detections],
+    curves: list[ClassDifficultyAP],
+) -> list[str]:
+    """Warnings about the inputs (missing or extra detection entries) and capped curves."""
+    out = []
+    stems = {r.stem for r in records}
+    missing = sum(1 for s in stems if s not in detections)
+    if missing:
+        out.append(
+            f"{missing} of {len(stems)} images have no detections entry (scored as detecting nothing)"
+        )
+    extra = sum(1 for s in detections if s not in stems)
+    if extra:
+        out.append(
+            f"{extra} detection entries name images outside the evaluated set and were ignored"
+        )
+    out.extend(capped_warnings(curves))
     return out
 
 
