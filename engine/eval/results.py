@@ -179,11 +179,11 @@ class EvalResult:
         return path
 
     def format_table(self) -> str:
-        """A fixed-width AP table (in percent) with R11 and R40, the mAP rows and warnings."""
+        """A fixed-width AP table (fractions in [0, 1]) with R11 and R40, the mAP rows and warnings."""
         n = self.counts
         head = "".join(f"{d:>8} " for d in ("easy", "mod", "hard"))
         lines = [
-            f"KITTI 2D detection AP in % ({self.protocol} protocol; {n.get('images', 0)} images, "
+            f"KITTI 2D detection AP ({self.protocol} protocol; {n.get('images', 0)} images, "
             f"{n.get('detections', 0)} detections, {n.get('gt_objects', 0)} objects)",
             f"{'':<12}|{'AP|R11':^27}|{'AP|R40':^27}| valid objects",
             f"{'class':<12}|{head}|{head}| easy/mod/hard",
@@ -202,12 +202,12 @@ class EvalResult:
         lines.append(f"{'mAP (all 9)':<12}|{a11:<27}|{a40:<27}|")
         if any(self.ap[c][d].capped for c in self.classes for d in DIFFICULTIES):
             lines.append(
-                "* capped: too few valid objects for the 41-point curve (AP cannot reach 100)"
+                "* capped: too few valid objects for the 41-point curve (AP cannot reach 1)"
             )
         lines.extend(f"warning: {w}" for w in self.warnings)
         return "\n".join(lines)
 
 
 def _cell(value: float, capped: bool) -> str:
-    """One 9-character AP cell in percent, '*' marking a capped AP."""
-    return f"{100.0 * value:>8.2f}" + ("*" if capped else " ")
+    """One 9-character AP cell as a fraction, '*' marking a capped AP."""
+    return f"{value:>8.4f}" + ("*" if capped else " ")
