@@ -28,9 +28,21 @@ class BoundDetector:
         return self.detector.detect(image, quant=self.quant, threshold=threshold)
 
 
-def calibration_images(args, fallback: list[str] | None) -> list:
-    """Decoded calibration images: --calib paths, else the fallback paths, capped by --calib-count."""
-    from engine.data.images import list_images, read_image_bgr
+def kitti_train_images(root: str | None) -> list[str]:
+    """Image paths of the train split of a KITTI root ([] without one): the calibration default."""
+    from engine.data.kitti import open_dataset
+
+    if not root:
+        return []
+    try:
+        return [str(r.path) for r in open_dataset(root, "train").records]
+    except InputError:
+        return []
+
+
+def calibration_paths(args, fallback: list[str] | None) -> list:
+    """Calibration image paths: --calib paths, else the fallback paths; sorted, capped by --calib-count."""
+    from engine.data.images import list_images
 
     if args.calib_count is not None and args.calib_count < 1:
         raise InputError(f"--calib-count must be at least 1, got {args.calib_count}")
@@ -39,8 +51,14 @@ def calibration_images(args, fallback: list[str] | None) -> list:
         raise InputError(
             "no calibration images: give --calib PATH (or --kitti-root for its train split)"
         )
-    paths = sorted(paths)[: args.calib_count]
-    return [read_image_bgr(p) for p in paths]
+    return sorted(paths)[: args.calib_count]
+
+
+def calibration_images(args, fallback: list[str] | None) -> list:
+    """Decoded calibration images: --calib paths, else the fallback paths, capped by --calib-count."""
+    from engine.data.images import read_image_bgr
+
+    return [read_image_bgr(p) for p in calibration_paths(args, fallback)]
 
 
 def quant_from_args(args):
@@ -55,14 +73,28 @@ def quant_from_args(args):
     return quant_config_from_args(args) if given else None
 
 
+def check_quant_flags(args, calib_fallback: list[str] | None = None):
+    """Validate the quantization flags before the slow model load; returns quant_from_args(args).
+
+    One-line InputErrors: bad values, ``--int8`` with weight flags, and
+    ``--int8`` or activation bits with no calibration images (neither --calib
+    nor a fallback such as the train split of --kitti-root).
+    """
+    quant = quant_from_args(args)
+    int8 = getattr(args, "int8", False)
+    if int8 and quant is not None:
+        raise InputError(
+            "--int8 runs TFLite's own integer quantization: drop the weight quantization flags"
+        )
+    if int8 or (quant is not None and quant.activation_bits):
+        calibration_paths(args, calib_fallback)
+    return quant
+
+
 def build_runner(args, detector, calib_fallback: list[str] | None = None):
     """(runner with .detect, quant config or None, a one-line description)."""
-    quant = quant_from_args(args)
+    quant = check_quant_flags(args, calib_fallback)
     if getattr(args, "int8", False):
-        if quant is not None:
-            raise InputError(
-                "--int8 runs TFLite's own integer quantization: drop the weight quantization flags"
-            )
         from engine.int8 import Int8Detector
 
         images = calibration_images(args, calib_fallback)

@@ -53,3 +53,24 @@ def activation_ranges(
         if progress:
             progress(i + 1, len(images))
     return maxima
+
+
+def activation_formats(ranges: dict[str, float], bits: int) -> dict[str, dict]:
+    """Per layer output, the calibrated fixed-point format at ``bits``, JSON-ready.
+
+    ranges: :func:`activation_ranges` output (layer -> max |a|).  Each entry:
+    ``max_abs``, ``bits``, ``frac_len`` (step = 2^-frac_len), ``step`` and the
+    representable ``min`` / ``max`` values.
+    """
+    formats = {}
+    for name, max_abs in ranges.items():
+        step, lo, hi = dynamic_fixed_point(max_abs, bits)
+        formats[name] = {
+            "max_abs": float(max_abs),
+            "bits": int(bits),
+            "frac_len": fractional_length(max_abs, bits),
+            "step": step,
+            "min": lo * step,
+            "max": hi * step,
+        }
+    return formats

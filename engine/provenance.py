@@ -1,22 +1,29 @@
-"""Provenance recorded in every output file: versions, checkpoint hash, config."""
+"""Provenance recorded in every output file: versions, checkpoint hash, config, calibration set."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import platform
+from collections.abc import Iterable
 from importlib import metadata
+from pathlib import Path
+
+DISTRIBUTIONS = (
+    "squeezelens",
+    "numpy",
+    "tensorflow-cpu",
+    "tensorflow",
+    "keras",
+    "ai-edge-litert",
+    "opencv-python-headless",
+)
 
 
 def versions() -> dict[str, str]:
-    """Versions of SqueezeLens and the libraries that shape its numbers."""
+    """Versions of SqueezeLens and the libraries that shape its numbers (installed ones only)."""
     out = {"python": platform.python_version()}
-    for dist in (
-        "squeezelens",
-        "numpy",
-        "tensorflow-cpu",
-        "tensorflow",
-        "keras",
-        "opencv-python-headless",
-    ):
+    for dist in DISTRIBUTIONS:
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -28,3 +35,22 @@ def checkpoint_record(detector) -> dict:
     """{"path", "sha256"} of the detector's checkpoint (nulls for in-memory weights)."""
     info = getattr(detector, "checkpoint", None)
     return {"path": getattr(info, "path", None), "sha256": getattr(info, "sha256", None)}
+
+
+def file_list_sha256(paths: Iterable[str | os.PathLike]) -> str:
+    """SHA-256 of a set of files: their absolute paths and sizes, in sorted order.
+
+    Identifies a calibration set cheaply (no file is read); another folder, an
+    added or removed image, or a changed size gives another hash.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(str(Path(p).resolve()) for p in paths):
+        size = os.stat(path).st_size if os.path.exists(path) else -1
+        digest.update(f"{path}\t{size}\n".encode())
+    return digest.hexdigest()
+
+
+def calibration_record(paths: Iterable[str | os.PathLike], source: str | None = None) -> dict:
+    """{"count", "sha256", "source"} of a calibration image set (see :func:`file_list_sha256`)."""
+    paths = list(paths)
+    return {"count": len(paths), "sha256": file_list_sha256(paths), "source": source}
