@@ -197,3 +197,19 @@ def test_activation_quant_layer_clips_far_out_of_range_values_exactly(scale) -> 
     np.testing.assert_array_equal(codes, expected)
     layer.enabled.assign(0.0)
     np.testing.assert_array_equal(layer(x).numpy(), x.numpy())  # disabled: a pass-through
+
+
+@pytest.mark.parametrize("bits", [4, 8, 16])
+def test_activation_formats_describe_ristrettos_fixed_point_per_layer(bits) -> None:
+    from engine.activations import activation_formats
+
+    ranges = {"conv1": 37.5, "fire2/squeeze1x1": 0.3, "conv12": 4.0, "dead": 0.0}
+    formats = activation_formats(ranges, bits)
+    assert list(formats) == list(ranges)
+    for name, max_abs in ranges.items():
+        f = formats[name]
+        step = expected_step(max_abs, bits) if max_abs > 0 else 2.0 ** -(bits - 1)
+        assert f["bits"] == bits and f["max_abs"] == max_abs
+        assert f["step"] == step and f["frac_len"] == -round(math.log2(step))
+        assert f["min"] == -(2 ** (bits - 1)) * step and f["max"] == (2 ** (bits - 1) - 1) * step
+        assert f["max"] + step >= max_abs  # the largest magnitude fits (up to one step)
