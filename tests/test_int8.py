@@ -396,8 +396,12 @@ def test_export_int8_uses_cache_and_writes_sidecar(files, int8_path, tmp_path, m
     side = json.loads(Path(str(out) + ".json").read_text())
     assert side["format"] == "tflite-int8" and side["input_size"] == list(SIZE)
     assert side["output_quantization"]["scale"] > 0
+    prov = side["provenance"]
+    assert prov["checkpoint"]["sha256"] == side["checkpoint_sha256"]
+    assert prov["config"]["calibration"]["count"] == N_CALIB
+    assert "ai-edge-litert" in prov["versions"]
     assert "smaller" in capsys.readouterr().out
     with pytest.raises(InputError, match="calib-count"):
         _export([*argv, "--calib-count", "0"])
-    with pytest.raises(InputError, match="calibration"):
-        _export(argv[:-3])
+    with pytest.raises(InputError, match="no train split"):  # without --calib: the train split
+        _export([*argv[:-3], "--kitti-root", str(tmp_path)])

@@ -3,9 +3,11 @@
 The format comes from --format, else from the --out suffix: ``.npz`` -> npz,
 ``.tflite`` -> INT8 TFLite, no suffix or ``.ckpt*`` -> TF1 checkpoint prefix.
 ``--int8`` (or ``--format tflite``) converts with TFLite full-integer
-post-training quantization, calibrated on --calib images, and writes the
-model plus a ``<out>.json`` sidecar (classes, anchors, input size, BGR means,
-I/O quantization) that a deployment needs to pre- and post-process.
+post-training quantization, calibrated on --calib images (default: the train
+split of --kitti-root, else the bundled sample data), and writes the model
+plus a ``<out>.json`` sidecar (classes, anchors, input size, BGR means, I/O
+quantization) that a deployment needs to pre- and post-process, with its
+provenance (checkpoint hash, conversion settings, calibration set, versions).
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ def register(sub) -> None:
     p.add_argument("--int8", action="store_true", help="write the full-integer INT8 TFLite model")
     p.add_argument(
         "--calib", nargs="+", metavar="PATH", help="calibration images (files or folders)"
+    )
+    p.add_argument(
+        "--kitti-root",
+        metavar="ROOT",
+        help="without --calib, calibrate on this KITTI folder's train split "
+        "(default: the bundled sample data)",
     )
     p.add_argument(
         "--calib-count",
@@ -71,18 +79,28 @@ def resolve_format(out: Path, fmt: str | None, int8: bool) -> str:
     raise InputError(f"cannot tell the export format from the suffix {out.suffix!r}: pass --format")
 
 
-def calibration_images(args) -> list:
-    """Decoded BGR calibration images from --calib, the first --calib-count in name order."""
-    from engine.data.images import list_images, read_image_bgr
+def calibration_paths(args) -> tuple[list, str]:
+    """(calibration image paths, where they came from): --calib, else the train split of
+    --kitti-root, else of the bundled sample data; the first --calib-count in name order."""
+    from cli.runner import calibration_paths as pick
+    from cli.runner import kitti_train_images
+    from engine.data.images import list_images
+    from engine.samples import default_kitti_root
 
-    if not args.calib:
-        raise InputError("--int8 needs calibration images: give --calib PATH (files or folders)")
-    if args.calib_count < 1:
-        raise InputError(f"--calib-count must be at least 1, got {args.calib_count}")
-    paths = list_images(args.calib)[: args.calib_count]
+    if args.calib:
+        if not list_images(args.calib):
+            raise InputError(f"no images found in {' '.join(args.calib)}")
+        return pick(args, None), "--calib " + " ".join(args.calib)
+    root = args.kitti_root or default_kitti_root()
+    if root is None:
+        raise InputError("--int8 needs calibration images: give --calib PATH or --kitti-root ROOT")
+    paths = kitti_train_images(str(root))
     if not paths:
-        raise InputError(f"no images found in {' '.join(args.calib)}")
-    return [read_image_bgr(p) for p in paths]
+        raise InputError(
+            f"--int8 needs calibration images: {root} has no train split; give --calib"
+        )
+    source = f"train split of {root}" + ("" if args.kitti_root else " (bundled sample data)")
+    return pick(args, paths), source
 
 
 def _progress(done: int, total: int) -> None:
@@ -94,15 +112,19 @@ def _progress(done: int, total: int) -> None:
     )
 
 
-def export_int8(detector, args) -> int:
-    """Convert (or reuse the cached conversion), copy it to --out, write the sidecar, report sizes."""
+def export_int8(detector, args, calibration: tuple[list, str]) -> int:
+    """Convert (or reuse the cached conversion), copy it to --out, write the sidecar, report sizes.
+
+    calibration: (image paths, where they came from), from :func:`calibration_paths`.
+    """
     from engine.checkpoint.writers import write_sidecar
+    from engine.data.images import read_image_bgr
     from engine.int8 import Int8Detector
 
-    images = calibration_images(args)
-    say(
-        f"INT8: {len(images)} calibration images (conversions are cached per checkpoint, size and set)"
-    )
+    paths, source = calibration
+    say(f"INT8: {len(paths)} calibration images, {source} "
+        "(conversions are cached per checkpoint, size and set)")  # fmt: skip
+    images = [read_image_bgr(p) for p in paths]
     start = time.perf_counter()
     int8 = Int8Detector.from_detector(detector, images, progress=_progress)
     out = args.out
@@ -110,33 +132,44 @@ def export_int8(detector, args) -> int:
     tmp = out.with_name(out.name + ".tmp")
     shutil.copyfile(int8.model_path, tmp)
     tmp.replace(out)
-    write_sidecar(out, detector.spec, _sidecar_extra(detector, int8, len(images)))
+    write_sidecar(out, detector.spec, _sidecar_extra(detector, int8, paths, source))
     report = int8.size_report()
     print(f"wrote {out} in {time.perf_counter() - start:.1f} s")
     print(report.format())
     return 0
 
 
-def _sidecar_extra(detector, int8, n_images: int) -> dict:
+def _sidecar_extra(detector, int8, paths: list, source: str) -> dict:
+    """What a deployment needs beside the model, and where the model came from."""
+    from engine.provenance import calibration_record, checkpoint_record, versions
+
     in_scale, in_zero = int8.input_quantization
     out_scale, out_zero = int8.output_quantization
+    calibration = calibration_record(paths, source)
     return {
         "format": "tflite-int8",
         "bgr_means": list(detector.spec.bgr_means),
         "input_quantization": {"scale": float(in_scale), "zero_point": int(in_zero)},
         "output_quantization": {"scale": float(out_scale), "zero_point": int(out_zero)},
         "checkpoint_sha256": detector.checkpoint.sha256 if detector.checkpoint else None,
-        "calibration_images": n_images,
-    }
+        "calibration_images": len(paths),
+        "provenance": {
+            "checkpoint": checkpoint_record(detector),
+            "config": {"int8": True, "method": "TFLite full-integer post-training quantization",
+                       "calibration": calibration},
+            "versions": versions(),
+        },
+    }  # fmt: skip
 
 
 def run(args) -> int:
     fmt = resolve_format(args.out, args.format, args.int8)
-    if args.calib and fmt != "tflite":
-        raise InputError("--calib is only used with --int8")
+    if (args.calib or args.kitti_root) and fmt != "tflite":
+        raise InputError("--calib and --kitti-root are only used with --int8")
+    calibration = calibration_paths(args) if fmt == "tflite" else None  # before the slow load
     detector = load_detector(args)
-    if fmt == "tflite":
-        return export_int8(detector, args)
+    if calibration is not None:
+        return export_int8(detector, args, calibration)
     from engine.checkpoint import save_npz, save_tf1
 
     weights, spec = detector.float_weights, detector.spec
