@@ -1,16 +1,21 @@
 """``squeezelens sweep``: mAP vs bits over every combination of quantization settings.
 
 Each finished point is appended to DIR/sweep.csv at once; rerunning the same
-command resumes without redoing finished points.  The plot (DIR/sweep.png and
-DIR/sweep.svg) follows the low-precision fork's figure: mAP (mean of the 9
-class x difficulty APs) against bits, one curve per method.
+command resumes without redoing finished points (nearest points are not redone
+when only --seed changes).  The plot (DIR/sweep.png and DIR/sweep.svg) follows
+the low-precision fork's figure: mAP (mean of the 9 class x difficulty APs)
+against bits, one curve per method, with a provenance caption.
 
-The fork's four published curves: nearest and stochastic rounding, each without
-and with zero reservation, where the fork's "zero" runs also had its separate
-conv/fire scales switched on (its sweep script passed the zero flag as the
-scales flag).  Reproduce them with:
-  --rounding nearest,stochastic --reserve-zero off,on --scale global   (no-zero curves)
-  and for the zero curves --reserve-zero on --scale groups.
+The fork's four published curves, (a) nearest and (b) stochastic rounding with
+no zero and one global range, (c) nearest and (d) stochastic with zero
+reservation AND separate conv/fire ranges (its sweep script passed the zero
+flag as the scales flag too), scored with SqueezeDet's devkit copy:
+  --fork-curves --protocol squeezedet            (bits 3,4,5,6,7,9,11 unless --bits)
+or, by hand, two runs into the same --out:
+  --bits 3,4,5,6,7,9,11 --rounding nearest,stochastic --reserve-zero off --scale global
+  --bits 3,4,5,6,7,9,11 --rounding nearest,stochastic --reserve-zero on  --scale groups
+(--reserve-zero off,on --scale global would give zero + global, not the fork's
+zero curves.)  Add --repeats R for mean +- std over stochastic seeds.
 """
 
 from __future__ import annotations
@@ -37,10 +42,12 @@ def register(sub) -> None:
         "--kitti-root", metavar="ROOT", help="KITTI object folder (default: bundled sample data)"
     )
     p.add_argument("--split", default="val", help="split to score (default val)")
-    p.add_argument("--protocol", choices=("official", "squeezedet"), default="official")
+    p.add_argument("--protocol", choices=("official", "squeezedet"), default="official",
+                   help="official devkit, or SqueezeDet's copy (what the fork scored with)")  # fmt: skip
     p.add_argument("--repeats", type=int, default=1, help="seeds per stochastic point (mean ± std)")
     p.add_argument("--fork-curves", action="store_true",
-                   help="the fork's four published curves (nearest/stochastic x zero off / zero on + groups)")  # fmt: skip
+                   help="the fork's four curves: nearest/stochastic x (no zero, global | zero, "
+                   "groups), at bits 3,4,5,6,7,9,11 unless --bits")  # fmt: skip
     p.add_argument(
         "--out",
         type=Path,
@@ -52,27 +59,58 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _configs(args) -> list:
-    from dataclasses import replace
+def _fork_configs(args) -> list:
+    """The fork's four curves at --bits (default the fork's bits); --seed and --layer-bits kept."""
+    from engine.quant.cli_args import quant_configs_from_args
+    from engine.quant.presets import FORK_BITS, FORK_FIELDS, fork_curve_configs
 
+    given = [f"--{n.replace('_', '-')}" for n in FORK_FIELDS if getattr(args, f"quant_{n}", None)]
+    if given:
+        raise InputError(f"--fork-curves sets {', '.join(given)} itself: drop them")
+    base = quant_configs_from_args(argparse.Namespace(**{**vars(args), "quant_bits": None}))[0]
+    bits = [c.bits for c in quant_configs_from_args(args)] if args.quant_bits else FORK_BITS
+    return fork_curve_configs(base, tuple(bits))
+
+
+def _configs(args) -> list:
     from engine.quant.cli_args import quant_configs_from_args
 
-    configs = quant_configs_from_args(args)
-    if args.fork_curves:
-        configs = [
-            replace(c, reserve_zero=z, scale="groups" if z else "global", rounding=r)
-            for c in configs for r in ("nearest", "stochastic") for z in (False, True)
-        ]  # fmt: skip
+    configs = _fork_configs(args) if args.fork_curves else quant_configs_from_args(args)
     if not configs:
         raise InputError("the sweep has no points: give --bits (e.g. --bits 3,4,5,6,7,9,11)")
     return configs
 
 
-def run(args) -> int:
-    from cli.plots import render_sweep
-    from engine.data.kitti import open_dataset
+def _calibration(args, points, root: str) -> tuple[list, dict] | None:
+    """(paths, record) of the activation calibration images, None when no point needs them."""
+    from cli.runner import calibration_paths, kitti_train_images
+    from engine.provenance import calibration_record
+
+    if not any(p.quant is not None and p.quant.activation_bits for p in points):
+        return None
+    paths = calibration_paths(args, kitti_train_images(root))
+    source = "--calib " + " ".join(args.calib) if args.calib else f"train split of {root}"
+    return paths, calibration_record(paths, source)
+
+
+def _meta(detector, dataset, args, calibration: tuple[list, dict] | None) -> dict:
+    """What the folder's sweep_meta.json records and a resumed sweep must match."""
     from engine.provenance import versions
-    from engine.sweep import run_sweep, summarize, sweep_points
+
+    return {
+        "checkpoint_sha256": detector.checkpoint.sha256 if detector.checkpoint else None,
+        "checkpoint": detector.checkpoint.path if detector.checkpoint else None,
+        "kitti_root": str(dataset.root), "split": dataset.split, "protocol": args.protocol,
+        "input_size": list(detector.spec.input_size), "versions": versions(),
+        "calibration_sha256": calibration[1]["sha256"] if calibration else None,
+        "calibration": calibration[1] if calibration else None,
+    }  # fmt: skip
+
+
+def run(args) -> int:
+    from engine.data.images import read_image_bgr
+    from engine.data.kitti import open_dataset
+    from engine.sweep import run_sweep, sweep_points
 
     if getattr(args, "int8", False):
         raise InputError("--int8 is a single model, not a sweep axis; use evaluate --int8")
@@ -81,18 +119,13 @@ def run(args) -> int:
     dataset = open_dataset(root, args.split)
     if not dataset.has_labels:
         raise InputError("cannot sweep: the folder has no KITTI labels", dataset.root)
+    calibration = _calibration(args, points, root)  # before the slow model load
     detector = load_detector(args)
-    if any(p.quant is not None and p.quant.activation_bits for p in points):
-        from cli.commands.evaluate import _calib_fallback
-        from cli.runner import calibration_images
-
-        detector.calibrate_activations(calibration_images(args, _calib_fallback(root)))
-    meta = {
-        "checkpoint_sha256": detector.checkpoint.sha256 if detector.checkpoint else None,
-        "checkpoint": detector.checkpoint.path if detector.checkpoint else None,
-        "kitti_root": str(dataset.root), "split": dataset.split, "protocol": args.protocol,
-        "input_size": list(detector.spec.input_size), "versions": versions(),
-    }  # fmt: skip
+    if calibration is not None:
+        detector.calibrate_activations([read_image_bgr(p) for p in calibration[0]])
+    meta = _meta(detector, dataset, args, calibration)
+    if args.fork_curves and args.protocol != "squeezedet":
+        say("note: the fork scored with SqueezeDet's devkit copy (--protocol squeezedet)")
     bar = ProgressBar(f"sweep: {len(points)} points x {len(dataset)} images")
 
     def progress(done, total, row):
@@ -105,13 +138,22 @@ def run(args) -> int:
     rows = run_sweep(
         detector, dataset, points, args.out, meta, protocol=args.protocol, progress=progress
     )
+    _report(rows, points, meta, dataset, args)
+    return 0
+
+
+def _report(rows: list, points: list, meta: dict, dataset, args) -> None:
+    """Plot the points of this sweep and print their table."""
+    from cli.plots import provenance_caption, render_sweep
+    from engine.sweep import summarize
+
     keys = {p.key for p in points}
     curves = summarize([r for r in rows if r["key"] in keys])
     title = f"{Path(meta['checkpoint'] or 'model').name} on {dataset.split} ({len(dataset)} images, {args.protocol})"
-    render_sweep(curves, args.out / "sweep.png", args.out / "sweep.svg", title)
+    render_sweep(curves, args.out / "sweep.png", args.out / "sweep.svg", title,
+                 caption=provenance_caption(meta))  # fmt: skip
     _print_table(curves)
     print(f"wrote {args.out / 'sweep.csv'}, sweep.png, sweep.svg")
-    return 0
 
 
 def _print_table(curves: dict) -> None:

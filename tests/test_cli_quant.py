@@ -1,0 +1,283 @@
+"""The quantization side of the command line: quantize, export --int8 calibration, sweep
+--fork-curves, and flag checks that must fail before the (slow) model load.
+
+Commands run in-process through ``cli.main.main``.  The model is a random-weight
+SqueezeDet at 256x96 saved as .npz with its sidecar; the dataset a tiny KITTI
+tree (val and train splits).  The INT8 conversion itself is replaced by a fake
+where only the choice of calibration images is under test (tests/test_int8.py
+converts for real).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cli.main import main
+from engine.model.spec import ArchSpec, layer_names
+from tests.conftest import random_weights
+from tests.test_sweep import write_tiny_kitti
+
+SIZE = (256, 96)
+VAL, TRAIN = [1, 2, 3], [0, 1]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    from engine.checkpoint import save_npz
+
+    root = tmp_path_factory.mktemp("cli_quant")
+    spec = ArchSpec().with_input_size(SIZE)
+    kitti = write_tiny_kitti(root / "kitti", n_images=4, splits={"val": VAL, "train": TRAIN})
+    no_train = write_tiny_kitti(root / "kitti_val_only", n_images=2, splits={"val": [0, 1]})
+    return {
+        "root": root,
+        "ckpt": save_npz(root / "tiny.npz", random_weights(spec, seed=0), spec),
+        "kitti": kitti,
+        "no_train": no_train,
+        "images": kitti / "training" / "image_2",
+    }
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    """main(argv) -> (exit code, stdout, stderr); SystemExit (argparse) becomes its code."""
+    capsys.readouterr()
+    try:
+        rc = main([str(a) for a in argv])
+    except SystemExit as exc:
+        rc = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def one_line_error(capsys, argv: list, *needles: str) -> str:
+    """The command exits 2 with a single stderr line naming the problem."""
+    rc, _, err = run(capsys, *argv)
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"squeezelens {argv[0]}: error: "), lines[0]
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+@pytest.fixture()
+def no_model_load(monkeypatch):
+    """Fail loudly if a command loads the model (its flags should have been refused first)."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the flags were checked")
+
+    import importlib
+
+    modules = ["cli.commands.quantize", "cli.commands.sweep", "cli.commands.export", "cli.common"]
+    for name in modules:  # imported first, so none binds the patched cli.common.load_detector
+        monkeypatch.setattr(importlib.import_module(name), "load_detector", refuse)
+
+
+# --- quantize -----------------------------------------------------------------------------
+
+
+def test_quantize_takes_the_shared_flags_and_refuses_int8(capsys, files, no_model_load) -> None:
+    out = files["root"] / "q_int8.npz"
+    line = one_line_error(
+        capsys, ["quantize", "--checkpoint", files["ckpt"], "--int8", "--out", out], "export --int8"
+    )
+    assert "simulated" in line and not out.exists()
+    one_line_error(
+        capsys,
+        ["quantize", "--checkpoint", files["ckpt"], "--calib", files["images"], "--out", out],
+        "only used with --activation-bits",
+    )
+    one_line_error(
+        capsys,
+        ["quantize", "--checkpoint", files["ckpt"], "--activation-bits", "8",
+         "--calib", files["images"], "--calib-count", "0", "--out", out],
+        "--calib-count must be at least 1",
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_quantize_records_calibrated_activation_formats(capsys, files, tmp_path) -> None:
+    from engine.data.images import list_images
+    from engine.provenance import file_list_sha256
+
+    out = tmp_path / "q8a6.npz"
+    argv = ["quantize", "--checkpoint", files["ckpt"], "--bits", "8", "--activation-bits", "6",
+            "--calib", files["images"], "--calib-count", "3", "--out", out]  # fmt: skip
+    rc, _, err = run(capsys, *argv)
+    assert rc == 0, err
+    doc = json.loads(out.with_suffix(".json").read_text())
+    acts = doc["activations"]
+    assert acts["bits"] == 6 and doc["quant"]["activation_bits"] == 6
+    used = sorted(list_images([str(files["images"])]))[:3]
+    assert acts["calibration"]["count"] == 3
+    assert acts["calibration"]["sha256"] == file_list_sha256(used)
+    assert list(acts["layers"]) == layer_names("squeezedet")
+    for fmt in acts["layers"].values():
+        assert isinstance(fmt["frac_len"], int) and fmt["step"] == 2.0 ** -fmt["frac_len"]
+        assert fmt["max"] + fmt["step"] >= fmt["max_abs"] > 0
+
+
+@pytest.mark.slow
+def test_quantize_calibrates_on_the_train_split_of_kitti_root(capsys, files, tmp_path) -> None:
+    out = tmp_path / "q.npz"
+    rc, _, err = run(capsys, "quantize", "--checkpoint", files["ckpt"], "--activation-bits", "8",
+                     "--kitti-root", files["kitti"], "--out", out)  # fmt: skip
+    assert rc == 0, err
+    calibration = json.loads(out.with_suffix(".json").read_text())["activations"]["calibration"]
+    assert calibration["count"] == len(TRAIN) and "train split" in calibration["source"]
+    rc, _, err = run(capsys, "quantize", "--checkpoint", files["ckpt"], "--out", out)
+    assert rc == 0 and json.loads(out.with_suffix(".json").read_text())["activations"] is None
+
+
+# --- export --int8 calibration --------------------------------------------------------------
+
+
+class FakeInt8:
+    """Stands in for Int8Detector: records the calibration images, writes a dummy model."""
+
+    calls: list[int] = []
+
+    def __init__(self, path: Path) -> None:
+        self.model_path = path
+        self.input_quantization = (0.5, -3)
+        self.output_quantization = (0.25, 7)
+
+    @classmethod
+    def from_detector(cls, detector, images, progress=None):
+        cls.calls.append(len(images))
+        path = Path(detector.checkpoint.path).with_name("fake.tflite")
+        path.write_bytes(b"TFL3")
+        return cls(path)
+
+    def size_report(self):
+        class Report:
+            def format(self) -> str:
+                return "4 bytes, much smaller"
+
+        return Report()
+
+
+@pytest.fixture()
+def fake_int8(monkeypatch):
+    FakeInt8.calls = []
+    monkeypatch.setattr("engine.int8.Int8Detector", FakeInt8)
+    return FakeInt8
+
+
+@pytest.mark.slow
+def test_export_int8_calibrates_on_the_train_split_then_the_bundled_sample(
+    capsys, files, tmp_path, fake_int8
+) -> None:
+    from engine.provenance import versions
+    from engine.samples import default_kitti_root
+
+    out = tmp_path / "model.tflite"
+    rc, _, err = run(capsys, "export", "--checkpoint", files["ckpt"], "--out", out, "--int8",
+                     "--kitti-root", files["kitti"])  # fmt: skip
+    assert rc == 0, err
+    assert fake_int8.calls == [len(TRAIN)] and "train split of" in err
+    side = json.loads(Path(str(out) + ".json").read_text())
+    prov = side["provenance"]
+    assert prov["checkpoint"]["sha256"] == side["checkpoint_sha256"] is not None
+    assert prov["config"]["int8"] is True and prov["config"]["calibration"]["count"] == len(TRAIN)
+    assert prov["versions"] == versions() and "ai-edge-litert" in prov["versions"]
+    if default_kitti_root() is None:
+        pytest.skip("this install has no bundled sample data")
+    rc, _, err = run(capsys, "export", "--checkpoint", files["ckpt"], "--out", out, "--int8",
+                     "--calib-count", "5")  # fmt: skip
+    assert rc == 0, err
+    assert fake_int8.calls[-1] == 5 and "bundled sample data" in err
+
+
+def test_export_int8_calibration_errors_come_before_the_model_load(
+    capsys, files, tmp_path, no_model_load
+) -> None:
+    out = tmp_path / "model.tflite"
+    base = ["export", "--checkpoint", files["ckpt"], "--out", out, "--int8"]
+    one_line_error(capsys, [*base, "--kitti-root", files["no_train"]], "no train split")
+    one_line_error(capsys, [*base, "--calib", files["root"] / "nothing"], "no such file")
+    (tmp_path / "empty").mkdir()
+    one_line_error(capsys, [*base, "--calib", tmp_path / "empty"], "no images found")
+    one_line_error(
+        capsys, [*base[:-1][:4], tmp_path / "w.npz", "--calib", files["images"]], "--int8"
+    )
+
+
+# --- sweep --------------------------------------------------------------------------------
+
+
+def sweep_args(*flags: str):
+    from cli.main import build_parser
+
+    return build_parser().parse_args(["sweep", "--out", "unused", *flags])
+
+
+def test_fork_curves_default_to_the_forks_bits_and_four_methods() -> None:
+    from cli.commands.sweep import _configs
+
+    configs = _configs(sweep_args("--fork-curves", "--seed", "4"))
+    assert sorted({c.bits for c in configs}) == [3, 4, 5, 6, 7, 9, 11] and len(configs) == 28
+    methods = {(c.rounding, c.reserve_zero, c.scale) for c in configs}
+    assert methods == {("nearest", False, "global"), ("stochastic", False, "global"),
+                       ("nearest", True, "groups"), ("stochastic", True, "groups")}  # fmt: skip
+    assert all(c.seed == 4 and not c.quantize_first_layer for c in configs)
+    assert {c.bits for c in _configs(sweep_args("--fork-curves", "--bits", "4,8"))} == {4, 8}
+
+
+def test_sweep_refuses_int8_fork_curve_conflicts_and_missing_calibration(
+    capsys, files, tmp_path, no_model_load
+) -> None:
+    base = ["sweep", "--checkpoint", files["ckpt"], "--kitti-root", files["kitti"],
+            "--out", tmp_path / "s"]  # fmt: skip
+    one_line_error(capsys, [*base, "--bits", "4", "--int8"], "--int8", "evaluate --int8")
+    one_line_error(capsys, [*base, "--fork-curves", "--scale", "layer"], "--scale", "drop")
+    no_train = [*base[:4], files["no_train"], *base[5:]]
+    one_line_error(
+        capsys, [*no_train, "--bits", "8", "--activation-bits", "6"], "no calibration images"
+    )
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.slow
+def test_sweep_fork_curves_writes_the_four_curves(capsys, files, tmp_path) -> None:
+    import csv
+
+    out = tmp_path / "fork"
+    rc, stdout, err = run(capsys, "sweep", "--checkpoint", files["ckpt"], "--kitti-root",
+                          files["kitti"], "--fork-curves", "--bits", "4", "--out", out)  # fmt: skip
+    assert rc == 0, err
+    assert "--protocol squeezedet" in err  # the fork scored with SqueezeDet's devkit copy
+    with open(out / "sweep.csv", newline="") as f:
+        labels = [r["label"] for r in csv.DictReader(f)]
+    assert labels == ["float", "nearest, no zero, global", "stochastic, no zero, global",
+                      "nearest, zero, groups", "stochastic, zero, groups"]  # fmt: skip
+    meta = json.loads((out / "sweep_meta.json").read_text())
+    assert meta["calibration_sha256"] is None
+    assert meta["checkpoint_sha256"][:12] in (out / "sweep.svg").read_text()
+    assert sum(line.startswith(("nearest", "stochastic")) for line in stdout.splitlines()) == 4
+
+
+# --- shared flag checks (cli.runner) ----------------------------------------------------------
+
+
+def test_runner_checks_flags_without_a_model(files) -> None:
+    from cli.main import build_parser
+    from cli.runner import check_quant_flags
+    from engine.errors import InputError
+
+    def args(*flags):
+        return build_parser().parse_args(["detect", *map(str, flags)])
+
+    with pytest.raises(InputError, match="weight quantization flags"):
+        check_quant_flags(args("--int8", "--bits", "4"), ["a.png"])
+    with pytest.raises(InputError, match="no calibration images"):
+        check_quant_flags(args("--activation-bits", "8"), [])
+    with pytest.raises(InputError, match="no calibration images"):
+        check_quant_flags(args("--int8"), None)
+    assert check_quant_flags(args("--bits", "4"), None).bits == 4
+    assert check_quant_flags(args("--int8", "--calib", files["images"]), None) is None
+    assert check_quant_flags(args(), None) is None
