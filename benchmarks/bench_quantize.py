@@ -1,17 +1,30 @@
-"""Speed of engine.quant.quantize_weights on the full SqueezeDet model (2,082,120 weights).
+"""Speed of engine.quant.quantize_weights on the full SqueezeDet model (2,082,120 weights),
+against the low-precision fork's algorithm written out straightforwardly.
 
-Random weights of the official shapes (He-like scales), one global range (the
-fork's default).  For bits x rounding x reserve_zero it prints the median and
-the minimum over repeated calls, warm (lookup tables cached from the previous
-call, as when the GUI or a sweep requantizes) and cold (cache cleared first).
-Then the fork's algorithm as the fork runs it, a Python loop over elements
-(distances to all levels with numpy per element), on the full model or on a
-fraction of it (then extrapolated, and said so), with the speed ratio and a
-check that both give identical bits.
+Random weights of the official shapes (He-like scales).  First the engine: for
+bits x rounding x reserve_zero (default bits 3, 6, 8, 11, 16) the median and
+minimum over repeated calls, warm (lookup tables cached from the previous call,
+as when the GUI or a sweep requantizes) and cold (cache cleared first).
 
-    .venv/bin/python benchmarks/bench_quantize.py                  # bits 3..11, loop on 5 %
-    .venv/bin/python benchmarks/bench_quantize.py --loop-fraction 1 --loop-bits 8
-    .venv/bin/python benchmarks/bench_quantize.py --scale channel --bits 8
+Then the fork's algorithm, independent of the engine: the quantized tensors
+(every kernel and bias but conv1's), their range (global: min over all of them
+and max(0, max over all); groups: one range for the conv layers, one for the
+fire layers), the 2^N levels ``lo + i*step``, ``step = (hi-lo)/(2^N-1)``, in
+float64 (the engine evaluates ``lo + (i*(hi-lo))/(2^N-1)``: the levels may
+differ in the last float64 bit, the float32 results must not) with the
+level closest to 0 replaced by 0 when zero is reserved, and rounding in a
+Python loop over the elements as the fork does (per element, the closest level
+by float64 distance, a tie to the lower; stochastic: end levels kept, else up
+iff u < (v - lower)/(upper - lower)).  Its stochastic draws are the engine's
+documented per-tensor draws (``uniform_draws(seed, name, shape)``), fed in, so
+both must give the same bits.  The loop is timed on the full model at
+--loop-bits (a smaller --loop-fraction extrapolates, and says so) and checked
+bit for bit there; at every benchmarked width it is checked on the first
+--check-fraction of every tensor.
+
+    .venv/bin/python benchmarks/bench_quantize.py                      # full-model loop at 8 bits
+    .venv/bin/python benchmarks/bench_quantize.py --bits 3-11 --loop-bits 6
+    .venv/bin/python benchmarks/bench_quantize.py --scale channel --bits 8 --loop-fraction 0
 """
 
 from __future__ import annotations
@@ -27,21 +40,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.quant import QuantConfig, plan_quantization, quantize_weights, uniform_draws  # noqa: E402
+from engine.quant import QuantConfig, quantize_weights, uniform_draws  # noqa: E402
 from engine.quant.rounding import clear_table_cache  # noqa: E402
 
-FIRES = [
-    (16, 64),
-    (16, 64),
-    (32, 128),
-    (32, 128),
-    (48, 192),
-    (48, 192),
-    (64, 256),
-    (64, 256),
-    (96, 384),
-    (96, 384),
-]
+FIRES = [(16, 64), (16, 64), (32, 128), (32, 128), (48, 192), (48, 192), (64, 256), (64, 256),
+         (96, 384), (96, 384)]  # fmt: skip
+TABLE_BITS = "3,6,8,11,16"
 
 
 def official_shapes() -> dict[str, tuple[int, ...]]:
@@ -88,48 +92,105 @@ def timed_ms(
     return times
 
 
-def fork_loop(
-    weights: dict[str, np.ndarray], config: QuantConfig, fraction: float
-) -> tuple[dict, float, int]:
-    """The fork's per-element loop over the first ``fraction`` of every quantized tensor.
+# --- the fork's algorithm, written out (no engine code) ----------------------------------
 
-    Returns (outputs by name, seconds, elements done).  Same ranges, levels,
-    draws and float64 arithmetic as the fork; one Python iteration per weight.
+
+def fork_units(weights: dict[str, np.ndarray], scale: str) -> dict[str, list[str]]:
+    """Range unit -> tensor names: every kernel and bias but conv1's, in one unit ("global")
+    or two ("groups": layers named conv*, layers named fire*)."""
+    units: dict[str, list[str]] = {}
+    for name in weights:
+        layer, _, kind = name.rpartition("/")
+        if kind not in ("kernels", "biases") or layer == "conv1":
+            continue
+        unit = "all" if scale == "global" else ("conv" if layer.startswith("conv") else "fire")
+        units.setdefault(unit, []).append(name)
+    return units
+
+
+def fork_levels(lo: float, hi: float, bits: int, reserve_zero: bool) -> list[float]:
+    """The 2^bits levels lo + i*step, step = (hi-lo)/(2^bits-1), in Python floats (float64),
+    the step computed first as in the fork's code; with reserve_zero the level closest to
+    0 (the first on a tie) becomes exactly 0."""
+    n = 2**bits
+    step = (hi - lo) / (n - 1)
+    levels = [lo + i * step for i in range(n)]
+    if reserve_zero:
+        closest = 0
+        for i, level in enumerate(levels):
+            if abs(level) < abs(levels[closest]):
+                closest = i
+        levels[closest] = 0.0
+    return levels
+
+
+def fork_round(value: float, levels: np.ndarray, u: float | None) -> float:
+    """One element, as the fork rounds it: the closest level by float64 distance (the
+    lower on a tie); stochastic (u given): an end level stays, else between the two
+    neighbouring levels lower <= v < upper, up iff u < (v - lower) / (upper - lower)."""
+    k = int(np.argmin(np.abs(levels - value)))
+    if u is None or k == 0 or k == len(levels) - 1:
+        return float(levels[k])
+    lower = k if value >= levels[k] else k - 1
+    p_up = (value - float(levels[lower])) / (float(levels[lower + 1]) - float(levels[lower]))
+    return float(levels[lower + 1] if u < p_up else levels[lower])
+
+
+def fork_quantize(
+    weights: dict[str, np.ndarray], config: QuantConfig, fraction: float = 1.0
+) -> tuple[dict[str, np.ndarray], float, int]:
+    """The fork's quantization of the first ``fraction`` of every quantized tensor.
+
+    Returns (float32 outputs by name, seconds of the element loop, elements done).
     """
-    plans = plan_quantization(weights, config)
-    out, done = {}, 0
-    start = time.perf_counter()
-    for name, plan in plans.items():
-        levels = plan.grid.levels
-        n = levels.size
-        flat = plan.values.ravel()
-        count = max(1, int(round(flat.size * fraction)))
-        u = uniform_draws(config.seed, name, plan.values.shape).ravel()
-        result = np.empty(count, np.float32)
-        for e in range(count):
-            v = float(flat[e])
-            k = int(np.argmin(np.abs(levels - v)))
-            if config.rounding == "stochastic" and 0 < k < n - 1:
-                lower = int(np.searchsorted(levels, v, side="right")) - 1
-                p_up = (v - levels[lower]) / (levels[lower + 1] - levels[lower])
-                k = lower + 1 if u[e] < p_up else lower
-            result[e] = levels[k]
-        out[name] = result
-        done += count
-    return out, time.perf_counter() - start, done
+    out, done, seconds = {}, 0, 0.0
+    for names in fork_units(weights, config.scale).values():
+        lo = min(float(weights[n].min()) for n in names)
+        hi = max(0.0, max(float(weights[n].max()) for n in names))
+        levels = np.array(fork_levels(lo, hi, config.bits, config.reserve_zero))
+        for name in names:
+            flat = weights[name].ravel()
+            count = max(1, int(round(flat.size * fraction)))
+            draws = None
+            if config.rounding == "stochastic":
+                draws = uniform_draws(config.seed, name, weights[name].shape).ravel().tolist()
+            values = flat[:count].tolist()
+            start = time.perf_counter()
+            result = [fork_round(v, levels, None if draws is None else draws[e])
+                      for e, v in enumerate(values)]  # fmt: skip
+            seconds += time.perf_counter() - start
+            out[name] = np.array(result, dtype=np.float32)
+            done += count
+    return out, seconds, done
+
+
+def same_bits(engine: dict[str, np.ndarray], fork: dict[str, np.ndarray]) -> bool:
+    """The engine's outputs equal the fork's on every element the fork computed (bit for bit)."""
+    return all(
+        np.array_equal(engine[n].ravel()[: f.size].view(np.uint32), f.view(np.uint32))
+        for n, f in fork.items()
+    )
+
+
+# --- benchmarks -----------------------------------------------------------------------------
 
 
 def parse_bits(text: str) -> list[int]:
-    first, _, last = text.partition("-")
-    return list(range(int(first), int(last or first) + 1))
+    """'3,6,8' or '3-11' (or a mix) to a list of widths."""
+    bits: list[int] = []
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        bits.extend(range(int(first), int(last or first) + 1))
+    return bits
 
 
 def bench_grid(
     weights: dict[str, np.ndarray], bits_list: list[int], repeats: int, scale: str
-) -> None:
-    """Print warm and cold median (min) times of every bits x rounding x reserve_zero."""
+) -> dict[QuantConfig, float]:
+    """Print warm and cold median (min) times of every bits x rounding x reserve_zero;
+    returns the warm medians by config."""
     print(f"{'bits':>4} {'rounding':>10} {'zero':>5} {'warm':>16} {'cold (no cache)':>18}")
-    worst = 0.0
+    medians: dict[QuantConfig, float] = {}
     for bits in bits_list:
         for rounding in ("nearest", "stochastic"):
             for reserve_zero in (False, True):
@@ -140,57 +201,88 @@ def bench_grid(
                 cold = timed_ms(
                     lambda c=config: quantize_weights(weights, c), repeats, clear_table_cache
                 )
-                worst = max(worst, statistics.median(warm), statistics.median(cold))
+                medians[config] = statistics.median(warm)
                 print(f"{bits:>4} {rounding:>10} {'on' if reserve_zero else 'off':>5} "
                       f"{statistics.median(warm):>8.2f} ({min(warm):5.2f}) "
                       f"{statistics.median(cold):>10.2f} ({min(cold):5.2f})")  # fmt: skip
-    print(f"worst median: {worst:.2f} ms")
+    print(f"worst warm median: {max(medians.values()):.2f} ms")
+    return medians
 
 
 def bench_loop(
     weights: dict[str, np.ndarray], bits: int, fraction: float, repeats: int, scale: str
 ) -> None:
-    """Print the per-element loop's time (full model, or extrapolated) against the vectorized one."""
-    total = sum(w.size for w in weights.values())
+    """Time the fork's element loop (full model unless ``fraction`` < 1) against the engine."""
+    quantized = sum(weights[n].size for ns in fork_units(weights, scale).values() for n in ns)
     for rounding in ("nearest", "stochastic"):
         config = QuantConfig(bits=bits, rounding=rounding, reserve_zero=True, scale=scale)
-        loop_out, seconds, done = fork_loop(weights, config, fraction)
-        fast = quantize_weights(weights, config)
-        same = all(np.array_equal(fast[n].ravel()[: out.size], out) for n, out in loop_out.items())
-        vector_ms = statistics.median(
+        fork, seconds, done = fork_quantize(weights, config, fraction)
+        same = same_bits(quantize_weights(weights, config), fork)
+        engine_ms = statistics.median(
             timed_ms(lambda c=config: quantize_weights(weights, c), repeats)
         )
-        quantized = sum(p.values.size for p in plan_quantization(weights, config).values())
         full_s = seconds * quantized / done
-        how = (
-            "measured on the full model"
-            if done == quantized
-            else f"extrapolated from {done:,} weights ({done / quantized:.1%})"
-        )
-        print(f"per-element loop, {bits}-bit {rounding}, zero reserved: {full_s:.1f} s ({how}); "
-              f"vectorized {vector_ms:.2f} ms; ratio {full_s * 1000 / vector_ms:,.0f}x; identical bits: {same}")  # fmt: skip
-    print(f"(the loop covers the {quantized:,} quantized weights of {total:,}: conv1 stays float)")
+        how = ("measured on the full model" if done == quantized
+               else f"EXTRAPOLATED from {done:,} weights ({done / quantized:.1%})")  # fmt: skip
+        print(f"fork loop, {bits}-bit {rounding}, zero reserved: {full_s:.1f} s ({how}); "
+              f"engine {engine_ms:.2f} ms; ratio {full_s * 1000 / engine_ms:,.0f}x; "
+              f"identical bits: {same}")  # fmt: skip
+    print(f"(the loop covers the {quantized:,} quantized weights: conv1 stays float)")
+
+
+def check_widths(weights: dict[str, np.ndarray], bits_list: list[int], fraction: float,
+                 scale: str) -> bool:  # fmt: skip
+    """Bit-exact check of the engine against the fork's loop on a fraction of every tensor."""
+    ok = True
+    for bits in bits_list:
+        for rounding in ("nearest", "stochastic"):
+            for reserve_zero in (False, True):
+                config = QuantConfig(
+                    bits=bits, rounding=rounding, reserve_zero=reserve_zero, scale=scale
+                )
+                fork, _, done = fork_quantize(weights, config, fraction)
+                same = same_bits(quantize_weights(weights, config), fork)
+                ok &= same
+                print(f"  {bits:>2}-bit {rounding:>10} zero {'on ' if reserve_zero else 'off'}: "
+                      f"{done:,} elements, identical bits: {same}")  # fmt: skip
+    return ok
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--bits", default="3-11", help="bit widths, e.g. 3-11 or 8")
+    parser.add_argument("--bits", default=TABLE_BITS, help="widths, e.g. 3,6,8,11,16 or 3-11")
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--scale", default="global")
-    parser.add_argument("--loop-bits", type=int, default=8, help="bits for the per-element loop")
     parser.add_argument(
-        "--loop-fraction", type=float, default=0.05, help="share of each tensor the loop does"
+        "--scale", default="global", help="global | groups (fork) or layer | channel"
     )
+    parser.add_argument("--loop-bits", type=int, default=8, help="bits of the timed fork loop")
+    parser.add_argument(
+        "--loop-fraction",
+        type=float,
+        default=1.0,
+        help="share of each tensor the timed loop does (< 1 extrapolates; 0 skips)",
+    )
+    parser.add_argument("--check-fraction", type=float, default=0.01,
+                        help="share of each tensor checked at every width (0 skips)")  # fmt: skip
     args = parser.parse_args()
     weights = random_weights()
     total = sum(w.size for w in weights.values())
     print(f"SqueezeDet weights: {total:,} in {len(weights)} tensors; scale={args.scale}; "
           f"median (min) of {args.repeats} calls, ms")  # fmt: skip
-    bench_grid(weights, parse_bits(args.bits), args.repeats, args.scale)
+    bits_list = parse_bits(args.bits)
+    bench_grid(weights, bits_list, args.repeats, args.scale)
+    if args.scale not in ("global", "groups"):
+        print("(the fork's algorithm has global and groups ranges only: no loop, no check)")
+        return 0
     if args.loop_fraction > 0:
         bench_loop(weights, args.loop_bits, args.loop_fraction, args.repeats, args.scale)
+    if args.check_fraction > 0:
+        print(f"bit-exact check on the first {args.check_fraction:.1%} of every tensor:")
+        if not check_widths(weights, bits_list, args.check_fraction, args.scale):
+            print("MISMATCH: the engine differs from the fork's algorithm")
+            return 1
     return 0
 
 
