@@ -19,7 +19,7 @@ from cli.common import (
     resolve_kitti_root,
     write_json,
 )
-from cli.runner import build_runner
+from cli.runner import build_runner, check_quant_flags
 from engine.errors import InputError
 
 
@@ -90,6 +90,7 @@ def run(args) -> int:
     if not 0.0 <= args.threshold <= 1.0:
         raise InputError(f"--threshold must be in [0, 1], got {args.threshold}")
     paths = _image_paths(args)
+    check_quant_flags(args, paths)  # bad flags fail before the slow model load
     detector = load_detector(args)
     runner, quant, _ = build_runner(args, detector, calib_fallback=paths)
     provenance = {

@@ -13,8 +13,7 @@ from cli.common import (
     write_json,
 )
 from cli.progress import ProgressBar
-from cli.runner import BoundDetector, build_runner
-from engine.errors import InputError
+from cli.runner import BoundDetector, build_runner, check_quant_flags, kitti_train_images
 
 
 def register(sub) -> None:
@@ -37,16 +36,6 @@ def register(sub) -> None:
     )
     add_quant_arguments(p)
     p.set_defaults(func=run)
-
-
-def _calib_fallback(root: str) -> list[str]:
-    """Calibration images default to the train split of the KITTI root."""
-    from engine.data.kitti import open_dataset
-
-    try:
-        return [r.path for r in open_dataset(root, "train").records]
-    except InputError:
-        return []
 
 
 def _unbound(runner) -> tuple[object, object]:
@@ -79,8 +68,10 @@ def run(args) -> int:
 
     root = resolve_kitti_root(args)
     dataset = open_dataset(root, args.split)
+    calib = kitti_train_images(root)
+    check_quant_flags(args, calib)  # bad flags fail before the slow model load
     detector = load_detector(args)
-    runner, quant, description = build_runner(args, detector, calib_fallback=_calib_fallback(root))
+    runner, quant, description = build_runner(args, detector, calib_fallback=calib)
     on_image = None
     if args.out is not None:
         prepare_out_dir(args.out)
