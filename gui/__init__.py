@@ -10,16 +10,19 @@ Data flow of a bits-slider move::
 
 Modules: ``state`` (AppState, the one source of truth), ``workers``
 (LatestJobRunner: one thread owns the detector; prioritised latest-wins lanes;
-higher lanes run at yield points inside long jobs), ``controller`` (model,
-dataset, image, detection, per-image scan, INT8), ``analysis`` (layer table,
-histograms, activations, evaluation, sweeps, sensitivity), ``canvas/``,
-``panels/``, ``export``, ``session``, ``settings``, ``actions``, ``app``
-(entry point) and ``screenshot`` (``--screenshot`` mode).  Widgets never
+higher lanes run at yield points inside long jobs), ``long_jobs`` (the long
+lane: one evaluation, sweep, sensitivity or INT8 conversion at a time, never
+pre-empted silently), ``controller`` (model, dataset, image, detection,
+per-image scan, threshold recount, INT8), ``facts`` (worker-side display
+facts), ``analysis`` (layer table, histograms, activations, evaluation, sweeps,
+sensitivity, parameter export), ``canvas/``, ``panels/``, ``export`` and
+``export_dialogs`` (the Export… menu), ``session``, ``settings``, ``actions``,
+``app`` (entry point) and ``screenshot`` (``--screenshot`` mode).  Widgets never
 compute: every number shown comes from an engine call made on the worker.
 
 Departures from the design sketch, and why: the job plumbing is split into
 ``controller`` and ``analysis`` so ``main_window`` only assembles; the runner
-has lanes (load > detect > layers > activations > long > scan) instead of one
+has lanes (load > detect > layers > activations > export > long > scan) instead of one
 slot, so an evaluation or the browser's background scan never delays a slider
 update by more than one image; a second runner reads datasets and images so
 the list fills while TensorFlow loads.

@@ -1,9 +1,11 @@
 """Analysis jobs: per-layer diagnostics, activations, evaluation, sweeps, sensitivity.
 
 Runs on the controller's model worker (the detector's only thread).  Layer
-tables and histograms use the ``layers`` lane (live, latest wins); evaluation,
-sweeps and sensitivity use the ``long`` lane with progress, cancellation and a
-:class:`~gui.workers.ServicingToken`, so slider moves stay live meanwhile.
+tables and histograms use the ``layers`` lane (live, latest wins); exports the
+``export`` lane (cheap, never in the way of a long job); evaluation, sweeps and
+sensitivity the ``long`` lane through :class:`gui.long_jobs.LongJobs` (one at a
+time, progress, cancellation and a :class:`~gui.workers.ServicingToken`, so
+slider moves stay live meanwhile).
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QStandardPaths
+import numpy as np
+from PySide6.QtCore import QObject, QStandardPaths, Signal
 
 from gui import engine_api
 from gui.controller import CALIBRATION_IMAGES, Controller
 from gui.state import AppState, EvalState
-from gui.workers import JobContext, JobProgress, JobResult
+from gui.workers import JobContext, JobResult
 
 SENSITIVITY_IMAGES = 20
 
@@ -37,6 +40,8 @@ def sweep_dir(root: Path, sha256: str, kitti_root: str, split: str) -> Path:
 class Analysis(QObject):
     """Submits analysis jobs and publishes their results to AppState."""
 
+    recommendation_changed = Signal(bool)  # whether a recommendation can be applied now
+
     def __init__(self, state: AppState, controller: Controller, parent: QObject | None = None):
         super().__init__(parent)
         self.state, self.controller = state, controller
@@ -46,19 +51,19 @@ class Analysis(QObject):
         self.activations_active = False
         self._eval_cache: dict[tuple, Any] = {}
         self.report: dict | None = None
+        self.recommendation: dict | None = None  # for the config the sensitivity ran on
+        self.channel: int | None = None  # per-channel histogram: None = the widest channel
         self.runner.finished.connect(self._on_finished)
         self.runner.partial.connect(self._on_partial)
-        self.runner.progress.connect(self._on_progress)
-        self.runner.cancelled.connect(self._on_cancelled)
-        self.runner.failed.connect(self._on_failed)
-        state.quant_changed.connect(self.request_layers)
+        controller.long.stopped.connect(self._on_stopped)
+        state.quant_changed.connect(self._on_config)
         state.model_changed.connect(self._on_model)
-        state.layer_selected.connect(lambda _name: self.request_layers())
+        state.layer_selected.connect(self._on_layer)
         state.result_changed.connect(self.request_activations)
 
     # ---------------------------------------------------------------- routing
     def _on_finished(self, result: JobResult) -> None:
-        if result.lane in ("layers", "activations", "long") and self.runner.is_current(
+        if result.lane in ("layers", "activations", "export", "long") and self.runner.is_current(
             result.lane, result.generation
         ):
             handler = getattr(self, f"_done_{result.label}", None)
@@ -69,35 +74,41 @@ class Analysis(QObject):
         if result.label == "sweep" and self.runner.is_current(result.lane, result.generation):
             self.state.set_sweep([*self.state.sweep.points, result.value], running=True)
 
-    def _on_progress(self, p: JobProgress) -> None:
-        if p.lane == "long" and self.runner.is_current(p.lane, p.generation):
-            self.state.job_progress.emit(p.text, p.done, p.total)
-
-    def _on_cancelled(self, result: JobResult) -> None:
-        if result.lane == "long":
-            self.state.job_progress.emit("", 0, 0)
-            self.state.message.emit(f"{result.label.capitalize()} cancelled")
-            if result.label == "sweep":
-                self.state.set_sweep(self.state.sweep.points, running=False)
-
-    def _on_failed(self, result: JobResult) -> None:
-        if result.lane == "long":
-            self.state.job_progress.emit("", 0, 0)
-            if result.label == "sweep":
-                self.state.set_sweep(self.state.sweep.points, running=False)
+    def _on_stopped(self, label: str) -> None:
+        """The tracked long job was cancelled or failed."""
+        if label == "sweep":
+            self.state.set_sweep(self.state.sweep.points, running=False)
 
     def cancel(self) -> None:
-        """Cancel the running long job (evaluation, sweep, sensitivity)."""
-        self.runner.cancel("long")
-        self.state.job_progress.emit("", 0, 0)
+        """Cancel the running long job (evaluation, sweep, sensitivity, INT8)."""
+        self.controller.long.cancel()
 
     def _on_model(self) -> None:
         self._eval_cache.clear()
+        self._clear_recommendation()
         self.request_layers()
 
-    def _submit_long(self, fn, label: str, text: str) -> None:
-        self.state.job_progress.emit(text, 0, 1)
-        self.runner.submit("long", fn, label, text)
+    def _on_config(self) -> None:
+        self._clear_recommendation()  # it was for the old bits / config
+        self.request_layers()
+
+    def _on_layer(self, _name: str) -> None:
+        self.channel = None
+        self.request_layers()
+
+    def set_channel(self, channel: int) -> None:
+        """Show channel ``channel``'s histogram and levels (per-channel grids)."""
+        if channel != self.channel:
+            self.channel = channel
+            self.request_layers()
+
+    def _clear_recommendation(self) -> None:
+        if self.recommendation is not None:
+            self.recommendation = None
+            self.recommendation_changed.emit(False)
+
+    def _submit_long(self, fn, label: str, text: str) -> bool:
+        return self.controller.long.submit(fn, label, text)
 
     # ------------------------------------------------------------ layer table
     def request_layers(self) -> None:
@@ -105,29 +116,28 @@ class Analysis(QObject):
         handle = self.controller.handle
         if handle is None or not self.layers_active or not engine_api.has("diagnostics"):
             return
-        config, layer = self.state.other_config, self.state.selected_layer
+        config, layer, channel = self.state.other_config, self.state.selected_layer, self.channel
 
         def job(ctx: JobContext) -> Any:
-            from engine.diagnostics import layer_table, weight_histogram
+            from engine.diagnostics import layer_table
 
             det = handle.detector
             qw = det.quantized_weights(config)
             rows = layer_table(det.float_weights, qw, None)
             report = _quant_report(det.float_weights, config)
             name = layer or _first_quantized(rows, report)
-            levels = _levels_of(det.float_weights, config, f"{name}/kernels")
-            hist = weight_histogram(det.float_weights, qw, name, levels=levels)
-            return rows, report, name, hist
+            hist, shown = _histogram(det.float_weights, qw, config, name, channel)
+            return rows, report, name, hist, shown
 
         self.runner.submit("layers", job, "layers")
 
     def _done_layers(self, value: Any) -> None:
-        rows, report, name, hist = value
+        rows, report, name, hist, shown = value
         self.report = report
         self.state.set_layer_rows(rows)
         if not self.state.selected_layer and report is not None:
             self.state.selected_layer = name  # keep the first quantized layer once chosen
-        self.state.set_histogram(hist)
+        self.state.set_histogram(hist, shown)
 
     def request_activations(self) -> None:
         """Float vs quantized activations per layer on the current image."""
@@ -191,7 +201,6 @@ class Analysis(QObject):
 
     def _done_evaluate(self, value: Any) -> None:
         out, ref_label, other_label = value
-        self.state.job_progress.emit("", 0, 0)
         self.state.set_evaluation(EvalState(out["ref"], out["other"], ref_label, other_label))
         ref, other = out["ref"].map["r11"]["all"], out["other"].map["r11"]["all"]
         self.state.message.emit(
@@ -216,7 +225,6 @@ class Analysis(QObject):
                 "input_size": list(det.spec.input_size), "versions": versions()}  # fmt: skip
         points = sweep_points(configs, repeats=repeats)
         out_dir = sweep_dir(self.sweep_root, sha, str(dataset.root), dataset.split)
-        self.state.set_sweep([], running=True)
 
         def job(ctx: JobContext) -> Any:
             def progress(done: int, total: int, row: dict | None) -> None:
@@ -230,10 +238,10 @@ class Analysis(QObject):
             )
             return [r for r in rows if r["key"] in keys]
 
-        self._submit_long(job, "sweep", f"Sweeping {len(points)} points")
+        if self._submit_long(job, "sweep", f"Sweeping {len(points)} points"):
+            self.state.set_sweep([], running=True)
 
     def _done_sweep(self, rows: list) -> None:
-        self.state.job_progress.emit("", 0, 0)
         self.state.set_sweep(rows, running=False)
         self.state.message.emit(f"Sweep finished: {len(rows)} points")
 
@@ -257,44 +265,51 @@ class Analysis(QObject):
 
             result = layer_sensitivity(handle.detector, subset, config, bits=(config.bits,),
                                        progress=ctx.progress, cancel=ctx.token)  # fmt: skip
-            return result, recommend_overrides(result)
+            return result, recommend_overrides(result), handle, config
 
         self._submit_long(job, "sensitivity", f"Sensitivity on {len(subset)} images")
 
     def _done_sensitivity(self, value: Any) -> None:
-        result, recommendation = value
-        self.state.job_progress.emit("", 0, 0)
+        result, recommendation, handle, config = value
+        if handle is not self.controller.handle or config != self.state.other_config:
+            self.state.message.emit(
+                "Sensitivity discarded: the model or the config changed while it ran"
+            )
+            return
         bits = result.bits[0]
-        self.recommendation = recommendation
         self.state.set_sensitivity({layer: result.drop(layer, bits) for layer in result.layers})
+        self.recommendation = dict(recommendation or {}) or None
+        self.recommendation_changed.emit(self.recommendation is not None)
         self.state.message.emit("Sensitivity computed; 'Apply recommendation' sets per-layer bits")
 
     def apply_recommendation(self) -> None:
         """Use the sensitivity recommendation as per-layer bits of the compared config."""
-        rec, config = getattr(self, "recommendation", None), self.state.other_config
+        rec, config = self.recommendation, self.state.other_config
         if not rec or config is None:
-            self.state.error.emit("Compute the sensitivity of a quantized config first")
+            self.state.error.emit("Compute the sensitivity of the current quantized config first")
             return
         self.set_overrides({k: v for k, v in rec.items() if v != config.bits})
 
-    def set_overrides(self, overrides: dict) -> None:
-        """Per-layer bits ('float' or int) of the compared config (B in A-vs-B mode)."""
+    def set_overrides(self, overrides: dict) -> bool:
+        """Per-layer bits ('float' or int) of the compared config (B in A-vs-B mode);
+        False when there is no quantized config to edit or the engine refused them."""
         config = self.state.other_config
         if config is None:
-            return
+            return False
         try:
             new = engine_api.config_replace(config, overrides=dict(overrides))
         except ValueError as exc:
             self.state.error.emit(str(exc))
-            return
+            return False
         if self.state.mode == "ab":
             self.state.set_quant(self.state.quant, new)
         else:
             self.state.set_quant(new, self.state.quant_b)
+        return True
 
     # ----------------------------------------------------------------- export
     def export_quantized(self, path: str) -> None:
-        """Write the current quantized parameters as .npz (background)."""
+        """Write the current quantized parameters as .npz (background, ``export`` lane)."""
         handle, config = self.controller.handle, self.state.other_config
         if handle is None:
             self.state.error.emit("No model loaded")
@@ -308,10 +323,10 @@ class Analysis(QObject):
             write_sidecar(Path(path), det.spec, {"quant": engine_api.config_to_dict(config)})
             return path
 
-        self._submit_long(job, "export", "Writing quantized parameters")
+        self.state.message.emit(f"Writing quantized parameters to {path}…")
+        self.runner.submit("export", job, "export")
 
     def _done_export(self, path: str) -> None:
-        self.state.job_progress.emit("", 0, 0)
         self.state.message.emit(f"Wrote {path}")
 
 
@@ -333,13 +348,36 @@ def _quant_report(weights: dict, config: Any) -> dict | None:
     return quantization_report(weights, config)
 
 
-def _levels_of(weights: dict, config: Any, tensor: str) -> Any:
-    """The grid levels of one tensor (None when float or per-channel grids)."""
+def _grid_of(weights: dict, config: Any, tensor: str) -> Any:
+    """The grid of one tensor (None when it stays float)."""
     if config is None:
         return None
     from engine.quant import plan_quantization
 
     plan = plan_quantization(weights, config).get(tensor)
-    if plan is None or plan.grid is None or plan.grid.per_channel:
-        return None
-    return plan.grid.levels
+    return None if plan is None else plan.grid
+
+
+def _histogram(weights: dict, qweights: dict, config: Any, layer: str, channel: int | None):
+    """(histogram with the grid's levels, None) of a layer; for a per-channel grid the
+    histogram and levels of one output channel and (channel, channels, widest channel).
+
+    ``channel`` None (or out of range) picks the channel with the widest weight range.
+    """
+    from engine.diagnostics import weight_histogram
+
+    grid = _grid_of(weights, config, f"{layer}/kernels")
+    if grid is None or not grid.per_channel:
+        levels = None if grid is None else grid.levels
+        return weight_histogram(weights, qweights, layer, levels=levels), None
+    kernel = weights[f"{layer}/kernels"]
+    n = kernel.shape[-1]
+    widest = int(np.ptp(kernel.reshape(-1, n), axis=0).argmax())
+    c = widest if channel is None or not 0 <= channel < n else int(channel)
+
+    def pick(w: dict) -> dict:
+        return {f"{layer}/kernels": w[f"{layer}/kernels"][..., c : c + 1],
+                f"{layer}/biases": w[f"{layer}/biases"][c : c + 1]}  # fmt: skip
+
+    hist = weight_histogram(pick(weights), pick(qweights), layer, levels=grid.levels[c])
+    return hist, (c, n, widest)

@@ -1,8 +1,11 @@
 """Controller: turns user requests into engine jobs and job results into AppState.
 
 Two workers: ``model`` owns the detector (one thread, prioritised lanes:
-load > detect > layers > long > scan) and ``io`` reads datasets and images, so
-the image list fills while TensorFlow is still loading.  Every result is
+load > detect > layers > activations > export > long > scan) and ``io`` reads
+datasets and images and recounts the browser's rows when the score threshold
+moves, so the image list fills while TensorFlow is still loading and the UI
+thread never loops over a whole split.  The ``long`` lane runs one job at a
+time (:class:`gui.long_jobs.LongJobs`).  Every result is
 checked twice before it touches the state: its generation must still be the
 lane's latest, and the configuration it was computed for must still be the
 current one.
@@ -20,12 +23,15 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.compare import compare_detections
 from engine.types import Detections
-from gui.state import AppState, ImageCounts, ImageResult, ModelInfo
+from gui.facts import image_counts, model_info, split_names
+from gui.long_jobs import LongJobs
+from gui.state import AppState, ImageCounts, ImageResult
 from gui.workers import JobContext, JobResult, LatestJobRunner
 
-MODEL_LANES = ("load", "detect", "layers", "activations", "long", "scan")
-IO_LANES = ("dataset", "image")
+MODEL_LANES = ("load", "detect", "layers", "activations", "export", "long", "scan")
+IO_LANES = ("dataset", "image", "recount")
 SCAN_CHUNK = 8
+RECOUNT_CHUNK = 256  # rows per partial result of a recount (a yield point between chunks)
 WORKER_NICE = 4  # the UI thread keeps priority over the model on a busy machine
 CALIBRATION_IMAGES = 8
 
@@ -40,36 +46,11 @@ class ModelHandle:
     int8: Any = None
 
 
-def model_info(detector: Any) -> ModelInfo:
-    """The display facts of a detector (called on the worker)."""
-    from engine.model.spec import layer_names
-
-    ckpt = detector.checkpoint
-    return ModelInfo(
-        summary=detector.summary(),
-        variant=detector.spec.variant,
-        num_parameters=int(detector.num_parameters),
-        class_names=tuple(detector.class_names),
-        input_size=tuple(detector.spec.input_size),
-        checkpoint_path=str(ckpt.path) if ckpt else "",
-        sha256=str(ckpt.sha256) if ckpt else "",
-        layer_names=tuple(layer_names(detector.spec.variant)),
-        tensor_sizes={k: int(v.size) for k, v in detector.float_weights.items()},
-    )
-
-
-def gt_count(record: Any, class_names: tuple[str, ...]) -> int:
-    """Ground-truth objects of the detector's classes in one image record."""
-    if record is None:
-        return 0
-    names = {c.lower() for c in class_names}
-    return sum(1 for o in record.objects if o.type.lower() in names)
-
-
 class Controller(QObject):
     """Owns the workers and the detector; the only writer of AppState besides setters."""
 
     model_loaded = Signal()
+    failed = Signal(str)  # label of a job that failed (after the error was shown)
 
     def __init__(self, state: AppState, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -85,11 +66,14 @@ class Controller(QObject):
         self._pairs: dict[int, tuple[Detections, Detections]] = {}
         self._pairs_key: tuple = ()
         self._results: dict[str, Callable[[JobResult], None]] = {}
+        self.long = LongJobs(state, self.model_runner, self)
+        self.long.stopped.connect(self._on_long_stopped)
         for runner in (self.model_runner, self.io_runner):
             runner.finished.connect(self._on_finished)
             runner.partial.connect(self._on_partial)
             runner.failed.connect(self._on_failed)
             runner.busy_changed.connect(self._on_busy)
+        self.model_runner.lanes_changed.connect(self._update_activity)
         self._recount = QTimer(self, singleShot=True, interval=150)
         self._recount.timeout.connect(self._recount_all)
         state.quant_changed.connect(self._on_config_changed)
@@ -105,6 +89,12 @@ class Controller(QObject):
 
     def _on_busy(self, _busy: bool) -> None:
         self.state.set_busy(self.model_runner.is_busy() or self.io_runner.is_busy())
+
+    def _update_activity(self) -> None:
+        """The quant panel's indicator: this image's result; the list's: the scan."""
+        runner = self.model_runner
+        computing = runner.is_busy("detect") or self._int8_pending >= 0
+        self.state.set_activity(computing, runner.is_busy("scan"))
 
     # ------------------------------------------------------------ dispatching
     def _route(self, result: JobResult, kind: str) -> None:
@@ -127,10 +117,8 @@ class Controller(QObject):
             return
         if result.label == "load":
             self.state.loading.emit("")
-        if result.label == "int8":
-            self._int8_pending = -1
-            self.state.job_progress.emit("", 0, 0)
         self.state.error.emit(result.error)
+        self.failed.emit(result.label)
 
     # ------------------------------------------------------------------ model
     def open_checkpoint(self, path: str | os.PathLike) -> None:
@@ -170,15 +158,16 @@ class Controller(QObject):
         def load(ctx: JobContext) -> Any:
             from engine.data.kitti import open_dataset
 
-            return open_dataset(root, split)
+            dataset = open_dataset(root, split)
+            return dataset, () if dataset.split == "images" else split_names(dataset.root)
 
         self.state.message.emit(f"Opening {root}…")
         self.io_runner.submit("dataset", load, "dataset")
 
     def _done_dataset(self, result: JobResult) -> None:
-        dataset = result.value
+        dataset, splits = result.value
         self._pairs, self._pairs_key = {}, ()
-        self.state.set_dataset(dataset)
+        self.state.set_dataset(dataset, splits)
         kind = "images" if dataset.split == "images" else f"KITTI {dataset.split}"
         self.state.message.emit(f"Opened {dataset.root} ({kind}, {len(dataset)} images)")
         if len(dataset):
@@ -266,17 +255,25 @@ class Controller(QObject):
                                                       cancel=ctx.token)  # fmt: skip
 
         text = f"Converting to TFLite INT8 ({len(calib)} calibration images)"
-        self.state.job_progress.emit(text, 0, 1)
-        self.model_runner.submit("long", convert, "int8", text)
+        if not self.long.submit(convert, "int8", text):  # another long job runs: no INT8 now
+            self._int8_pending = -1
+            self.state.set_int8(False)
 
     def _done_int8(self, result: JobResult) -> None:
         handle, int8 = result.value
         self._int8_pending = -1
-        self.state.job_progress.emit("", 0, 0)
         handle.int8 = int8
+        self._update_activity()
         if handle is self.handle:
             self.state.message.emit(f"INT8 model ready: {int8.summary()}")
             self.refresh()
+
+    def _on_long_stopped(self, label: str) -> None:
+        """A cancelled or failed INT8 conversion: back to float vs quantized, retry later."""
+        if label == "int8":
+            self._int8_pending = -1
+            self.state.set_int8(False)
+            self._update_activity()
 
     def _done_detect(self, result: JobResult) -> None:
         key, index, ref, other = result.value
@@ -298,12 +295,9 @@ class Controller(QObject):
         self.state.set_counts(index, self._counts(index, ref, other))
 
     def _counts(self, index: int, ref: Detections, other: Detections) -> ImageCounts:
-        t = self.state.threshold
-        r, o = ref.above(t), other.above(t)
         record = self.state.dataset.records[index] if self.state.dataset else None
         names = self.state.model.class_names if self.state.model else ()
-        return ImageCounts(gt_count(record, names), len(r), len(o),
-                           compare_detections(r, o).change_count)  # fmt: skip
+        return image_counts(record, names, ref, other, self.state.threshold)
 
     def _on_threshold(self, _value: float) -> None:
         """The current image follows at once; the browser's counts after a short pause."""
@@ -313,8 +307,25 @@ class Controller(QObject):
         self._recount.start()
 
     def _recount_all(self) -> None:
-        counts = {i: self._counts(i, r, o) for i, (r, o) in self._pairs.items()}
-        self.state.reset_counts(counts)
+        """Recount every scanned row at the new threshold on the io worker, in chunks."""
+        dataset = self.state.dataset
+        if dataset is None or not self._pairs:
+            return
+        pairs, key, t = list(self._pairs.items()), self._pairs_key, self.state.threshold
+        records = dataset.records
+        names = self.state.model.class_names if self.state.model else ()
+
+        def recount(ctx: JobContext):
+            for start in range(0, len(pairs), RECOUNT_CHUNK):
+                chunk = pairs[start : start + RECOUNT_CHUNK]
+                yield key, t, {i: image_counts(records[i], names, r, o, t) for i, (r, o) in chunk}
+
+        self.io_runner.submit("recount", recount, "recount")
+
+    def _partial_recount(self, result: JobResult) -> None:
+        key, t, counts = result.value
+        if key == self._pairs_key and t == self.state.threshold:
+            self.state.update_counts(counts)
 
     def _on_config_changed(self) -> None:
         self.request_detection()

@@ -82,6 +82,8 @@ class AppState(QObject):
     error = Signal(str)  # a user-facing error (status bar + optional dialog)
     loading = Signal(str)  # a long load's progress text ("" when done)
     busy_changed = Signal(bool)
+    computing_changed = Signal(bool)  # the current image's result is being computed
+    scanning_changed = Signal(bool)  # the browser's background scan of the split runs
     job_progress = Signal(str, int, int)  # label, done, total (total 0 = idle)
     model_changed = Signal()
     dataset_changed = Signal()
@@ -102,6 +104,7 @@ class AppState(QObject):
         super().__init__(parent)
         self.model: ModelInfo | None = None
         self.dataset: Any = None  # engine.data.kitti.Dataset
+        self.splits: tuple[str, ...] = ()  # KITTI splits of the dataset's folder (+ "all")
         self.index: int = -1
         self.image: np.ndarray | None = None  # current BGR image
         self.quant: Any = None  # config A (None = float)
@@ -116,11 +119,14 @@ class AppState(QObject):
         self.layer_rows: list = []  # engine per-layer report rows
         self.selected_layer: str = ""
         self.histogram: Any = None  # engine histogram (+ levels) of the selected layer
+        self.histogram_channel: tuple[int, int, int] | None = None  # channel, count, widest
         self.activations: Any = None  # engine activation comparison for the image
         self.sensitivity: dict[str, float] = {}
         self.evaluation = EvalState()
         self.sweep = SweepState()
         self.busy = False
+        self.computing = False
+        self.scanning = False
 
     # ----------------------------------------------------------------- labels
     @property
@@ -160,8 +166,9 @@ class AppState(QObject):
         self.model_changed.emit()
         self.counts_changed.emit(-1)
 
-    def set_dataset(self, dataset: Any) -> None:
+    def set_dataset(self, dataset: Any, splits: tuple[str, ...] = ()) -> None:
         self.dataset = dataset
+        self.splits = tuple(splits)
         self.index = -1
         self.image = None
         self.result = None
@@ -198,6 +205,11 @@ class AppState(QObject):
         self.counts[index] = counts
         self.counts_changed.emit(index)
 
+    def update_counts(self, counts: dict[int, ImageCounts]) -> None:
+        """Replace the counts of many rows at once (one signal)."""
+        self.counts.update(counts)
+        self.counts_changed.emit(-1)
+
     def reset_counts(self, counts: dict[int, ImageCounts] | None = None) -> None:
         self.counts = dict(counts or {})
         self.counts_changed.emit(-1)
@@ -231,8 +243,11 @@ class AppState(QObject):
             self.selected_layer = name
             self.layer_selected.emit(name)
 
-    def set_histogram(self, histogram: Any) -> None:
+    def set_histogram(self, histogram: Any, channel: tuple[int, int, int] | None = None) -> None:
+        """The selected layer's histogram; ``channel`` = (shown, of how many, widest range)
+        when the grid is per channel and the histogram shows one channel."""
         self.histogram = histogram
+        self.histogram_channel = channel
         self.histogram_changed.emit()
 
     def set_activations(self, comparison: Any) -> None:
@@ -251,3 +266,11 @@ class AppState(QObject):
         if busy != self.busy:
             self.busy = busy
             self.busy_changed.emit(busy)
+
+    def set_activity(self, computing: bool, scanning: bool) -> None:
+        if computing != self.computing:
+            self.computing = computing
+            self.computing_changed.emit(computing)
+        if scanning != self.scanning:
+            self.scanning = scanning
+            self.scanning_changed.emit(scanning)

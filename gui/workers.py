@@ -132,6 +132,7 @@ class LatestJobRunner(QObject):
     cancelled = Signal(object)  # JobResult
     progress = Signal(object)  # JobProgress
     busy_changed = Signal(bool)
+    lanes_changed = Signal()  # a job was submitted or left a lane (ask is_busy(lane))
 
     def __init__(
         self,
@@ -177,21 +178,33 @@ class LatestJobRunner(QObject):
             self._pending[lane] = job
             self._cond.notify_all()
         self._set_busy(True)
+        self._notify_lanes()
         return job.generation
 
     def cancel(self, lane: str | None = None) -> None:
-        """Cancel the pending and running jobs of one lane (or all lanes)."""
+        """Cancel the pending and running jobs of one lane (or all lanes).
+
+        A running job reports ``cancelled`` when it stops; a pending one, which will
+        never run, reports it here at once.
+        """
         lanes = self.lanes if lane is None else (lane,)
+        dropped = []
         with self._cond:
             for name in lanes:
                 self._latest[name] = -1  # nothing in flight is current any more
                 job = self._pending.pop(name, None)
                 if job is not None:
                     job.token.cancel()
+                    dropped.append(job)
                 running = self._running.get(name)
                 if running is not None:
                     running.token.cancel()
             self._cond.notify_all()
+        for job in dropped:
+            self._emit(self.cancelled, job, always=True)
+        if dropped:
+            self._update_busy()
+            self._notify_lanes()
 
     def is_current(self, lane: str, generation: int) -> bool:
         """True while ``generation`` is the latest submission to ``lane``."""
@@ -284,6 +297,7 @@ class LatestJobRunner(QObject):
             with self._cond:
                 if self._running.get(job.lane) is job:
                     del self._running[job.lane]
+            self._notify_lanes()
 
     def _drive(self, ctx: JobContext, gen) -> Any:
         """Iterate a generator job; each yielded value is a partial result."""
@@ -310,6 +324,14 @@ class LatestJobRunner(QObject):
                 JobProgress(job.lane, job.generation, job.label, job.text, int(done), int(total))
             )
         except RuntimeError:
+            pass
+
+    def _notify_lanes(self) -> None:
+        if self._stop:
+            return
+        try:
+            self.lanes_changed.emit()
+        except RuntimeError:  # the QObject was deleted while the app closes
             pass
 
     def _update_busy(self) -> None:

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from gui.canvas.boxes import HIGHLIGHT
 from gui.canvas.image_view import Canvas, line_icon
-from gui.controller import gt_count
+from gui.facts import gt_count
 from gui.palette import styles
 from gui.state import AppState
 

@@ -140,7 +140,13 @@ def idle(win) -> bool:
 
 
 def wait_idle(qtbot, win, timeout: int = 30000) -> None:
-    qtbot.waitUntil(lambda: idle(win), timeout=timeout)
+    """Until both workers are idle and the results they queued before have been delivered
+    (a result handled late may start new jobs, so check again after delivering)."""
+    for _ in range(20):
+        qtbot.waitUntil(lambda: idle(win), timeout=timeout)
+        qtbot.wait(20)
+        if idle(win):
+            return
 
 
 @pytest.fixture

@@ -146,3 +146,18 @@ def test_shutdown_is_bounded_while_a_job_runs(qtbot):
     assert time.perf_counter() - start < 1.0
     with pytest.raises(Cancelled):
         raise Cancelled()
+
+
+def test_cancelling_a_pending_job_reports_it_at_once(runner, qtbot):
+    got = _collect(runner)
+    gate = threading.Event()
+    runner.submit("live", lambda ctx: gate.wait(5), "blocker")  # the worker is busy
+    qtbot.waitUntil(lambda: runner.is_busy("live"), timeout=2000)
+    gen = runner.submit("long", lambda ctx: "never", "pending")
+    runner.cancel("long")
+    assert [r.generation for r in got["cancelled"]] == [gen]  # reported without running
+    gate.set()
+    qtbot.waitUntil(lambda: not runner.is_busy(), timeout=5000)
+    qtbot.wait(50)
+    assert [r.label for r in got["finished"]] == ["blocker"]
+    assert len(got["cancelled"]) == 1
