@@ -1,6 +1,7 @@
 """Colours and line styles of the three box sources (Okabe–Ito, colour-blind safe).
 
-Colour is never the only cue: each source also has its own line style, and
+Colour is never the only cue: each source also has its own line style
+(ground truth white-on-black dashes, float solid, quantized dotted), and
 changes (lost / gained / class flip) get a marker in addition to a colour.
 """
 
@@ -34,6 +35,7 @@ class SourceStyle:
     color: str
     style: Qt.PenStyle
     width: float
+    backing: str | None = None  # a solid line under the dashes (readable on any image)
 
     def pen(self, width_scale: float = 1.0, color: str | None = None) -> QPen:
         """A cosmetic pen (constant width on screen whatever the zoom)."""
@@ -43,10 +45,21 @@ class SourceStyle:
         pen.setCosmetic(True)
         return pen
 
+    def backing_pen(self, width_scale: float = 1.0) -> QPen | None:
+        """The solid pen drawn under :meth:`pen` (None when the style has no backing)."""
+        if self.backing is None:
+            return None
+        pen = QPen(QColor(self.backing))
+        pen.setWidthF(self.width * width_scale)
+        pen.setCosmetic(True)
+        return pen
 
-GT = SourceStyle("gt", "Ground truth", OKABE_ITO["white"], Qt.PenStyle.DashLine, 1.6)
+
+GT = SourceStyle(
+    "gt", "Ground truth", OKABE_ITO["white"], Qt.PenStyle.DashLine, 1.6, OKABE_ITO["black"]
+)
 REF = SourceStyle("ref", "Float", OKABE_ITO["bluish_green"], Qt.PenStyle.SolidLine, 2.0)
-OTHER = SourceStyle("other", "Quantized", OKABE_ITO["orange"], Qt.PenStyle.SolidLine, 2.0)
+OTHER = SourceStyle("other", "Quantized", OKABE_ITO["orange"], Qt.PenStyle.DotLine, 2.6)
 
 # Highlights of what changed (drawn as a thicker outline + badge).
 LOST = OKABE_ITO["sky_blue"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QRectF
-from PySide6.QtGui import QBrush, QColor, QPen
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QGraphicsSceneHoverEvent
 
 from gui.palette import FLIPPED, GAINED, LOST, SourceStyle
@@ -114,18 +114,32 @@ class BoxItem(QGraphicsRectItem):
         self._on_hover = on_hover
         self._pen = style.pen()
         self._hover_pen = style.pen(width_scale=1.8)
+        self._backing = style.backing_pen()
+        self._hover_backing = style.backing_pen(width_scale=1.8)
+        self._hovered = False
         self.setPen(self._pen)
         self.setBrush(QBrush(QColor(0, 0, 0, 0)))
         self.setAcceptHoverEvents(True)
         self.setToolTip(spec.info)
         self.setZValue({"gt": 1, "ref": 2, "other": 3}[spec.source])
 
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        """The solid backing (ground truth: black under white dashes), then the line."""
+        backing = self._hover_backing if self._hovered else self._backing
+        if backing is not None:
+            painter.setPen(backing)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(self.rect())
+        super().paint(painter, option, widget)
+
     def hoverEnterEvent(self, event: QGraphicsSceneHoverEvent) -> None:  # noqa: N802
+        self._hovered = True
         self.setPen(self._hover_pen)
         self._on_hover(self.spec.info)
         super().hoverEnterEvent(event)
 
     def hoverLeaveEvent(self, event: QGraphicsSceneHoverEvent) -> None:  # noqa: N802
+        self._hovered = False
         self.setPen(self._pen)
         self._on_hover("")
         super().hoverLeaveEvent(event)

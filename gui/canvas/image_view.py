@@ -27,10 +27,11 @@ def line_icon(style: SourceStyle | None = None, color: str = "", size=(28, 14)) 
     pix.fill(QColor("#3a3a3a"))
     painter = QPainter(pix)
     if style is not None:
-        pen = style.pen(width_scale=1.2)
-        pen.setCosmetic(False)
-        painter.setPen(pen)
-        painter.drawLine(2, size[1] // 2, size[0] - 2, size[1] // 2)
+        for pen in (style.backing_pen(width_scale=1.2), style.pen(width_scale=1.2)):
+            if pen is not None:
+                pen.setCosmetic(False)
+                painter.setPen(pen)
+                painter.drawLine(2, size[1] // 2, size[0] - 2, size[1] // 2)
     else:
         painter.fillRect(3, 3, size[0] - 6, size[1] - 6, QColor(color))
     painter.end()

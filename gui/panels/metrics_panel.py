@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui import engine_api
-from gui.palette import CURVE_OTHER, CURVE_REF
+from gui.palette import CURVE_OTHER, CURVE_REF, OTHER, REF
 from gui.state import AppState
 
 DIFFS = ("easy", "moderate", "hard")
@@ -168,8 +168,8 @@ class MetricsPanel(QWidget):
         if ev.ref is None or cls not in ev.ref.ap:
             self.plot.setTitle("Precision / recall (not evaluated yet)")
             return
-        for result, label, color, style in ((ev.ref, ev.ref_label, CURVE_REF, Qt.PenStyle.SolidLine),
-                                            (ev.other, ev.other_label, CURVE_OTHER, Qt.PenStyle.DashLine)):  # fmt: skip
+        for result, label, color, style in ((ev.ref, ev.ref_label, CURVE_REF, REF.style),
+                                            (ev.other, ev.other_label, CURVE_OTHER, OTHER.style)):  # fmt: skip
             curve = result.ap[cls][diff]
             keep = ~np.isnan(curve.recall)
             pen = pg.mkPen(color, width=2.5, style=style)
