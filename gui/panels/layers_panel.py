@@ -2,9 +2,12 @@
 
 The table shows the engine's per-layer report (params, range, step, SQNR,
 sensitivity); its Bits column edits the config's per-layer ``overrides``.
-Selecting a row shows that layer's float weight histogram with the grid's
-levels over it, the quantized histogram beside it, and below them the float
-vs quantized activation SQNR of every layer on the current image.
+Selecting a row shows that layer's float weight histogram (translucent bars)
+with the grid's levels drawn over it, the quantized histogram beside it, and
+below them the float vs quantized activation SQNR of every layer on the current
+image.  With per-channel scales each channel has its own grid: the histogram
+then shows one output channel (the widest by default, or the one chosen in the
+channel box) and says which.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
     QPushButton,
+    QSpinBox,
     QSplitter,
     QStyledItemDelegate,
     QTableWidget,
@@ -38,6 +43,8 @@ from gui.state import AppState
 COLUMNS = ("Layer", "Params", "Range", "Step", "Levels", "SQNR dB", "Sens. ΔmAP", "Bits")
 BITS_COL = COLUMNS.index("Bits")
 DENSE_LEVELS = 48  # above this many levels, lines would hide the histogram
+BAR_ALPHA = 150  # translucent bars: the levels stay visible where they cross them
+LEVELS_Z = 10  # levels above the bars
 BITS_CHOICES = ["default", "float", *(str(b) for b in range(1, 17))]
 
 
@@ -80,24 +87,19 @@ class LayersPanel(QWidget):
     def __init__(self, state: AppState, analysis: Analysis, parent: QWidget | None = None):
         super().__init__(parent)
         self.state, self.analysis = state, analysis
-        self.table = QTableWidget(0, len(COLUMNS), objectName="layerTable")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
-        self.table.setItemDelegateForColumn(BITS_COL, BitsDelegate(self.table))
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.AllEditTriggers)
-        self.table.itemSelectionChanged.connect(self._on_select)
-        self.table.itemChanged.connect(self._on_item_changed)
+        self.table = self._make_table()
         self.sens_button = QPushButton("Compute sensitivity", objectName="sensitivityButton")
         self.sens_button.setToolTip("mAP cost of quantizing each layer alone (background job)")
         self.apply_button = QPushButton(
             "Apply recommendation", objectName="applyRecommendationButton"
         )
+        self.apply_button.setEnabled(False)  # until a sensitivity of the current config
         self.log_check = QCheckBox("Log counts", objectName="logCheck")
+        self.channel_label = QLabel("Channel", objectName="channelLabel")
+        self.channel_spin = QSpinBox(objectName="channelSpin", minimum=0, maximum=0)
+        self.channel_spin.setToolTip("Per-channel grids: the output channel whose levels are drawn")
+        self.channel_spin.setKeyboardTracking(False)
+        self._show_channel(None)
         self.hist = hist_plot("histogramPlot", "Float weights and grid levels")
         self.qhist = hist_plot("quantHistogramPlot", "Quantized weights")
         self.act_plot = pg.PlotWidget(title="Activation SQNR on this image (dB)")
@@ -106,9 +108,30 @@ class LayersPanel(QWidget):
         self._filling = False
         self._sized_for: tuple = ()
         self._build()
+        self._connect()
+
+    def _make_table(self) -> QTableWidget:
+        table = QTableWidget(0, len(COLUMNS), objectName="layerTable")
+        table.setHorizontalHeaderLabels(COLUMNS)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        table.verticalHeader().setVisible(False)
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        table.horizontalHeader().setStretchLastSection(True)
+        table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        table.setItemDelegateForColumn(BITS_COL, BitsDelegate(table))
+        table.setEditTriggers(QAbstractItemView.EditTrigger.AllEditTriggers)
+        table.itemSelectionChanged.connect(self._on_select)
+        table.itemChanged.connect(self._on_item_changed)
+        return table
+
+    def _connect(self) -> None:
+        state, analysis = self.state, self.analysis
         self.sens_button.clicked.connect(analysis.sensitivity)
         self.apply_button.clicked.connect(analysis.apply_recommendation)
+        analysis.recommendation_changed.connect(self.apply_button.setEnabled)
         self.log_check.toggled.connect(self._draw_histogram)
+        self.channel_spin.valueChanged.connect(analysis.set_channel)
         state.layers_changed.connect(self._fill)
         state.histogram_changed.connect(self._draw_histogram)
         state.activation_changed.connect(self._draw_activations)
@@ -128,20 +151,9 @@ class LayersPanel(QWidget):
         right = QWidget()
         rv = QVBoxLayout(right)
         rv.setContentsMargins(0, 0, 0, 0)
-        plots = QSplitter(Qt.Orientation.Horizontal)
-        plots.addWidget(self.hist)
-        plots.addWidget(self.qhist)
-        top = QHBoxLayout()
-        top.addWidget(self.log_check)
-        top.addStretch(1)
-        weights = QWidget()
-        wv = QVBoxLayout(weights)
-        wv.setContentsMargins(0, 0, 0, 0)
-        wv.addLayout(top)
-        wv.addWidget(plots, 1)
         self.plot_tabs = QTabWidget(objectName="layerPlotTabs")
         self.plot_tabs.setDocumentMode(True)
-        self.plot_tabs.addTab(weights, "Weight histogram")
+        self.plot_tabs.addTab(self._weights_page(), "Weight histogram")
         self.plot_tabs.addTab(self.act_plot, "Activations on this image")
         rv.addWidget(self.plot_tabs, 1)
         self.plot_tabs.currentChanged.connect(self._on_plot_tab)
@@ -154,6 +166,23 @@ class LayersPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.splitter)
+
+    def _weights_page(self) -> QWidget:
+        """Log toggle and channel box above the float | quantized histograms."""
+        plots = QSplitter(Qt.Orientation.Horizontal)
+        plots.addWidget(self.hist)
+        plots.addWidget(self.qhist)
+        top = QHBoxLayout()
+        top.addWidget(self.log_check)
+        top.addStretch(1)
+        top.addWidget(self.channel_label)
+        top.addWidget(self.channel_spin)
+        weights = QWidget()
+        wv = QVBoxLayout(weights)
+        wv.setContentsMargins(0, 0, 0, 0)
+        wv.addLayout(top)
+        wv.addWidget(plots, 1)
+        return weights
 
     def showEvent(self, event) -> None:  # noqa: N802
         self.analysis.layers_active = True
@@ -188,7 +217,7 @@ class LayersPanel(QWidget):
         if fresh:  # sizing columns costs ~0.1 s: only when rows or float/quantized change
             self.table.resizeColumnsToContents()
         self._filling = False
-        self.apply_button.setEnabled(bool(getattr(self.analysis, "recommendation", None)))
+        self.apply_button.setEnabled(self.analysis.recommendation is not None)
 
     def _set_row(self, r: int, row, info, override, config) -> None:
         sens = self.state.sensitivity.get(row.name)
@@ -229,10 +258,19 @@ class LayersPanel(QWidget):
             self.state.select_layer(self.table.item(rows[0].row(), 0).text())
 
     def _on_item_changed(self, item: QTableWidgetItem) -> None:
-        if self._filling or item.column() != BITS_COL or self.state.quant is None:
+        """A Bits edit sets an override of the compared config (B in A-vs-B mode)."""
+        if self._filling or item.column() != BITS_COL:
             return
-        overrides = dict(getattr(self.state.other_config, "overrides", None) or ())
+        config = self.state.other_config
         layer, text = self.table.item(item.row(), 0).text(), item.text().strip()
+        if config is None:
+            self.state.message.emit(
+                f"{self.state.other_label} is the float model: choose bits first, "
+                f"then set per-layer bits ({layer} unchanged)"
+            )
+            self._fill()  # restore the cell
+            return
+        overrides = dict(getattr(config, "overrides", None) or ())
         if text == "" or text.startswith("default"):
             overrides.pop(layer, None)
         elif text == "float":
@@ -241,8 +279,10 @@ class LayersPanel(QWidget):
             overrides[layer] = int(text)
         else:
             self.state.error.emit(f"bits for {layer} must be 'float' or 1–16, got {text!r}")
+            self._fill()
             return
-        self.analysis.set_overrides(overrides)
+        if not self.analysis.set_overrides(overrides):
+            self._fill()
 
     def select_row(self, index: QModelIndex | int) -> None:
         self.table.selectRow(index if isinstance(index, int) else index.row())
@@ -252,46 +292,69 @@ class LayersPanel(QWidget):
         hist = self.state.histogram
         self.hist.clear()
         self.qhist.clear()
+        self._show_channel(self.state.histogram_channel)
         if hist is None:
             return
-        if self.state.other_config is None:
-            self.hist.setTitle("float model: choose bits to see a grid", size="10pt")
         log = self.log_check.isChecked()
         f = np.log10(1 + hist.float_counts) if log else hist.float_counts
         q = np.log10(1 + hist.quant_counts) if log else hist.quant_counts
-        ylabel = "log10(1 + count)" if log else "count"
-        self.hist.plot(
-            hist.edges, f, stepMode="center", fillLevel=0, brush=HIST_FLOAT, pen=HIST_FLOAT
-        )
-        self.qhist.plot(
-            hist.edges, q, stepMode="center", fillLevel=0, brush=HIST_QUANT, pen=HIST_QUANT
-        )
+        for plot, counts, color, name in ((self.hist, f, HIST_FLOAT, "float"),
+                                          (self.qhist, q, HIST_QUANT, "quantized")):  # fmt: skip
+            fill = pg.mkColor(color)
+            fill.setAlpha(BAR_ALPHA)
+            plot.plot(hist.edges, counts, stepMode="center", fillLevel=0, brush=fill,
+                      pen=pg.mkPen(color, width=1), name=name)  # fmt: skip
+            plot.setLabel("left", "log10(1 + count)" if log else "count")
         levels = np.asarray(hist.levels, dtype=float)
         if levels.size:
             self._draw_levels(levels, float(max(f.max(), 1)))
+        self._set_titles(levels.size)
+
+    def _set_titles(self, n_levels: int) -> None:
         name = self.state.selected_layer or (
             self.state.layer_rows[0].name if self.state.layer_rows else ""
         )
-        if self.state.other_config is not None:
-            where = f"{levels.size} levels" if levels.size else "no grid (float or per channel)"
-            self.hist.setTitle(f"{name} · float · {where}", size="10pt")
-        self.qhist.setTitle(f"{name} · quantized", size="10pt")
-        for plot in (self.hist, self.qhist):
-            plot.setLabel("left", ylabel)
+        channel = self.state.histogram_channel
+        which = ""
+        if channel is not None:
+            c, n, widest = channel
+            which = f" · channel {c} of {n}" + (" (widest range)" if c == widest else "")
+        info = (self.analysis.report or {}).get(f"{name}/kernels")
+        total = info.n_levels if info is not None and info.quantized else 0
+        if self.state.other_config is None:
+            title = "float model: choose bits to see a grid"
+        elif not n_levels:
+            title = f"{name}{which} · float · no grid (this layer stays float)"
+        elif total > n_levels:  # a shared (global / group) grid reaches beyond this layer
+            title = f"{name}{which} · float · {n_levels} of {total} levels in its range"
+        else:
+            title = f"{name}{which} · float · {n_levels} levels"
+        self.hist.setTitle(title, size="10pt")
+        self.qhist.setTitle(f"{name}{which} · quantized", size="10pt")
+
+    def _show_channel(self, channel: tuple[int, int, int] | None) -> None:
+        """The channel box shows only for per-channel grids, at the channel drawn."""
+        self.channel_label.setVisible(channel is not None)
+        self.channel_spin.setVisible(channel is not None)
+        if channel is not None:
+            self.channel_spin.blockSignals(True)
+            self.channel_spin.setMaximum(channel[1] - 1)
+            self.channel_spin.setValue(channel[0])
+            self.channel_spin.blockSignals(False)
 
     def _draw_levels(self, levels: np.ndarray, top: float) -> None:
-        """Grid levels as dashed lines behind the bars; many levels as a short rug instead."""
+        """Grid levels as dashed lines over the bars; many levels as a short rug instead."""
         dense = levels.size > DENSE_LEVELS
         height = 0.08 * top if dense else top
         x = np.repeat(levels, 2)
         y = np.tile([-0.02 * top if dense else 0.0, height], levels.size)
         color = pg.mkColor(LEVEL_LINES)
-        color.setAlpha(200 if dense else 170)
+        color.setAlpha(220 if dense else 200)
         style = Qt.PenStyle.SolidLine if dense else Qt.PenStyle.DashLine
         item = self.hist.plot(
-            x, y, connect="pairs", pen=pg.mkPen(color, width=1, style=style), name="levels"
+            x, y, connect="pairs", pen=pg.mkPen(color, width=1.2, style=style), name="levels"
         )
-        item.setZValue(-1)
+        item.setZValue(LEVELS_Z)
 
     def _draw_activations(self) -> None:
         rows = self.state.activations
