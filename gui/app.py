@@ -79,7 +79,10 @@ def run_app(args: Any) -> int:
     from gui.settings import Settings
 
     settings = Settings.at(args.settings) if getattr(args, "settings", None) else None
-    window = MainWindow(settings=settings, split=args.split)
+    # a folder named on the command line opens with --split; one reopened from the
+    # settings with the split chosen last time
+    explicit = bool(getattr(args, "kitti_root", None))
+    window = MainWindow(settings=settings, split=args.split if explicit else None)
     size = getattr(args, "size", None)
     if size:
         window.resize(*size)
@@ -88,11 +91,12 @@ def run_app(args: Any) -> int:
     _report_first_boxes(window)
     ckpt, root = _defaults(args, window.settings)
     _install_excepthook(window)
+    split = window.split
     if getattr(args, "images", None):
-        root, args.split = args.images, "all"
+        root, split = args.images, "all"
     if not ckpt:
         window.state.message.emit("No checkpoint: File ▸ Open checkpoint… (or drop one here)")
-    QTimer.singleShot(0, lambda: window.open_initial(ckpt, root, args.split))
+    QTimer.singleShot(0, lambda: window.open_initial(ckpt, root, split))
     if getattr(args, "screenshot", None):
         from gui.screenshot import ScreenshotDriver
 

@@ -30,11 +30,12 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import InputError
-from gui import export, session
+from gui import session
 from gui.actions import SHORTCUTS_HELP, Actions, create_actions
 from gui.analysis import Analysis
 from gui.canvas.image_view import Canvas
 from gui.controller import Controller
+from gui.export_dialogs import ExportDialogs
 from gui.panels.image_list import ImageListPanel
 from gui.panels.image_summary import ImageSummary
 from gui.panels.layers_panel import LayersPanel
@@ -47,23 +48,26 @@ from gui.state import AppState
 
 CHECKPOINT_FILTER = "Checkpoints (*.index *.npz *.h5 *.keras *.data-*);;All files (*)"
 SPLITTERS = ("mainSplitter", "topSplitter")
+TABS = ("layers", "metrics", "sweep")  # the bottom tabs, as sessions name them
 
 
 class MainWindow(QMainWindow):
     """SqueezeLens' main window."""
 
-    def __init__(self, settings: Settings | None = None, split: str = "val") -> None:
+    def __init__(self, settings: Settings | None = None, split: str | None = None) -> None:
+        """``split``: the KITTI split to open folders with (default: the last one chosen)."""
         super().__init__()
         self.setObjectName("mainWindow")
         self.setWindowTitle("SqueezeLens")
         self.setAcceptDrops(True)
         self.settings = settings or Settings()
-        self.split = split
+        self.split = split or self.settings.value("split", "val", str)
         self.state = AppState(self)
         self.controller = Controller(self.state, self)
         self.analysis = Analysis(self.state, self.controller, self)
         self._pending_session: dict | None = None
         self.actions_ = create_actions(self)
+        self.exports = ExportDialogs(self)
         self._build_panels()
         self._build_menus()
         self._build_toolbar()
@@ -120,10 +124,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(a.open_session)
         file_menu.addAction(a.save_session)
-        export_menu = file_menu.addMenu("&Export")
-        for act in (a.export_canvas, a.export_pr, a.export_sweep, a.export_ap, a.export_params,
-                    a.export_window):  # fmt: skip
-            export_menu.addAction(act)
+        file_menu.addMenu(self.exports.menu)
         file_menu.addAction(a.copy_command)
         file_menu.addSeparator()
         file_menu.addAction(a.quit)
@@ -142,8 +143,9 @@ class MainWindow(QMainWindow):
         bar = QToolBar("Main", objectName="mainToolbar")
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         bar.setIconSize(QSize(18, 18))
-        bar.addAction(a.open_checkpoint)
-        bar.addAction(a.open_kitti)
+        for act in (a.open_checkpoint, a.open_kitti, a.open_images):
+            bar.addAction(act)
+        bar.addWidget(self.exports.tool_button())
         bar.addSeparator()
         bar.addWidget(QLabel(" View "))
         self.view_combo = QComboBox(objectName="viewModeCombo")
@@ -171,10 +173,7 @@ class MainWindow(QMainWindow):
         pairs: list[tuple[object, Callable]] = [
             (a.open_checkpoint, self.ask_checkpoint), (a.open_kitti, self.ask_kitti),
             (a.open_images, self.ask_images), (a.open_session, self.ask_open_session),
-            (a.save_session, self.ask_save_session), (a.export_pr, self.ask_export_pr),
-            (a.export_sweep, self.ask_export_sweep), (a.export_canvas, self.ask_export_canvas),
-            (a.export_ap, self.ask_export_ap), (a.export_params, self.ask_export_params),
-            (a.export_window, self.ask_export_window), (a.copy_command, self.copy_command),
+            (a.save_session, self.ask_save_session), (a.copy_command, self.copy_command),
             (a.quit, self.close), (a.prev_image, lambda: self._navigate(-1)),
             (a.next_image, lambda: self._navigate(+1)), (a.flip, self._flip_key),
             (a.overlay, lambda: s.set_view_mode("overlay")),
@@ -198,9 +197,10 @@ class MainWindow(QMainWindow):
         s.job_progress.connect(lambda _l, _d, total: self.actions_.cancel.setEnabled(total > 0))
         self.actions_.cancel.setEnabled(False)
         self.metrics_panel.evaluate_button.clicked.connect(self._evaluate)
-        self.metrics_panel.export_pr.clicked.connect(self.ask_export_pr)
-        self.metrics_panel.export_ap.clicked.connect(self.ask_export_ap)
-        self.sweep_panel.export.clicked.connect(self.ask_export_sweep)
+        self.metrics_panel.export_pr.clicked.connect(self.exports.ask_pr)
+        self.metrics_panel.export_ap.clicked.connect(self.exports.ask_ap)
+        self.sweep_panel.export.clicked.connect(self.exports.ask_sweep)
+        self.controller.failed.connect(self._on_job_failed)
 
     # ------------------------------------------------------------ state echo
     def _on_threshold(self, value: float) -> None:
@@ -229,7 +229,16 @@ class MainWindow(QMainWindow):
         ds = self.state.dataset
         if ds is not None:
             self.settings.add_recent("images" if ds.split == "images" else "kitti", str(ds.root))
+            if ds.split != "images":
+                self.split = ds.split  # the split KITTI folders open with from now on
         self._resume_session()
+
+    def _on_job_failed(self, label: str) -> None:
+        """A session whose checkpoint or dataset failed to open is not restored later."""
+        if label in ("load", "dataset") and self._pending_session is not None:
+            self._pending_session = None
+            what = "checkpoint" if label == "load" else "dataset"
+            self.status.show_error(f"session not restored: its {what} failed to open")
 
     # ------------------------------------------------------------ navigation
     def _navigate(self, delta: int) -> None:
@@ -263,7 +272,6 @@ class MainWindow(QMainWindow):
     # --------------------------------------------------------------- opening
     def open_initial(self, checkpoint: str | None, kitti_root: str | None, split: str) -> None:
         """Open what the command line named (both load in the background)."""
-        self.split = split
         if kitti_root:
             self.controller.open_dataset(kitti_root, split)
         if checkpoint:
@@ -277,35 +285,36 @@ class MainWindow(QMainWindow):
                 self.open_session(path)
                 return
             path, p = str(p.with_suffix("")), p.with_suffix("")  # a checkpoint's sidecar
+        if not p.is_dir():  # any file (or TF1 prefix): its errors are the checkpoint's
+            self.controller.open_checkpoint(path)
+            return
         from engine.checkpoint.loader import identify
 
         try:
-            identify(p)
+            identify(p)  # a folder holding a checkpoint
         except (InputError, OSError):
             self.controller.open_dataset(path, self.split)
             return
         self.controller.open_checkpoint(path)
 
-    def _dialog_dir(self, kind: str) -> str:
+    def dialog_dir(self, kind: str) -> str:
         last = self.settings.last(kind)
         return str(Path(last).parent) if last else str(Path.home())
 
     def ask_checkpoint(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", self._dialog_dir("checkpoint"),
+        path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", self.dialog_dir("checkpoint"),
                                               CHECKPOINT_FILTER)  # fmt: skip
         if path:
             self.controller.open_checkpoint(path)
 
     def ask_kitti(self) -> None:
-        path = QFileDialog.getExistingDirectory(
-            self, "Open KITTI folder", self._dialog_dir("kitti")
-        )
+        path = QFileDialog.getExistingDirectory(self, "Open KITTI folder", self.dialog_dir("kitti"))
         if path:
             self.controller.open_dataset(path, self.split)
 
     def ask_images(self) -> None:
         path = QFileDialog.getExistingDirectory(
-            self, "Open image folder", self._dialog_dir("images")
+            self, "Open image folder", self.dialog_dir("images")
         )
         if path:
             self.controller.open_dataset(path, "all")
@@ -330,14 +339,14 @@ class MainWindow(QMainWindow):
 
     # --------------------------------------------------------------- sessions
     def ask_save_session(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save session", self._dialog_dir("session"),
+        path, _ = QFileDialog.getSaveFileName(self, "Save session", self.dialog_dir("session"),
                                               "Session (*.json)")  # fmt: skip
         if path:
             self.save_session(path if path.endswith(".json") else path + ".json")
 
     def save_session(self, path: str) -> None:
         try:
-            session.save_session(path, session.session_dict(self.state))
+            session.save_session(path, {**session.session_dict(self.state), **self._window_view()})
         except OSError as exc:
             self.state.error.emit(f"{path}: cannot write the session ({exc.strerror or exc})")
             return
@@ -345,7 +354,7 @@ class MainWindow(QMainWindow):
         self.state.message.emit(f"Saved session {path}")
 
     def ask_open_session(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open session", self._dialog_dir("session"),
+        path, _ = QFileDialog.getOpenFileName(self, "Open session", self.dialog_dir("session"),
                                               "Session (*.json)")  # fmt: skip
         if path:
             self.open_session(path)
@@ -384,9 +393,24 @@ class MainWindow(QMainWindow):
             session.apply_view(self.state, data)
         except (InputError, RuntimeError) as exc:
             self.state.error.emit(str(exc))
+        self._apply_window_view(data)
         if ds is not None and data.get("image") in ds.stems:
             self.controller.go_to(ds.stems.index(data["image"]))
         self.state.message.emit("Session restored")
+
+    def _window_view(self) -> dict:
+        """The parts of a session that live in widgets: bottom tab, metrics choices."""
+        m = self.metrics_panel
+        return {"tab": TABS[self.tabs.currentIndex()], "metrics_class": m.class_combo.currentText(),
+                "metrics_difficulty": m.diff_combo.currentText()}  # fmt: skip
+
+    def _apply_window_view(self, data: dict) -> None:
+        if data.get("tab") in TABS:
+            self.tabs.setCurrentIndex(TABS.index(data["tab"]))
+        m = self.metrics_panel
+        for combo, key in ((m.class_combo, "metrics_class"), (m.diff_combo, "metrics_difficulty")):
+            if data.get(key) and combo.findText(str(data[key])) >= 0:
+                combo.setCurrentText(str(data[key]))
 
     def copy_command(self) -> None:
         lines = session.command_lines(self.state)
@@ -395,67 +419,6 @@ class MainWindow(QMainWindow):
             return
         QGuiApplication.clipboard().setText("\n".join(lines))
         self.state.message.emit(f"Copied: {lines[-1]}")
-
-    # ---------------------------------------------------------------- exports
-    def _ask_save(self, title: str, name: str, filt: str) -> str:
-        start = str(Path(self._dialog_dir("session")) / name)
-        path, _ = QFileDialog.getSaveFileName(self, title, start, filt)
-        return path
-
-    def _guard(self, fn: Callable[[], list | Path], what: str) -> None:
-        try:
-            out = fn()
-        except (InputError, OSError, RuntimeError) as exc:
-            self.state.error.emit(f"{what}: {exc}")
-            return
-        paths = out if isinstance(out, list) else [out]
-        self.state.message.emit("Wrote " + ", ".join(str(p) for p in paths))
-
-    def ask_export_pr(self) -> None:
-        if self.state.evaluation.ref is None:
-            self.state.error.emit("Nothing to export: run Evaluate first")
-            return
-        path = self._ask_save("Export PR curves (writes .png, .svg and .csv)", "pr_curves.png",
-                              export.PLOT_FILTER)  # fmt: skip
-        if path:
-            self._guard(lambda: export.export_plot_all(self.metrics_panel.plot, path), "PR export")
-
-    def ask_export_sweep(self) -> None:
-        path = self._ask_save("Export sweep plot (writes .png, .svg and .csv)", "sweep.png",
-                              export.PLOT_FILTER)  # fmt: skip
-        if path:
-            self._guard(lambda: export.export_plot_all(self.sweep_panel.plot, path), "Sweep export")
-
-    def ask_export_canvas(self) -> None:
-        stem = self.state.record.stem if self.state.record else "canvas"
-        path = self._ask_save("Export canvas", f"{stem}_boxes.png", "PNG image (*.png)")
-        if path:
-            self._guard(
-                lambda: export.export_widget_png(self.canvas.graphics, path), "Canvas export"
-            )
-
-    def ask_export_window(self) -> None:
-        path = self._ask_save("Window screenshot", "squeezelens.png", "PNG image (*.png)")
-        if path:
-            self._guard(lambda: export.export_widget_png(self, path), "Screenshot")
-
-    def ask_export_ap(self) -> None:
-        path = self._ask_save("Export AP table (writes .csv and .json)", "ap_table.csv",
-                              "CSV (*.csv);;JSON (*.json)")  # fmt: skip
-        if path:
-            self._guard(lambda: export.export_ap_table(self.state.evaluation, path), "AP export")
-
-    def ask_export_params(self) -> None:
-        if self.state.other_config is None:
-            self.state.error.emit(
-                "The float model has nothing quantized to export: choose bits first"
-            )
-            return
-        path = self._ask_save(
-            "Export quantized parameters", "quantized.npz", "NumPy archive (*.npz)"
-        )
-        if path:
-            self.analysis.export_quantized(path if path.endswith(".npz") else path + ".npz")
 
     # ---------------------------------------------------------------- jobs
     def _evaluate(self) -> None:
@@ -515,6 +478,7 @@ class MainWindow(QMainWindow):
         self.settings.set("threshold", self.state.threshold)
         self.settings.set("viewMode", self.state.view_mode)
         self.settings.set("tab", self.tabs.currentIndex())
+        self.settings.set("split", self.split)
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802

@@ -2,8 +2,9 @@
 
 A session names files by path, never embeds them: checkpoint, dataset root and
 split, the current image, both quantization configs, the comparison mode and
-the view settings.  Reopening it restores each part that can be restored and
-reports the rest.
+the view settings (the window adds its bottom tab and the metrics class and
+difficulty).  Reopening it restores each part that can be restored and reports
+the rest; a session whose checkpoint or dataset fails to open is dropped.
 """
 
 from __future__ import annotations

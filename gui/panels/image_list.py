@@ -2,7 +2,10 @@
 
 Each row shows the image stem and its counts at the current score threshold:
 ground truth, reference (float or A), other (quantized or B) and how many boxes
-changed (lost + new + class flips), all taken from AppState.
+changed (lost + new + class flips), all taken from AppState.  The split combo
+lists the KITTI splits of the open folder (found by the dataset job); choosing
+one reopens the folder through the controller.  The footer shows a small
+indicator while the split is being scanned in the background.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
+    QProgressBar,
     QVBoxLayout,
     QWidget,
 )
@@ -156,6 +160,7 @@ class ImageListPanel(QWidget):
         self.sort = QComboBox(objectName="sortCombo")
         self.sort.addItems(["File order", "Most changes first"])
         self.sort.currentIndexChanged.connect(self._sort)
+        self._build_split_and_scan()
         self.setMinimumWidth(200)
         self.summary = QLabel("No images")
         self.summary.setObjectName("listSummary")
@@ -164,18 +169,55 @@ class ImageListPanel(QWidget):
         state.counts_changed.connect(self._update_summary)
         state.dataset_changed.connect(self._update_summary)
         state.quant_changed.connect(self._update_labels)
+        state.dataset_changed.connect(self._sync_split)
+        state.error.connect(self._sync_split)  # a split that failed to open: show the open one
+        state.scanning_changed.connect(self.scan_busy.setVisible)
+        self._sync_split()
+
+    def _build_split_and_scan(self) -> None:
+        self.split = QComboBox(objectName="splitCombo")
+        self.split.setToolTip("KITTI split to browse (ImageSets); 'all' = every image")
+        self.split.activated.connect(self._on_split)
+        self.scan_busy = QProgressBar(objectName="scanBusy", minimum=0, maximum=0)
+        self.scan_busy.setTextVisible(False)
+        self.scan_busy.setFixedSize(40, 6)
+        self.scan_busy.setToolTip("Detecting every image of the split for these counts")
+        self.scan_busy.setVisible(False)
 
     def _layout(self) -> None:
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.jump)
         row = QHBoxLayout()
+        row.addWidget(QLabel("Split"))
+        row.addWidget(self.split)
         row.addWidget(QLabel("Sort"))
         row.addWidget(self.sort, 1)
         layout.addLayout(row)
         layout.addWidget(self.only_changed)
         layout.addWidget(self.view, 1)
-        layout.addWidget(self.summary)
+        footer = QHBoxLayout()
+        footer.addWidget(self.summary, 1)
+        footer.addWidget(self.scan_busy)
+        layout.addLayout(footer)
+
+    def _sync_split(self, *_args) -> None:
+        """Show the open dataset's split among the folder's splits (no signal)."""
+        ds = self.state.dataset
+        kitti = ds is not None and ds.split != "images"
+        names = list(self.state.splits) if kitti else (["images"] if ds is not None else [])
+        self.split.blockSignals(True)
+        self.split.clear()
+        self.split.addItems(names)
+        if ds is not None:
+            self.split.setCurrentText(ds.split)
+        self.split.blockSignals(False)
+        self.split.setEnabled(kitti and len(names) > 1)
+
+    def _on_split(self, index: int) -> None:
+        ds, split = self.state.dataset, self.split.itemText(index)
+        if ds is not None and ds.split not in ("images", split):
+            self.controller.open_dataset(ds.root, split)
 
     def _sort(self, choice: int) -> None:
         if choice == 1:

@@ -62,7 +62,7 @@ class QuantPanel(QWidget):
         self._connect()
         self._enable()
         state.quant_changed.connect(self.sync_from_state)
-        state.busy_changed.connect(self._on_busy)
+        state.computing_changed.connect(self._on_busy)  # this image's result only
         state.model_changed.connect(self._update_size)
         if engine_api.has("quant"):  # start from the engine's defaults (the fork at 8 bits)
             self._set_widgets(engine_api.config_to_dict(engine_api.make_quant_config()), True)
@@ -117,6 +117,10 @@ class QuantPanel(QWidget):
         group.addButton(self.edit_b)
         self.busy = QProgressBar(objectName="busyBar", minimum=0, maximum=0, textVisible=False)
         self.busy.setMaximumHeight(6)
+        self.busy.setToolTip("Computing the boxes of this image")
+        policy = self.busy.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)  # the panel does not jump on every slider move
+        self.busy.setSizePolicy(policy)
         self.size_label = QLabel("No model", objectName="sizeLabel", wordWrap=True)
 
     def _lay_out(self) -> None:
@@ -314,6 +318,7 @@ class QuantPanel(QWidget):
             w.blockSignals(on)
 
     def _on_busy(self, busy: bool) -> None:
+        """Shown while the current image's result computes (not for the split's scan)."""
         self.busy.setVisible(busy)
 
     def _update_size(self) -> None:
