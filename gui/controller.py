@@ -23,7 +23,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.compare import compare_detections
 from engine.types import Detections
-from gui.facts import image_counts, model_info, split_names
+from gui.facts import image_counts, model_info
 from gui.long_jobs import LongJobs
 from gui.state import AppState, ImageCounts, ImageResult
 from gui.workers import JobContext, JobResult, LatestJobRunner
@@ -156,10 +156,12 @@ class Controller(QObject):
         root = str(root)
 
         def load(ctx: JobContext) -> Any:
-            from engine.data.kitti import open_dataset
+            from engine.data.kitti import available_splits, open_dataset
 
             dataset = open_dataset(root, split)
-            return dataset, () if dataset.split == "images" else split_names(dataset.root)
+            return dataset, () if dataset.split == "images" else tuple(
+                available_splits(dataset.root)
+            )
 
         self.state.message.emit(f"Opening {root}…")
         self.io_runner.submit("dataset", load, "dataset")

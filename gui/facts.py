@@ -1,4 +1,4 @@
-"""Small facts for the display, computed on the workers: model summary, browser rows, splits.
+"""Small facts for the display, computed on the workers: model summary, browser rows.
 
 Each function only gathers or forwards: detection matching is the engine's
 ``compare_detections``; the model facts are read from the engine's Detector.
@@ -6,8 +6,6 @@ Each function only gathers or forwards: detection matching is the engine's
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 from engine.compare import compare_detections
@@ -47,19 +45,3 @@ def image_counts(record: Any, class_names: tuple[str, ...], ref: Detections, oth
     r, o = ref.above(threshold), other.above(threshold)
     return ImageCounts(gt_count(record, class_names), len(r), len(o),
                        compare_detections(r, o).change_count)  # fmt: skip
-
-
-def split_names(root: str | os.PathLike) -> tuple[str, ...]:
-    """The KITTI splits that have an ImageSets file near ``root``, then "all" (worker side).
-
-    Looks where ``engine.data.kitti.open_dataset`` looks: ImageSets beside or
-    above ``training`` (or ``image_2``); a listed split that turns out not to
-    apply fails to open with the engine's message and the old dataset stays.
-    """
-    root = Path(root)
-    dirs = [root / "ImageSets", root / "training" / "ImageSets", root.parent / "ImageSets",
-            root.parent.parent / "ImageSets"]  # fmt: skip
-    found = [
-        s for s in ("train", "val", "trainval") if any((d / f"{s}.txt").is_file() for d in dirs)
-    ]
-    return (*found, "all")

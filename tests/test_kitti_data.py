@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.data import (
+    available_splits,
     list_images,
     open_dataset,
     parse_label_file,
@@ -154,6 +155,28 @@ def test_dataset_errors(tmp_path):
         open_dataset(root, "test")
     with pytest.raises(InputError, match="invalid split"):
         open_dataset(root, "../val")
+
+
+def test_available_splits_are_the_ones_open_dataset_opens(tmp_path):
+    root = make_kitti(tmp_path / "kitti")
+    (root / "ImageSets" / "test.txt").write_text("000000\n")
+    (root / "ImageSets" / "all.txt").write_text("000000\n")  # "all" is every image anyway
+    (root / "ImageSets" / ".hidden.txt").write_text("000000\n")
+    expected = ["train", "val", "trainval", "test", "all"]
+    assert available_splits(root) == expected
+    for variant in (root / "training", root / "training" / "image_2"):
+        assert available_splits(variant) == expected
+    for split in expected:
+        assert len(open_dataset(root, split)) > 0
+    (root / "ImageSets" / "train.txt").unlink()
+    assert available_splits(root) == ["val", "trainval", "test", "all"]
+    write_png(tmp_path / "plain" / "a.png", np.zeros((3, 3, 3), np.uint8))
+    assert available_splits(tmp_path / "plain") == []  # no KITTI layout: no splits
+    bare = tmp_path / "bare"
+    write_png(bare / "training" / "image_2" / "000000.png", np.zeros((3, 3, 3), np.uint8))
+    assert available_splits(bare) == ["all"]
+    with pytest.raises(InputError, match="not found"):
+        available_splits(tmp_path / "missing")
 
 
 def test_split_naming_a_missing_image(tmp_path):

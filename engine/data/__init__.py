@@ -7,6 +7,7 @@ Pure numpy/OpenCV; no TensorFlow, no Qt.  Every bad input is raised as
 from engine.data.images import IMAGE_SUFFIXES, list_images, read_image_bgr
 from engine.data.kitti import (
     Dataset,
+    available_splits,
     open_dataset,
     parse_label_file,
     parse_label_line,
@@ -16,6 +17,7 @@ from engine.data.kitti import (
 __all__ = [
     "IMAGE_SUFFIXES",
     "Dataset",
+    "available_splits",
     "list_images",
     "open_dataset",
     "parse_label_file",

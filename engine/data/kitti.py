@@ -237,6 +237,29 @@ def _kitti_records(
     return tuple(records)
 
 
+def available_splits(root: str | Path) -> list[str]:
+    """The splits :func:`open_dataset` can open for ``root``: those with a split file, then "all".
+
+    Split files are looked up where :func:`open_dataset` looks (ImageSets
+    beside or above ``training``, or in ``root``): train, val and trainval
+    first (in that order) when present, then any other ``ImageSets/*.txt``
+    by name, then "all".  A plain image folder (no KITTI layout) has no
+    splits: [].  Raises InputError when ``root`` is not a folder.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise InputError("dataset folder not found" if not root.exists() else
+                         "dataset path is not a folder", root)  # fmt: skip
+    layout = _find_layout(root.resolve())
+    if layout is None:
+        return []
+    where = layout.imagesets_dir or (layout.image_dir.parent.parent / "ImageSets")
+    files = where.glob("*.txt") if where.is_dir() else ()
+    found = {p.stem for p in files if p.is_file() and not p.stem.startswith(".")}
+    known = [s for s in SPLITS if s in found and s != "all"]
+    return [*known, *sorted(found - set(known) - {"all"}), "all"]
+
+
 def open_dataset(root: str | Path, split: str = "val") -> Dataset:
     """Open a KITTI object folder (or a plain folder of images) as a :class:`Dataset`.
 
