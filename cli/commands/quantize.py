@@ -3,7 +3,8 @@
 FILE.npz holds float32 values on the grid, keyed by the official tensor names
 (kernels HWIO), loadable as a checkpoint; FILE.json records per tensor (or per
 channel) min, max, step, number of levels and the zero index or fractional
-length, plus provenance (checkpoint hash, config, seed, versions).
+length, plus provenance (checkpoint hash, config, seed, versions).  The GUI's
+export writes the same files (engine.quant.export.write_quantized).
 
 With ``--activation-bits N`` FILE.json also records the calibrated activation
 formats: per layer output its largest magnitude and fractional length, from
@@ -14,9 +15,10 @@ grid values; ``export --int8 --out model.tflite`` writes the integer model.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from cli.common import add_model_arguments, add_quant_arguments, load_detector, say, write_json
+from cli.common import add_model_arguments, add_quant_arguments, load_detector, say
 from engine.errors import InputError
 
 
@@ -44,42 +46,6 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def quantize_document(detector, quant, activations: dict | None = None) -> tuple[dict, dict]:
-    """(quantized weights, the JSON document describing their grids and provenance).
-
-    activations: the calibrated activation formats (see :func:`activation_document`), or None.
-    """
-    from engine.provenance import checkpoint_record, versions
-    from engine.quant import quantization_report, quantize_weights
-
-    weights = quantize_weights(detector.float_weights, quant)
-    report = quantization_report(detector.float_weights, quant)
-    doc = {
-        **detector.spec.to_dict(),  # doubles as the checkpoint sidecar: FILE.npz loads as a model
-        "checkpoint": checkpoint_record(detector),
-        "quant": quant.to_dict(),
-        "seed": quant.seed,
-        "versions": versions(),
-        "tensors": {name: info.to_dict() for name, info in report.items()},
-        "activations": activations,
-    }
-    return weights, doc
-
-
-def activation_document(detector, bits: int, paths: list, source: str) -> dict:
-    """Calibrate the detector's activations on ``paths`` and describe the formats at ``bits``."""
-    from engine.activations import activation_formats
-    from engine.data.images import read_image_bgr
-    from engine.provenance import calibration_record
-
-    ranges = detector.calibrate_activations([read_image_bgr(p) for p in paths])
-    return {
-        "bits": bits,
-        "calibration": calibration_record(paths, source),
-        "layers": activation_formats(ranges, bits),
-    }
-
-
 def _calibration(args, quant) -> tuple[list, str] | None:
     """(calibration image paths, where they came from) when activations are quantized."""
     from cli.common import resolve_kitti_root
@@ -96,8 +62,8 @@ def _calibration(args, quant) -> tuple[list, str] | None:
 
 
 def run(args) -> int:
-    from engine.checkpoint import save_npz
     from engine.quant.cli_args import quant_config_from_args
+    from engine.quant.export import write_quantized
 
     if args.out.suffix != ".npz":
         raise InputError("--out must end in .npz", args.out)
@@ -109,15 +75,10 @@ def run(args) -> int:
     quant = quant_config_from_args(args)  # validate before the slow model load
     calibration = _calibration(args, quant)
     detector = load_detector(args)
-    activations = None
     if calibration is not None:
         say(f"calibrating activations on {len(calibration[0])} images ({calibration[1]})")
-        activations = activation_document(detector, quant.activation_bits, *calibration)
-    weights, doc = quantize_document(detector, quant, activations)
-    save_npz(args.out, weights)
-    write_json(args.out.with_suffix(".json"), doc)
-    n = sum(1 for info in doc["tensors"].values() if info["quantized"])
-    print(
-        f"wrote {args.out} ({n} of {len(weights)} tensors quantized: {quant.describe()}) and {args.out.with_suffix('.json')}"
-    )
+    npz, side = write_quantized(args.out, detector, quant, calibration)
+    tensors = json.loads(side.read_text())["tensors"]
+    n = sum(1 for info in tensors.values() if info["quantized"])
+    print(f"wrote {npz} ({n} of {len(tensors)} tensors quantized: {quant.describe()}) and {side}")
     return 0

@@ -10,7 +10,8 @@ With ``grid="linear"``, ``range="minmax"`` and ``scale`` "global" or "groups"
 (``config.fork_exact``) the result is bit-identical to the low-precision
 SqueezeDet fork.  The building blocks (grids, rounding functions, draws) are
 exported for tests, the GUI's level plots and custom experiments; the named
-presets (the fork's four curves, Ristretto) live in :mod:`engine.quant.presets`.
+presets (the fork's four curves, Ristretto) live in :mod:`engine.quant.presets`;
+:func:`engine.quant.export.write_quantized` writes quantized parameters with their grids.
 """
 
 from engine.quant.apply import TensorPlan, plan_quantization, quantization_report, quantize_weights
@@ -22,7 +23,7 @@ from engine.quant.cli_args import (
 from engine.quant.config import PartialConfig, QuantConfig
 from engine.quant.grids import LinearGrid, Pow2Grid, SymmetricGrid, UniformGrid, pow2_frac_len
 from engine.quant.presets import FORK_BITS, FORK_CURVES, PRESETS, RISTRETTO, Preset
-from engine.quant.report import TensorQuantInfo
+from engine.quant.report import TensorQuantInfo, model_size_bytes
 from engine.quant.rounding import round_nearest, round_stochastic, uniform_draws
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "TensorQuantInfo",
     "UniformGrid",
     "add_quant_arguments",
+    "model_size_bytes",
     "plan_quantization",
     "pow2_frac_len",
     "quant_config_from_args",

@@ -6,10 +6,15 @@ fork's ``[lo, max(0, hi)]``, ``+-max|w|``, or the fixed-point ends), ``step``,
 the reserved zero, the centre of a symmetric or fixed-point grid; None when
 no level is guaranteed to be 0) and, for pow2 grids, ``frac_len``.  With
 ``scale=channel`` these are (C,) arrays, one value per output channel.
+
+:func:`model_size_bytes` gives the storage of the weights at a config's bit
+widths (the GUI's model-size line).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -92,3 +97,21 @@ def info_of(name: str, layer: str, values: np.ndarray, plan: Any | None) -> Tens
         else None,
         **base,
     )
+
+
+def model_size_bytes(tensors: Mapping[str, int | np.ndarray], config: Any | None) -> int:
+    """Bytes to store the parameters at the config's per-tensor bit widths.
+
+    tensors: official tensor name -> element count (or the array itself).
+    Tensors the config leaves float (and every tensor when ``config`` is None)
+    count 32 bits per element; the others ``config.layer_bits`` bits.  Grid
+    parameters (ranges, steps) are not counted; the total is rounded up to
+    whole bytes.
+    """
+    total_bits = 0
+    for name, value in tensors.items():
+        size = int(value) if isinstance(value, (int, np.integer)) else int(np.size(value))
+        layer, _, kind = name.rpartition("/")
+        bits = None if config is None else config.layer_bits(layer, is_bias=kind == "biases")
+        total_bits += size * (32 if bits is None else bits)
+    return math.ceil(total_bits / 8)
