@@ -15,11 +15,11 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import QObject, QStandardPaths, Signal
 
 from gui import engine_api
 from gui.controller import CALIBRATION_IMAGES, Controller
+from gui.facts import first_quantized, layer_histogram, quant_report, sensitivity_columns
 from gui.state import AppState, EvalState
 from gui.workers import JobContext, JobResult
 
@@ -124,9 +124,9 @@ class Analysis(QObject):
             det = handle.detector
             qw = det.quantized_weights(config)
             rows = layer_table(det.float_weights, qw, None)
-            report = _quant_report(det.float_weights, config)
-            name = layer or _first_quantized(rows, report)
-            hist, shown = _histogram(det.float_weights, qw, config, name, channel)
+            report = quant_report(det.float_weights, config)
+            name = layer or first_quantized(rows, report)
+            hist, shown = layer_histogram(det.float_weights, qw, config, name, channel)
             return rows, report, name, hist, shown
 
         self.runner.submit("layers", job, "layers")
@@ -247,7 +247,8 @@ class Analysis(QObject):
 
     # ------------------------------------------------------------ sensitivity
     def sensitivity(self) -> None:
-        """mAP drop of each layer quantized alone at the current bits (subset of images)."""
+        """mAP drop of each layer quantized alone at the current bits and the few below them
+        (engine.sensitivity, on a subset of images); the engine's recommendation is kept."""
         handle, dataset, config = (
             self.controller.handle,
             self.state.dataset,
@@ -261,34 +262,36 @@ class Analysis(QObject):
         subset = dataclasses.replace(dataset, records=dataset.records[:SENSITIVITY_IMAGES])
 
         def job(ctx: JobContext) -> Any:
-            from engine.sensitivity import layer_sensitivity, recommend_overrides
+            from engine.sensitivity import apply_recommendation, layer_sensitivity, sensitivity_bits
 
-            result = layer_sensitivity(handle.detector, subset, config, bits=(config.bits,),
+            result = layer_sensitivity(handle.detector, subset, config, bits=sensitivity_bits(config),
                                        progress=ctx.progress, cancel=ctx.token)  # fmt: skip
-            return result, recommend_overrides(result), handle, config
+            return result, apply_recommendation(config, result), handle, config
 
         self._submit_long(job, "sensitivity", f"Sensitivity on {len(subset)} images")
 
     def _done_sensitivity(self, value: Any) -> None:
-        result, recommendation, handle, config = value
+        result, recommended, handle, config = value
         if handle is not self.controller.handle or config != self.state.other_config:
             self.state.message.emit(
                 "Sensitivity discarded: the model or the config changed while it ran"
             )
             return
-        bits = result.bits[0]
-        self.state.set_sensitivity({layer: result.drop(layer, bits) for layer in result.layers})
-        self.recommendation = dict(recommendation or {}) or None
+        self.state.set_sensitivity(*sensitivity_columns(result, config))
+        self.recommendation = recommended if recommended != config else None
         self.recommendation_changed.emit(self.recommendation is not None)
-        self.state.message.emit("Sensitivity computed; 'Apply recommendation' sets per-layer bits")
+        self.state.message.emit(
+            "Sensitivity computed; 'Apply recommendation' sets per-layer bits"
+            if self.recommendation is not None
+            else "Sensitivity computed; every layer already has the recommended bits"
+        )
 
     def apply_recommendation(self) -> None:
-        """Use the sensitivity recommendation as per-layer bits of the compared config."""
-        rec, config = self.recommendation, self.state.other_config
-        if not rec or config is None:
+        """Use the engine's recommendation (the config with per-layer bits) as the compared config."""
+        if self.recommendation is None or self.state.other_config is None:
             self.state.error.emit("Compute the sensitivity of the current quantized config first")
             return
-        self.set_overrides({k: v for k, v in rec.items() if v != config.bits})
+        self._set_other(self.recommendation)
 
     def set_overrides(self, overrides: dict) -> bool:
         """Per-layer bits ('float' or int) of the compared config (B in A-vs-B mode);
@@ -301,83 +304,48 @@ class Analysis(QObject):
         except ValueError as exc:
             self.state.error.emit(str(exc))
             return False
-        if self.state.mode == "ab":
-            self.state.set_quant(self.state.quant, new)
-        else:
-            self.state.set_quant(new, self.state.quant_b)
+        self._set_other(new)
         return True
+
+    def _set_other(self, config: Any) -> None:
+        """Make ``config`` the compared config (B in A-vs-B mode, else the quantized one)."""
+        if self.state.mode == "ab":
+            self.state.set_quant(self.state.quant, config)
+        else:
+            self.state.set_quant(config, self.state.quant_b)
 
     # ----------------------------------------------------------------- export
     def export_quantized(self, path: str) -> None:
-        """Write the current quantized parameters as .npz (background, ``export`` lane)."""
+        """Write the current quantized parameters as the quantize command does (``export`` lane):
+        FILE.npz and FILE.json with the grids and provenance (engine.quant.export)."""
         handle, config = self.controller.handle, self.state.other_config
-        if handle is None:
-            self.state.error.emit("No model loaded")
+        if handle is None or config is None:
+            why = "nothing quantized to export: choose bits first" if handle else "no model loaded"
+            self.state.error.emit(f"Cannot export quantized parameters: {why}")
             return
+        calibration = None
+        if config.activation_bits:
+            calibration = self._calibration()
+            if calibration is None:
+                self.state.error.emit("Activation bits need calibration: open a dataset first")
+                return
 
         def job(ctx: JobContext) -> Any:
-            from engine.checkpoint.writers import save_npz, write_sidecar
+            from engine.quant.export import write_quantized
 
-            det = handle.detector
-            save_npz(Path(path), det.quantized_weights(config))
-            write_sidecar(Path(path), det.spec, {"quant": engine_api.config_to_dict(config)})
-            return path
+            return tuple(map(str, write_quantized(path, handle.detector, config, calibration)))
 
         self.state.message.emit(f"Writing quantized parameters to {path}…")
         self.runner.submit("export", job, "export")
 
-    def _done_export(self, path: str) -> None:
-        self.state.message.emit(f"Wrote {path}")
+    def _calibration(self) -> tuple[list[str], str] | None:
+        """(paths, description) of the images the GUI calibrates activations on (None: no dataset)."""
+        dataset = self.state.dataset
+        if dataset is None or not len(dataset):
+            return None
+        paths = [r.path for r in dataset.records[:CALIBRATION_IMAGES]]
+        where = "folder" if dataset.split == "images" else f"{dataset.split} split of"
+        return paths, f"first {len(paths)} images of the {where} {dataset.root}"
 
-
-def _first_quantized(rows: list, report: dict | None) -> str:
-    """The layer to show first: the first one the config quantizes (conv1 often stays float)."""
-    for row in rows:
-        info = (report or {}).get(f"{row.name}/kernels")
-        if info is not None and info.quantized:
-            return row.name
-    return rows[0].name
-
-
-def _quant_report(weights: dict, config: Any) -> dict | None:
-    """engine.quant's per-tensor report (None for the float model)."""
-    if config is None:
-        return None
-    from engine.quant import quantization_report
-
-    return quantization_report(weights, config)
-
-
-def _grid_of(weights: dict, config: Any, tensor: str) -> Any:
-    """The grid of one tensor (None when it stays float)."""
-    if config is None:
-        return None
-    from engine.quant import plan_quantization
-
-    plan = plan_quantization(weights, config).get(tensor)
-    return None if plan is None else plan.grid
-
-
-def _histogram(weights: dict, qweights: dict, config: Any, layer: str, channel: int | None):
-    """(histogram with the grid's levels, None) of a layer; for a per-channel grid the
-    histogram and levels of one output channel and (channel, channels, widest channel).
-
-    ``channel`` None (or out of range) picks the channel with the widest weight range.
-    """
-    from engine.diagnostics import weight_histogram
-
-    grid = _grid_of(weights, config, f"{layer}/kernels")
-    if grid is None or not grid.per_channel:
-        levels = None if grid is None else grid.levels
-        return weight_histogram(weights, qweights, layer, levels=levels), None
-    kernel = weights[f"{layer}/kernels"]
-    n = kernel.shape[-1]
-    widest = int(np.ptp(kernel.reshape(-1, n), axis=0).argmax())
-    c = widest if channel is None or not 0 <= channel < n else int(channel)
-
-    def pick(w: dict) -> dict:
-        return {f"{layer}/kernels": w[f"{layer}/kernels"][..., c : c + 1],
-                f"{layer}/biases": w[f"{layer}/biases"][c : c + 1]}  # fmt: skip
-
-    hist = weight_histogram(pick(weights), pick(qweights), layer, levels=grid.levels[c])
-    return hist, (c, n, widest)
+    def _done_export(self, paths: tuple[str, str]) -> None:
+        self.state.message.emit(f"Wrote {paths[0]} and {paths[1]}")

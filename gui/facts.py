@@ -1,4 +1,4 @@
-"""Small facts for the display, computed on the workers: model summary, browser rows.
+"""Small facts for the display, computed on the workers: model summary, browser rows, layers.
 
 Each function only gathers or forwards: detection matching is the engine's
 ``compare_detections``; the model facts are read from the engine's Detector.
@@ -7,6 +7,8 @@ Each function only gathers or forwards: detection matching is the engine's
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from engine.compare import compare_detections
 from engine.types import Detections
@@ -45,3 +47,68 @@ def image_counts(record: Any, class_names: tuple[str, ...], ref: Detections, oth
     r, o = ref.above(threshold), other.above(threshold)
     return ImageCounts(gt_count(record, class_names), len(r), len(o),
                        compare_detections(r, o).change_count)  # fmt: skip
+
+
+def sensitivity_columns(result: Any, config: Any) -> tuple[dict[str, float], dict[str, dict]]:
+    """The layer table's sensitivity: per tested layer the drop at the bits the config gives it
+    (its override when that width was tested, else ``config.bits``), and every tested width's."""
+    drops, by_bits = {}, {}
+    for layer in result.layers:
+        own = config.layer_bits(layer)
+        bits = own if own in result.bits else config.bits
+        drops[layer] = result.drop(layer, bits)
+        by_bits[layer] = {b: result.drop(layer, b) for b in result.bits}
+    return drops, by_bits
+
+
+def first_quantized(rows: list, report: dict | None) -> str:
+    """The layer to show first: the first one the config quantizes (conv1 often stays float)."""
+    for row in rows:
+        info = (report or {}).get(f"{row.name}/kernels")
+        if info is not None and info.quantized:
+            return row.name
+    return rows[0].name
+
+
+def quant_report(weights: dict, config: Any) -> dict | None:
+    """engine.quant's per-tensor report (None for the float model)."""
+    if config is None:
+        return None
+    from engine.quant import quantization_report
+
+    return quantization_report(weights, config)
+
+
+def grid_of(weights: dict, config: Any, tensor: str) -> Any:
+    """The grid of one tensor (None when it stays float)."""
+    if config is None:
+        return None
+    from engine.quant import plan_quantization
+
+    plan = plan_quantization(weights, config).get(tensor)
+    return None if plan is None else plan.grid
+
+
+def layer_histogram(weights: dict, qweights: dict, config: Any, layer: str, channel: int | None):
+    """(histogram with the grid's levels, None) of a layer; for a per-channel grid the
+    histogram and levels of one output channel and (channel, channels, widest channel).
+
+    ``channel`` None (or out of range) picks the channel with the widest weight range.
+    """
+    from engine.diagnostics import weight_histogram
+
+    grid = grid_of(weights, config, f"{layer}/kernels")
+    if grid is None or not grid.per_channel:
+        levels = None if grid is None else grid.levels
+        return weight_histogram(weights, qweights, layer, levels=levels), None
+    kernel = weights[f"{layer}/kernels"]
+    n = kernel.shape[-1]
+    widest = int(np.ptp(kernel.reshape(-1, n), axis=0).argmax())
+    c = widest if channel is None or not 0 <= channel < n else int(channel)
+
+    def pick(w: dict) -> dict:
+        return {f"{layer}/kernels": w[f"{layer}/kernels"][..., c : c + 1],
+                f"{layer}/biases": w[f"{layer}/biases"][c : c + 1]}  # fmt: skip
+
+    hist = weight_histogram(pick(weights), pick(qweights), layer, levels=grid.levels[c])
+    return hist, (c, n, widest)

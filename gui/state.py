@@ -121,7 +121,8 @@ class AppState(QObject):
         self.histogram: Any = None  # engine histogram (+ levels) of the selected layer
         self.histogram_channel: tuple[int, int, int] | None = None  # channel, count, widest
         self.activations: Any = None  # engine activation comparison for the image
-        self.sensitivity: dict[str, float] = {}
+        self.sensitivity: dict[str, float] = {}  # mAP drop per layer at the bits it has
+        self.sensitivity_by_bits: dict[str, dict[int, float]] = {}  # ... at every tested width
         self.evaluation = EvalState()
         self.sweep = SweepState()
         self.busy = False
@@ -161,7 +162,7 @@ class AppState(QObject):
         self.result = None
         self.counts = {}
         self.layer_rows, self.histogram, self.activations = [], None, None
-        self.sensitivity = {}
+        self.sensitivity, self.sensitivity_by_bits = {}, {}
         self.evaluation = EvalState()
         self.model_changed.emit()
         self.counts_changed.emit(-1)
@@ -234,8 +235,12 @@ class AppState(QObject):
         self.layer_rows = list(rows)
         self.layers_changed.emit()
 
-    def set_sensitivity(self, values: dict[str, float]) -> None:
+    def set_sensitivity(
+        self, values: dict[str, float], by_bits: dict[str, dict[int, float]] | None = None
+    ) -> None:
+        """Per layer the mAP drop (a fraction) at its bits and, optionally, at each tested width."""
         self.sensitivity = dict(values)
+        self.sensitivity_by_bits = dict(by_bits or {})
         self.layers_changed.emit()
 
     def select_layer(self, name: str) -> None:

@@ -368,11 +368,51 @@ def test_export_quantized_parameters_npz(loaded, qtbot, tmp_path):
     wait_idle(qtbot, win)
     path = tmp_path / "q4.npz"
     win.analysis.export_quantized(str(path))
-    qtbot.waitUntil(path.exists, timeout=30000)
+    qtbot.waitUntil(path.with_suffix(".json").exists, timeout=30000)
     wait_idle(qtbot, win)
     reopened = Detector.from_checkpoint(path)  # the export is itself a checkpoint
     w = reopened.float_weights["fire2/squeeze1x1/kernels"]
     assert len(np.unique(w)) <= 16
+
+
+@pytest.mark.slow
+def test_export_quantized_writes_what_the_quantize_command_writes(
+    loaded, qtbot, tmp_path, tiny_checkpoint, tiny_kitti
+):
+    import json
+
+    from cli.main import main
+    from gui import engine_api
+
+    win = loaded
+    win.quant_panel.scale.setCurrentText("channel")
+    _find(win, "bitsSlider").setValue(5)
+    _find(win, "activationBitsSpin").setValue(6)
+    wait_idle(qtbot, win)
+    config = win.state.other_config
+    gui_npz = tmp_path / "gui.npz"
+    win.analysis.export_quantized(str(gui_npz))
+    qtbot.waitUntil(gui_npz.with_suffix(".json").exists, timeout=30000)
+    wait_idle(qtbot, win)
+    cli_npz = tmp_path / "cli.npz"
+    images = tiny_kitti / "training" / "image_2"
+    assert len(win.state.dataset) <= 8  # the GUI calibrates on the first 8: all of them
+    argv = ["quantize", "--checkpoint", str(tiny_checkpoint), *engine_api.config_cli_args(config),
+            "--calib", str(images), "--out", str(cli_npz)]  # fmt: skip
+    assert main(argv) == 0
+    gui_doc, cli_doc = (json.loads(p.with_suffix(".json").read_text()) for p in (gui_npz, cli_npz))
+    assert gui_doc["quant"]["activation_bits"] == 6 and gui_doc["quant"]["scale"] == "channel"
+    gui_cal, cli_cal = (
+        gui_doc["activations"].pop("calibration"),
+        cli_doc["activations"].pop("calibration"),
+    )
+    assert gui_cal.pop("source").startswith("first 6 images of the val split of")
+    assert gui_cal == {k: v for k, v in cli_cal.items() if k != "source"}  # same images
+    assert gui_doc == cli_doc  # provenance, config, seed, versions, grids, activation formats
+    with np.load(gui_npz) as g, np.load(cli_npz) as c:
+        assert sorted(g.files) == sorted(c.files) == sorted(gui_doc["tensors"])
+        for name in g.files:
+            np.testing.assert_array_equal(g[name], c[name])
 
 
 def test_hover_reports_score_and_iou(loaded, qtbot):

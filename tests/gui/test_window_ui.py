@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -142,16 +141,27 @@ def test_levels_over_translucent_bars_and_one_channel_per_channel(loaded, qtbot,
 
 # ----------------------------------------------------------- layer table
 def test_sensitivity_recommendation_is_cleared_when_the_config_changes(loaded, qtbot):
+    from engine.sensitivity import SensitivityResult, apply_recommendation
+
     win = loaded
     analysis, button = win.analysis, win.layers_panel.apply_button
     assert analysis.recommendation is None and not button.isEnabled()
     _layers_ready(win, qtbot)
     win.quant_panel.bits.setValue(4)
     wait_idle(qtbot, win)
-    fake = SimpleNamespace(bits=(4,), layers=["fire2/squeeze1x1"], drop=lambda layer, bits: 0.02)
     stale = win.state.other_config
-    analysis._done_sensitivity((fake, {"fire2/squeeze1x1": 8}, win.controller.handle, stale))
-    assert analysis.recommendation == {"fire2/squeeze1x1": 8} and button.isEnabled()
+    layer = "fire2/squeeze1x1"
+    drops = {(layer, 3): 0.001, (layer, 4): 0.0, ("conv12", 3): 0.2, ("conv12", 4): 0.03}
+    result = SensitivityResult(0.5, drops, (3, 4), (layer, "conv12"), stale)
+    done = (result, apply_recommendation(stale, result), win.controller.handle, stale)
+    analysis._done_sensitivity(done)
+    assert dict(analysis.recommendation.overrides) == {layer: 3, "conv12": "float"}
+    assert button.isEnabled()
+    assert win.state.sensitivity == {layer: 0.0, "conv12": 0.03}  # the drops at 4 bits
+    row = next(r for r in range(win.layers_panel.table.rowCount())
+               if win.layers_panel.table.item(r, 0).text() == "conv12")  # fmt: skip
+    cell = win.layers_panel.table.item(row, 6)
+    assert cell.text() == "+0.0300" and "3 bits +0.2000 · 4 bits +0.0300" in cell.toolTip()
     win.quant_panel.bits.setValue(5)  # another bit width: the recommendation is stale
     wait_idle(qtbot, win)
     assert analysis.recommendation is None and not button.isEnabled()
@@ -159,8 +169,14 @@ def test_sensitivity_recommendation_is_cleared_when_the_config_changes(loaded, q
     win.state.error.connect(errors.append)
     analysis.apply_recommendation()
     assert errors and not win.state.quant.overrides
-    analysis._done_sensitivity((fake, {"fire2/squeeze1x1": 8}, win.controller.handle, stale))
+    analysis._done_sensitivity(done)
     assert analysis.recommendation is None and not button.isEnabled()  # computed for 4 bits
+    win.quant_panel.bits.setValue(4)
+    wait_idle(qtbot, win)
+    analysis._done_sensitivity(done)
+    analysis.apply_recommendation()
+    wait_idle(qtbot, win)
+    assert dict(win.state.quant.overrides) == {layer: 3, "conv12": "float"}
 
 
 def test_layer_bits_edit_in_float_mode_says_so_and_restores_the_cell(loaded, qtbot):
