@@ -204,8 +204,7 @@ class Analysis(QObject):
         self.state.set_evaluation(EvalState(out["ref"], out["other"], ref_label, other_label))
         ref, other = out["ref"].map["r11"]["all"], out["other"].map["r11"]["all"]
         self.state.message.emit(
-            f"mAP R11: {ref_label} {100 * ref:.2f}, {other_label} {100 * other:.2f} "
-            f"({100 * (other - ref):+.2f})"
+            f"mAP R11: {ref_label} {ref:.4f}, {other_label} {other:.4f} ({other - ref:+.4f})"
         )
 
     # ------------------------------------------------------------------ sweep

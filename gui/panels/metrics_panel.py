@@ -2,7 +2,7 @@
 
 Evaluation runs as a background job (progress and Cancel in the status bar);
 the results are the engine's EvalResult objects, drawn here without any
-recomputation.
+recomputation.  AP and mAP are fractions in [0, 1], as in the CLI's tables.
 """
 
 from __future__ import annotations
@@ -135,8 +135,8 @@ class MetricsPanel(QWidget):
         m0, m1 = ev.ref.map["r11"]["all"], ev.other.map["r11"]["all"]
         n = ev.ref.counts
         self.summary.setText(
-            f"mAP (all 9 APs, R11): {ev.ref_label} {100 * m0:.2f} → {ev.other_label} {100 * m1:.2f} "
-            f"({100 * (m1 - m0):+.2f}) · {n.get('images', 0)} images, {n.get('gt_objects', 0)} objects"
+            f"mAP (all 9 APs, R11): {ev.ref_label} {m0:.4f} → {ev.other_label} {m1:.4f} "
+            f"({m1 - m0:+.4f}) · {n.get('images', 0)} images, {n.get('gt_objects', 0)} objects"
         )
 
     def _set_rows(self, rows: list, ref_label: str, other_label: str) -> None:
@@ -146,10 +146,10 @@ class MetricsPanel(QWidget):
             for k, (tag, values) in enumerate(((ref_label, ref), (other_label, oth))):
                 labels.append(f"{name} · {tag}")
                 for j, v in enumerate(values):
-                    self._cell(3 * i + k, j, f"{100 * v:.2f}")
+                    self._cell(3 * i + k, j, f"{v:.4f}")
             labels.append(f"{name} · Δ")
             for j, (a, b) in enumerate(zip(ref, oth)):
-                item = self._cell(3 * i + 2, j, f"{100 * (b - a):+.2f}")
+                item = self._cell(3 * i + 2, j, f"{b - a:+.4f}")
                 item.setBackground(_delta_brush(b - a))
         self.table.setVerticalHeaderLabels(labels)
 
@@ -174,5 +174,5 @@ class MetricsPanel(QWidget):
             keep = ~np.isnan(curve.recall)
             pen = pg.mkPen(color, width=2.5, style=style)
             self.plot.plot(curve.recall[keep], curve.precision[keep], pen=pen,
-                           name=f"{label}: AP R11 {100 * curve.ap_r11:.1f}, R40 {100 * curve.ap_r40:.1f}")  # fmt: skip
+                           name=f"{label}: AP R11 {curve.ap_r11:.4f}, R40 {curve.ap_r40:.4f}")  # fmt: skip
         self.plot.setTitle(f"Precision / recall · {cls}, {diff}")

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui import engine_api
-from gui.panels.quant_presets import PRESETS, describe_size, preset_changes
+from gui.panels.quant_presets import describe_size, presets
 from gui.state import AppState
 
 DEBOUNCE_MS = 75
@@ -105,8 +105,13 @@ class QuantPanel(QWidget):
         self.biases = QCheckBox("Quantize biases", objectName="quantizeBiasesCheck")
         self.first = QCheckBox("Quantize conv1", objectName="quantizeFirstLayerCheck")
         self.preset = QComboBox(objectName="presetCombo")
-        self.preset.addItems(["Preset…", *PRESETS])
-        self.preset.setToolTip("The low-precision fork's four published curves")
+        self.preset.addItem("Preset…")
+        for preset in presets():  # the engine's: the fork's four curves, Ristretto
+            self.preset.addItem(preset.name)
+            self.preset.setItemData(self.preset.count() - 1, preset.description,
+                                    Qt.ItemDataRole.ToolTipRole)  # fmt: skip
+        self.preset.setToolTip("The low-precision fork's four published curves, Ristretto's "
+                               "dynamic fixed point (bits, seed and per-layer bits are kept)")  # fmt: skip
         self.reset = QPushButton("Reset to float", objectName="resetButton")
         self.compare = QComboBox(objectName="compareCombo")
         self.compare.addItems(["Float vs quantized", "Config A vs config B"])
@@ -254,7 +259,7 @@ class QuantPanel(QWidget):
     def _on_preset(self, index: int) -> None:
         if index <= 0 or not engine_api.has("quant"):
             return
-        self._set_widgets(preset_changes(PRESETS[self.preset.itemText(index)]), float_on=False)
+        self._set_widgets(presets()[index - 1].changes(), float_on=False)
         self.preset.setCurrentIndex(0)
         self.apply()
 

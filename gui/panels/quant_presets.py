@@ -1,51 +1,30 @@
-"""Presets of the quantization panel and the model-size line under it.
+"""The quantization panel's presets and the model-size line under it.
 
-The low-precision fork published four mAP-vs-bits curves: nearest and
-stochastic rounding, each without and with zero reservation.  Its "zero" runs
-also switched on separate conv/fire scales (its sweep script passed the zero
-flag as the scales flag), so those presets use ``scale="groups"``.  The fork
-kept conv1 float and put biases on the kernels' grid.
+The presets are the engine's (:mod:`engine.quant.presets`: the low-precision
+fork's four curves and Ristretto's dynamic fixed point), the single source the
+CLI's ``--fork-curves`` uses too; the storage at a config's bit widths is the
+engine's :func:`engine.quant.report.model_size_bytes`.  Here they are only
+looked up (empty when the engine's quantization is not installed) and
+formatted.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-FORK_COMMON = {
-    "range": "minmax",
-    "grid": "linear",
-    "quantize_first_layer": False,
-    "quantize_biases": True,
-}
-PRESETS: dict[str, dict[str, Any]] = {
-    "Fork: nearest": {"rounding": "nearest", "reserve_zero": False, "scale": "global"},
-    "Fork: stochastic": {"rounding": "stochastic", "reserve_zero": False, "scale": "global"},
-    "Fork: nearest + zero (groups)": {
-        "rounding": "nearest",
-        "reserve_zero": True,
-        "scale": "groups",
-    },
-    "Fork: stochastic + zero (groups)": {
-        "rounding": "stochastic",
-        "reserve_zero": True,
-        "scale": "groups",
-    },
-}
+from gui import engine_api
 
 
-def preset_changes(preset: dict[str, Any]) -> dict[str, Any]:
-    """The field values a preset sets (bits and seed are left as they are)."""
-    return {**FORK_COMMON, **preset, "activation_bits": None}
+def presets() -> tuple[Any, ...]:
+    """Every named preset (engine.quant.presets.PRESETS), () without engine.quant."""
+    mod = engine_api.optional("engine.quant.presets")
+    return tuple(mod.PRESETS) if mod else ()
 
 
-def quantized_bytes(tensor_sizes: dict[str, int], config: Any) -> float:
-    """Storage of the weights at the config's per-tensor bit widths (float ones at 32 bits)."""
-    total = 0.0
-    for name, size in tensor_sizes.items():
-        layer, _, kind = name.rpartition("/")
-        bits = config.layer_bits(layer, is_bias=kind == "biases")
-        total += size * (32 if bits is None else bits) / 8
-    return total
+def fork_curves() -> tuple[Any, ...]:
+    """The fork's four curves (engine.quant.presets.FORK_CURVES), () without engine.quant."""
+    mod = engine_api.optional("engine.quant.presets")
+    return tuple(mod.FORK_CURVES) if mod else ()
 
 
 def describe_size(state: Any) -> str:
@@ -58,7 +37,8 @@ def describe_size(state: Any) -> str:
     if state.int8 and state.mode == "float":
         return text + f" → ≈{info.num_parameters / 1e6:.1f} MB INT8"
     config = state.other_config if state.mode == "float" else state.quant
-    if config is None or not info.tensor_sizes:
+    report = engine_api.optional("engine.quant.report")
+    if config is None or not info.tensor_sizes or report is None:
         return text
-    mb = quantized_bytes(info.tensor_sizes, config) / 1e6
+    mb = report.model_size_bytes(info.tensor_sizes, config) / 1e6
     return text + f" → {mb:.2f} MB at {config.bits} bits ({float_mb / mb:.1f}× smaller)"

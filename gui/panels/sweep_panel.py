@@ -1,5 +1,8 @@
 """Sweep panel: mAP vs bits, one curve per method, growing point by point.
 
+mAP is a fraction in [0, 1] (the y axis spans 0..1), as everywhere in the
+project (the CLI's tables and cli/plots.py).
+
 The sweep runs on the engine (:func:`engine.sweep.run_sweep`) in the
 background; every finished point arrives as a row and the plot is redrawn from
 :func:`engine.sweep.summarize` (mean ± std over seeds).
@@ -23,7 +26,7 @@ from PySide6.QtWidgets import (
 from gui import engine_api
 from gui.analysis import Analysis
 from gui.palette import CURVE_EXTRA, CURVE_OTHER, CURVE_REF
-from gui.panels.quant_presets import PRESETS, preset_changes
+from gui.panels.quant_presets import fork_curves
 from gui.state import AppState
 
 SYMBOLS = ("o", "s", "t", "d", "+", "x")
@@ -48,7 +51,8 @@ class SweepPanel(QWidget):
         self.plot.setObjectName("sweepPlot")
         self.plot.setMenuEnabled(False)
         self.plot.setLabel("bottom", "weight bits")
-        self.plot.setLabel("left", "mAP R11 (%)")
+        self.plot.setLabel("left", "mAP (R11)")  # a fraction in [0, 1], as cli/plots.py draws it
+        self.plot.setYRange(0, 1, padding=0.02)
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.legend = self.plot.addLegend(offset=(-10, -40))  # bottom right: curves end top right
         self.plot.getAxis("bottom").setTickSpacing(major=1, minor=1)
@@ -72,17 +76,15 @@ class SweepPanel(QWidget):
         layout.addWidget(self.plot, 1)
 
     def configs(self) -> list:
-        """The configs the settings describe (one per method and bit width)."""
+        """The configs the settings describe (one per method and bit width); the fork's
+        curves are the engine's presets applied to the current config at each width."""
         lo, hi = sorted((self.bits_from.value(), self.bits_to.value()))
         base = self.state.quant or engine_api.make_quant_config(bits=8)
-        methods = []
-        if self.current.isChecked():
-            methods.append({})
+        at = [engine_api.config_replace(base, bits=b) for b in range(lo, hi + 1)]
+        out = list(at) if self.current.isChecked() else []
         if self.fork.isChecked():
-            methods += [preset_changes(p) for p in PRESETS.values()]
-        return [
-            engine_api.config_replace(base, bits=b, **m) for m in methods for b in range(lo, hi + 1)
-        ]
+            out += [preset.apply(config) for preset in fork_curves() for config in at]
+        return out
 
     def run(self) -> None:
         configs = self.configs()
@@ -102,17 +104,17 @@ class SweepPanel(QWidget):
         colors = iter((CURVE_OTHER, CURVE_REF, *CURVE_EXTRA))
         for k, (label, points) in enumerate(sorted(curves.items())):
             if label == "float":
-                line = pg.InfiniteLine(100 * points[32][0], angle=0, label=f"float {100 * points[32][0]:.1f}",
+                line = pg.InfiniteLine(points[32][0], angle=0, label=f"float {points[32][0]:.4f}",
                                        pen=pg.mkPen("#888888", width=1.5, style=Qt.PenStyle.DashLine),
                                        labelOpts={"position": 0.05, "color": "#444444"})  # fmt: skip
                 self.plot.addItem(line)
                 continue
             bits = sorted(points)
-            mean = [100 * points[b][0] for b in bits]
+            mean = [points[b][0] for b in bits]
             color = next(colors, "#444444")
             self.plot.plot(bits, mean, pen=pg.mkPen(color, width=2), symbol=SYMBOLS[k % len(SYMBOLS)],
                            symbolBrush=color, symbolPen=color, name=label)  # fmt: skip
-            std = [100 * points[b][1] for b in bits]
+            std = [points[b][1] for b in bits]
             if any(std):
                 err = pg.ErrorBarItem(x=np.array(bits), y=np.array(mean),
                                       height=2 * np.array(std), pen=color)  # fmt: skip

@@ -129,6 +129,22 @@ def test_layer_override_edits_the_config(loaded, qtbot):
     assert dict(win.state.quant.overrides) == {layer: "float"}
 
 
+def _check_ap_shown_as_fractions(win) -> None:
+    """AP table, summary and PR legend show the engine's AP values as fractions (0.8931)."""
+    ev, table = win.state.evaluation, _find(win, "apTable")
+    first = ev.ref.classes[0]
+    assert table.item(0, 0).text() == f"{ev.ref.ap[first]['easy'].ap_r11:.4f}"
+    assert table.item(1, 3).text() == f"{ev.other.ap[first]['easy'].ap_r40:.4f}"
+    m = 3 * len(ev.ref.classes)  # the mAP rows
+    assert table.item(m, 1).text() == f"{ev.ref.map['r11']['moderate']:.4f}"
+    delta = ev.other.map["r11"]["hard"] - ev.ref.map["r11"]["hard"]
+    assert table.item(m + 2, 2).text() == f"{delta:+.4f}"
+    assert f"{ev.ref.map['r11']['all']:.4f} →" in win.metrics_panel.summary.text()
+    curve = ev.ref.ap["pedestrian"]["moderate"]
+    names = [item.name() for item in win.metrics_panel.plot.listDataItems()]
+    assert f"AP R11 {curve.ap_r11:.4f}, R40 {curve.ap_r40:.4f}" in names[0]
+
+
 def test_evaluate_then_export_pr_png_svg_csv(loaded, qtbot, tmp_path):
     from gui import export
 
@@ -140,6 +156,7 @@ def test_evaluate_then_export_pr_png_svg_csv(loaded, qtbot, tmp_path):
     assert win.state.evaluation.other is not None
     assert _find(win, "apTable").rowCount() == 3 * (len(win.state.model.class_names) + 1)
     win.metrics_panel.class_combo.setCurrentText("pedestrian")  # the self-labelled class
+    _check_ap_shown_as_fractions(win)
     paths = export.export_plot_all(win.metrics_panel.plot, tmp_path / "pr")
     assert [p.suffix for p in paths] == [".png", ".svg", ".csv"]
     assert all(p.stat().st_size > 100 for p in paths)
@@ -312,6 +329,22 @@ def test_sweep_grows_point_by_point(loaded, qtbot):
     assert 1 in partials and 2 in partials  # the plot grew one point at a time
     curves = win.sweep_panel.plot.listDataItems()
     assert len(curves) == 1 and len(curves[0].getData()[0]) == 2
+    import pyqtgraph as pg
+
+    from engine.sweep import summarize  # mAP as a fraction, on a 0..1 axis like cli/plots.py
+
+    summary = summarize(win.state.sweep.points)
+    points = next(v for k, v in summary.items() if k != "float")
+    bits, maps = curves[0].getData()
+    assert list(maps) == [points[b][0] for b in bits] and max(maps) <= 1
+    plot = win.sweep_panel.plot
+    float_map = summary["float"][32][0]
+    line = next(i for i in plot.getPlotItem().items if isinstance(i, pg.InfiniteLine))
+    assert line.value() == pytest.approx(float_map) and 0 < float_map <= 1
+    assert line.label.toPlainText() == f"float {float_map:.4f}"
+    assert plot.getAxis("left").labelText == "mAP (R11)"
+    low, high = plot.getViewBox().viewRange()[1]
+    assert low <= 0 and 1 <= high < 1.1
 
 
 @pytest.mark.slow
@@ -346,6 +379,36 @@ def test_presets_set_the_fork_curves(loaded, qtbot):
     assert _find(win, "scaleCombo").currentText() == "groups" and panel.seed.isEnabled()
     panel.reset.click()
     assert win.state.quant is None and panel.float_button.isChecked()
+
+
+def test_presets_sweep_curves_and_size_come_from_the_engine(loaded, qtbot):
+    from engine.quant import PRESETS, RISTRETTO, model_size_bytes
+    from engine.quant.presets import fork_curve_configs
+
+    win, panel = loaded, loaded.quant_panel
+    names = [panel.preset.itemText(i) for i in range(1, panel.preset.count())]
+    assert names == [p.name for p in PRESETS]
+    _find(win, "bitsSlider").setValue(6)
+    wait_idle(qtbot, win)
+    index = panel.preset.findText(RISTRETTO.name)
+    panel.preset.setCurrentIndex(index)
+    panel.preset.activated.emit(index)
+    wait_idle(qtbot, win)
+    assert win.state.quant == RISTRETTO.apply(win.state.quant.replace(grid="linear"))
+    assert (win.state.quant.grid, win.state.quant.scale, win.state.quant.bits) == (
+        "pow2",
+        "layer",
+        6,
+    )
+    mb = model_size_bytes(win.state.model.tensor_sizes, win.state.quant) / 1e6
+    assert f"→ {mb:.2f} MB at 6 bits" in panel.size_label.text()
+    sweep = win.sweep_panel
+    sweep.bits_from.setValue(4)
+    sweep.bits_to.setValue(5)
+    sweep.current.setChecked(False)
+    sweep.fork.setChecked(True)
+    expected = fork_curve_configs(win.state.quant, bits=(4, 5))
+    assert sorted(map(repr, sweep.configs())) == sorted(map(repr, expected))
 
 
 def test_activation_bits_calibrate_and_detect(loaded, qtbot):
