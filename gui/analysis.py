@@ -19,7 +19,13 @@ from PySide6.QtCore import QObject, QStandardPaths, Signal
 
 from gui import engine_api
 from gui.controller import CALIBRATION_IMAGES, Controller
-from gui.facts import first_quantized, layer_histogram, quant_report, sensitivity_columns
+from gui.facts import (
+    first_quantized,
+    layer_histogram,
+    quant_report,
+    same_grids,
+    sensitivity_columns,
+)
 from gui.state import AppState, EvalState
 from gui.workers import JobContext, JobResult
 
@@ -52,6 +58,7 @@ class Analysis(QObject):
         self._eval_cache: dict[tuple, Any] = {}
         self.report: dict | None = None
         self.recommendation: dict | None = None  # for the config the sensitivity ran on
+        self._sensitivity: tuple[Any, Any] | None = None  # (result, config it was measured on)
         self.channel: int | None = None  # per-channel histogram: None = the widest channel
         self.runner.finished.connect(self._on_finished)
         self.runner.partial.connect(self._on_partial)
@@ -85,12 +92,27 @@ class Analysis(QObject):
 
     def _on_model(self) -> None:
         self._eval_cache.clear()
+        self._sensitivity = None
         self._clear_recommendation()
         self.request_layers()
 
     def _on_config(self) -> None:
         self._clear_recommendation()  # it was for the old bits / config
+        self._refresh_sensitivity()
         self.request_layers()
+
+    def _refresh_sensitivity(self) -> None:
+        """Re-read the measured drops at the new config's bits, or clear them when the new config
+        differs in more than bits and per-layer bits (the drops were measured on other grids)."""
+        if self._sensitivity is None:
+            return
+        result, measured = self._sensitivity
+        config = self.state.other_config
+        if config is not None and same_grids(config, measured):
+            self.state.set_sensitivity(*sensitivity_columns(result, config))
+        else:
+            self._sensitivity = None
+            self.state.set_sensitivity({}, {})
 
     def _on_layer(self, _name: str) -> None:
         self.channel = None
@@ -276,6 +298,7 @@ class Analysis(QObject):
                 "Sensitivity discarded: the model or the config changed while it ran"
             )
             return
+        self._sensitivity = (result, config)
         self.state.set_sensitivity(*sensitivity_columns(result, config))
         self.recommendation = recommended if recommended != config else None
         self.recommendation_changed.emit(self.recommendation is not None)

@@ -61,6 +61,14 @@ def sensitivity_columns(result: Any, config: Any) -> tuple[dict[str, float], dic
     return drops, by_bits
 
 
+def same_grids(config: Any, measured: Any) -> bool:
+    """True when ``config`` differs from ``measured`` at most in bits and per-layer bits, so a
+    sensitivity measured under ``measured`` (every tested width) still describes it."""
+    import dataclasses
+
+    return dataclasses.replace(config, bits=measured.bits, overrides=measured.overrides) == measured
+
+
 def first_quantized(rows: list, report: dict | None) -> str:
     """The layer to show first: the first one the config quantizes (conv1 often stays float)."""
     for row in rows:

@@ -571,6 +571,11 @@ def test_sensitivity_then_apply_recommendation(loaded, qtbot):
     assert overrides and set(overrides) <= {r.name for r in win.state.layer_rows}
     table = _find(win, "layerTable")
     assert any(table.item(r, 6).text() for r in range(table.rowCount()))
+    wait_idle(qtbot, win)
+    assert win.state.sensitivity  # per-layer bits only: the measured drops still apply
+    _find(win, "roundingCombo").setCurrentIndex(1)  # other grids: the old drops no longer do
+    wait_idle(qtbot, win)
+    assert win.state.sensitivity == {} and win.state.sensitivity_by_bits == {}
 
 
 def test_canvas_png_export(loaded, tmp_path):
