@@ -39,13 +39,20 @@ def main() -> None:
 
     spec = ArchSpec()
     rng = np.random.default_rng(0)
-    weights = {k: (rng.standard_normal(s) * 0.05).astype(np.float32) for k, s in expected_shapes(spec).items()}
+    weights = {
+        k: (rng.standard_normal(s) * 0.05).astype(np.float32)
+        for k, s in expected_shapes(spec).items()
+    }
     det = Detector(spec, weights)
     x = rng.uniform(-100, 100, (1, 384, 1248, 3)).astype(np.float32)
     det.forward(x)
     fwd = median_ms(lambda: det.forward(x), args.repeats)
-    print(f"float forward 1248x384 (official SqueezeDet, 3x3 ConvDet): median {fwd:.1f} ms over {args.repeats} runs")
-    print(f"tf.function traces after {args.repeats + 1} calls: {det._forward_float.experimental_get_tracing_count()}")
+    print(
+        f"float forward 1248x384 (official SqueezeDet, 3x3 ConvDet): median {fwd:.1f} ms over {args.repeats} runs"
+    )
+    print(
+        f"tf.function traces after {args.repeats + 1} calls: {det._forward_float.experimental_get_tracing_count()}"
+    )
     image = rng.integers(0, 255, (375, 1242, 3), dtype=np.uint8)
     det.cache_size = 0  # measure the uncached path
     counter = iter(range(10**9))
@@ -69,8 +76,10 @@ def main() -> None:
         evaluate(det, ds)
         ev = len(ds) / (time.perf_counter() - t)
     fwd_only = 1000.0 / fwd
-    print(f"evaluate: {ev:.2f} images/s over {len(ds)} images; forward-only {fwd_only:.2f} images/s; "
-          f"ratio {100 * ev / fwd_only:.0f}% (target >= 85%)")
+    print(
+        f"evaluate: {ev:.2f} images/s over {len(ds)} images; forward-only {fwd_only:.2f} images/s; "
+        f"ratio {100 * ev / fwd_only:.0f}% (target >= 85%)"
+    )
 
 
 if __name__ == "__main__":

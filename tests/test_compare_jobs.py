@@ -15,12 +15,16 @@ from engine.types import Detections
 
 
 def dets(boxes, scores, labels):
-    return Detections(np.array(boxes, float).reshape(-1, 4), np.array(scores, float), np.array(labels))
+    return Detections(
+        np.array(boxes, float).reshape(-1, 4), np.array(scores, float), np.array(labels)
+    )
 
 
 def test_compare_counts_lost_gained_and_flips():
     ref = dets([[0, 0, 10, 10], [50, 50, 60, 60], [100, 0, 120, 20]], [0.9, 0.8, 0.7], [0, 1, 0])
-    other = dets([[1, 0, 11, 10], [50, 50, 60, 61], [200, 200, 210, 210]], [0.85, 0.6, 0.5], [0, 2, 1])
+    other = dets(
+        [[1, 0, 11, 10], [50, 50, 60, 61], [200, 200, 210, 210]], [0.85, 0.6, 0.5], [0, 2, 1]
+    )
     c = compare_detections(ref, other, 0.5)
     assert [(m.ref, m.other) for m in c.matches] == [(0, 0), (1, 1)]
     assert c.lost == (2,) and c.gained == (2,)
@@ -88,6 +92,10 @@ def test_detections_sorted_and_thresholded():
     assert d.scores.tolist() == pytest.approx([0.9, 0.5, 0.2])
     assert d.labels.tolist() == [1, 2, 0]
     assert len(d.above(0.5)) == 2
-    assert d.to_records()[0] == {"class": "pedestrian", "score": pytest.approx(0.9), "box": [0.0, 0.0, 2.0, 2.0]}
+    assert d.to_records()[0] == {
+        "class": "pedestrian",
+        "score": pytest.approx(0.9),
+        "box": [0.0, 0.0, 2.0, 2.0],
+    }
     with pytest.raises(ValueError):
         Detections(np.zeros((2, 4)), np.zeros(3), np.zeros(2))

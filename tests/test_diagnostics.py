@@ -29,10 +29,10 @@ from engine.sensitivity import (
     SensitivityResult,
     apply_recommendation,
     layer_sensitivity,
+    quantized_layers,
     recommend_overrides,
     sensitivity_bits,
     single_layer_config,
-    quantized_layers,
 )
 from tests.conftest import random_weights
 

@@ -59,7 +59,11 @@ def _progress_printer(stream=None):
         step = max(1, total // 10)
         if done % step == 0 or done == total:
             rate = done / max(time.perf_counter() - start, 1e-9)
-            print(f"sample-data: {done}/{total} scenes ({rate:.1f}/s)", file=stream or sys.stdout, flush=True)
+            print(
+                f"sample-data: {done}/{total} scenes ({rate:.1f}/s)",
+                file=stream or sys.stdout,
+                flush=True,
+            )
 
     return report
 
