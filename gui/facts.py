@@ -56,7 +56,8 @@ def sensitivity_columns(result: Any, config: Any) -> tuple[dict[str, float], dic
     for layer in result.layers:
         own = config.layer_bits(layer)
         bits = own if own in result.bits else config.bits
-        drops[layer] = result.drop(layer, bits)
+        if bits in result.bits:  # a width the analysis did not test has no drop to show
+            drops[layer] = result.drop(layer, bits)
         by_bits[layer] = {b: result.drop(layer, b) for b in result.bits}
     return drops, by_bits
 
