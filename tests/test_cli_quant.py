@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import main
 from engine.model.spec import ArchSpec, layer_names
 from tests.conftest import random_weights
+from tests.test_cli import assert_one_line_error as one_line_error
+from tests.test_cli import run
 from tests.test_sweep import write_tiny_kitti
 
 SIZE = (256, 96)
@@ -39,28 +40,6 @@ def files(tmp_path_factory) -> dict[str, Path]:
         "no_train": no_train,
         "images": kitti / "training" / "image_2",
     }
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    """main(argv) -> (exit code, stdout, stderr); SystemExit (argparse) becomes its code."""
-    capsys.readouterr()
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as exc:
-        rc = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def one_line_error(capsys, argv: list, *needles: str) -> str:
-    """The command exits 2 with a single stderr line naming the problem."""
-    rc, _, err = run(capsys, *argv)
-    lines = err.strip().splitlines()
-    assert rc == 2 and len(lines) == 1 and "Traceback" not in err, err
-    assert lines[0].startswith(f"squeezelens {argv[0]}: error: "), lines[0]
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
 
 
 @pytest.fixture()
