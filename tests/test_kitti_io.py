@@ -113,16 +113,23 @@ def test_missing_folder_or_file(tmp_path):
         read_kitti_detections(tmp_path, stems=["000003"])
 
 
-def test_rescoring_written_files_gives_identical_ap(tmp_path):
-    rng = np.random.default_rng(3)
+def _noisy_car_scenes(seed: int, images: int, score_scale: float = 1.0):
+    """(records, detections): 6 random cars per image, detected with 3 px noise, random scores
+    (times ``score_scale``) and random classes."""
+    rng = np.random.default_rng(seed)
     records, dets = [], {}
-    for i in range(30):
+    for i in range(images):
         boxes = rng.uniform(0, 400, (6, 2))
         boxes = np.hstack([boxes, boxes + rng.uniform(20, 120, (6, 2))])
         objects = tuple(GroundTruthObject("Car", 0.0, 0, -10.0, tuple(b)) for b in boxes)
         records.append(ImageRecord(f"{i:06d}", "x.png", objects, True))
         noisy = boxes + rng.normal(0, 3, boxes.shape)
-        dets[f"{i:06d}"] = Detections(noisy, rng.random(6), rng.integers(0, 3, 6))
+        dets[f"{i:06d}"] = Detections(noisy, rng.random(6) * score_scale, rng.integers(0, 3, 6))
+    return records, dets
+
+
+def test_rescoring_written_files_gives_identical_ap(tmp_path):
+    records, dets = _noisy_car_scenes(seed=3, images=30)
     write_kitti_detections(tmp_path, dets)
     first = evaluate_detections(records, dets)
     again = evaluate_detections(records, read_kitti_detections(tmp_path))
@@ -188,15 +195,7 @@ def test_rounding_ties_are_scored_as_the_devkit_sees_them(tmp_path):
 
 
 def test_rescoring_squeezedet_files_gives_identical_ap(tmp_path):
-    rng = np.random.default_rng(5)
-    records, dets = [], {}
-    for i in range(20):
-        boxes = rng.uniform(0, 400, (6, 2))
-        boxes = np.hstack([boxes, boxes + rng.uniform(20, 120, (6, 2))])
-        objects = tuple(GroundTruthObject("Car", 0.0, 0, -10.0, tuple(b)) for b in boxes)
-        records.append(ImageRecord(f"{i:06d}", "x.png", objects, True))
-        noisy = boxes + rng.normal(0, 3, boxes.shape)
-        dets[f"{i:06d}"] = Detections(noisy, rng.random(6) * 0.01, rng.integers(0, 3, 6))
+    records, dets = _noisy_car_scenes(seed=5, images=20, score_scale=0.01)
     write_kitti_detections(tmp_path, dets, protocol="squeezedet")
     first = evaluate_detections(records, dets, protocol="squeezedet")
     again = evaluate_detections(records, read_kitti_detections(tmp_path), protocol="squeezedet")
