@@ -4,7 +4,7 @@ Pipeline for one image (ConvDet output ``(gridH, gridW, K*(C+5))``):
 class softmax x sigmoid confidence -> delta decoding with the original safe
 exponential -> clip to the network input -> carry as centre/size with the
 original's ``+1`` width -> rescale to original pixels -> the 64 best anchors
-over all classes -> per-class NMS at IoU 0.4 in which every higher-scoring box
+over all classes (only those are decoded: decoding is per anchor) -> per-class NMS at IoU 0.4 in which every higher-scoring box
 suppresses the lower ones it overlaps, even a box that was itself suppressed.
 """
 
@@ -108,6 +108,44 @@ def original_nms(
     return keep
 
 
+def top_order(
+    probs: np.ndarray, top_n: int = TOP_N, prob_threshold: float = PROB_THRESH
+) -> np.ndarray:
+    """Indices of the boxes the original keeps before NMS, by descending probability.
+
+    The ``top_n`` best as ``np.argsort(probs, kind="stable")[::-1][:top_n]`` orders them
+    (ties: the higher index first), found by a partial sort; when ``top_n`` is not in
+    (0, len(probs)), every index with probability strictly above ``prob_threshold``.
+    """
+    n = len(probs)
+    if not 0 < top_n < n:
+        return np.flatnonzero(probs > prob_threshold)
+    v = probs[np.argpartition(probs, n - top_n)[n - top_n]]  # the top_n-th largest value
+    if np.isnan(v):  # NaNs sort as the largest values: keep the full sort's exact order
+        return np.argsort(probs, kind="stable")[::-1][:top_n]
+    above = np.flatnonzero(~(probs <= v))  # > v, NaNs included (they sort above v)
+    ties = np.flatnonzero(probs == v)
+    cand = np.concatenate([above, ties[len(ties) - (top_n - len(above)) :]])
+    cand.sort()
+    return cand[np.argsort(probs[cand], kind="stable")[::-1]]
+
+
+def _nms_per_class(
+    boxes: np.ndarray,
+    probs: np.ndarray,
+    classes: np.ndarray,
+    num_classes: int,
+    nms_threshold: float,
+) -> np.ndarray:
+    """Indices kept by the original per-class NMS, class by class."""
+    kept = []
+    for c in range(num_classes):
+        idx = np.flatnonzero(classes == c)
+        if len(idx):
+            kept.append(idx[original_nms(boxes[idx], probs[idx], nms_threshold)])
+    return np.concatenate(kept) if kept else np.zeros(0, dtype=np.intp)
+
+
 def filter_predictions(
     boxes: np.ndarray,
     probs: np.ndarray,
@@ -122,17 +160,45 @@ def filter_predictions(
     As the original's ``filter_prediction``: when ``top_n`` is not in (0, len(probs)),
     the boxes with probability strictly above ``prob_threshold`` are kept instead.
     """
-    if 0 < top_n < len(probs):
-        order = np.argsort(probs, kind="stable")[::-1][:top_n]
-    else:
-        order = np.flatnonzero(probs > prob_threshold)
+    order = top_order(probs, top_n, prob_threshold)
     boxes, probs, classes = boxes[order], probs[order], classes[order]
-    kept = []
-    for c in range(num_classes):
-        idx = np.flatnonzero(classes == c)
-        kept.append(idx[original_nms(boxes[idx], probs[idx], nms_threshold)])
-    sel = np.concatenate(kept) if kept else np.zeros(0, dtype=int)
+    sel = _nms_per_class(boxes, probs, classes, num_classes, nms_threshold)
     return boxes[sel], probs[sel], classes[sel]
+
+
+def _scores(raw: np.ndarray, k: int, c: int) -> tuple[np.ndarray, np.ndarray]:
+    """(best class probability x confidence (A,) float64, its class (A,)) for every anchor.
+
+    The same float64 arithmetic as :func:`split_convdet` followed by the product's
+    ``max``/``argmax`` over classes, bit for bit, laid out class-major so that each step is
+    one pass over the anchors instead of a slow reduction over a few classes per anchor.
+    """
+    lg = raw[..., : k * c].reshape(-1, c).T.astype(np.float64, order="C")  # (C, A) logits
+    m = lg[0].copy()
+    for j in range(1, c):
+        np.maximum(m, lg[j], out=m)
+    lg -= m
+    np.exp(lg, out=lg)
+    if c < 8:  # numpy sums fewer than 8 values per row left to right
+        total = lg[0].copy()
+        for j in range(1, c):
+            total += lg[j]
+    else:  # pairwise summation: the row-major layout split_convdet sums
+        total = np.ascontiguousarray(lg.T).sum(axis=1)
+    lg /= total  # class softmax
+    conf = raw[..., k * c : k * c + k].reshape(-1).astype(np.float64)
+    with np.errstate(over="ignore"):  # exp(-x) = inf for x << 0 gives the right limit, 0
+        np.exp(np.negative(conf, out=conf), out=conf)
+    conf += 1.0
+    np.divide(1.0, conf, out=conf)  # sigmoid confidence
+    lg *= conf
+    best, classes = lg[0].copy(), np.zeros(lg.shape[1], dtype=np.intp)
+    for j in range(1, c):
+        classes[lg[j] > best] = j  # strictly greater: the first class wins ties, as argmax
+        np.maximum(best, lg[j], out=best)
+    if np.isnan(best).any():  # argmax picks the first NaN: leave it to numpy
+        return lg.max(axis=0), lg.argmax(axis=0)
+    return best, classes
 
 
 def postprocess(
@@ -147,14 +213,21 @@ def postprocess(
 
     scale_xy: (network W / image W, network H / image H), as the original's scales.
     Returned boxes are [xmin, ymin, xmax + 1, ymax + 1] (the original's convention).
+
+    Decoding, clipping and rescaling work anchor by anchor, so only the anchors the
+    top-N selection keeps are decoded: the result is the same as decoding all of them.
     """
-    heads = split_convdet(raw, len(class_names), anchors_per_cell)
-    boxes = decode_boxes(heads.deltas, anchors, input_size)
+    k, c = anchors_per_cell, len(class_names)
+    raw = np.asarray(raw)
+    probs_all, classes_all = _scores(raw, k, c)
+    order = top_order(probs_all, TOP_N, PROB_THRESH)
+    probs, classes = probs_all[order], classes_all[order]
+    deltas = raw[..., k * c + k :].reshape(-1, 4)[order].astype(np.float64)
+    boxes = decode_boxes(deltas, np.asarray(anchors)[order], input_size)
     boxes[:, 0::2] /= scale_xy[0]
     boxes[:, 1::2] /= scale_xy[1]
-    final = heads.class_probs * heads.confidence[:, None]
-    probs, classes = final.max(axis=1), final.argmax(axis=1)
-    boxes, probs, classes = filter_predictions(boxes, probs, classes, len(class_names))
+    sel = _nms_per_class(boxes, probs, classes, c, NMS_THRESH)
+    boxes, probs, classes = boxes[sel], probs[sel], classes[sel]
     xyxy = np.concatenate(
         [boxes[:, :2] - boxes[:, 2:] / 2, boxes[:, :2] + boxes[:, 2:] / 2], axis=1
     )

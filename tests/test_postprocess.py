@@ -17,6 +17,7 @@ from engine.postprocess import (
     postprocess,
     safe_exp,
     split_convdet,
+    top_order,
 )
 
 
@@ -117,6 +118,51 @@ def test_filter_predictions_without_top_n_keeps_probs_above_prob_thresh(top_n):
     assert sorted(c.tolist()) == [0, 0, 1]
     _, p, _ = filter_predictions(boxes, probs, classes, 3, top_n=4)  # top-N: no threshold
     assert sorted(p.tolist()) == [PROB_THRESH, 0.006, 0.3, 0.9]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_top_order_is_the_full_stable_sort_with_ties_and_nans(seed):
+    rng = np.random.default_rng(seed)
+    probs = np.round(rng.random(500) * 8) / 8  # many ties, also at the cut
+    if seed % 2:
+        probs[rng.integers(0, 500, 5)] = np.nan
+    for top_n in (1, 3, 64, 499):
+        want = np.argsort(probs, kind="stable")[::-1][:top_n]
+        assert top_order(probs, top_n).tolist() == want.tolist()
+
+
+def _decode_all_reference(raw, anchors, input_size, scale_xy, class_names, k):
+    """The straightforward pipeline: decode every anchor, then top-N and NMS."""
+    heads = split_convdet(raw, len(class_names), k)
+    boxes = decode_boxes(heads.deltas, anchors, input_size)
+    boxes[:, 0::2] /= scale_xy[0]
+    boxes[:, 1::2] /= scale_xy[1]
+    final = heads.class_probs * heads.confidence[:, None]
+    b, p, c = filter_predictions(boxes, final.max(axis=1), final.argmax(axis=1), len(class_names))
+    return np.concatenate([b[:, :2] - b[:, 2:] / 2, b[:, :2] + b[:, 2:] / 2], axis=1), p, c
+
+
+@pytest.mark.parametrize(
+    "classes", [("car",), ("car", "pedestrian", "cyclist"), tuple("abcdefghij")]
+)
+@pytest.mark.parametrize("coarse", [False, True])
+def test_postprocess_decoding_only_the_top_n_is_bit_identical(classes, coarse, monkeypatch):
+    import engine.postprocess as pp
+
+    spec = ArchSpec(class_names=classes).with_input_size((256, 96))
+    gw, gh = spec.grid_size
+    k = spec.anchors_per_cell
+    rng = np.random.default_rng(len(classes))
+    raw = rng.standard_normal((gh, gw, k * (len(classes) + 5))) * 3
+    if coarse:  # a coarse grid of values (as low-bit weights give): ties everywhere
+        raw = np.round(raw)
+    raw = raw.astype(np.float32)
+    anchors = anchor_grid(spec)
+    monkeypatch.setattr(pp, "Detections", lambda *a: a)  # compare the float64 values
+    boxes, probs, labels, _ = postprocess(raw, anchors, spec.input_size, (0.7, 0.6), classes, k)
+    ref = _decode_all_reference(raw, anchors, spec.input_size, (0.7, 0.6), classes, k)
+    for got, want in zip((boxes, probs, labels), ref):
+        assert got.dtype == want.dtype and np.array_equal(got, want)
 
 
 def test_postprocess_rescales_to_original_pixels():
