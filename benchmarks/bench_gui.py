@@ -118,8 +118,7 @@ def wait(predicate, timeout: float = 300.0) -> None:
 
 
 def idle(win) -> bool:
-    c = win.controller
-    return not (c.model_runner.is_busy() or c.io_runner.is_busy())
+    return win.controller.is_idle()
 
 
 def release_latency(win, repeats: int, during_eval: bool = False) -> float:

@@ -4,7 +4,7 @@ Data flow of a bits-slider move::
 
     QuantPanel (debounced while dragging) -> AppState.set_quant -> quant_changed
     -> Controller.request_detection -> LatestJobRunner.submit("detect", ...)
-    -> worker thread: Detector.detect(image, config) -> finished(JobResult)
+    -> worker thread: Detector.forward(prepared image, config) -> finished(JobResult)
     -> generation + config checks (stale results dropped) -> AppState.set_result
     -> Canvas / ImageSummary / ImageListPanel redraw
 
@@ -22,8 +22,9 @@ compute: every number shown comes from an engine call made on the worker.
 
 Departures from the design sketch, and why: the job plumbing is split into
 ``controller`` and ``analysis`` so ``main_window`` only assembles; the runner
-has lanes (load > detect > layers > activations > export > long > scan) instead of one
+has lanes (load > detect > activations > export > long > scan) instead of one
 slot, so an evaluation or the browser's background scan never delays a slider
-update by more than one image; a second runner reads datasets and images so
-the list fills while TensorFlow loads.
+update by more than one image decode or forward pass; a second runner reads datasets and
+images so the list fills while TensorFlow loads; a third computes the layer table and
+histograms (numpy only) once the detection is done, pausing whenever a new one starts.
 """

@@ -1,7 +1,10 @@
 """Analysis jobs: per-layer diagnostics, activations, evaluation, sweeps, sensitivity.
 
-Runs on the controller's model worker (the detector's only thread).  Layer
-tables and histograms use the ``layers`` lane (live, latest wins); exports the
+Layer tables and histograms need no TensorFlow: they run on the controller's
+``analysis`` worker (live, latest wins), step by step, each step waiting while
+the model worker detects, so a slider release gets its boxes first.  The rest
+runs on the model worker (the detector's only thread): activations on the
+``activations`` lane; exports the
 ``export`` lane (cheap, never in the way of a long job); evaluation, sweeps and
 sensitivity the ``long`` lane through :class:`gui.long_jobs.LongJobs` (one at a
 time, progress, cancellation and a :class:`~gui.workers.ServicingToken`, so
@@ -52,6 +55,7 @@ class Analysis(QObject):
         super().__init__(parent)
         self.state, self.controller = state, controller
         self.runner = controller.model_runner
+        self.layers_runner = controller.analysis_runner
         self.sweep_root = default_sweep_root()
         self.layers_active = False
         self.activations_active = False
@@ -61,6 +65,7 @@ class Analysis(QObject):
         self._sensitivity: tuple[Any, Any] | None = None  # (result, config it was measured on)
         self.channel: int | None = None  # per-channel histogram: None = the widest channel
         self.runner.finished.connect(self._on_finished)
+        self.layers_runner.finished.connect(self._on_finished)
         self.runner.partial.connect(self._on_partial)
         controller.long.stopped.connect(self._on_stopped)
         state.quant_changed.connect(self._on_config)
@@ -70,7 +75,8 @@ class Analysis(QObject):
 
     # ---------------------------------------------------------------- routing
     def _on_finished(self, result: JobResult) -> None:
-        if result.lane in ("layers", "activations", "export", "long") and self.runner.is_current(
+        runner = self.layers_runner if result.lane == "layers" else self.runner
+        if result.lane in ("layers", "activations", "export", "long") and runner.is_current(
             result.lane, result.generation
         ):
             handler = getattr(self, f"_done_{result.label}", None)
@@ -139,19 +145,24 @@ class Analysis(QObject):
         if handle is None or not self.layers_active or not engine_api.has("diagnostics"):
             return
         config, layer, channel = self.state.other_config, self.state.selected_layer, self.channel
+        pause = self.controller.yield_to_detection
 
-        def job(ctx: JobContext) -> Any:
+        def job(ctx: JobContext) -> Any:  # numpy only: the float weights are never changed
             from engine.diagnostics import layer_table
 
             det = handle.detector
+            pause(ctx)
             qw = det.quantized_weights(config)
+            pause(ctx)
             rows = layer_table(det.float_weights, qw, None)
+            pause(ctx)
             report = quant_report(det.float_weights, config)
             name = layer or first_quantized(rows, report)
+            pause(ctx)
             hist, shown = layer_histogram(det.float_weights, qw, config, name, channel)
             return rows, report, name, hist, shown
 
-        self.runner.submit("layers", job, "layers")
+        self.layers_runner.submit("layers", job, "layers")
 
     def _done_layers(self, value: Any) -> None:
         rows, report, name, hist, shown = value

@@ -1,11 +1,13 @@
 """Controller: turns user requests into engine jobs and job results into AppState.
 
-Two workers: ``model`` owns the detector (one thread, prioritised lanes:
-load > detect > layers > activations > export > long > scan) and ``io`` reads
+Three workers: ``model`` owns the detector (one thread, prioritised lanes:
+load > detect > activations > export > long > scan), ``io`` reads
 datasets and images and recounts the browser's rows when the score threshold
 moves, so the image list fills while TensorFlow is still loading and the UI
-thread never loops over a whole split.  The ``long`` lane runs one job at a
-time (:class:`gui.long_jobs.LongJobs`).  Every result is
+thread never loops over a whole split, and ``analysis`` computes the layer table
+and histograms (numpy only, no TensorFlow), so a slider release never waits for
+them: they wait for the detection instead (:meth:`Controller.yield_to_detection`).
+The ``long`` lane runs one job at a time (:class:`gui.long_jobs.LongJobs`).  Every result is
 checked twice before it touches the state: its generation must still be the
 lane's latest, and the configuration it was computed for must still be the
 current one.
@@ -14,6 +16,7 @@ current one.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +31,14 @@ from gui.long_jobs import LongJobs
 from gui.state import AppState, ImageCounts, ImageResult
 from gui.workers import JobContext, JobResult, LatestJobRunner
 
-MODEL_LANES = ("load", "detect", "layers", "activations", "export", "long", "scan")
+MODEL_LANES = ("load", "detect", "activations", "export", "long", "scan")
 IO_LANES = ("dataset", "image", "recount")
+ANALYSIS_LANES = ("layers",)
 SCAN_CHUNK = 8
 RECOUNT_CHUNK = 256  # rows per partial result of a recount (a yield point between chunks)
 WORKER_NICE = 4  # the UI thread keeps priority over the model on a busy machine
+ANALYSIS_NICE = WORKER_NICE + 2  # the layer table gives way to detections and the scan
+SCAN_DELAY_MS = 300  # after a config change the split's scan waits for the user to pause
 CALIBRATION_IMAGES = 8
 
 
@@ -44,6 +50,18 @@ class ModelHandle:
     generation: int
     float_dets: dict[str, Detections] = field(default_factory=dict)
     int8: Any = None
+    prepared: tuple = ()  # (path, image, network input, scale) of the last image shown
+
+    def network_input(
+        self, path: str, image: Any, keep: bool = True
+    ) -> tuple[Any, tuple[float, float]]:
+        """The preprocessed input of ``image``; the shown one (``keep``) is prepared once."""
+        if self.prepared and self.prepared[0] == path and self.prepared[1] is image:
+            return self.prepared[2], self.prepared[3]
+        x, scale = self.detector.preprocess(image)
+        if keep:
+            self.prepared = (path, image, x, scale)
+        return x, scale
 
 
 class Controller(QObject):
@@ -59,6 +77,10 @@ class Controller(QObject):
             MODEL_LANES, "squeezelens-model", self, nice=WORKER_NICE
         )
         self.io_runner = LatestJobRunner(IO_LANES, "squeezelens-io", self, nice=WORKER_NICE)
+        self.analysis_runner = LatestJobRunner(
+            ANALYSIS_LANES, "squeezelens-analysis", self, nice=ANALYSIS_NICE
+        )
+        self.runners = (self.model_runner, self.io_runner, self.analysis_runner)
         self.handle: ModelHandle | None = None
         self._model_gen = 0
         self._requested_index = -1
@@ -68,7 +90,7 @@ class Controller(QObject):
         self._results: dict[str, Callable[[JobResult], None]] = {}
         self.long = LongJobs(state, self.model_runner, self)
         self.long.stopped.connect(self._on_long_stopped)
-        for runner in (self.model_runner, self.io_runner):
+        for runner in self.runners:
             runner.finished.connect(self._on_finished)
             runner.partial.connect(self._on_partial)
             runner.failed.connect(self._on_failed)
@@ -76,19 +98,39 @@ class Controller(QObject):
         self.model_runner.lanes_changed.connect(self._update_activity)
         self._recount = QTimer(self, singleShot=True, interval=150)
         self._recount.timeout.connect(self._recount_all)
+        self._scan_timer = QTimer(self, singleShot=True, interval=SCAN_DELAY_MS)
+        self._scan_timer.timeout.connect(self._restart_scan)
         state.quant_changed.connect(self._on_config_changed)
         state.threshold_changed.connect(self._on_threshold)
 
     # ------------------------------------------------------------- lifecycle
     def shutdown(self, timeout: float = 1.0) -> bool:
         """Cancel every job and stop both workers (bounded by ``timeout`` seconds)."""
-        self.model_runner.cancel()
-        self.io_runner.cancel()
-        ok_io = self.io_runner.shutdown(timeout / 4)
-        return self.model_runner.shutdown(timeout * 3 / 4) and ok_io
+        self._scan_timer.stop()
+        for runner in self.runners:
+            runner.cancel()
+        ok_io = self.io_runner.shutdown(timeout / 8)
+        ok_analysis = self.analysis_runner.shutdown(timeout / 8)
+        return self.model_runner.shutdown(timeout * 3 / 4) and ok_io and ok_analysis
+
+    def is_idle(self) -> bool:
+        """No job pending or running on any worker, and no delayed scan or recount waiting."""
+        return not (
+            any(r.is_busy() for r in self.runners)
+            or self._scan_timer.isActive()
+            or self._recount.isActive()
+        )
+
+    def yield_to_detection(self, ctx: JobContext) -> None:
+        """Called by analysis jobs between their steps: wait while the model worker loads
+        or detects (the boxes of a slider release come first), then go on unless cancelled."""
+        while self.model_runner.is_busy("detect") or self.model_runner.is_busy("load"):
+            ctx.cancel.raise_if_cancelled()
+            time.sleep(0.004)
+        ctx.checkpoint()
 
     def _on_busy(self, _busy: bool) -> None:
-        self.state.set_busy(self.model_runner.is_busy() or self.io_runner.is_busy())
+        self.state.set_busy(any(r.is_busy() for r in self.runners))
 
     def _update_activity(self) -> None:
         """The quant panel's indicator: this image's result; the list's: the scan."""
@@ -97,8 +139,13 @@ class Controller(QObject):
         self.state.set_activity(computing, runner.is_busy("scan"))
 
     # ------------------------------------------------------------ dispatching
+    def _runner_of(self, lane: str) -> LatestJobRunner:
+        if lane in MODEL_LANES:
+            return self.model_runner
+        return self.io_runner if lane in IO_LANES else self.analysis_runner
+
     def _route(self, result: JobResult, kind: str) -> None:
-        runner = self.model_runner if result.lane in MODEL_LANES else self.io_runner
+        runner = self._runner_of(result.lane)
         if kind != "failed" and not runner.is_current(result.lane, result.generation):
             return
         handler = getattr(self, f"_{kind}_{result.label}", None)
@@ -112,8 +159,7 @@ class Controller(QObject):
         self._route(result, "partial")
 
     def _on_failed(self, result: JobResult) -> None:
-        if not (self.model_runner.is_current(result.lane, result.generation)
-                or self.io_runner.is_current(result.lane, result.generation)):  # fmt: skip
+        if not self._runner_of(result.lane).is_current(result.lane, result.generation):
             return
         if result.label == "load":
             self.state.loading.emit("")
@@ -215,32 +261,52 @@ class Controller(QObject):
             return
         key, index, path = self._config_key(), self.state.index, record.path
         ref_cfg, other_cfg, int8 = key[1], key[2], key[3]
-        records = self.state.dataset.records
+        records, image = self.state.dataset.records, self.state.image
         if int8 and handle.int8 is None:
             self.convert_int8()
             return
 
-        def detect(ctx: JobContext) -> Any:
-            ref = self._detect(handle, path, ref_cfg, records)
+        def detect(ctx: JobContext) -> Any:  # the image shown is already decoded: no re-read
+            ref = self._detect(handle, path, ref_cfg, records, image=image)
             ctx.checkpoint()
-            other = self._detect(handle, path, other_cfg, records, int8=int8)
+            other = self._detect(handle, path, other_cfg, records, int8=int8, image=image)
             return key, index, ref, other
 
         self.model_runner.submit("detect", detect, "detect")
 
     def _detect(self, handle: ModelHandle, path: str, config: Any, records: Any,
-                int8: bool = False) -> Detections:  # fmt: skip
-        """One detection on the worker thread (float results cached per path)."""
+                int8: bool = False, image: Any = None, keep: bool = True) -> Detections:  # fmt: skip
+        """One detection on the worker thread (float results cached per path).
+
+        With ``image`` (the decoded file at ``path``) its network input is prepared once
+        and, with ``keep`` (the image shown), reused: a slider release costs no PNG decode
+        or resize.
+        """
         det = handle.detector
-        if int8:
-            return handle.int8.detect(path)
-        if config is None:
-            if path not in handle.float_dets:
-                handle.float_dets[path] = det.detect(path)
+        if config is None and not int8 and path in handle.float_dets:
             return handle.float_dets[path]
+        staged = image is not None and all(
+            callable(getattr(det, name, None)) for name in ("preprocess", "forward", "decode")
+        )
+        if int8:
+            if not staged:
+                return handle.int8.detect(path)
+            x, scale = handle.network_input(path, image, keep)
+            return handle.int8.decode(handle.int8.forward(x[None])[0], scale)
         if getattr(config, "activation_bits", None) and det.activation_ranges is None:
             det.calibrate_activations([r.path for r in records[:CALIBRATION_IMAGES]])
-        return det.detect(path, config)
+        if staged:
+            x, scale = handle.network_input(path, image, keep)
+            dets = det.decode(det.forward(x[None], config)[0], scale)
+        else:
+            dets = det.detect(path, config)
+        if config is None:
+            handle.float_dets[path] = dets
+        return dets
+
+    @staticmethod
+    def _needs_image(handle: ModelHandle, path: str, config: Any, int8: bool) -> bool:
+        return int8 or config is not None or path not in handle.float_dets
 
     def convert_int8(self) -> None:
         """Convert the model to TFLite INT8 once (cached on disk by the engine), then re-detect."""
@@ -330,40 +396,56 @@ class Controller(QObject):
             self.state.update_counts(counts)
 
     def _on_config_changed(self) -> None:
+        """This image's boxes at once; the split's scan once the user pauses (a burst of
+        releases costs no stale scan steps in front of the next detection)."""
         self.request_detection()
-        self._restart_scan()
+        self.model_runner.cancel("scan")  # it was scanning for the old config
+        self._reset_pairs(self._config_key())
+        self._scan_timer.start()
 
     def refresh(self) -> None:
         """Recompute everything that depends on the model, image and configs."""
         self.request_detection()
         self._restart_scan()
 
+    def _reset_pairs(self, key: tuple) -> None:
+        """Forget the scanned pairs (and the browser's counts) of another configuration."""
+        if key != self._pairs_key:
+            self._pairs, self._pairs_key = {}, key
+            self.state.reset_counts()
+
     # ------------------------------------------------------------------- scan
     def _restart_scan(self) -> None:
         """Detect every image of the dataset (for the browser's counts), in chunks."""
+        self._scan_timer.stop()
         handle, dataset = self.handle, self.state.dataset
         if handle is None or dataset is None or not len(dataset):
             return
         key = self._config_key()
-        if key != self._pairs_key:
-            self._pairs, self._pairs_key = {}, key
-            self.state.reset_counts()
+        self._reset_pairs(key)
         if key[3] and handle.int8 is None:  # INT8 still converting
             return
         todo = [i for i in range(len(dataset)) if i not in self._pairs]
         records = dataset.records
 
+        def detect(ctx: JobContext, images: dict, i: int, config: Any, int8: bool = False):
+            from engine.data.images import read_image_bgr
+
+            path = records[i].path
+            if i not in images and self._needs_image(handle, path, config, int8):
+                images[i] = read_image_bgr(path)
+                ctx.checkpoint()  # a live request waits for one decode or one forward at most
+            dets = self._detect(handle, path, config, records, int8, images.get(i), keep=False)
+            ctx.checkpoint()
+            return dets
+
         def scan(ctx: JobContext):
             for start in range(0, len(todo), SCAN_CHUNK):
                 chunk = todo[start : start + SCAN_CHUNK]
-                refs = []
-                for i in chunk:  # reference first, then the other config: fewer weight swaps
-                    refs.append(self._detect(handle, records[i].path, key[1], records))
-                    ctx.checkpoint()  # a live request waits for one image at most
-                others = []
-                for i in chunk:
-                    others.append(self._detect(handle, records[i].path, key[2], records, key[3]))
-                    ctx.checkpoint()
+                images: dict[int, Any] = {}  # each image decoded once for both configs
+                # reference first, then the other config: fewer weight swaps
+                refs = [detect(ctx, images, i, key[1]) for i in chunk]
+                others = [detect(ctx, images, i, key[2], key[3]) for i in chunk]
                 yield key, list(zip(chunk, refs, others))
 
         if todo:

@@ -30,8 +30,7 @@ class ScreenshotDriver(QObject):
         self.timer.start()
 
     def _idle(self) -> bool:
-        c = self.window.controller
-        return not (c.model_runner.is_busy() or c.io_runner.is_busy())
+        return self.window.controller.is_idle()
 
     def _loaded(self) -> bool:
         s = self.window.state

@@ -135,12 +135,11 @@ def window(qtbot, tmp_path):
 
 
 def idle(win) -> bool:
-    c = win.controller
-    return not (c.model_runner.is_busy() or c.io_runner.is_busy())
+    return win.controller.is_idle()
 
 
 def wait_idle(qtbot, win, timeout: int = 30000) -> None:
-    """Until both workers are idle and the results they queued before have been delivered
+    """Until every worker is idle and the results they queued before have been delivered
     (a result handled late may start new jobs, so check again after delivering)."""
     for _ in range(20):
         qtbot.waitUntil(lambda: idle(win), timeout=timeout)
