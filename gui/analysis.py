@@ -18,7 +18,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QStandardPaths, Signal
+from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
 
 from gui import engine_api
 from gui.controller import CALIBRATION_IMAGES, Controller
@@ -33,6 +33,7 @@ from gui.state import AppState, EvalState
 from gui.workers import JobContext, JobResult
 
 SENSITIVITY_IMAGES = 20
+ACTIVATIONS_DELAY_MS = 300  # two forward passes: after the user pauses, never before a release
 
 
 def default_sweep_root() -> Path:
@@ -71,7 +72,11 @@ class Analysis(QObject):
         state.quant_changed.connect(self._on_config)
         state.model_changed.connect(self._on_model)
         state.layer_selected.connect(self._on_layer)
-        state.result_changed.connect(self.request_activations)
+        self._activations_key: tuple = ()
+        self._activations_timer = QTimer(self, singleShot=True, interval=ACTIVATIONS_DELAY_MS)
+        self._activations_timer.timeout.connect(self.request_activations)
+        controller.idle_timers.append(self._activations_timer)
+        state.result_changed.connect(self._on_result)
 
     # ---------------------------------------------------------------- routing
     def _on_finished(self, result: JobResult) -> None:
@@ -103,6 +108,7 @@ class Analysis(QObject):
         self.request_layers()
 
     def _on_config(self) -> None:
+        self._activations_timer.stop()  # they would be for the old config
         self._clear_recommendation()  # it was for the old bits / config
         self._refresh_sensitivity()
         self.request_layers()
@@ -172,16 +178,29 @@ class Analysis(QObject):
             self.state.selected_layer = name  # keep the first quantized layer once chosen
         self.state.set_histogram(hist, shown)
 
+    def _activations_for(self) -> tuple:
+        handle = self.controller.handle
+        record = self.state.record
+        return (handle and handle.generation, record and record.path, self.state.other_config)
+
+    def _on_result(self) -> None:
+        """New boxes (or only a new threshold): activations follow once the user pauses."""
+        if self.activations_active and self._activations_for() != self._activations_key:
+            self._activations_timer.start()
+
     def request_activations(self) -> None:
         """Float vs quantized activations per layer on the current image."""
+        self._activations_timer.stop()
         handle, image = self.controller.handle, self.state.image
         if handle is None or image is None or not self.activations_active:
             return
         if not engine_api.has("diagnostics") or self.state.other_config is None:
+            self._activations_key = ()
             self.state.set_activations(None)
             return
         config = self.state.other_config
         records = self.state.dataset.records
+        self._activations_key = self._activations_for()
 
         def job(ctx: JobContext) -> Any:
             from engine.diagnostics import compare_activations

@@ -100,6 +100,7 @@ class Controller(QObject):
         self._recount.timeout.connect(self._recount_all)
         self._scan_timer = QTimer(self, singleShot=True, interval=SCAN_DELAY_MS)
         self._scan_timer.timeout.connect(self._restart_scan)
+        self.idle_timers = [self._scan_timer, self._recount]  # delayed work still to come
         state.quant_changed.connect(self._on_config_changed)
         state.threshold_changed.connect(self._on_threshold)
 
@@ -116,9 +117,7 @@ class Controller(QObject):
     def is_idle(self) -> bool:
         """No job pending or running on any worker, and no delayed scan or recount waiting."""
         return not (
-            any(r.is_busy() for r in self.runners)
-            or self._scan_timer.isActive()
-            or self._recount.isActive()
+            any(r.is_busy() for r in self.runners) or any(t.isActive() for t in self.idle_timers)
         )
 
     def yield_to_detection(self, ctx: JobContext) -> None:

@@ -117,3 +117,28 @@ def test_a_burst_of_releases_starts_the_scan_once(loaded, qtbot):
     wait_idle(qtbot, win)
     assert started == [4]  # one scan, for the last config
     assert len(win.state.counts) == len(win.state.dataset)  # every row counted for 4 bits
+
+
+def test_activations_follow_once_the_user_pauses(loaded, qtbot, monkeypatch):
+    win = loaded
+    win.tabs.setCurrentWidget(win.layers_panel)
+    win.layers_panel.plot_tabs.setCurrentIndex(1)  # the activations tab: two forwards per image
+    wait_idle(qtbot, win)
+    runner, submitted = win.controller.model_runner, []
+    real_submit = runner.submit
+
+    def submit(lane, fn, label="", text=""):
+        submitted.append(label)
+        return real_submit(lane, fn, label, text)
+
+    monkeypatch.setattr(runner, "submit", submit)
+    for bits in (7, 6, 5):  # releases in a row, each one waiting for its boxes
+        with qtbot.waitSignal(win.state.result_changed, timeout=30000):
+            win.quant_panel.bits.setValue(bits)
+    wait_idle(qtbot, win)
+    assert submitted.count("detect") == 3
+    assert submitted.count("activations") == 1  # for 5 bits, after the burst
+    assert win.state.activations is not None
+    win.state.set_threshold(0.3)  # same boxes, another threshold: nothing to recompute
+    wait_idle(qtbot, win)
+    assert submitted.count("activations") == 1
