@@ -241,7 +241,8 @@ class LatestJobRunner(QObject):
         return None
 
     def _lower_priority(self) -> None:
-        if self._nice <= 0 or not hasattr(os, "setpriority"):
+        # Linux only: there a thread id names the thread; elsewhere it could name a process
+        if self._nice <= 0 or not sys.platform.startswith("linux"):
             return
         try:
             tid = threading.get_native_id()
