@@ -30,6 +30,27 @@ def median_ms(fn, repeats: int) -> float:
     return statistics.median(times) * 1000
 
 
+def print_stages(det, ds) -> None:
+    """Median cost of the work besides the forward pass, per image of the split (one thread)."""
+    from engine.data.images import read_image_bgr
+
+    paths = [r.path for r in ds.records[:20]]
+    images = [read_image_bgr(p) for p in paths]
+    prepared = [det.preprocess(im) for im in images]
+    raws = [det.forward(x[None])[0] for x, _ in prepared]
+
+    def per_image(fn, items) -> float:
+        return median_ms(lambda: [fn(i) for i in items], 3) / len(items)
+
+    decode = per_image(read_image_bgr, paths)
+    prep = per_image(det.preprocess, images)
+    post = per_image(lambda k: det.decode(raws[k], prepared[k][1]), range(len(raws)))
+    print(
+        f"besides the forward, per image: PNG decode {decode:.1f} ms, preprocess {prep:.1f} ms, "
+        f"post-processing {post:.1f} ms"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=30)
@@ -71,6 +92,7 @@ def main() -> None:
     from engine.evaluate import evaluate
 
     ds = open_dataset(kitti, "val")
+    print_stages(det, ds)
     for _ in range(2):
         t = time.perf_counter()
         evaluate(det, ds)
