@@ -10,12 +10,18 @@ in any range.  A :class:`~engine.quant.config.PartialConfig` rounds only some
 layers, on the grids the full config gives them.
 
 Planning reads every quantized tensor once for its min and max, then builds
-one grid per (range unit, bits).  Rounding runs per tensor on a small thread
-pool (numpy releases the GIL), largest tensors first.
+one grid per (range unit, bits) and, where it pays off, the grid's lookup
+table (several tables are built on the thread pool at once).  Rounding runs
+on a small thread pool (numpy releases the GIL) in runs of at most about
+``_PIECE`` elements, largest first: a big tensor is shared out between the
+workers, its stochastic draws taken from the same per-tensor stream, jumped
+ahead to each run's first element, so the result does not depend on how the
+work is split.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -28,18 +34,30 @@ from engine.errors import InputError
 from engine.quant.config import QuantConfig
 from engine.quant.grids import UniformGrid
 from engine.quant.report import TensorQuantInfo, info_of
-from engine.quant.rounding import draw_generator, prepare, round_tensor
+from engine.quant.rounding import (
+    Table,
+    aligned_empty,
+    chunk_elements,
+    draw_generator,
+    prepare,
+    round_into,
+)
 from engine.quant.scales import RangeStats, make_grid, range_unit, split_param_name
 
 _WORKERS = max(1, min(4, os.cpu_count() or 1))
 _BUNDLE = 1 << 17
+_PIECE = 1 << 17
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
 @dataclass(frozen=True, eq=False)
 class TensorPlan:
-    """How one quantized tensor is rounded: its float32 values, layer, unit and grid."""
+    """How one quantized tensor is rounded: its float32 values, layer, unit and grid.
+
+    ``span``: the (min, max) over the tensor's range unit (so bounding its
+    values) when the unit has one range, else None.
+    """
 
     name: str
     layer: str
@@ -47,6 +65,7 @@ class TensorPlan:
     unit: str
     bits: int
     grid: UniformGrid | None = None
+    span: tuple[float, float] | None = None
 
 
 def _as_float32(name: str, value: object) -> np.ndarray:
@@ -66,6 +85,31 @@ def _check_overrides(weights: Mapping[str, object], config: QuantConfig) -> None
         )
 
 
+def _tensor_stats(plans: list[TensorPlan], per_channel: bool) -> list[RangeStats | InputError]:
+    """Each plan's :meth:`RangeStats.of` (or the InputError it raised), read on the pool
+    in about _BUNDLE-element tasks; errors are raised by the caller in tensor order."""
+
+    def of(plan: TensorPlan) -> RangeStats | InputError:
+        try:
+            return RangeStats.of(plan.name, plan.values, per_channel)
+        except InputError as exc:
+            return exc
+
+    groups: list[list[int]] = [[]]
+    size = 0
+    for i, plan in enumerate(plans):
+        if size >= _BUNDLE:
+            groups.append([])
+            size = 0
+        groups[-1].append(i)
+        size += plan.values.size
+
+    def task(group: list[int]) -> Callable[[], list[RangeStats | InputError]]:
+        return lambda: [of(plans[i]) for i in group]
+
+    return [one for part in _run([task(g) for g in groups]) for one in part]
+
+
 def plan_quantization(
     weights: Mapping[str, np.ndarray], config: QuantConfig
 ) -> dict[str, TensorPlan]:
@@ -78,7 +122,7 @@ def plan_quantization(
     _check_overrides(weights, config)
     per_channel = config.scale == "channel"
     plans: list[TensorPlan] = []
-    stats: dict[str, RangeStats] = {}
+    not_float: InputError | None = None  # raised after the errors of the tensors before it
     for name, value in weights.items():
         parsed = split_param_name(name)
         if parsed is None:
@@ -87,54 +131,147 @@ def plan_quantization(
         bits = config.layer_bits(layer, is_bias=kind == "biases")
         if bits is None:
             continue
-        values = _as_float32(name, value)
-        unit = range_unit(layer, config.scale)
-        tensor_stats = RangeStats.of(name, values, per_channel)
+        try:
+            values = _as_float32(name, value)
+        except InputError as exc:
+            not_float = exc
+            break
+        plans.append(TensorPlan(name, layer, values, range_unit(layer, config.scale), bits))
+    stats: dict[str, RangeStats] = {}
+    for plan, tensor_stats in zip(plans, _tensor_stats(plans, per_channel), strict=True):
+        if isinstance(tensor_stats, InputError):
+            raise tensor_stats
+        unit = plan.unit
         stats[unit] = stats[unit].merge(tensor_stats, unit) if unit in stats else tensor_stats
-        plans.append(TensorPlan(name, layer, values, unit, bits))
+    if not_float is not None:
+        raise not_float
     grids: dict[tuple[str, int], UniformGrid] = {}
     result: dict[str, TensorPlan] = {}
     for plan in (p for p in plans if config.rounds(p.layer)):
         key = (plan.unit, plan.bits)
         if key not in grids:
             grids[key] = make_grid(config, plan.bits, stats[plan.unit])
+        unit = stats[plan.unit]
+        span = None if per_channel else (float(unit.lo), float(unit.hi))
         result[plan.name] = TensorPlan(
-            plan.name, plan.layer, plan.values, plan.unit, plan.bits, grids[key]
+            plan.name, plan.layer, plan.values, plan.unit, plan.bits, grids[key], span
         )
     return result
 
 
-def _round_plan(plan: TensorPlan, config: QuantConfig) -> np.ndarray:
-    """Values were checked finite by planning; draws as :func:`uniform_draws` gives them."""
-    if config.rounding == "nearest":
-        return round_tensor(plan.values, plan.grid, None)
-    return round_tensor(plan.values, plan.grid, draw_generator(config.seed, plan.name))
+@dataclass(frozen=True, eq=False)
+class _Run:
+    """Elements [start, stop) of one plan's flat tensor, rounded into ``out``."""
+
+    plan: TensorPlan
+    out: np.ndarray
+    table: Table | None
+    clip: bool
+    start: int
+    stop: int
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
 
 
-def _bundles(plans: list[TensorPlan]) -> list[list[TensorPlan]]:
-    """Largest first; small tensors bundled to about _BUNDLE elements per task."""
-    bundles: list[list[TensorPlan]] = []
+def _runs(plan: TensorPlan, table: Table | None, clip: bool, out: np.ndarray) -> list[_Run]:
+    """The plan's tensor cut into runs of whole chunks (even, whole rows), about _PIECE each."""
+    flat_size = plan.values.size
+    channels = plan.values.shape[-1] if plan.values.ndim else 1
+    step = chunk_elements(plan.grid, table, channels)
+    piece = max(step, _PIECE // step * step)
+    return [
+        _Run(plan, out, table, clip, start, min(start + piece, flat_size))
+        for start in range(0, flat_size, piece)
+    ]
+
+
+def _round_run(run: _Run, config: QuantConfig) -> None:
+    """Round one run; draws as :func:`uniform_draws` gives them (the tensor's own stream)."""
+    plan = run.plan
+    draws = None
+    if config.rounding == "stochastic":
+        draws = draw_generator(config.seed, plan.name, run.start)
+    flat_v, flat_out = plan.values.reshape(-1), run.out.reshape(-1)
+    round_into(
+        flat_v[run.start : run.stop],
+        flat_out[run.start : run.stop],
+        plan.grid,
+        run.table,
+        draws,
+        plan.values.shape[-1] if plan.values.ndim else 1,
+        run.clip,
+    )
+
+
+def _bundles(runs: list[_Run]) -> list[list[_Run]]:
+    """Largest first; small runs bundled to about _BUNDLE elements per task."""
+    bundles: list[list[_Run]] = []
     size = _BUNDLE
-    for plan in sorted(plans, key=lambda p: -p.values.size):
+    for run in sorted(runs, key=lambda r: -r.size):
         if size >= _BUNDLE:
             bundles.append([])
             size = 0
-        bundles[-1].append(plan)
-        size += plan.values.size
+        bundles[-1].append(run)
+        size += run.size
     return bundles
 
 
-def _run(tasks: list[Callable[[], dict[str, np.ndarray]]]) -> dict[str, np.ndarray]:
-    """Run the tasks on the shared pool (inline when there is one core or one task)."""
+def _run(tasks: list[Callable[[], object]]) -> list[object]:
+    """Run the tasks, results in order: the calling thread and up to ``_WORKERS - 1``
+    helpers of the shared pool each take the next task until none is left (one
+    hand-off per helper, not one per task: each hand-off costs a GIL switch).
+    Inline when there is one core or one task; a task's exception propagates
+    once every helper has stopped."""
     global _pool
-    if _WORKERS == 1 or len(tasks) < 2:
-        parts = [task() for task in tasks]
-    else:
-        with _pool_lock:
-            if _pool is None:
-                _pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="quant")
-        parts = list(_pool.map(lambda task: task(), tasks))
-    return {name: out for part in parts for name, out in part.items()}
+    helpers = min(_WORKERS, len(tasks)) - 1
+    if helpers < 1:
+        return [task() for task in tasks]
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(_WORKERS - 1, thread_name_prefix="quant")
+    results: list[object] = [None] * len(tasks)
+    counter = itertools.count()  # next() is atomic under the GIL
+    failed: list[BaseException] = []
+
+    def drain() -> None:
+        while not failed:
+            i = next(counter)
+            if i >= len(tasks):
+                return
+            try:
+                results[i] = tasks[i]()
+            except BaseException as exc:
+                failed.append(exc)
+                raise
+
+    futures = [_pool.submit(drain) for _ in range(helpers)]
+    try:
+        drain()
+    finally:
+        for future in futures:
+            future.result()
+    return results
+
+
+def _tables(plans: dict[str, TensorPlan], stochastic: bool) -> dict[int, Table | None]:
+    """The lookup table (or None: arithmetic path) of every grid, by ``id``.
+
+    Grids are shared by the plans of a range unit; a table is built only when
+    its unit has enough elements to pay for it, several at once on the pool.
+    """
+    grids: dict[int, UniformGrid] = {}
+    work: dict[int, int] = {}
+    for plan in plans.values():
+        grids[id(plan.grid)] = plan.grid
+        work[id(plan.grid)] = work.get(id(plan.grid), 0) + plan.values.size
+    order = sorted(grids, key=lambda k: -grids[k].n_levels)
+
+    def task(key: int) -> Callable[[], Table | None]:
+        return lambda: prepare(grids[key], stochastic, work[key])
+
+    return dict(zip(order, _run([task(key) for key in order]), strict=True))
 
 
 def quantize_weights(
@@ -146,13 +283,23 @@ def quantize_weights(
     themselves.  Deterministic: stochastic draws depend only on seed and name.
     """
     plans = plan_quantization(weights, config)
-    for grid in {id(p.grid): p.grid for p in plans.values()}.values():
-        prepare(grid, stochastic=config.rounding == "stochastic")
+    tables = _tables(plans, stochastic=config.rounding == "stochastic")
+    clips: dict[int, bool] = {}  # per grid: its unit's span (every plan's) needs the clip
+    done: dict[str, np.ndarray] = {}
+    runs: list[_Run] = []
+    for plan in plans.values():
+        table = tables[id(plan.grid)]
+        if id(plan.grid) not in clips:
+            clips[id(plan.grid)] = (
+                table is None or plan.span is None or not table.index.covers(*plan.span)
+            )
+        done[plan.name] = aligned_empty(plan.values.shape)  # 64-byte aligned: see aligned_empty
+        runs.extend(_runs(plan, table, clips[id(plan.grid)], done[plan.name]))
 
-    def task(bundle: list[TensorPlan]) -> Callable[[], dict[str, np.ndarray]]:
-        return lambda: {p.name: _round_plan(p, config) for p in bundle}
+    def task(bundle: list[_Run]) -> Callable[[], None]:
+        return lambda: [_round_run(run, config) for run in bundle]
 
-    done = _run([task(bundle) for bundle in _bundles(list(plans.values()))])
+    _run([task(bundle) for bundle in _bundles(runs)])
     return {name: done.get(name, value) for name, value in weights.items()}
 
 

@@ -110,15 +110,19 @@ def bucket_of(
     top: float,
     t: np.ndarray,
     out: np.ndarray,
+    clip: bool = True,
 ) -> np.ndarray:
-    """Monotone bucket index of float32 ``values`` into ``out`` (int32); ``t`` is float32 scratch.
+    """Monotone bucket index of float32 ``values`` into ``out`` (intp); ``t`` is float32 scratch.
 
     The build and the hot path both call this, so a breakpoint and an input
-    equal to it land in the same bucket.
+    equal to it land in the same bucket.  ``clip=False`` skips the clip to
+    ``[0, top]``: only for values known to lie where it changes nothing
+    (:meth:`BreakpointIndex.covers`).
     """
     np.multiply(values, scale, out=t)
     np.add(t, offset, out=t)
-    np.clip(t, 0.0, top, out=t)
+    if clip:
+        np.clip(t, 0.0, top, out=t)
     np.copyto(out, t, casting="unsafe")
     return out
 
@@ -127,9 +131,10 @@ def bucket_of(
 class BreakpointIndex:
     """Counts the sorted float32 breakpoints ``<= v`` for float32 ``v`` in O(1).
 
-    ``base`` (int32, (nb,)): breakpoints in lower buckets; ``split`` (float32,
-    (nb,)): the one breakpoint in the bucket, or +inf.  Gathers use int32
-    indices and ``mode="wrap"`` (the fastest numpy gathers measured here);
+    ``base`` (intp, (nb,)): breakpoints in lower buckets; ``split`` (float32,
+    (nb,)): the one breakpoint in the bucket, or +inf.  Gathers use intp
+    indices (numpy converts any other index type first) and ``mode="wrap"``
+    (the fastest numpy gathers measured here);
     every index is in range by construction, so wrapping never happens.
     """
 
@@ -160,21 +165,38 @@ class BreakpointIndex:
             if not (np.isfinite(scale) and np.isfinite(offset) and scale > 0):
                 return None  # a range too narrow for float32 bucket arithmetic
             top = float(n_buckets - 1)
-            where = bucket_of(b, scale, offset, top, np.empty_like(b), np.empty(b.size, np.int32))
+            where = bucket_of(b, scale, offset, top, np.empty_like(b), np.empty(b.size, np.intp))
             counts = np.bincount(where, minlength=n_buckets)
             if counts.max() <= 1:
                 split = np.full(n_buckets, _F32_INF, dtype=np.float32)
                 split[where] = b
-                base = (np.cumsum(counts) - counts).astype(np.int32)
+                base = (np.cumsum(counts) - counts).astype(np.intp)
                 return BreakpointIndex(scale, offset, top, base, split)
         return None
 
-    def locate(self, values: np.ndarray, scratch: Scratch, m: int) -> np.ndarray:
-        """``#{breakpoints <= v}`` for float32 ``values`` (m,); result in ``scratch.idx[:m]``."""
+    def covers(self, lo: float, hi: float) -> bool:
+        """True when every float32 in ``[lo, hi]`` maps into ``[0, top]`` unclipped.
+
+        The bucket map is monotone (a float32 multiply by a positive scale,
+        then an add, each rounded monotonically), so the two ends, mapped by
+        the hot path's own float32 operations, bound every value between
+        them: locating such values may skip the clip.
+        """
+        ends = np.array([lo, hi], dtype=np.float32)
+        if not (np.all(np.isfinite(ends)) and ends[0] <= ends[1]):
+            return False
+        t = np.add(np.multiply(ends, self.scale), self.offset)
+        return bool(t[0] >= 0.0 and t[1] <= self.top)
+
+    def locate(self, values: np.ndarray, scratch: Scratch, m: int, clip: bool = True) -> np.ndarray:
+        """``#{breakpoints <= v}`` for float32 ``values`` (m,); result in ``scratch.idx[:m]``.
+
+        ``clip=False`` only for values in a range that :meth:`covers` accepts.
+        """
         bucket = bucket_of(
-            values, self.scale, self.offset, self.top, scratch.f32[:m], scratch.bucket[:m]
+            values, self.scale, self.offset, self.top, scratch.f32[:m], scratch.bucket[:m], clip
         )
-        g, above, idx = scratch.f32b[:m], scratch.mask[:m], scratch.idx[:m]
+        g, above, idx = scratch.f32[:m], scratch.mask[:m], scratch.idx[:m]
         np.take(self.split, bucket, out=g, mode="wrap")
         np.greater_equal(values, g, out=above)
         np.take(self.base, bucket, out=idx, mode="wrap")
@@ -183,18 +205,19 @@ class BreakpointIndex:
 
 
 class Scratch:
-    """Per-thread work buffers for chunks of up to ``size`` elements (no allocation per chunk)."""
+    """Per-thread work buffers for chunks of up to ``size`` elements (no allocation per chunk).
+
+    Few and small, so that a chunk's whole working set stays in the core's cache.
+    """
 
     def __init__(self, size: int) -> None:
         self.size = size
         self.f32 = np.empty(size, np.float32)
-        self.f32b = np.empty(size, np.float32)
-        self.bucket = np.empty(size, np.int32)
-        self.idx = np.empty(size, np.int32)
+        self.bucket = np.empty(size, np.intp)
+        self.idx = np.empty(size, np.intp)
         self.mask = np.empty(size, bool)
         self.v64 = np.empty(size, np.float64)
         self.p64 = np.empty(size, np.float64)
-        self.w64 = np.empty(size, np.float64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -212,9 +235,11 @@ class NearestTable:
             return None
         return NearestTable(index, levels.astype(np.float32))
 
-    def round_chunk(self, values: np.ndarray, out: np.ndarray, scratch: Scratch) -> None:
+    def round_chunk(
+        self, values: np.ndarray, out: np.ndarray, scratch: Scratch, clip: bool = True
+    ) -> None:
         """Round float32 ``values`` (m,) into float32 ``out`` (m,)."""
-        idx = self.index.locate(values, scratch, values.size)
+        idx = self.index.locate(values, scratch, values.size, clip)
         np.take(self.levels32, idx, out=out, mode="wrap")
 
 
@@ -253,7 +278,12 @@ class StochasticTable:
         return StochasticTable(index, low, np.ldexp(width, -32), out32)
 
     def round_chunk(
-        self, values: np.ndarray, draws: np.ndarray, out: np.ndarray, scratch: Scratch
+        self,
+        values: np.ndarray,
+        draws: np.ndarray,
+        out: np.ndarray,
+        scratch: Scratch,
+        clip: bool = True,
     ) -> None:
         """Round float32 ``values`` (m,) into float32 ``out`` given ``draws`` (m,).
 
@@ -263,16 +293,16 @@ class StochasticTable:
         sides are scaled by a power of two, which is exact.
         """
         m = values.size
-        idx = self.index.locate(values, scratch, m)
-        v64, p, w, up = scratch.v64[:m], scratch.p64[:m], scratch.w64[:m], scratch.mask[:m]
-        np.copyto(v64, values)
+        idx = self.index.locate(values, scratch, m, clip)
+        a, p, up = scratch.v64[:m], scratch.p64[:m], scratch.mask[:m]
+        np.copyto(a, values)
         np.take(self.low, idx, out=p, mode="wrap")
-        np.subtract(v64, p, out=p)
-        np.take(self.width_scaled, idx, out=w, mode="wrap")
-        np.divide(p, w, out=p)
-        np.copyto(v64, draws)
+        np.subtract(a, p, out=p)
+        np.take(self.width_scaled, idx, out=a, mode="wrap")
+        np.divide(p, a, out=p)
+        np.copyto(a, draws)
         if draws.dtype.kind == "f":
-            np.ldexp(v64, 32, out=v64)
-        np.less(v64, p, out=up)
+            np.ldexp(a, 32, out=a)
+        np.less(a, p, out=up)
         np.add(idx, up, out=idx)
         np.take(self.out32, idx, out=out, mode="wrap")
