@@ -34,6 +34,16 @@ class CheckpointInfo:
     format: str
 
 
+def aligned_copy(array: np.ndarray) -> np.ndarray:
+    """A C-contiguous float32 copy of ``array`` whose data start on a 64-byte boundary."""
+    from engine.quant.rounding import aligned_empty
+
+    a = np.asarray(array, dtype=np.float32)
+    out = aligned_empty(a.shape)
+    out[...] = a
+    return out
+
+
 def _image_key(image: ImageLike) -> str:
     if isinstance(image, (str, Path)):
         p = Path(image)
@@ -68,7 +78,7 @@ class Detector:
         )
         self.spec = spec
         self.checkpoint = checkpoint
-        self.float_weights = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+        self.float_weights = {k: aligned_copy(v) for k, v in weights.items()}
         self.anchors = anchor_grid(spec)
         tf = import_tf()
         self._tf = tf
@@ -78,6 +88,10 @@ class Detector:
             self.graph.layers,
             self.graph.act_quant,
         )
+        self._param_names = [
+            f"{name}/{kind}" for name in self._layers for kind in ("kernels", "biases")
+        ]
+        self._assign_all = self._build_assign(tf)
         self._assign(self.float_weights)
         w, h = spec.input_size
         sig = [tf.TensorSpec([None, h, w, 3], tf.float32)]
@@ -123,10 +137,56 @@ class Detector:
         )
 
     # ------------------------------------------------------------ weight swap
+    def _build_assign(self, tf):
+        """One traced graph that writes every kernel and bias: a single call per swap.
+
+        Assigning variable by variable from Python pays a Keras assign, an
+        eager op dispatch and a numpy-to-tensor copy for each of the 54
+        tensors; here the inputs come in without a copy (:meth:`_as_tensor`)
+        and one graph execution runs 54 DeepCopy + AssignVariableOp pairs
+        (in parallel on TensorFlow's inter-op threads).  The DeepCopy is what
+        keeps the variables from aliasing numpy memory: AssignVariableOp
+        adopts its input's buffer when it can (measured: without it, writing
+        into the quantized arrays after the swap changed the variables).  A
+        concrete function with a fixed signature: no retracing, and a
+        fraction of a polymorphic ``tf.function``'s call overhead for 54
+        arguments.
+        """
+        variables = []
+        for layer in self._layers.values():
+            variables += [layer.kernel, layer.bias]
+        handles = [getattr(v, "value", v) for v in variables]  # Keras 3 wraps a tf.Variable
+        signature = [tf.TensorSpec(tuple(v.shape), tf.float32) for v in handles]
+
+        def assign_all(*values):
+            for var, value in zip(handles, values, strict=True):
+                # DeepCopy: a fresh TensorFlow buffer, so a variable never adopts
+                # (aliases) the caller's memory that ``_as_tensor`` wraps
+                var.assign(tf.raw_ops.DeepCopy(x=value))
+            return tf.constant(True)  # an output: the call returns once every assign has run
+
+        return tf.function(
+            assign_all, input_signature=signature, autograph=False
+        ).get_concrete_function()
+
     def _assign(self, weights: dict[str, np.ndarray]) -> None:
-        for name, layer in self._layers.items():
-            layer.kernel.assign(weights[f"{name}/kernels"])
-            layer.bias.assign(weights[f"{name}/biases"])
+        """Write ``weights`` (official names, HWIO float32) into the model's variables."""
+        values = [self._as_tensor(weights[name]) for name in self._param_names]
+        self._assign_all(*values)
+
+    def _as_tensor(self, array: np.ndarray):
+        """A float32 tensor of ``array``: zero-copy through DLPack when the array is
+        C-contiguous and 64-byte aligned (as :func:`~engine.quant.quantize_weights`'
+        outputs and ``float_weights`` are; TensorFlow requires that alignment of
+        any buffer it wraps), else a copy."""
+        tf = self._tf
+        a = np.asarray(array, dtype=np.float32)
+        if a.size and a.flags.c_contiguous and a.flags.writeable and a.ctypes.data % 64 == 0:
+            try:
+                return tf.experimental.dlpack.from_dlpack(a.__dlpack__())
+            except (BufferError, TypeError, ValueError, AttributeError):
+                pass
+        return tf.convert_to_tensor(a)
 
     def quantized_weights(self, quant) -> dict[str, np.ndarray]:
         """The weights under a QuantConfig (float weights for None)."""
