@@ -1,8 +1,11 @@
 """Run a detector over a dataset and score it with the KITTI protocol.
 
-Images are decoded and preprocessed (resized, means subtracted) in a
-background thread (see :mod:`engine.prefetch`) while the model runs, so only
-the forward pass and the post-processing run in series; each finished image
+Images are decoded and preprocessed (resized, means subtracted) in background
+threads, by default a few at a time on every core between forward passes
+(``loading="bursts"``, :func:`engine.prefetch.load_in_bursts`): TensorFlow's
+forward pass keeps every core busy, and a reader running beside it all the time
+(``loading="ahead"``, :func:`engine.prefetch.prefetch`) takes turns with its
+threads; ``benchmarks/bench_detector.py`` measures both.  Each finished image
 can be handed to a callback (the CLI writes its KITTI result file at once, so
 an interrupted run loses nothing finished).  Dataset images bypass the
 detector's per-image float cache (no hashing of full images).
@@ -19,14 +22,14 @@ from engine.data.images import read_image_bgr
 from engine.data.kitti import Dataset
 from engine.errors import InputError
 from engine.jobs import CancelToken, Progress, check
-from engine.prefetch import prefetch
+from engine.prefetch import load_in_bursts, prefetch
 from engine.types import Detections, ImageRecord
 
 
 class SupportsDetect(Protocol):
     """What evaluation needs.  Detectors that also have ``preprocess(image) -> (x, scale)``,
     ``forward(batch, quant)`` and ``decode(raw, scale)`` (:class:`engine.detector.Detector`,
-    the INT8 detector) get their preprocessing run in the prefetch thread."""
+    the INT8 detector) get their preprocessing run in the loader threads."""
 
     class_names: tuple[str, ...]
 
@@ -34,11 +37,13 @@ class SupportsDetect(Protocol):
 
 
 OnImage = Callable[[ImageRecord, Detections], None]
+LOADERS = {"bursts": load_in_bursts, "ahead": prefetch}
+LOADING = "bursts"
 _STAGES = ("preprocess", "forward", "decode")
 
 
 def _pipeline(detector: SupportsDetect, quant) -> tuple[Callable, Callable]:
-    """(prepare(record) for the prefetch thread, run(prepared) -> Detections in series)."""
+    """(prepare(record) for the loader threads, run(prepared) -> Detections in series)."""
     if all(callable(getattr(detector, name, None)) for name in _STAGES):
 
         def prepare(record: ImageRecord):
@@ -63,12 +68,17 @@ def detect_dataset(
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
     on_image: OnImage | None = None,
+    loading: str | None = None,
 ) -> dict[str, Detections]:
-    """Detections (every kept box, no threshold) for each image of a dataset, by stem."""
+    """Detections (every kept box, no threshold) for each image of a dataset, by stem.
+
+    loading: how images are read while the model runs, a key of :data:`LOADERS`
+    (default :data:`LOADING`).
+    """
     out: dict[str, Detections] = {}
     total = len(dataset)
     prepare, run = _pipeline(detector, quant)
-    for record, prepared in prefetch(dataset.records, prepare):
+    for record, prepared in LOADERS[loading or LOADING](dataset.records, prepare):
         check(cancel)
         if isinstance(prepared, BaseException):
             if isinstance(prepared, InputError):
@@ -91,6 +101,7 @@ def evaluate(
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
     on_image: OnImage | None = None,
+    loading: str | None = None,
 ):
     """Detect on every image of a labelled dataset and return its KITTI EvalResult."""
     from engine.eval import evaluate_detections
@@ -99,7 +110,7 @@ def evaluate(
         raise InputError(
             "cannot evaluate: the folder has no KITTI labels (training/label_2)", dataset.root
         )
-    dets = detect_dataset(detector, dataset, quant, progress, cancel, on_image)
+    dets = detect_dataset(detector, dataset, quant, progress, cancel, on_image, loading)
     return evaluate_detections(
         dataset.records, dets, protocol=protocol, classes=tuple(detector.class_names)
     )

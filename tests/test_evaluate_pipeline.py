@@ -1,4 +1,4 @@
-"""Dataset evaluation: preprocessing in the prefetch thread, no cache hashing, same detections."""
+"""Dataset evaluation: preprocessing in loader threads, no cache hashing, same detections."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ def dataset(tmp_path_factory):
     return open_dataset(write_tiny_kitti(tmp_path_factory.mktemp("kitti"), n_images=3), "val")
 
 
-def test_preprocess_runs_in_the_prefetch_thread_without_hashing(
-    tiny_detector, dataset, monkeypatch
+@pytest.mark.parametrize("loading", ["bursts", "ahead"])
+def test_preprocess_runs_in_the_loader_threads_without_hashing(
+    tiny_detector, dataset, monkeypatch, loading
 ):
     import engine.detector
 
@@ -37,8 +38,8 @@ def test_preprocess_runs_in_the_prefetch_thread_without_hashing(
 
     monkeypatch.setattr(tiny_detector, "preprocess", spy)
     monkeypatch.setattr(engine.detector, "_image_key", no_hash)
-    got = detect_dataset(tiny_detector, dataset)
-    assert threads == ["prefetch"] * len(dataset)
+    got = detect_dataset(tiny_detector, dataset, loading=loading)
+    assert len(threads) == len(dataset) and all(t.startswith("prefetch") for t in threads)
     monkeypatch.undo()
     for record in dataset.records:
         want = tiny_detector.detect(read_image_bgr(record.path))
@@ -68,3 +69,28 @@ def test_detect_only_runners_give_the_same_result(tiny_detector, dataset):
     staged = evaluate(tiny_detector, dataset)
     assert wrapped.calls == len(dataset)
     assert plain.to_json_dict() == staged.to_json_dict()
+
+
+def test_bursts_keep_the_order_and_hand_over_errors():
+    from engine.prefetch import load_in_bursts
+
+    def load(i):
+        if i == 5:
+            raise ValueError("bad five")
+        return i * i
+
+    got = list(load_in_bursts(range(11), load, workers=3))
+    assert [item for item, _ in got] == list(range(11))
+    assert isinstance(got[5][1], ValueError)
+    assert [r for i, r in got if i != 5] == [i * i for i in range(11) if i != 5]
+    assert list(load_in_bursts([], load)) == []
+
+
+def test_stopping_early_loads_at_most_one_more_burst():
+    from engine.prefetch import load_in_bursts
+
+    loaded = []
+    gen = load_in_bursts(range(100), lambda i: loaded.append(i) or i, workers=2)
+    assert next(gen) == (0, 0)
+    gen.close()
+    assert sorted(loaded) == [0, 1]
