@@ -161,7 +161,8 @@ def plan_quantization(
 
 @dataclass(frozen=True, eq=False)
 class _Run:
-    """Elements [start, stop) of one plan's flat tensor, rounded into ``out``."""
+    """Elements [start, stop) of one plan's flat tensor, rounded into ``out``;
+    ``work``: the elements of all the plans on the same grid."""
 
     plan: TensorPlan
     out: np.ndarray
@@ -169,20 +170,23 @@ class _Run:
     clip: bool
     start: int
     stop: int
+    work: int
 
     @property
     def size(self) -> int:
         return self.stop - self.start
 
 
-def _runs(plan: TensorPlan, table: Table | None, clip: bool, out: np.ndarray) -> list[_Run]:
+def _runs(
+    plan: TensorPlan, table: Table | None, clip: bool, out: np.ndarray, work: int
+) -> list[_Run]:
     """The plan's tensor cut into runs of whole chunks (even, whole rows), about _PIECE each."""
     flat_size = plan.values.size
     channels = plan.values.shape[-1] if plan.values.ndim else 1
     step = chunk_elements(plan.grid, table, channels)
     piece = max(step, _PIECE // step * step)
     return [
-        _Run(plan, out, table, clip, start, min(start + piece, flat_size))
+        _Run(plan, out, table, clip, start, min(start + piece, flat_size), work)
         for start in range(0, flat_size, piece)
     ]
 
@@ -202,6 +206,7 @@ def _round_run(run: _Run, config: QuantConfig) -> None:
         draws,
         plan.values.shape[-1] if plan.values.ndim else 1,
         run.clip,
+        run.work,
     )
 
 
@@ -255,8 +260,11 @@ def _run(tasks: list[Callable[[], object]]) -> list[object]:
     return results
 
 
-def _tables(plans: dict[str, TensorPlan], stochastic: bool) -> dict[int, Table | None]:
-    """The lookup table (or None: arithmetic path) of every grid, by ``id``.
+def _tables(
+    plans: dict[str, TensorPlan], stochastic: bool
+) -> tuple[dict[int, Table | None], dict[int, int]]:
+    """The lookup table (or None: arithmetic path) of every grid, and the number of
+    elements rounded with it, by the grid's ``id``.
 
     Grids are shared by the plans of a range unit; a table is built only when
     its unit has enough elements to pay for it, several at once on the pool.
@@ -271,7 +279,7 @@ def _tables(plans: dict[str, TensorPlan], stochastic: bool) -> dict[int, Table |
     def task(key: int) -> Callable[[], Table | None]:
         return lambda: prepare(grids[key], stochastic, work[key])
 
-    return dict(zip(order, _run([task(key) for key in order]), strict=True))
+    return dict(zip(order, _run([task(key) for key in order]), strict=True)), work
 
 
 def quantize_weights(
@@ -283,7 +291,7 @@ def quantize_weights(
     themselves.  Deterministic: stochastic draws depend only on seed and name.
     """
     plans = plan_quantization(weights, config)
-    tables = _tables(plans, stochastic=config.rounding == "stochastic")
+    tables, work = _tables(plans, stochastic=config.rounding == "stochastic")
     clips: dict[int, bool] = {}  # per grid: its unit's span (every plan's) needs the clip
     done: dict[str, np.ndarray] = {}
     runs: list[_Run] = []
@@ -294,7 +302,7 @@ def quantize_weights(
                 table is None or plan.span is None or not table.index.covers(*plan.span)
             )
         done[plan.name] = aligned_empty(plan.values.shape)  # 64-byte aligned: see aligned_empty
-        runs.extend(_runs(plan, table, clips[id(plan.grid)], done[plan.name]))
+        runs.extend(_runs(plan, table, clips[id(plan.grid)], done[plan.name], work[id(plan.grid)]))
 
     def task(bundle: list[_Run]) -> Callable[[], None]:
         return lambda: [_round_run(run, config) for run in bundle]

@@ -10,98 +10,254 @@ the few elements the estimate put one index off (next to a reserved zero,
 or at float ties) are moved until ``L(i) <= v < L(i+1)`` holds.  Then
 nearest and stochastic decisions are the fork's float64 comparisons.
 
+That index is unique (the largest ``i`` in ``[0, n-2]`` with ``L(i) <= v``,
+or 0 below the grid), so the result does not depend on the estimate, only
+the number of fix-up rounds does.
+
+Speed: a chunk is handled flat, in per-thread buffers, with the per-channel
+parameters tiled to the chunk (numpy's broadcasting over a short last axis
+costs a loop call per row); the level formula is evaluated by the grid's own
+``level_at`` on a grid whose channels are the chunk's elements
+(:meth:`UniformGrid.take_channels`), so its bits are the grid's.
+
 Shapes: values (..., C) for a per-channel grid of C channels (parameters
 broadcast on the last axis), any shape for a scalar grid.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+import weakref
 
 import numpy as np
 
 from engine.quant.grids import UniformGrid
 
 LEVEL_TABLE_MAX = 1 << 21
-Lookup = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
+_F64_MAX = np.finfo(np.float64).max
+_tls = threading.local()
 
 
-def level_lookup(grid: UniformGrid, shape: tuple[int, ...]) -> Lookup:
-    """``lookup(i, where)``: float64 level ``i`` (int64) of the elements ``where``.
+class _Buffers:
+    """Per-thread work buffers of at least ``size`` elements."""
 
-    ``where``: flat positions in ``shape`` (``i`` is then 1-D), or None for
-    every element (``i`` has the values' shape).
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.f64 = [np.empty(size, np.float64) for _ in range(4)]
+        self.ints = [np.empty(size, np.intp) for _ in range(2)]
+        self.masks = [np.empty(size, bool) for _ in range(3)]
+
+
+def _buffers(size: int) -> _Buffers:
+    buffers = getattr(_tls, "buffers", None)
+    if buffers is None or buffers.size < size:
+        buffers = _tls.buffers = _Buffers(max(size, 1 << 14))
+    return buffers
+
+
+_rounders: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_rounders_lock = threading.Lock()
+
+
+def arith_rounder(grid: UniformGrid, channels: int, work: int) -> ArithRounder:
+    """The grid's :class:`ArithRounder` for ``channels``, shared by every run of the
+    grid (a layer's kernel pieces and bias) while the grid lives."""
+    with _rounders_lock:
+        mine = _rounders.setdefault(grid, {})
+        rounder = mine.get(channels)
+    if rounder is None:
+        rounder = ArithRounder(grid, channels, work)
+        with _rounders_lock:
+            rounder = _rounders[grid].setdefault(channels, rounder)
+    return rounder
+
+
+class ArithRounder:
+    """Rounds flat runs of whole rows of one grid (C channels on the last axis).
+
+    ``work``: the elements that will be rounded with the grid in all; the
+    (C, n) level table is used when it holds at most ``LEVEL_TABLE_MAX``
+    levels and is already computed or under four times that work, else the
+    level formula.
     """
-    n = grid.n_levels
-    channels = shape[-1] if grid.per_channel else 1
-    if channels * n <= LEVEL_TABLE_MAX:
-        table = grid.levels.reshape(-1)
-        base = np.arange(channels, dtype=np.int64) * n
 
-        def from_table(i: np.ndarray, where: np.ndarray | None) -> np.ndarray:
-            offset = base if where is None else base[where % channels]
-            return np.take(table, i + offset)
+    def __init__(self, grid: UniformGrid, channels: int, work: int) -> None:
+        self.grid = grid
+        self.n = grid.n_levels
+        self.top = self.n - 2
+        self.channels = channels if grid.per_channel else 1
+        with np.errstate(over="ignore"):  # a subnormal step: the estimate saturates, clipped
+            self.inv_step = np.minimum(1.0 / np.where(grid.step > 0, grid.step, 1.0), _F64_MAX)
+        self.origin = np.asarray(grid.origin, dtype=np.float64)
+        self.active = ~np.asarray(grid.degenerate)
+        self.any_degenerate = not bool(np.all(self.active))
+        levels = self.channels * self.n
+        cached = "levels" in vars(grid)
+        self.table = self.table32 = None
+        # a level costs about as much to tabulate as a quarter of an element's two
+        # formula evaluations (measured): tabulate when the table is under 4x the work
+        if levels <= LEVEL_TABLE_MAX and (cached or levels <= 4 * work):
+            # level i of channel c at i * C + c: neighbouring elements (channels) of
+            # similar magnitude read neighbouring entries.  The grid's own level_at
+            # on an (n, 1) index: the values of grid.levels, transposed.
+            if cached:
+                table = np.ascontiguousarray(grid.levels.reshape(-1, self.n).T)
+            else:
+                index = np.arange(self.n, dtype=np.float64)[:, None]
+                table = np.broadcast_to(grid.level_at(index), (self.n, self.channels))
+            self.table = np.ascontiguousarray(table).reshape(-1)
+            self.table32 = self.table.astype(np.float32)
+        self._tiles: dict[int, tuple] = {}  # by chunk size (a race only computes one twice)
 
-        return from_table
+    def _tiled(self, m: int) -> tuple:
+        """Per-element parameters of a flat chunk of ``m`` elements (rows of C):
+        (origin, inverse step, active, channel (table path) or grid of the elements)."""
+        got = self._tiles.get(m)
+        if got is not None:
+            return got
+        if not self.grid.per_channel:
+            got = (self.origin, self.inv_step, self.active, 0, self.grid)
+        else:
+            rows = m // self.channels
+            channel = np.tile(np.arange(self.channels, dtype=np.intp), rows)
+            grid = self.grid.take_channels(channel) if self.table is None else None
+            got = (
+                np.tile(self.origin, rows),
+                np.tile(self.inv_step, rows),
+                np.tile(self.active, rows) if self.any_degenerate else True,
+                channel,
+                grid,
+            )
+        self._tiles[m] = got
+        return got
 
-    def from_formula(i: np.ndarray, where: np.ndarray | None) -> np.ndarray:
-        if where is None:
-            return grid.level_at(i)
-        return grid.take_channels(where % channels).level_at(i)
+    def _levels(self, tiled: tuple, i: np.ndarray, where: np.ndarray | None, out=None):
+        """Levels ``i`` of the chunk's elements ``where`` (all when None), float64."""
+        channel, grid = tiled[3], tiled[4]
+        if self.table is not None:
+            if self.channels == 1:
+                return np.take(self.table, i, out=out, mode="wrap")
+            index = i * self.channels + (channel if where is None else channel[where])
+            return np.take(self.table, index, out=out, mode="wrap")
+        if where is not None and grid.per_channel:
+            grid = grid.take_channels(where)
+        levels = grid.level_at(i)
+        if out is None:
+            return levels
+        np.copyto(out, levels)
+        return out
 
-    return from_formula
+    def bracket(self, v: np.ndarray, buffers: _Buffers) -> tuple[np.ndarray, ...]:
+        """``(i, low, high)`` for flat float64 ``v``: i in [0, n-2] with
+        ``low = L(i) <= v < L(i+1) = high`` (ends open); inactive (degenerate)
+        channels stay at the estimate.  The results live in ``buffers``."""
+        m, top = v.size, self.top
+        tiled = self._tiled(m)
+        origin, inv_step, active, channel = tiled[:4]
+        C = self.channels
+        t, low, high = (x[:m] for x in buffers.f64[1:4])
+        i, j = (x[:m] for x in buffers.ints)
+        np.subtract(v, origin, out=t)
+        with np.errstate(over="ignore"):
+            np.multiply(t, inv_step, out=t)  # finite or +-inf: the step is finite
+        np.clip(t, 0, top, out=t)
+        np.copyto(i, t, casting="unsafe")  # truncation: floor of a value in [0, top]
+        if self.table is not None:
+            np.multiply(i, C, out=j)
+            if C > 1:
+                np.add(j, channel, out=j)
+            np.take(self.table, j, out=low, mode="wrap")
+            np.add(j, C, out=j)
+            np.take(self.table, j, out=high, mode="wrap")
+        else:
+            self._levels(tiled, i, None, low)
+            self._levels(tiled, i + 1, None, high)
+        # outside the bracket (rare: next to a reserved zero, at float ties), not
+        # counting the ends (below level 0, at or above level n-1: i stays)
+        bad, m2, m3 = (x[:m] for x in buffers.masks)
+        np.less(v, low, out=bad)
+        np.greater(i, 0, out=m2)
+        np.logical_and(bad, m2, out=bad)
+        np.greater_equal(v, high, out=m2)
+        np.less(i, top, out=m3)
+        np.logical_and(m2, m3, out=m2)
+        np.logical_or(bad, m2, out=bad)
+        if self.any_degenerate:
+            np.logical_and(bad, active, out=bad)
+        where = np.flatnonzero(bad)
+        for _ in range(self.n + 1):
+            if where.size == 0:
+                return i, low, high
+            vs, iw = v[where], i[where]
+            move = ((vs >= high[where]) & (iw < top)).astype(np.intp)
+            move -= (vs < low[where]) & (iw > 0)
+            keep = move != 0
+            where, iw, vs = where[keep], iw[keep] + move[keep], vs[keep]
+            lw, hw = self._levels(tiled, iw, where), self._levels(tiled, iw + 1, where)
+            i[where], low[where], high[where] = iw, lw, hw
+            still = ((vs < lw) & (iw > 0)) | ((vs >= hw) & (iw < top))
+            where = where[still]
+        raise RuntimeError("bracketing did not converge")  # pragma: no cover
+
+    def round(self, v: np.ndarray, u: np.ndarray | None, out: np.ndarray) -> None:
+        """Round flat float32 ``v`` (whole rows) into float32 ``out``: nearest when
+        ``u`` is None, else stochastic with float64 draws ``u`` (same length)."""
+        m = v.size
+        b = _buffers(m)
+        v64 = b.f64[0][:m]
+        np.copyto(v64, v)
+        i, low, high = self.bracket(v64, b)
+        t = b.f64[1][:m]  # the bracket is done with t, the second index buffer and the masks
+        up, m2, m3 = (x[:m] for x in b.masks)
+        np.subtract(high, v64, out=t)
+        np.subtract(v64, low, out=v64)  # v64 now holds v - low
+        np.less(t, v64, out=up)  # nearest: up iff (high - v) < (v - low); a tie stays down
+        if u is not None:
+            # the closest level is an end (0 or n-1) exactly when i == 0 and not up,
+            # or i == n-2 and up; those stay there, the others go up iff u < p
+            np.equal(i, 0, out=m2)
+            np.greater(m2, up, out=m2)  # and not up
+            np.equal(i, self.top, out=m3)
+            np.logical_and(m3, up, out=m3)
+            np.logical_or(m2, m3, out=m2)  # at an end
+            np.subtract(high, low, out=t)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                np.divide(v64, t, out=t)  # p = (v - low) / (high - low)
+            np.less(np.asarray(u, dtype=np.float64).reshape(-1), t, out=m3)  # u < p
+            np.bitwise_xor(m3, up, out=up)  # at an end the nearest decision, else u < p:
+            np.logical_and(up, m2, out=up)  # m3 ^ ((m3 ^ up) & at_end); no masked copies,
+            np.bitwise_xor(m3, up, out=up)  # which numpy runs element by element
+        if self.table is not None:  # the result is level i + up of the table
+            np.add(i, up, out=i)
+            if self.channels > 1:
+                np.multiply(i, self.channels, out=i)
+                np.add(i, self._tiled(m)[3], out=i)
+            np.take(self.table32, i, out=out, mode="wrap")
+        else:  # high where up, else low, bit for bit: low ^ ((low ^ high) & -up)
+            select = b.ints[1][:m].view(np.uint64)
+            np.subtract(0, up, out=select.view(np.intp), dtype=np.intp)  # all ones where up
+            low_bits, high_bits = low.view(np.uint64), high.view(np.uint64)
+            np.bitwise_xor(high_bits, low_bits, out=high_bits)
+            np.bitwise_and(high_bits, select, out=high_bits)
+            np.bitwise_xor(low_bits, high_bits, out=low_bits)
+            np.copyto(out, low, casting="same_kind")
+        if self.any_degenerate:
+            keep = self._tiled(m)[2]  # active channels take the rounded value
+            np.copyto(out, v, where=~np.broadcast_to(keep, out.shape))
 
 
-def bracket(
-    v: np.ndarray, grid: UniformGrid, active: np.ndarray, lookup: Lookup
-) -> tuple[np.ndarray, ...]:
-    """``(i, low, high)``: i in [0, n-2] with ``low = L(i) <= v < L(i+1) = high`` (ends open).
-
-    v: float64; i: int64; ``active``: False for degenerate channels (left at
-    the estimate).  Starts from the affine estimate and moves only the
-    elements that violate the bracket, one index per round.
-    """
-    top = grid.n_levels - 2
-    step = np.where(grid.step > 0, grid.step, 1.0)
-    i = np.clip(np.floor((v - grid.origin) / step), 0, top).astype(np.int64)
-    low, high = lookup(i, None), lookup(i + 1, None)
-    bad = (((v < low) & (i > 0)) | ((v >= high) & (i < top))) & active
-    where = np.flatnonzero(bad)
-    flat_v, flat_i, flat_low, flat_high = (
-        v.reshape(-1),
-        i.reshape(-1),
-        low.reshape(-1),
-        high.reshape(-1),
-    )
-    for _ in range(grid.n_levels + 1):
-        if where.size == 0:
-            return i, low, high
-        vs, iw = flat_v[where], flat_i[where]
-        iw = iw + ((vs >= flat_high[where]) & (iw < top)) - ((vs < flat_low[where]) & (iw > 0))
-        lw, hw = lookup(iw, where), lookup(iw + 1, where)
-        flat_i[where], flat_low[where], flat_high[where] = iw, lw, hw
-        still = ((vs < lw) & (iw > 0)) | ((vs >= hw) & (iw < top))
-        where = where[still]
-    raise RuntimeError("bracketing did not converge")  # pragma: no cover
-
-
-def round_arithmetic(v: np.ndarray, grid: UniformGrid, u: np.ndarray | None) -> np.ndarray:
+def round_arithmetic(
+    v: np.ndarray, grid: UniformGrid, u: np.ndarray | None, work: int | None = None
+) -> np.ndarray:
     """Nearest (``u`` None) or stochastic rounding of float32 ``v``; float32 result.
 
-    Degenerate channels (all levels equal) keep their values.
+    ``work``: elements rounded with this grid in all (default ``v.size``),
+    for the choice of level lookup.  Degenerate channels (all levels equal)
+    keep their values.
     """
-    v64 = v.astype(np.float64)
-    degenerate = np.asarray(grid.degenerate)
-    active = np.broadcast_to(~degenerate, v.shape[-1:] if grid.per_channel else ())
-    i, low, high = bracket(v64, grid, active, level_lookup(grid, v.shape))
-    up = (high - v64) < (v64 - low)
-    if u is not None:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            p = (v64 - low) / (high - low)
-        nearest = i + up
-        at_end = (nearest == 0) | (nearest == grid.n_levels - 1)
-        up = np.where(at_end, up, np.asarray(u, dtype=np.float64) < p)
-    out = np.where(up, high, low).astype(np.float32)
-    if degenerate.any():
-        out = np.where(active, out, v)
+    v = np.ascontiguousarray(v, dtype=np.float32)
+    channels = v.shape[-1] if grid.per_channel else 1
+    out = np.empty_like(v)
+    rounder = ArithRounder(grid, channels, v.size if work is None else work)
+    rounder.round(v.reshape(-1), None if u is None else np.reshape(u, -1), out.reshape(-1))
     return out

@@ -30,7 +30,7 @@ from collections import OrderedDict
 import numpy as np
 
 from engine.errors import InputError
-from engine.quant.arith import round_arithmetic
+from engine.quant.arith import arith_rounder
 from engine.quant.grids import UniformGrid
 from engine.quant.tables import NearestTable, Scratch, StochasticTable
 
@@ -223,6 +223,7 @@ def round_into(
     draws: np.ndarray | np.random.PCG64 | None,
     channels: int,
     clip: bool = True,
+    work: int | None = None,
 ) -> None:
     """Round the 1-D float32 ``flat_v`` into ``flat_out`` (same length) with ``table``
     (:func:`prepare`'s, None: the arithmetic path).
@@ -233,9 +234,12 @@ def round_into(
     same length) or a bit generator positioned at the run's first element
     (:func:`draw_generator` with ``start``).  ``clip=False`` (table path
     only) when the run's values lie in a range ``table.index.covers``.
+    ``work``: elements rounded with this grid in all, for the arithmetic
+    path's choice of level lookup (default: the run's).
     """
     scratch = _scratch()
     step = chunk_elements(grid, table, channels)
+    arith = None if table is not None else arith_rounder(grid, channels, work or flat_v.size)
     stochastic = draws is not None
     generator = draws if isinstance(draws, np.random.PCG64) else None
     for start in range(0, flat_v.size, step):
@@ -244,14 +248,10 @@ def round_into(
         u = None
         if stochastic:
             u = draw_words(generator, stop - start) if generator is not None else draws[start:stop]
-        if table is None:
+        if arith is not None:
             if u is not None and u.dtype.kind == "u":
                 u = np.ldexp(u.astype(np.float64), -32)
-            shape = (-1, channels) if grid.per_channel else (-1,)
-            chunk = round_arithmetic(
-                v.reshape(shape), grid, None if u is None else u.reshape(shape)
-            )
-            out[:] = chunk.reshape(-1)
+            arith.round(v, u, out)
         elif isinstance(table, NearestTable):
             table.round_chunk(v, out, scratch, clip)
         else:
