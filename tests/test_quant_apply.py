@@ -205,6 +205,11 @@ def test_quantizing_twice_changes_nothing(
             assume(not np.isin(np.atleast_1d(info.zero_index), [0, info.n_levels - 1]).any())
     if grid == "pow2":
         tops = [np.abs(w).max() for w in once.values()]
+        if scale == "channel":  # each channel's own maximum (kernel and bias together)
+            for layer in {name.rpartition("/")[0] for name in once}:
+                kernel, bias = once[f"{layer}/kernels"], once[f"{layer}/biases"]
+                per_channel = np.abs(kernel).reshape(-1, kernel.shape[-1]).max(axis=0)
+                tops.extend(np.maximum(per_channel, np.abs(bias)).tolist())
         assume(not any(float(t) > 0 and np.frexp(float(t))[0] == 0.5 for t in tops))
     twice = quantize_weights(once, config)
     assert all(np.array_equal(once[name], twice[name]) for name in weights)
