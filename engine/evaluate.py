@@ -1,11 +1,12 @@
 """Run a detector over a dataset and score it with the KITTI protocol.
 
 Images are decoded and preprocessed (resized, means subtracted) in background
-threads, by default a few at a time on every core between forward passes
-(``loading="bursts"``, :func:`engine.prefetch.load_in_bursts`): TensorFlow's
-forward pass keeps every core busy, and a reader running beside it all the time
-(``loading="ahead"``, :func:`engine.prefetch.prefetch`) takes turns with its
-threads; ``benchmarks/bench_detector.py`` measures both.  Each finished image
+threads, either a few at a time on every core between forward passes
+(``loading="bursts"``, :func:`engine.prefetch.load_in_bursts`; best when
+TensorFlow keeps every core busy, as on an otherwise idle machine) or by a reader
+running beside the model (``"ahead"``, :func:`engine.prefetch.prefetch`; best when
+the model leaves cores idle, as on a busy machine).  The default, ``"auto"``,
+times both on the first images and keeps the faster.  Each finished image
 can be handed to a callback (the CLI writes its KITTI result file at once, so
 an interrupted run loses nothing finished).  Dataset images bypass the
 detector's per-image float cache (no hashing of full images).
@@ -22,7 +23,7 @@ from engine.data.images import read_image_bgr
 from engine.data.kitti import Dataset
 from engine.errors import InputError
 from engine.jobs import CancelToken, Progress, check
-from engine.prefetch import load_in_bursts, prefetch
+from engine.prefetch import load_adaptively, load_in_bursts, prefetch
 from engine.types import Detections, ImageRecord
 
 
@@ -37,8 +38,8 @@ class SupportsDetect(Protocol):
 
 
 OnImage = Callable[[ImageRecord, Detections], None]
-LOADERS = {"bursts": load_in_bursts, "ahead": prefetch}
-LOADING = "bursts"
+LOADERS = {"auto": load_adaptively, "bursts": load_in_bursts, "ahead": prefetch}
+LOADING = "auto"
 _STAGES = ("preprocess", "forward", "decode")
 
 

@@ -9,7 +9,10 @@ in parallel with Python and TensorFlow.  Two ways:
   the consumer waits, then the consumer has the whole machine.  For a consumer that
   keeps every core busy (TensorFlow's forward pass uses a thread per core), a reader
   running beside it only takes turns with TensorFlow's threads, which then wait for
-  one another; a burst costs a fraction of the loading time instead.
+  one another; a burst costs a fraction of the loading time instead;
+- :func:`load_adaptively`: tries both on the first items and keeps the faster (which
+  one wins depends on the machine: on a busy one the model leaves cores idle, and
+  the reader beside it is free).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -100,3 +104,36 @@ def load_in_bursts(
         for start in range(0, len(items), workers):
             burst = items[start : start + workers]
             yield from zip(burst, list(pool.map(safe, burst)))
+
+
+def _timed(gen: Iterator, seconds: list[float]) -> Iterator:
+    """Pass ``gen`` through, appending the time from each item to the next to ``seconds``
+    (the consumer's work on an item plus the wait for the next one)."""
+    last = None
+    for value in gen:
+        now = time.perf_counter()
+        if last is not None:
+            seconds.append(now - last)
+        last = now
+        yield value
+
+
+def load_adaptively(
+    items: Sequence[T], load: Callable[[T], R], probe: int = 6
+) -> Iterator[tuple[T, R | BaseException]]:
+    """Yield (item, load(item)) in order: ``probe`` items loaded in bursts, ``probe`` with a
+    reader ahead, then the rest the way whose items went through faster.
+
+    Each way is timed from its first item to its last (the consumer's work included), so
+    a reader's start-up is not counted.  Fewer than ``3 * probe`` items load in bursts.
+    """
+    items = list(items)
+    if len(items) < 3 * probe:
+        yield from load_in_bursts(items, load)
+        return
+    bursts: list[float] = []
+    ahead: list[float] = []
+    yield from _timed(load_in_bursts(items[:probe], load), bursts)
+    yield from _timed(prefetch(items[probe : 2 * probe], load), ahead)
+    faster = prefetch if sum(ahead) / len(ahead) < sum(bursts) / len(bursts) else load_in_bursts
+    yield from faster(items[2 * probe :], load)

@@ -20,7 +20,7 @@ def dataset(tmp_path_factory):
     return open_dataset(write_tiny_kitti(tmp_path_factory.mktemp("kitti"), n_images=3), "val")
 
 
-@pytest.mark.parametrize("loading", ["bursts", "ahead"])
+@pytest.mark.parametrize("loading", ["auto", "bursts", "ahead"])
 def test_preprocess_runs_in_the_loader_threads_without_hashing(
     tiny_detector, dataset, monkeypatch, loading
 ):
@@ -94,3 +94,33 @@ def test_stopping_early_loads_at_most_one_more_burst():
     assert next(gen) == (0, 0)
     gen.close()
     assert sorted(loaded) == [0, 1]
+
+
+@pytest.mark.parametrize("slow_way", ["bursts", "ahead"])
+def test_adaptive_loading_keeps_the_faster_way(monkeypatch, slow_way):
+    import time
+
+    import engine.prefetch as pf
+
+    used: list[str] = []
+
+    def tagged(name, real):
+        def loader(items, load, *args):
+            def slow_load(item):
+                if name == slow_way:
+                    time.sleep(0.02)
+                return load(item)
+
+            for item, result in real(items, slow_load, *args):
+                used.append(name)
+                yield item, result
+
+        return loader
+
+    monkeypatch.setattr(pf, "load_in_bursts", tagged("bursts", pf.load_in_bursts))
+    monkeypatch.setattr(pf, "prefetch", tagged("ahead", pf.prefetch))
+    got = list(pf.load_adaptively(range(30), lambda i: -i, probe=4))
+    assert got == [(i, -i) for i in range(30)]
+    fast = "ahead" if slow_way == "bursts" else "bursts"
+    assert used[:8] == ["bursts"] * 4 + ["ahead"] * 4
+    assert used[8:] == [fast] * 22
