@@ -34,7 +34,6 @@ import numpy as np
 from engine.quant.grids import UniformGrid
 
 LEVEL_TABLE_MAX = 1 << 21
-_F64_MAX = np.finfo(np.float64).max
 _tls = threading.local()
 
 
@@ -86,8 +85,14 @@ class ArithRounder:
         self.n = grid.n_levels
         self.top = self.n - 2
         self.channels = channels if grid.per_channel else 1
-        with np.errstate(over="ignore"):  # a subnormal step: the estimate saturates, clipped
-            self.inv_step = np.minimum(1.0 / np.where(grid.step > 0, grid.step, 1.0), _F64_MAX)
+        step = np.where(grid.step > 0, grid.step, 1.0)
+        with np.errstate(over="ignore"):
+            inverse = 1.0 / step
+        # the estimate (v - origin) * (1 / step); a step whose inverse overflows
+        # (subnormal) divides instead: a saturated estimate would leave the
+        # bracket fix-up thousands of one-index moves to make
+        self.divide = not bool(np.all(np.isfinite(inverse)))
+        self.inv_step = step if self.divide else inverse
         self.origin = np.asarray(grid.origin, dtype=np.float64)
         self.active = ~np.asarray(grid.degenerate)
         self.any_degenerate = not bool(np.all(self.active))
@@ -111,7 +116,8 @@ class ArithRounder:
 
     def _tiled(self, m: int) -> tuple:
         """Per-element parameters of a flat chunk of ``m`` elements (rows of C):
-        (origin, inverse step, active, channel (table path) or grid of the elements)."""
+        (origin, inverse step (the step when dividing), active, channel (table path)
+        or grid of the elements)."""
         got = self._tiles.get(m)
         if got is not None:
             return got
@@ -158,8 +164,8 @@ class ArithRounder:
         t, low, high = (x[:m] for x in buffers.f64[1:4])
         i, j = (x[:m] for x in buffers.ints)
         np.subtract(v, origin, out=t)
-        with np.errstate(over="ignore"):
-            np.multiply(t, inv_step, out=t)  # finite or +-inf: the step is finite
+        with np.errstate(over="ignore"):  # +-inf when huge: clipped below
+            (np.divide if self.divide else np.multiply)(t, inv_step, out=t)
         np.clip(t, 0, top, out=t)
         np.copyto(i, t, casting="unsafe")  # truncation: floor of a value in [0, top]
         if self.table is not None:

@@ -23,7 +23,7 @@ broadcast them along the *last* axis of an HWIO kernel or of a bias).
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -106,11 +106,29 @@ class UniformGrid:
         return levels
 
     def take_channels(self, channels: np.ndarray) -> UniformGrid:
-        """The grid of the given channels (an index array) of a per-channel grid; self if scalar."""
+        """The grid of the given channels (an index array) of a per-channel grid; self if scalar.
+
+        The picked parameters come from this (validated) grid, so they are not
+        checked again, and the per-channel values already derived from them
+        (step, zero index, degenerate) are picked too: the same numbers a
+        fresh grid would compute, elementwise, without the cost (the rounding
+        kernels call this for a few elements at a time).
+        """
         if not self.per_channel:
             return self
-        picked = {name: np.asarray(getattr(self, name))[channels] for name in self._channel_fields}
-        return dataclasses.replace(self, **picked)
+        out = copy.copy(self)
+        for name in self._channel_fields:
+            picked = np.asarray(getattr(self, name))[channels]
+            picked.setflags(write=False)
+            object.__setattr__(out, name, picked)
+        derived = vars(out)
+        derived.pop("levels", None)
+        for name in ("step", "zero_index", "degenerate"):
+            if name in derived:
+                picked = np.asarray(derived[name])[channels]
+                picked.setflags(write=False)
+                derived[name] = picked
+        return out
 
     @cached_property
     def levels(self) -> np.ndarray:
