@@ -98,3 +98,35 @@ def test_float_results_are_cached_and_quantized_weights_swap_in_place(real_detec
     again = real_detector.detect(read_image_bgr(path))
     assert np.array_equal(first.boxes_xyxy, again.boxes_xyxy)
     assert real_detector._forward_float.experimental_get_tracing_count() == n_traces
+
+
+def test_weight_swap_copies_into_the_variables_and_back(tiny_detector):
+    """One call writes every kernel and bias; the variables never alias numpy memory
+    (changing the arrays afterwards changes nothing), and float weights stay intact."""
+    from engine.quant import QuantConfig
+
+    det = tiny_detector
+    variables = [v for layer in det._layers.values() for v in (layer.kernel, layer.bias)]
+    float_copy = {name: value.copy() for name, value in det.float_weights.items()}
+    x = np.random.default_rng(3).uniform(-50, 50, (1, *det.spec.input_size[::-1], 3))
+    x = x.astype(np.float32)
+    float_out = det.forward(x)
+    config = QuantConfig(bits=4, rounding="stochastic", seed=7)
+    try:
+        quant = det.quantized_weights(config)
+        kept = {name: value.copy() for name, value in quant.items()}
+        quant_out = det.forward(x, config)
+        for name, var in zip(det._param_names, variables, strict=True):
+            assert np.array_equal(var.numpy(), kept[name]), name
+        for name, value in quant.items():
+            if value is not det.float_weights[name]:
+                value[...] = 123.0  # the swap copied: the model must not see this
+        assert np.array_equal(det.forward(x, config), quant_out)
+        det._assign(kept)
+        assert np.array_equal(det.forward(x, config), quant_out)
+    finally:
+        det._assign(det.float_weights)
+        det._loaded_key = None
+    assert all(np.array_equal(det.float_weights[k], v) for k, v in float_copy.items())
+    assert np.array_equal(det.forward(x), float_out)
+    assert all(det.float_weights[k].ctypes.data % 64 == 0 for k in det.float_weights)

@@ -287,3 +287,67 @@ def test_chunked_draws_equal_the_documented_stream(scale: str) -> None:
     for name, plan in plan_quantization(weights, config).items():
         u = uniform_draws(9, name, plan.values.shape)
         assert np.array_equal(out[name], round_stochastic(plan.values, plan.grid, u)), name
+
+
+def _bigger_weights() -> dict[str, np.ndarray]:
+    """Tensors that span many runs and chunks (odd channel counts, two layers)."""
+    rng = np.random.default_rng(21)
+    return {
+        "fire2/expand3x3/kernels": (rng.standard_normal((3, 3, 64, 37)) * 0.1).astype(np.float32),
+        "fire2/expand3x3/biases": (rng.standard_normal(37) * 0.1).astype(np.float32),
+        "conv12/kernels": (rng.standard_normal((3, 3, 96, 29)) * 0.1).astype(np.float32),
+        "conv12/biases": (rng.standard_normal(29) * 0.1).astype(np.float32),
+    }
+
+
+@pytest.mark.parametrize("scale", ["global", "channel"])
+def test_work_shared_out_in_runs_gives_the_same_bits(scale: str, monkeypatch) -> None:
+    """Tensors cut into many runs (each with its own draws, jumped ahead in the
+    tensor's stream) and run on the pool give exactly the whole-tensor result."""
+    from engine.quant import apply
+
+    weights = _bigger_weights()
+    config = QuantConfig(bits=6, rounding="stochastic", scale=scale, seed=5, reserve_zero=True)
+    whole = {
+        name: round_stochastic(plan.values, plan.grid, uniform_draws(5, name, plan.values.shape))
+        for name, plan in plan_quantization(weights, config).items()
+    }
+    from engine.quant import rounding
+
+    monkeypatch.setattr(rounding, "CHUNK", 2048)  # small chunks, one per run
+    monkeypatch.setattr(rounding, "ARITH_CHUNK", 1000)
+    monkeypatch.setattr(apply, "_PIECE", 1)
+    monkeypatch.setattr(apply, "_BUNDLE", 3000)
+    monkeypatch.setattr(apply, "_WORKERS", 2)
+    runs = quantize_weights(weights, config)
+    for name, expected in whole.items():
+        assert np.array_equal(runs[name], expected), name
+        assert runs[name].ctypes.data % 64 == 0  # aligned for a zero-copy swap into TF
+
+
+def test_tables_or_arithmetic_give_the_same_bits(monkeypatch) -> None:
+    """Whether a grid gets a lookup table (by cost) only changes the speed."""
+    from engine.quant import rounding
+
+    weights = _bigger_weights()
+    for config in (
+        QuantConfig(bits=16, scale="layer", reserve_zero=True),
+        QuantConfig(bits=12, rounding="stochastic", scale="layer", seed=2),
+        QuantConfig(bits=7, rounding="stochastic", scale="global", seed=4),
+    ):
+        results = []
+        for build in (True, False):
+            rounding.clear_table_cache()
+            monkeypatch.setattr(rounding, "worth_building", lambda *_, b=build: b)
+            results.append(quantize_weights(weights, config))
+        for name in weights:
+            assert np.array_equal(results[0][name], results[1][name]), (config, name)
+    rounding.clear_table_cache()
+
+
+def test_errors_in_pool_tasks_reach_the_caller_in_tensor_order() -> None:
+    weights = _bigger_weights()
+    weights["fire2/expand3x3/biases"][3] = np.nan
+    weights["conv12/kernels"][0, 0, 0, 0] = np.inf
+    with pytest.raises(InputError, match="fire2/expand3x3/biases"):
+        quantize_weights(weights, QuantConfig(bits=4))
