@@ -22,6 +22,7 @@ from engine.anchors import anchor_grid
 from engine.errors import InputError
 from engine.model.spec import ArchSpec, count_parameters
 from engine.postprocess import postprocess
+from engine.tf_runtime import graph_building
 from engine.types import Detections
 
 ImageLike = np.ndarray | str | Path
@@ -82,17 +83,18 @@ class Detector:
         self.anchors = anchor_grid(spec)
         tf = import_tf()
         self._tf = tf
-        self.graph = build_models(spec, with_activation_quant=True)
-        self.model, self._layers, self._act_quant = (
-            self.graph.model,
-            self.graph.layers,
-            self.graph.act_quant,
-        )
-        self._param_names = [
-            f"{name}/{kind}" for name in self._layers for kind in ("kernels", "biases")
-        ]
-        self._assign_all = self._build_assign(tf)
-        self._assign(self.float_weights)
+        with graph_building():
+            self.graph = build_models(spec, with_activation_quant=True)
+            self.model, self._layers, self._act_quant = (
+                self.graph.model,
+                self.graph.layers,
+                self.graph.act_quant,
+            )
+            self._param_names = [
+                f"{name}/{kind}" for name in self._layers for kind in ("kernels", "biases")
+            ]
+            self._assign_all = self._build_assign(tf)
+            self._assign(self.float_weights)
         w, h = spec.input_size
         sig = [tf.TensorSpec([None, h, w, 3], tf.float32)]
         self._forward_float = tf.function(
@@ -236,7 +238,11 @@ class Detector:
             if act:
                 self._configure_activation_quant(int(quant.activation_bits))
             fn = self._forward_actq if act else self._forward_float
-            return fn(np.asarray(batch, dtype=np.float32)).numpy()
+            x = np.asarray(batch, dtype=np.float32)
+            if fn.experimental_get_tracing_count():
+                return fn(x).numpy()
+            with graph_building():  # the first call traces
+                return fn(x).numpy()
 
     def raw_output(self, image: ImageLike, quant=None) -> tuple[np.ndarray, tuple[float, float]]:
         """(raw ConvDet output (gridH, gridW, K*(C+5)), scale_xy) for one image; float cached."""

@@ -7,11 +7,17 @@ pointed at /dev/null (Python errors still propagate as exceptions).
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 _lock = threading.Lock()
+_gc_lock = threading.Lock()
+_gc_depth = 0
+_gc_was_enabled = False
 
 
 def import_tf():
@@ -39,3 +45,28 @@ def import_tf():
                 os.dup2(saved, fd)
                 os.close(saved)
     return tf
+
+
+@contextmanager
+def graph_building() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while TensorFlow builds or traces a graph.
+
+    Why: a collection run by *another* thread (a GUI's event loop, say) that frees
+    TensorFlow objects while this thread is inside graph construction crashed the
+    process (seen: a segmentation fault in the UI thread's "Garbage-collecting" during a
+    Keras export on a worker).  Reference counting still frees acyclic garbage; the
+    collector resumes when the outermost block ends.  Nests and is thread-safe.
+    """
+    global _gc_depth, _gc_was_enabled
+    with _gc_lock:
+        if _gc_depth == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_depth += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_depth -= 1
+            if _gc_depth == 0 and _gc_was_enabled:
+                gc.enable()

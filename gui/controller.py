@@ -318,8 +318,9 @@ class Controller(QObject):
         def convert(ctx: JobContext) -> Any:
             from engine.int8 import Int8Detector
 
+            # in a child process: TensorFlow's graph building beside the UI thread crashed
             return handle, Int8Detector.from_detector(handle.detector, calib, progress=ctx.progress,
-                                                      cancel=ctx.token)  # fmt: skip
+                                                      cancel=ctx.token, isolated=True)  # fmt: skip
 
         text = f"Converting to TFLite INT8 ({len(calib)} calibration images)"
         if not self.long.submit(convert, "int8", text):  # another long job runs: no INT8 now

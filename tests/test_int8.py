@@ -286,6 +286,49 @@ def test_cancel_during_calibration(detector, calib_images, tmp_path):
     assert list(tmp_path.glob("*")) == []
 
 
+@pytest.mark.slow
+def test_isolated_conversion_equals_in_process(detector, calib_images, int8_path, tmp_path):
+    """The child-process conversion (what the GUI uses) gives the in-process model's bytes,
+    and relays every progress step."""
+    from engine.int8 import get_or_convert_int8
+
+    seen = []
+    path = get_or_convert_int8(detector, calib_images, tmp_path, progress=lambda d, t: seen.append((d, t)),
+                               isolated=True)  # fmt: skip
+    assert path.read_bytes() == int8_path.read_bytes()
+    assert seen == [(i, N_CALIB + 2) for i in range(1, N_CALIB + 3)]
+
+
+@pytest.mark.slow
+def test_isolated_conversion_cancels_by_killing_the_child(detector, calib_images, tmp_path):
+    from engine.int8.isolated import convert_int8_isolated
+    from engine.jobs import CancelToken
+
+    token, seen = CancelToken(), []
+
+    def progress(done: int, total: int) -> None:
+        seen.append(done)
+        if done == 2:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        convert_int8_isolated(detector, calib_images, progress, token)
+    assert seen and seen[-1] < N_CALIB + 2  # stopped before the end
+
+
+def test_isolated_child_reports_bad_input_as_one_line(detector, tmp_path):
+    """A job the child cannot read: exit code 2 and an 'error' line, no traceback."""
+    import subprocess
+    import sys
+
+    (tmp_path / "job.json").write_text("{}")
+    out = subprocess.run([sys.executable, "-m", "engine.int8.isolated", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert out.stdout.startswith("error ") and "weights.npz" in out.stdout
+    assert "Traceback" not in out.stderr
+
+
 @pytest.mark.parametrize(
     "bad",
     [

@@ -121,14 +121,18 @@ def get_or_convert_int8(
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
     options: ConvertOptions = DEFAULT_OPTIONS,
+    isolated: bool = False,
 ) -> Path:
     """Path of the cached INT8 .tflite for this detector and calibration set; converts on a miss.
 
+    isolated: convert in a child process (:mod:`engine.int8.isolated`) -- what a
+    multi-threaded host such as the desktop tool needs; in-process otherwise.
     A corrupt or truncated cache file counts as a miss and is replaced.
     Raises InputError for bad calibration images or an unwritable cache dir,
     engine.errors.Cancelled when cancelled (nothing is written then).
     """
     from engine.int8 import convert as _convert
+    from engine.int8 import isolated as _isolated
 
     images = load_calibration_images(calibration_images)
     path = cache_path(detector, images, cache_dir, options)
@@ -137,7 +141,8 @@ def get_or_convert_int8(
             if progress is not None:
                 progress(1, 1)
             return path
-        data = _convert.convert_int8(detector, images, progress, cancel, options)
+        run = _isolated.convert_int8_isolated if isolated else _convert.convert_int8
+        data = run(detector, images, progress, cancel, options)
         try:
             write_atomic(path, data)
         except OSError as exc:

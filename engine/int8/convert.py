@@ -147,7 +147,7 @@ def convert_int8(
     cancel: checked between steps; raises engine.errors.Cancelled.
     Returns the .tflite bytes: input (1, H, W, 3), output (1, gridH, gridW, K*(C+5)).
     """
-    from engine.tf_runtime import import_tf
+    from engine.tf_runtime import graph_building, import_tf
 
     images = load_calibration_images(calibration_images)
     tf = import_tf()
@@ -162,7 +162,7 @@ def convert_int8(
 
     check(cancel)
     w, h = detector.spec.input_size
-    with tempfile.TemporaryDirectory(prefix="squeezelens-int8-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="squeezelens-int8-") as tmp, graph_building():
         _float_model(detector).export(
             tmp,
             format="tf_saved_model",

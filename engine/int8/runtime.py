@@ -120,12 +120,16 @@ class Int8Detector:
         cancel: CancelToken | None = None,
         options: ConvertOptions = DEFAULT_OPTIONS,
         num_threads: int = 2,
+        isolated: bool = False,
     ) -> Int8Detector:
-        """Convert (or fetch from the cache) and load the INT8 model of a float Detector."""
+        """Convert (or fetch from the cache) and load the INT8 model of a float Detector.
+
+        isolated: convert in a child process (for hosts with other busy threads).
+        """
         from engine.int8.cache import get_or_convert_int8
 
         path = get_or_convert_int8(
-            detector, calibration_images, cache_dir, progress, cancel, options
+            detector, calibration_images, cache_dir, progress, cancel, options, isolated
         )
         return cls(detector, path, num_threads=num_threads)
 
