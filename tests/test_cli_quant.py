@@ -15,31 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.model.spec import ArchSpec, layer_names
-from tests.conftest import random_weights
+from engine.model.spec import layer_names
+from tests.test_cli import TRAIN, files, run  # noqa: F401 (files: the shared module fixture)
 from tests.test_cli import assert_one_line_error as one_line_error
-from tests.test_cli import run
-from tests.test_sweep import write_tiny_kitti
-
-SIZE = (256, 96)
-VAL, TRAIN = [1, 2, 3], [0, 1]
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory) -> dict[str, Path]:
-    from engine.checkpoint import save_npz
-
-    root = tmp_path_factory.mktemp("cli_quant")
-    spec = ArchSpec().with_input_size(SIZE)
-    kitti = write_tiny_kitti(root / "kitti", n_images=4, splits={"val": VAL, "train": TRAIN})
-    no_train = write_tiny_kitti(root / "kitti_val_only", n_images=2, splits={"val": [0, 1]})
-    return {
-        "root": root,
-        "ckpt": save_npz(root / "tiny.npz", random_weights(spec, seed=0), spec),
-        "kitti": kitti,
-        "no_train": no_train,
-        "images": kitti / "training" / "image_2",
-    }
 
 
 @pytest.fixture()
