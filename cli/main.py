@@ -24,6 +24,7 @@ COMMANDS = (
     "evaluate",
     "quantize",
     "sweep",
+    "sensitivity",
     "export",
     "sample_data",
     "train",

@@ -238,3 +238,42 @@ def test_runner_checks_flags_without_a_model(files) -> None:
     assert check_quant_flags(args("--bits", "4"), None).bits == 4
     assert check_quant_flags(args("--int8", "--calib", files["images"]), None) is None
     assert check_quant_flags(args(), None) is None
+
+
+# ------------------------------------------------------------------ sensitivity
+@pytest.mark.slow
+def test_sensitivity_tests_every_quantized_layer_and_recommends_from_the_drops(
+    capsys, files, tmp_path
+):
+    from engine.sensitivity import SensitivityResult, recommend_overrides
+
+    out = tmp_path / "sens.json"
+    rc, stdout, err = run(capsys, "sensitivity", "--checkpoint", files["ckpt"], "--kitti-root",
+                          files["kitti"], "--bits", "6", "--test-bits", "2,6", "--tolerance", "0.01",
+                          "--out", out)  # fmt: skip
+    assert rc == 0, err
+    doc = json.loads(out.read_text())
+    layers = [n for n in layer_names("squeezedet") if n != "conv1"]  # conv1 is not quantized
+    assert list(doc["drops"]) == layers and doc["bits"] == [2, 6]
+    result = SensitivityResult(doc["float_map"], {(k, int(b)): v for k, d in doc["drops"].items()
+                                                  for b, v in d.items()}, (2, 6), tuple(layers))  # fmt: skip
+    from engine.quant import QuantConfig
+
+    assert doc["recommended_overrides"] == recommend_overrides(result, 0.01, QuantConfig(bits=6))
+    assert all(layer in stdout for layer in layers) and "recommended" in stdout
+    assert doc["checkpoint"]["sha256"] and doc["split"] == "val"
+
+
+@pytest.mark.parametrize(
+    "flags, needle",
+    [
+        (["--test-bits", "4,x"], "--test-bits"),
+        (["--test-bits", "0,4"], "--test-bits"),
+        (["--int8"], "weight quantization only"),
+        (["--activation-bits", "8"], "weight quantization only"),
+        (["--tolerance", "2"], "--tolerance"),
+    ],
+)
+def test_sensitivity_refuses_bad_flags_before_loading(capsys, files, no_model_load, flags, needle):
+    one_line_error(capsys, ["sensitivity", "--checkpoint", files["ckpt"], "--kitti-root",
+                            files["kitti"], *flags], needle)  # fmt: skip

@@ -1,0 +1,109 @@
+"""``squeezelens sensitivity``: the mAP each layer costs when it alone is quantized.
+
+Ristretto's per-layer bit-width analysis, detection-aware: for every layer the
+config quantizes and every tested bit width, only that layer is rounded (onto
+the grid the full config gives it; the other layers stay float) and the split
+is scored.  Prints a table of mAP drops (mean of the 9 APs, R11) and the
+recommended mixed precision: per layer the fewest bits whose drop is within
+--tolerance, 'float' when none is, as a --layer-bits value for detect,
+evaluate, quantize and sweep.  --out FILE.json keeps the result and its
+provenance (the GUI's Layers tab runs the same analysis).
+
+Cost: (layers x bit widths + 1) passes over the split; use a small split.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cli.common import (
+    add_model_arguments,
+    add_quant_arguments,
+    load_detector,
+    resolve_kitti_root,
+    say,
+    write_json,
+)
+from cli.progress import ProgressBar
+from engine.errors import InputError
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "sensitivity",
+        help="per-layer mAP cost of quantization (mixed precision)",
+        description=__doc__,
+    )
+    add_model_arguments(p)
+    p.add_argument(
+        "--kitti-root", metavar="ROOT", help="KITTI folder (default: bundled sample data)"
+    )
+    p.add_argument("--split", default="val", help="split to score (default val)")
+    p.add_argument("--protocol", choices=("official", "squeezedet"), default="official")
+    p.add_argument("--test-bits", metavar="N,N,...",
+                   help="bit widths to test per layer (default: the config's bits and the 3 below)")  # fmt: skip
+    p.add_argument("--tolerance", type=float, default=0.005, metavar="T",
+                   help="largest mAP drop a layer may cost at its recommended bits (default 0.005)")  # fmt: skip
+    p.add_argument("--out", type=Path, metavar="FILE.json", help="write the result as JSON")
+    add_quant_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _test_bits(text: str | None, config) -> tuple[int, ...]:
+    from engine.quant.config import MAX_BITS, MIN_BITS
+    from engine.sensitivity import sensitivity_bits
+
+    if not text:
+        return sensitivity_bits(config)
+    try:
+        bits = tuple(sorted({int(v) for v in text.split(",") if v.strip()}))
+    except ValueError:
+        raise InputError(
+            f"--test-bits must be integers separated by commas, not {text!r}"
+        ) from None
+    if not bits or not all(MIN_BITS <= b <= MAX_BITS for b in bits):
+        raise InputError(f"--test-bits must lie in {MIN_BITS}..{MAX_BITS}, not {text!r}")
+    return bits
+
+
+def format_table(result, overrides: dict) -> str:
+    """Layers as rows, tested bits as columns (mAP drop), and the recommended bits."""
+    head = f"{'layer':<22}" + "".join(f"{b:>9} b" for b in result.bits) + "   recommended"
+    lines = [f"float mAP (R11, all 9) {result.float_map:.4f}; drop when only this layer is quantized",
+             head, "-" * len(head)]  # fmt: skip
+    for layer in result.layers:
+        drops = "".join(f"{result.drop(layer, b):>+11.4f}" for b in result.bits)
+        lines.append(f"{layer:<22}{drops}   {overrides.get(layer, '(as config)')}")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from engine.data.kitti import open_dataset
+    from engine.provenance import checkpoint_record, versions
+    from engine.quant.cli_args import quant_config_from_args
+    from engine.sensitivity import layer_sensitivity, recommend_overrides
+
+    config = quant_config_from_args(args)
+    if args.int8 or config.activation_bits:
+        raise InputError(
+            "sensitivity tests weight quantization only: drop --int8 / --activation-bits"
+        )
+    if not 0 <= args.tolerance < 1:
+        raise InputError(f"--tolerance must be in [0, 1), not {args.tolerance}")
+    bits = _test_bits(args.test_bits, config)
+    dataset = open_dataset(resolve_kitti_root(args), args.split)
+    detector = load_detector(args)
+    say(f"testing {len(bits)} bit widths per layer on {len(dataset)} images ({dataset.split})")
+    result = layer_sensitivity(detector, dataset, config, bits=bits, protocol=args.protocol,
+                               progress=ProgressBar("sensitivity"))  # fmt: skip
+    overrides = recommend_overrides(result, args.tolerance)
+    print(format_table(result, overrides))
+    flag = ",".join(f"{k}={v}" for k, v in overrides.items())
+    print(f"recommended: --layer-bits {flag}" if flag else "recommended: the config as it is")
+    if args.out:
+        doc = {**result.to_dict(), "recommended_overrides": overrides, "tolerance": args.tolerance,
+               "protocol": args.protocol, "split": dataset.split,
+               "checkpoint": checkpoint_record(detector), "versions": versions()}  # fmt: skip
+        write_json(args.out, doc)
+        say(f"wrote {args.out}")
+    return 0
