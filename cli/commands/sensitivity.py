@@ -66,14 +66,16 @@ def _test_bits(text: str | None, config) -> tuple[int, ...]:
     return bits
 
 
-def format_table(result, overrides: dict) -> str:
-    """Layers as rows, tested bits as columns (mAP drop), and the recommended bits."""
+def format_table(result, overrides: dict, config) -> str:
+    """Layers as rows, tested bits as columns (mAP drop), and the recommended bits
+    ("N (config)" where the config already gives the layer N bits)."""
     head = f"{'layer':<22}" + "".join(f"{b:>9} b" for b in result.bits) + "   recommended"
     lines = [f"float mAP (R11, all 9) {result.float_map:.4f}; drop when only this layer is quantized",
              head, "-" * len(head)]  # fmt: skip
     for layer in result.layers:
         drops = "".join(f"{result.drop(layer, b):>+11.4f}" for b in result.bits)
-        lines.append(f"{layer:<22}{drops}   {overrides.get(layer, '(as config)')}")
+        keep = f"{config.layer_bits(layer)} (config)"
+        lines.append(f"{layer:<22}{drops}   {overrides.get(layer, keep)}")
     return "\n".join(lines)
 
 
@@ -97,7 +99,7 @@ def run(args) -> int:
     result = layer_sensitivity(detector, dataset, config, bits=bits, protocol=args.protocol,
                                progress=ProgressBar("sensitivity"))  # fmt: skip
     overrides = recommend_overrides(result, args.tolerance)
-    print(format_table(result, overrides))
+    print(format_table(result, overrides, config))
     flag = ",".join(f"{k}={v}" for k, v in overrides.items())
     print(f"recommended: --layer-bits {flag}" if flag else "recommended: the config as it is")
     if args.out:
