@@ -26,6 +26,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.compare import compare_detections
 from engine.types import Detections
+from gui import heap
 from gui.facts import image_counts, model_info
 from gui.long_jobs import LongJobs
 from gui.state import AppState, ImageCounts, ImageResult
@@ -162,6 +163,7 @@ class Controller(QObject):
             return
         if result.label == "load":
             self.state.loading.emit("")
+            heap.settle()  # the kept model's objects were thawed for the failed load
         self.state.error.emit(result.error)
         self.failed.emit(result.label)
 
@@ -174,6 +176,7 @@ class Controller(QObject):
         def load(ctx: JobContext) -> Any:
             from engine.detector import Detector
 
+            heap.thaw()
             detector = Detector.from_checkpoint(path)
             return detector, model_info(detector)
 
@@ -182,13 +185,19 @@ class Controller(QObject):
     def use_detector(self, detector: Any) -> None:
         """Adopt an already built Detector (tests, embedding); its info is read on the worker."""
         self.state.loading.emit("Preparing model…")
-        self.model_runner.submit("load", lambda ctx: (detector, model_info(detector)), "load")
+
+        def adopt(ctx: JobContext) -> Any:
+            heap.thaw()
+            return detector, model_info(detector)
+
+        self.model_runner.submit("load", adopt, "load")
 
     def _done_load(self, result: JobResult) -> None:
         detector, info = result.value
         self._model_gen += 1
         self.handle = ModelHandle(detector, self._model_gen)
         self._pairs, self._pairs_key = {}, ()
+        heap.settle()  # full collections of these objects would otherwise stall the UI
         self.state.loading.emit("")
         self.state.set_model(info)
         self.state.message.emit(f"Loaded {Path(info.checkpoint_path).name}: {info.summary}")

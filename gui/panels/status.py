@@ -96,13 +96,18 @@ class StatusPanel:
         self.loading.setVisible(bool(text))
 
     def set_job(self, label: str, done: int, total: int) -> None:
+        """Show a job's progress; called per progress step, so it only touches what changed
+        (a visibility or text change re-lays out the status bar)."""
         active = total > 0
-        for w in (self.progress, self.cancel, self.job_label):
-            w.setVisible(active)
+        if self.progress.isVisibleTo(self.bar) != active:
+            for w in (self.progress, self.cancel, self.job_label):
+                w.setVisible(active)
         self.cancel.setEnabled(active)
         if active:
-            self.job_label.setText(label)
-            self.progress.setRange(0, total)
+            if self.job_label.text() != label:
+                self.job_label.setText(label)
+            if self.progress.maximum() != total:
+                self.progress.setRange(0, total)
             self.progress.setValue(done)
 
     def update_summary(self) -> None:
