@@ -24,6 +24,9 @@ def register(sub) -> None:
     )
     add_run_arguments(p, steps=1000, lr=0.001, checkpoint_every=500, seed_flag="--data-seed")
     add_quant_arguments(p)
+    for action in p._actions:  # the shared help names the other commands' default
+        if action.dest == "quant_rounding":
+            action.help = "nearest | stochastic (default stochastic: Ristretto's shadow-weight rule)"
     p.set_defaults(func=run)
 
 
