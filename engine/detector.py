@@ -69,7 +69,6 @@ class Detector:
         checkpoint: CheckpointInfo | None = None,
     ):
         from engine.model.spec import check_shapes
-        from engine.model.squeezedet import build_models
         from engine.tf_runtime import import_tf
 
         check_shapes(
@@ -81,21 +80,29 @@ class Detector:
         self.checkpoint = checkpoint
         self.float_weights = {k: aligned_copy(v) for k, v in weights.items()}
         self.anchors = anchor_grid(spec)
-        tf = import_tf()
-        self._tf = tf
+        self._tf = import_tf()
         with graph_building():
-            self.graph = build_models(spec, with_activation_quant=True)
-            self.model, self._layers, self._act_quant = (
-                self.graph.model,
-                self.graph.layers,
-                self.graph.act_quant,
-            )
-            self._param_names = [
-                f"{name}/{kind}" for name in self._layers for kind in ("kernels", "biases")
-            ]
-            self._assign_all = self._build_assign(tf)
-            self._assign(self.float_weights)
-        w, h = spec.input_size
+            self._build_graph(self._tf)
+        self._loaded_key: object = None  # config whose weights are in the variables (None = float)
+        self._lock = threading.RLock()
+        self._float_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.activation_ranges: dict[str, float] | None = None
+        self._int8 = None
+
+    def _build_graph(self, tf) -> None:
+        """The Keras models, the one-call weight swap and the two forward tf.functions
+        (float, and with activation quantization), float weights loaded."""
+        from engine.model.squeezedet import build_models
+
+        self.graph = build_models(self.spec, with_activation_quant=True)
+        self.model, self._layers = self.graph.model, self.graph.layers
+        self._act_quant = self.graph.act_quant
+        self._param_names = [
+            f"{name}/{kind}" for name in self._layers for kind in ("kernels", "biases")
+        ]
+        self._assign_all = self._build_assign(tf)
+        self._assign(self.float_weights)
+        w, h = self.spec.input_size
         sig = [tf.TensorSpec([None, h, w, 3], tf.float32)]
         self._forward_float = tf.function(
             lambda x: self.model(x, training=False), input_signature=sig
@@ -103,11 +110,6 @@ class Detector:
         self._forward_actq = tf.function(
             lambda x: self.graph.actq_model(x, training=False), input_signature=sig
         )
-        self._loaded_key: object = None  # config whose weights are in the variables (None = float)
-        self._lock = threading.RLock()
-        self._float_cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self.activation_ranges: dict[str, float] | None = None
-        self._int8 = None
 
     # ------------------------------------------------------------------ loading
     @classmethod
