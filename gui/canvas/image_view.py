@@ -49,6 +49,12 @@ class ImagePane:
         self.view.addItem(self.image_item)
         self.placeholder = pg.TextItem(PLACEHOLDER, color="#bbbbbb", anchor=(0.5, 0.5))
         self.view.addItem(self.placeholder)
+        # boxes are children of one group added to the view once: adding and removing
+        # children skips the ViewBox's per-item bookkeeping (bounds, auto-range) on
+        # every redraw
+        self._group = pg.ItemGroup()
+        self._group.setZValue(1)
+        self.view.addItem(self._group, ignoreBounds=True)
         self._items: list = []
         self._on_hover = on_hover
         self._shape: tuple[int, int] | None = None
@@ -69,8 +75,12 @@ class ImagePane:
             self.view.autoRange(padding=0.01)
 
     def set_boxes(self, specs: list[BoxSpec], source_styles: dict[str, SourceStyle]) -> None:
+        scene = self._group.scene()
         for item in self._items:
-            self.view.removeItem(item)
+            if scene is not None:
+                scene.removeItem(item)
+            else:
+                item.setParentItem(None)
         self._items = []
         for spec in specs:
             if spec.change:
@@ -94,7 +104,7 @@ class ImagePane:
         return tag
 
     def _add(self, item) -> None:
-        self.view.addItem(item)
+        item.setParentItem(self._group)
         self._items.append(item)
 
     @property
