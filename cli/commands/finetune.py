@@ -26,7 +26,9 @@ def register(sub) -> None:
     add_quant_arguments(p)
     for action in p._actions:  # the shared help names the other commands' default
         if action.dest == "quant_rounding":
-            action.help = "nearest | stochastic (default stochastic: Ristretto's shadow-weight rule)"
+            action.help = (
+                "nearest | stochastic (default stochastic: Ristretto's shadow-weight rule)"
+            )
     p.set_defaults(func=run)
 
 
