@@ -43,9 +43,15 @@ LOADING = "auto"
 _STAGES = ("preprocess", "forward", "decode")
 
 
+def has_stages(detector) -> bool:
+    """Whether ``detector`` exposes ``preprocess``, ``forward`` and ``decode`` separately
+    (so a caller can prepare an image once and reuse the network input)."""
+    return all(callable(getattr(detector, name, None)) for name in _STAGES)
+
+
 def _pipeline(detector: SupportsDetect, quant) -> tuple[Callable, Callable]:
     """(prepare(record) for the loader threads, run(prepared) -> Detections in series)."""
-    if all(callable(getattr(detector, name, None)) for name in _STAGES):
+    if has_stages(detector):
 
         def prepare(record: ImageRecord):
             return detector.preprocess(read_image_bgr(record.path))

@@ -290,12 +290,12 @@ class Controller(QObject):
         and, with ``keep`` (the image shown), reused: a slider release costs no PNG decode
         or resize.
         """
+        from engine.evaluate import has_stages
+
         det = handle.detector
-        if config is None and not int8 and path in handle.float_dets:
+        if not self._needs_image(handle, path, config, int8):
             return handle.float_dets[path]
-        staged = image is not None and all(
-            callable(getattr(det, name, None)) for name in ("preprocess", "forward", "decode")
-        )
+        staged = image is not None and has_stages(det)
         if int8:
             if not staged:
                 return handle.int8.detect(path)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import Cancelled, InputError
+from engine.errors import InputError
 from engine.int8.convert import DEFAULT_OPTIONS, ConvertOptions
 from engine.jobs import CancelToken, Progress, check
 
@@ -109,11 +109,7 @@ def convert_int8_isolated(
         try:
             error = _follow(proc, progress, cancel)
             rc = proc.wait()
-        except Cancelled:
-            proc.kill()
-            proc.wait()
-            raise
-        finally:
+        finally:  # cancelled (or failed here): the child must not outlive the job
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
