@@ -7,12 +7,13 @@ formats, it never matches or scores anything itself.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QPainter, QPen
-from PySide6.QtWidgets import QGraphicsRectItem, QGraphicsSceneHoverEvent
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsSceneHoverEvent
 
 from gui.palette import FLIPPED, GAINED, LOST, SourceStyle
 
@@ -104,22 +105,43 @@ def box_specs(result, record, class_names, labels, visible, view_mode) -> dict[s
     return {"main": gt + ref + other}
 
 
-class BoxItem(QGraphicsRectItem):
-    """A rectangle in image coordinates that reports hover with its info text."""
+@functools.lru_cache(maxsize=64)
+def _pens(style: SourceStyle) -> tuple[QPen, QPen, QPen | None, QPen | None]:
+    """(pen, hover pen, backing, hover backing) of a source style, built once."""
+    return (style.pen(), style.pen(width_scale=1.8), style.backing_pen(),
+            style.backing_pen(width_scale=1.8))  # fmt: skip
 
-    def __init__(self, spec: BoxSpec, style: SourceStyle, on_hover: Callable[[str], None]):
-        x1, y1, x2, y2 = spec.xyxy
-        super().__init__(QRectF(x1, y1, max(x2 - x1, 1.0), max(y2 - y1, 1.0)))
-        self.spec = spec
+
+def _rect(xyxy: tuple[float, float, float, float]) -> QRectF:
+    x1, y1, x2, y2 = xyxy
+    return QRectF(x1, y1, max(x2 - x1, 1.0), max(y2 - y1, 1.0))
+
+
+class BoxItem(QGraphicsRectItem):
+    """A rectangle in image coordinates that reports hover with its info text.
+
+    Reusable: :meth:`show_spec` turns it into another box (the canvas keeps a
+    pool of them instead of creating and deleting scene items on every redraw).
+    """
+
+    def __init__(self, on_hover: Callable[[str], None], spec: BoxSpec | None = None,
+                 style: SourceStyle | None = None):  # fmt: skip
+        super().__init__()
         self._on_hover = on_hover
-        self._pen = style.pen()
-        self._hover_pen = style.pen(width_scale=1.8)
-        self._backing = style.backing_pen()
-        self._hover_backing = style.backing_pen(width_scale=1.8)
         self._hovered = False
-        self.setPen(self._pen)
         self.setBrush(QBrush(QColor(0, 0, 0, 0)))
         self.setAcceptHoverEvents(True)
+        self.spec: BoxSpec | None = None
+        if spec is not None and style is not None:
+            self.show_spec(spec, style)
+
+    def show_spec(self, spec: BoxSpec, style: SourceStyle) -> None:
+        """Draw ``spec`` in ``style`` from now on."""
+        self.spec = spec
+        self._pen, self._hover_pen, self._backing, self._hover_backing = _pens(style)
+        self._hovered = False
+        self.setRect(_rect(spec.xyxy))
+        self.setPen(self._pen)
         self.setToolTip(spec.info)
         self.setZValue({"gt": 1, "ref": 2, "other": 3}[spec.source])
 
@@ -135,7 +157,7 @@ class BoxItem(QGraphicsRectItem):
     def hoverEnterEvent(self, event: QGraphicsSceneHoverEvent) -> None:  # noqa: N802
         self._hovered = True
         self.setPen(self._hover_pen)
-        self._on_hover(self.spec.info)
+        self._on_hover(self.spec.info if self.spec else "")
         super().hoverEnterEvent(event)
 
     def hoverLeaveEvent(self, event: QGraphicsSceneHoverEvent) -> None:  # noqa: N802
@@ -145,17 +167,72 @@ class BoxItem(QGraphicsRectItem):
         super().hoverLeaveEvent(event)
 
 
-class HaloItem(QGraphicsRectItem):
-    """A wide translucent outline behind a changed box (lost / gained / flipped)."""
+@functools.lru_cache(maxsize=8)
+def _halo_pen(change: str) -> QPen:
+    color = QColor(HIGHLIGHT[change])
+    color.setAlpha(170)
+    pen = QPen(color)
+    pen.setWidthF(7.0)
+    pen.setCosmetic(True)
+    return pen
 
-    def __init__(self, spec: BoxSpec):
-        x1, y1, x2, y2 = spec.xyxy
-        super().__init__(QRectF(x1, y1, max(x2 - x1, 1.0), max(y2 - y1, 1.0)))
-        color = QColor(HIGHLIGHT[spec.change])
-        color.setAlpha(170)
-        pen = QPen(color)
-        pen.setWidthF(7.0)
-        pen.setCosmetic(True)
-        self.setPen(pen)
+
+class HaloItem(QGraphicsRectItem):
+    """A wide translucent outline behind a changed box (lost / gained / flipped); reusable."""
+
+    def __init__(self, spec: BoxSpec | None = None):
+        super().__init__()
         self.setZValue(0.5)
         self.setAcceptHoverEvents(False)
+        if spec is not None:
+            self.show_spec(spec)
+
+    def show_spec(self, spec: BoxSpec) -> None:
+        self.setRect(_rect(spec.xyxy))
+        self.setPen(_halo_pen(spec.change))
+
+
+class BadgeItem(QGraphicsItem):
+    """A small filled label on a changed box (− lost top-left, + new top-right, flip
+    bottom-left), drawn in screen pixels whatever the zoom.
+
+    A plain QGraphicsItem that ignores the view's scale: far cheaper to create and
+    move than a text item that tracks the view's transform itself.
+    """
+
+    PAD = 2.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self.setAcceptHoverEvents(False)
+        self.setZValue(5)
+        self._text, self._fill = "", QColor()
+        self._box = QRectF()
+
+    def show_spec(self, spec: BoxSpec) -> None:
+        """Badge ``spec.tag`` at the corner its change calls for."""
+        x1, y1, x2, y2 = spec.xyxy
+        (ax, ay), (px, py) = {"lost": ((0, 1), (x1, y1)), "gained": ((1, 1), (x2, y1))}.get(
+            spec.change, ((0, 0), (x1, y2))
+        )
+        metrics = QFontMetricsF(QFont())
+        w = metrics.horizontalAdvance(spec.tag) + 2 * self.PAD
+        h = metrics.height() + self.PAD
+        self.prepareGeometryChange()
+        self._text, self._fill = spec.tag, QColor(HIGHLIGHT[spec.change])
+        self._box = QRectF(-ax * w, -ay * h, w, h)
+        self.setPos(QPointF(px, py))
+        self.update()
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    def boundingRect(self) -> QRectF:  # noqa: N802
+        return self._box
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        painter.fillRect(self._box, self._fill)
+        painter.setPen(QColor("#000000"))
+        painter.drawText(self._box, Qt.AlignmentFlag.AlignCenter, self._text)

@@ -14,7 +14,7 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from gui.canvas.boxes import HIGHLIGHT, BoxItem, BoxSpec, HaloItem, box_specs
+from gui.canvas.boxes import HIGHLIGHT, BadgeItem, BoxItem, BoxSpec, HaloItem, box_specs
 from gui.palette import SourceStyle, styles
 from gui.state import AppState
 
@@ -55,7 +55,7 @@ class ImagePane:
         self._group = pg.ItemGroup()
         self._group.setZValue(1)
         self.view.addItem(self._group, ignoreBounds=True)
-        self._items: list = []
+        self._pools: dict[type, list] = {}
         self._on_hover = on_hover
         self._shape: tuple[int, int] | None = None
 
@@ -75,41 +75,33 @@ class ImagePane:
             self.view.autoRange(padding=0.01)
 
     def set_boxes(self, specs: list[BoxSpec], source_styles: dict[str, SourceStyle]) -> None:
-        scene = self._group.scene()
-        for item in self._items:
-            if scene is not None:
-                scene.removeItem(item)
-            else:
-                item.setParentItem(None)
-        self._items = []
-        for spec in specs:
-            if spec.change:
-                self._add(HaloItem(spec))
-            self._add(BoxItem(spec, source_styles[spec.source], self._on_hover))
-            if spec.tag:
-                self._add(self._tag(spec))
+        """Show ``specs``: pooled items are reused and the spare ones hidden (a redraw
+        creates items only when it shows more boxes than any redraw before)."""
+        changed = [s for s in specs if s.change]
+        tagged = [s for s in specs if s.tag]
+        for item, spec in zip(self._pool(BoxItem, len(specs)), specs):
+            item.show_spec(spec, source_styles[spec.source])
+        for item, spec in zip(self._pool(HaloItem, len(changed)), changed):
+            item.show_spec(spec)
+        for item, spec in zip(self._pool(BadgeItem, len(tagged)), tagged):
+            item.show_spec(spec)
 
-    @staticmethod
-    def _tag(spec: BoxSpec) -> pg.TextItem:
-        """A badge on a changed box: lost top-left, new top-right, flip bottom-left."""
-        x1, y1, x2, y2 = spec.xyxy
-        anchor, pos = {"lost": ((0, 1), (x1, y1)), "gained": ((1, 1), (x2, y1))}.get(
-            spec.change, ((0, 0), (x1, y2))
-        )
-        tag = pg.TextItem(
-            spec.tag, color="#000000", anchor=anchor, fill=pg.mkBrush(HIGHLIGHT[spec.change])
-        )
-        tag.setPos(QPointF(*pos))
-        tag.setZValue(5)
-        return tag
-
-    def _add(self, item) -> None:
-        item.setParentItem(self._group)
-        self._items.append(item)
+    def _pool(self, kind: type, count: int) -> list:
+        """The first ``count`` items of ``kind``'s pool, shown (created as needed); the
+        rest hidden."""
+        pool = self._pools.setdefault(kind, [])
+        while len(pool) < count:
+            item = kind(self._on_hover) if kind is BoxItem else kind()
+            item.setParentItem(self._group)
+            pool.append(item)
+        for k, item in enumerate(pool):
+            item.setVisible(k < count)
+        return pool[:count]
 
     @property
     def items(self) -> list:
-        return list(self._items)
+        """Every item shown now: boxes, halos and badges."""
+        return [i for pool in self._pools.values() for i in pool if i.isVisible()]
 
 
 class Canvas(QWidget):

@@ -28,11 +28,11 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
-    QProgressBar,
     QVBoxLayout,
     QWidget,
 )
 
+from gui.busy import BusyIndicator
 from gui.controller import Controller
 from gui.state import AppState
 from gui.thumbnails import ThumbnailLoader
@@ -178,9 +178,8 @@ class ImageListPanel(QWidget):
         self.split = QComboBox(objectName="splitCombo")
         self.split.setToolTip("KITTI split to browse (ImageSets); 'all' = every image")
         self.split.activated.connect(self._on_split)
-        self.scan_busy = QProgressBar(objectName="scanBusy", minimum=0, maximum=0)
-        self.scan_busy.setTextVisible(False)
-        self.scan_busy.setFixedSize(40, 6)
+        self.scan_busy = BusyIndicator(objectName="scanBusy")
+        self.scan_busy.setFixedWidth(40)
         self.scan_busy.setToolTip("Detecting every image of the split for these counts")
         self.scan_busy.setVisible(False)
 

@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSlider,
     QSpinBox,
@@ -28,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui import engine_api
+from gui.busy import BusyIndicator
 from gui.panels.quant_presets import describe_size, presets
 from gui.state import AppState
 
@@ -120,8 +120,7 @@ class QuantPanel(QWidget):
         group = QButtonGroup(self)
         group.addButton(self.edit_a)
         group.addButton(self.edit_b)
-        self.busy = QProgressBar(objectName="busyBar", minimum=0, maximum=0, textVisible=False)
-        self.busy.setMaximumHeight(6)
+        self.busy = BusyIndicator(objectName="busyBar")
         self.busy.setToolTip("Computing the boxes of this image")
         policy = self.busy.sizePolicy()
         policy.setRetainSizeWhenHidden(True)  # the panel does not jump on every slider move
