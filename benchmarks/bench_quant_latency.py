@@ -5,10 +5,9 @@ float weights under the new config, assign them into the model's variables,
 run the forward pass and post-process the ConvDet output into detections.
 The image is decoded and pre-processed once (the GUI keeps it).  Every
 iteration uses a config not seen before (bits 2-16 cycle together with
-rounding, scale and seed), and the rounding-table cache is cleared first
-unless --warm-tables, so nothing quantization-related is reused.
+rounding, scale and seed); quantization caches nothing between configs.
 
-    .venv/bin/python benchmarks/bench_quant_latency.py [--iterations N] [--warm-tables]
+    .venv/bin/python benchmarks/bench_quant_latency.py [--iterations N]
 
 Runs a random-weight SqueezeDet of the official shapes and, when ../shared is
 present, the real checkpoint (input size forced to 1248x384).  Prints, per
@@ -72,13 +71,6 @@ def timed(fn: Callable[[], object]) -> tuple[object, float]:
     return out, (time.perf_counter() - start) * 1000.0
 
 
-def clear_tables(enabled: bool) -> None:
-    if enabled:
-        from engine.quant.rounding import clear_table_cache
-
-        clear_table_cache()
-
-
 def end_to_end(det, x: np.ndarray, scale, quant) -> float:
     """ms for one config through the public path: forward(quant) (quantize + assign + run) + decode."""
     start = time.perf_counter()
@@ -100,7 +92,7 @@ def stages(det, x: np.ndarray, scale, quant) -> tuple[float, float, float, float
     return t_q, t_a, t_f, t_p, t_again
 
 
-def measure(det, x: np.ndarray, scale, iterations: int, cold: bool):
+def measure(det, x: np.ndarray, scale, iterations: int):
     """Alternate end-to-end and per-stage timing config by config (a neighbour's load on the
     shared CPU then hits both alike).  Returns (end-to-end ms, {stage: ms}, configs staged)."""
     total: list[float] = []
@@ -113,7 +105,6 @@ def measure(det, x: np.ndarray, scale, iterations: int, cold: bool):
     }
     staged = []
     for i, quant in enumerate(configs(2 * iterations, offset=1000)):
-        clear_tables(cold)
         if (i // 8) % 2 == 0:  # blocks of 8 hold every rounding x scale, and both modes get them
             total.append(end_to_end(det, x, scale, quant))
         else:
@@ -123,19 +114,16 @@ def measure(det, x: np.ndarray, scale, iterations: int, cold: bool):
     return total, parts, staged
 
 
-def bench(name: str, det, image: np.ndarray, iterations: int, cold: bool) -> None:
+def bench(name: str, det, image: np.ndarray, iterations: int) -> None:
     x, scale = det.preprocess(image)
     _, t_pre = timed(lambda: det.preprocess(image))
     det.forward(x[None])  # trace the float function
     for quant in configs(3, offset=9000):  # warm-up: trace, thread pool, allocator
         det.decode(det.forward(x[None], quant)[0], scale)
-    total, parts, staged = measure(det, x, scale, iterations, cold)
+    total, parts, staged = measure(det, x, scale, iterations)
     med = statistics.median(total)
     print(f"\n{name}: {det.summary()}")
-    print(
-        f"  new config -> detections, {iterations} distinct configs"
-        f"{' (rounding tables cleared each time)' if cold else ''}:"
-    )
+    print(f"  new config -> detections, {iterations} distinct configs:")
     verdict = "meets" if med <= TARGET_MS else "misses"
     print(
         f"    median {med:.1f} ms, p90 {percentile(total, 90):.1f} ms "
@@ -167,9 +155,6 @@ def bench(name: str, det, image: np.ndarray, iterations: int, cold: bool) -> Non
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iterations", type=int, default=40, help="configs per measurement")
-    ap.add_argument(
-        "--warm-tables", action="store_true", help="keep the rounding-table cache between configs"
-    )
     args = ap.parse_args()
 
     from engine.detector import Detector
@@ -194,11 +179,10 @@ def main() -> None:
         k: (rng.standard_normal(s) * 0.05).astype(np.float32)
         for k, s in expected_shapes(spec).items()
     }
-    cold = not args.warm_tables
-    bench("random weights", Detector(spec, weights), image, args.iterations, cold)
+    bench("random weights", Detector(spec, weights), image, args.iterations)
     if REAL_CKPT.parent.exists():
         det = Detector.from_checkpoint(REAL_CKPT, input_size=SIZE)
-        bench(f"real checkpoint {REAL_CKPT.name}", det, image, args.iterations, cold)
+        bench(f"real checkpoint {REAL_CKPT.name}", det, image, args.iterations)
     else:
         print("\n../shared absent: real checkpoint skipped")
 

@@ -3,8 +3,9 @@ against the low-precision fork's algorithm written out straightforwardly.
 
 Random weights of the official shapes (He-like scales).  First the engine: for
 bits x rounding x reserve_zero (default bits 3, 6, 8, 11, 16) the median and
-minimum over repeated calls, warm (lookup tables cached from the previous call,
-as when the GUI or a sweep requantizes) and cold (cache cleared first).
+minimum over repeated calls (nothing is cached between calls: every call
+builds its grids and level tables anew), whether the compiled kernels ran
+(numba) and, with --numpy, the same without them.
 
 Then the fork's algorithm, independent of the engine: the quantized tensors
 (every kernel and bias but conv1's), their range (global: min over all of them
@@ -30,6 +31,7 @@ bit for bit there; at every benchmarked width it is checked on the first
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -40,8 +42,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.quant import QuantConfig, quantize_weights, uniform_draws  # noqa: E402
-from engine.quant.rounding import clear_table_cache  # noqa: E402
+from engine.quant import (  # noqa: E402
+    QuantConfig,
+    kernels,  # noqa: E402
+    quantize_weights,
+    uniform_draws,
+)
 
 FIRES = [(16, 64), (16, 64), (32, 128), (32, 128), (48, 192), (48, 192), (64, 256), (64, 256),
          (96, 384), (96, 384)]  # fmt: skip
@@ -187,9 +193,9 @@ def parse_bits(text: str) -> list[int]:
 def bench_grid(
     weights: dict[str, np.ndarray], bits_list: list[int], repeats: int, scale: str
 ) -> dict[QuantConfig, float]:
-    """Print warm and cold median (min) times of every bits x rounding x reserve_zero;
-    returns the warm medians by config."""
-    print(f"{'bits':>4} {'rounding':>10} {'zero':>5} {'warm':>16} {'cold (no cache)':>18}")
+    """Print the median (min) time of every bits x rounding x reserve_zero; returns the
+    medians by config."""
+    print(f"{'bits':>4} {'rounding':>10} {'zero':>5} {'median (min) ms':>18}")
     medians: dict[QuantConfig, float] = {}
     for bits in bits_list:
         for rounding in ("nearest", "stochastic"):
@@ -197,15 +203,11 @@ def bench_grid(
                 config = QuantConfig(
                     bits=bits, rounding=rounding, reserve_zero=reserve_zero, scale=scale
                 )
-                warm = timed_ms(lambda c=config: quantize_weights(weights, c), repeats)
-                cold = timed_ms(
-                    lambda c=config: quantize_weights(weights, c), repeats, clear_table_cache
-                )
-                medians[config] = statistics.median(warm)
+                times = timed_ms(lambda c=config: quantize_weights(weights, c), repeats)
+                medians[config] = statistics.median(times)
                 print(f"{bits:>4} {rounding:>10} {'on' if reserve_zero else 'off':>5} "
-                      f"{statistics.median(warm):>8.2f} ({min(warm):5.2f}) "
-                      f"{statistics.median(cold):>10.2f} ({min(cold):5.2f})")  # fmt: skip
-    print(f"worst warm median: {max(medians.values()):.2f} ms")
+                      f"{statistics.median(times):>10.2f} ({min(times):5.2f})")  # fmt: skip
+    print(f"worst median: {max(medians.values()):.2f} ms")
     return medians
 
 
@@ -264,9 +266,14 @@ def main() -> int:
         default=1.0,
         help="share of each tensor the timed loop does (< 1 extrapolates; 0 skips)",
     )
+    parser.add_argument("--numpy", action="store_true",
+                        help="without the compiled kernels (the numpy fallback)")  # fmt: skip
     parser.add_argument("--check-fraction", type=float, default=0.01,
                         help="share of each tensor checked at every width (0 skips)")  # fmt: skip
     args = parser.parse_args()
+    if args.numpy:
+        os.environ[kernels.DISABLE_ENV] = "1"
+    print("rounding: " + ("compiled kernels (numba)" if kernels.compiled() else "numpy passes"))
     weights = random_weights()
     total = sum(w.size for w in weights.values())
     print(f"SqueezeDet weights: {total:,} in {len(weights)} tensors; scale={args.scale}; "

@@ -27,16 +27,15 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from engine.compare import compare_detections
 from engine.types import Detections
 from gui import heap
-from gui.facts import image_counts, model_info
+from gui.facts import model_info
 from gui.long_jobs import LongJobs
-from gui.state import AppState, ImageCounts, ImageResult
+from gui.split_scan import SplitScan
+from gui.state import AppState, ImageResult
 from gui.workers import JobContext, JobResult, LatestJobRunner
 
 MODEL_LANES = ("load", "detect", "activations", "export", "long", "scan")
 IO_LANES = ("dataset", "image", "recount")
-ANALYSIS_LANES = ("layers",)
-SCAN_CHUNK = 8
-RECOUNT_CHUNK = 256  # rows per partial result of a recount (a yield point between chunks)
+ANALYSIS_LANES = ("layers", "warm")
 # The UI thread (and Qt's raster threads, which it waits on while painting) must win
 # the CPU over the model's threads at once.  Measured during an evaluation, the
 # longest UI stall was 43-65 ms at nice 4, 32-43 ms at nice 10 and 24-39 ms at
@@ -70,7 +69,7 @@ class ModelHandle:
         return x, scale
 
 
-class Controller(QObject):
+class Controller(SplitScan, QObject):
     """Owns the workers and the detector; the only writer of AppState besides setters."""
 
     model_loaded = Signal()
@@ -208,6 +207,14 @@ class Controller(QObject):
         self.state.message.emit(f"Loaded {Path(info.checkpoint_path).name}: {info.summary}")
         self.model_loaded.emit()
         self.refresh()
+        self.analysis_runner.submit("warm", self._warm_up, "warm")
+
+    @staticmethod
+    def _warm_up(ctx: JobContext) -> bool:
+        """Compile the quantization kernels while the user looks at the float boxes."""
+        from engine.quant.kernels import warm_up
+
+        return warm_up()
 
     # ---------------------------------------------------------------- dataset
     def open_dataset(self, root: str | os.PathLike, split: str = "val") -> None:
@@ -370,45 +377,6 @@ class Controller(QObject):
         comparison = compare_detections(ref.above(t), other.above(t))
         self.state.set_result(ImageResult(index, ref, other, comparison, t))
 
-    def _store_pair(self, key: tuple, index: int, ref: Detections, other: Detections) -> None:
-        if key != self._pairs_key:
-            self._pairs, self._pairs_key = {}, key
-        self._pairs[index] = (ref, other)
-        self.state.set_counts(index, self._counts(index, ref, other))
-
-    def _counts(self, index: int, ref: Detections, other: Detections) -> ImageCounts:
-        record = self.state.dataset.records[index] if self.state.dataset else None
-        names = self.state.model.class_names if self.state.model else ()
-        return image_counts(record, names, ref, other, self.state.threshold)
-
-    def _on_threshold(self, _value: float) -> None:
-        """The current image follows at once; the browser's counts after a short pause."""
-        result = self.state.result
-        if result is not None:
-            self._publish_result(result.index, result.ref, result.other)
-        self._recount.start()
-
-    def _recount_all(self) -> None:
-        """Recount every scanned row at the new threshold on the io worker, in chunks."""
-        dataset = self.state.dataset
-        if dataset is None or not self._pairs:
-            return
-        pairs, key, t = list(self._pairs.items()), self._pairs_key, self.state.threshold
-        records = dataset.records
-        names = self.state.model.class_names if self.state.model else ()
-
-        def recount(ctx: JobContext):
-            for start in range(0, len(pairs), RECOUNT_CHUNK):
-                chunk = pairs[start : start + RECOUNT_CHUNK]
-                yield key, t, {i: image_counts(records[i], names, r, o, t) for i, (r, o) in chunk}
-
-        self.io_runner.submit("recount", recount, "recount")
-
-    def _partial_recount(self, result: JobResult) -> None:
-        key, t, counts = result.value
-        if key == self._pairs_key and t == self.state.threshold:
-            self.state.update_counts(counts)
-
     def _on_config_changed(self) -> None:
         """This image's boxes at once; the split's scan once the user pauses (a burst of
         releases costs no stale scan steps in front of the next detection)."""
@@ -421,57 +389,3 @@ class Controller(QObject):
         """Recompute everything that depends on the model, image and configs."""
         self.request_detection()
         self._restart_scan()
-
-    def _reset_pairs(self, key: tuple) -> None:
-        """Forget the scanned pairs (and the browser's counts) of another configuration."""
-        if key != self._pairs_key:
-            self._pairs, self._pairs_key = {}, key
-            self.state.reset_counts()
-
-    # ------------------------------------------------------------------- scan
-    def _restart_scan(self) -> None:
-        """Detect every image of the dataset (for the browser's counts), in chunks."""
-        self._scan_timer.stop()
-        handle, dataset = self.handle, self.state.dataset
-        if handle is None or dataset is None or not len(dataset):
-            return
-        key = self._config_key()
-        self._reset_pairs(key)
-        if key[3] and handle.int8 is None:  # INT8 still converting
-            return
-        todo = [i for i in range(len(dataset)) if i not in self._pairs]
-        records = dataset.records
-
-        def detect(ctx: JobContext, images: dict, i: int, config: Any, int8: bool = False):
-            from engine.data.images import read_image_bgr
-
-            path = records[i].path
-            if i not in images and self._needs_image(handle, path, config, int8):
-                images[i] = read_image_bgr(path)
-                ctx.checkpoint()  # a live request waits for one decode or one forward at most
-            dets = self._detect(handle, path, config, records, int8, images.get(i), keep=False)
-            ctx.checkpoint()
-            return dets
-
-        def scan(ctx: JobContext):
-            for start in range(0, len(todo), SCAN_CHUNK):
-                chunk = todo[start : start + SCAN_CHUNK]
-                images: dict[int, Any] = {}  # each image decoded once for both configs
-                # reference first, then the other config: fewer weight swaps
-                refs = [detect(ctx, images, i, key[1]) for i in chunk]
-                others = [detect(ctx, images, i, key[2], key[3]) for i in chunk]
-                yield key, list(zip(chunk, refs, others))
-
-        if todo:
-            self.model_runner.submit("scan", scan, "scan")
-
-    def _partial_scan(self, result: JobResult) -> None:
-        key, rows = result.value
-        if key != self._config_key():
-            return
-        for index, ref, other in rows:
-            self._store_pair(key, index, ref, other)
-
-    def pair(self, index: int) -> tuple[Detections, Detections] | None:
-        """The cached (reference, other) detections of an image, if scanned."""
-        return self._pairs.get(index)

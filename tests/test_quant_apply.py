@@ -312,10 +312,10 @@ def test_work_shared_out_in_runs_gives_the_same_bits(scale: str, monkeypatch) ->
         name: round_stochastic(plan.values, plan.grid, uniform_draws(5, name, plan.values.shape))
         for name, plan in plan_quantization(weights, config).items()
     }
-    from engine.quant import rounding
+    from engine.quant import arith
 
-    monkeypatch.setattr(rounding, "CHUNK", 2048)  # small chunks, one per run
-    monkeypatch.setattr(rounding, "ARITH_CHUNK", 1000)
+    monkeypatch.setattr(arith, "KERNEL_CHUNK", 2048)  # small chunks, several per run
+    monkeypatch.setattr(arith, "NUMPY_CHUNK", 1000)
     monkeypatch.setattr(apply, "_PIECE", 1)
     monkeypatch.setattr(apply, "_BUNDLE", 3000)
     monkeypatch.setattr(apply, "_WORKERS", 2)
@@ -325,24 +325,32 @@ def test_work_shared_out_in_runs_gives_the_same_bits(scale: str, monkeypatch) ->
         assert runs[name].ctypes.data % 64 == 0  # aligned for a zero-copy swap into TF
 
 
-def test_tables_or_arithmetic_give_the_same_bits(monkeypatch) -> None:
-    """Whether a grid gets a lookup table (by cost) only changes the speed."""
-    from engine.quant import rounding
+def test_kernels_or_numpy_give_the_same_bits(monkeypatch) -> None:
+    """The compiled kernels and the numpy fallback (and, per channel, the level table or
+    the formula) only change the speed."""
+    from engine.quant import arith, kernels
 
     weights = _bigger_weights()
     for config in (
         QuantConfig(bits=16, scale="layer", reserve_zero=True),
         QuantConfig(bits=12, rounding="stochastic", scale="layer", seed=2),
         QuantConfig(bits=7, rounding="stochastic", scale="global", seed=4),
+        QuantConfig(bits=3, rounding="stochastic", reserve_zero=True, seed=5),
+        QuantConfig(bits=5, rounding="stochastic", scale="channel", reserve_zero=True, seed=6),
+        QuantConfig(bits=14, scale="channel", grid="pow2"),
     ):
         results = []
-        for build in (True, False):
-            rounding.clear_table_cache()
-            monkeypatch.setattr(rounding, "worth_building", lambda *_, b=build: b)
+        for env, table_max in (
+            ("0", arith.LEVEL_TABLE_MAX),
+            ("1", arith.LEVEL_TABLE_MAX),
+            ("1", 0),
+        ):
+            monkeypatch.setenv(kernels.DISABLE_ENV, env)
+            monkeypatch.setattr(arith, "LEVEL_TABLE_MAX", table_max)
             results.append(quantize_weights(weights, config))
         for name in weights:
-            assert np.array_equal(results[0][name], results[1][name]), (config, name)
-    rounding.clear_table_cache()
+            for other in results[1:]:
+                assert np.array_equal(results[0][name], other[name]), (config, name)
 
 
 def test_errors_in_pool_tasks_reach_the_caller_in_tensor_order() -> None:

@@ -26,20 +26,21 @@ height; no detection is ignored for its height), fed by SqueezeDet's writer,
 which rounds boxes to 2 decimals and scores to 3.  Either way detections are
 scored as the devkit reads them back from the written result files.
 
-The per-image greedy matching is sequential over ground truth, so it is run
-for all images (and all thresholds) at once on padded arrays, one ground-truth
-slot at a time.
+The per-image greedy matching (:mod:`engine.eval.matching`) is sequential
+over ground truth, so it is run for all images (and all thresholds) at once on
+padded arrays, one ground-truth slot at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from engine.errors import InputError
 from engine.eval.kitti_io import written_values
+from engine.eval.matching import Scene, match
+from engine.eval.matching import batches as match_batches
 from engine.eval.results import (
     DIFFICULTIES,
     N_SAMPLE_PTS,
@@ -55,7 +56,6 @@ MAX_OCCLUSION: tuple[int, ...] = (0, 1, 2)
 MAX_TRUNCATION: tuple[float, ...] = (0.15, 0.3, 0.5)
 MIN_OVERLAP: Mapping[str, float] = {"car": 0.7, "pedestrian": 0.5, "cyclist": 0.5}
 NEIGHBOUR: Mapping[str, str] = {"car": "van", "pedestrian": "person_sitting"}
-_CHUNK_BUDGET = 1 << 18  # padded (images x gt x det) cells per matching batch
 
 
 def box_overlap(det: np.ndarray, gt: np.ndarray, own_area: bool = False) -> np.ndarray:
@@ -98,31 +98,6 @@ def get_thresholds(scores: np.ndarray, n_gt: int) -> np.ndarray:
     return np.asarray(kept[:N_SAMPLE_PTS], dtype=np.float64)
 
 
-@dataclass(frozen=True)
-class _Scene:
-    """Ground truth and detections of all images, flattened (image order, then file order).
-
-    gt_*: (G,) per object; det_*: (D,) per detection (score-descending within
-    an image); pair_*: (P,) det/gt pairs of one image with IoU above the
-    smallest class overlap.  det_dontcare: (D,) max intersection / own area
-    with any DontCare box of its image.
-    """
-
-    gt_image: np.ndarray
-    gt_type: np.ndarray
-    gt_truncation: np.ndarray
-    gt_occlusion: np.ndarray
-    gt_height: np.ndarray
-    det_image: np.ndarray
-    det_type: np.ndarray
-    det_score: np.ndarray
-    det_height: np.ndarray
-    det_dontcare: np.ndarray
-    pair_gt: np.ndarray
-    pair_det: np.ndarray
-    pair_iou: np.ndarray
-
-
 def _image_arrays(record: ImageRecord, dets: Detections, protocol: str) -> tuple:
     """(gt boxes (G,4), gt types, det boxes (D,4), det scores (D,), det types) of one image.
 
@@ -145,8 +120,8 @@ def _build_scene(
     detections: Mapping[str, Detections],
     keep_iou: float,
     protocol: str,
-) -> _Scene:
-    cols: dict[str, list] = {k: [] for k in _Scene.__dataclass_fields__}
+) -> Scene:
+    cols: dict[str, list] = {k: [] for k in Scene.__dataclass_fields__}
     n_gt = n_det = 0
     for i, record in enumerate(records):
         dets = detections.get(record.stem) or Detections.empty()
@@ -177,10 +152,10 @@ def _build_scene(
         arrays[k] = arrays[k].astype(np.int64)
     for k in ("gt_type", "det_type"):
         arrays[k] = arrays[k].astype(str)
-    return _Scene(**arrays)
+    return Scene(**arrays)
 
 
-def _ignored(scene: _Scene, cls: str, d: int, protocol: str) -> tuple[np.ndarray, np.ndarray]:
+def _ignored(scene: Scene, cls: str, d: int, protocol: str) -> tuple[np.ndarray, np.ndarray]:
     """``cleanData``: ignored_gt (G,) and ignored_det (D,), each -1/0/1 as int8."""
     own = scene.gt_type == cls
     neighbour = scene.gt_type == NEIGHBOUR.get(cls, "\0")
@@ -201,130 +176,14 @@ def _ignored(scene: _Scene, cls: str, d: int, protocol: str) -> tuple[np.ndarray
     return ignored_gt, ignored_det
 
 
-@dataclass(frozen=True)
-class _Batch:
-    """Padded matching problem of a group of images (slot s = one image).
-
-    overlap: (S, G, C) IoU of candidate det c with ground truth g (0 = none),
-    g in label-file order and c in detection order; ignored_gt: (S, G) int8
-    (-1 padding); ignored_det: (S, C) int8; score: (S, C) float64 (-inf
-    padding); counts_fp: (S, C) bool, a valid det outside every DontCare box.
-    """
-
-    overlap: np.ndarray
-    ignored_gt: np.ndarray
-    ignored_det: np.ndarray
-    score: np.ndarray
-    counts_fp: np.ndarray
-
-
-def _local_rank(owner: np.ndarray) -> np.ndarray:
-    """Position of each element within its run of equal (sorted) owner values."""
-    return np.arange(len(owner)) - np.searchsorted(owner, owner, side="left")
-
-
-def _chunks(sizes: np.ndarray) -> Iterator[np.ndarray]:
-    """Split slot indices (S,) into groups whose padded size stays within budget.
-
-    sizes: (S, 2) [n_gt, n_det] per slot.
-    """
-    order = np.lexsort((sizes[:, 0], sizes[:, 1]))
-    start, g_max = 0, 0
-    for k, s in enumerate(order):
-        g_max = max(g_max, int(sizes[s, 0]))
-        if k > start and (k + 1 - start) * g_max * int(sizes[s, 1]) > _CHUNK_BUDGET:
-            yield order[start:k]
-            start, g_max = k, int(sizes[s, 0])
-    if start < len(order):
-        yield order[start:]
-
-
-def _batches(
-    scene: _Scene, ig_gt: np.ndarray, ig_det: np.ndarray, counts_fp: np.ndarray, min_ov: float
-) -> list[_Batch]:
-    """Group the candidate (gt, det) pairs of one class x difficulty into padded batches."""
-    keep = (scene.pair_iou > min_ov) & (ig_gt[scene.pair_gt] != -1) & (ig_det[scene.pair_det] != -1)
-    pg, pd, po = scene.pair_gt[keep], scene.pair_det[keep], scene.pair_iou[keep]
-    gts, g_of_pair = np.unique(pg, return_inverse=True)
-    dets, d_of_pair = np.unique(pd, return_inverse=True)
-    g_img, d_img = scene.gt_image[gts], scene.det_image[dets]
-    images = np.unique(g_img)
-    g_slot, d_slot = np.searchsorted(images, g_img), np.searchsorted(images, d_img)
-    g_local, d_local = _local_rank(g_img), _local_rank(d_img)
-    sizes = np.stack(
-        [np.bincount(g_slot, minlength=len(images)), np.bincount(d_slot, minlength=len(images))], 1
-    )
-    out = []
-    for slots in _chunks(sizes):
-        pos = np.full(len(images), -1)
-        pos[slots] = np.arange(len(slots))
-        n, g_n, c_n = len(slots), int(sizes[slots, 0].max()), int(sizes[slots, 1].max())
-        gs, ds, ps = pos[g_slot] >= 0, pos[d_slot] >= 0, pos[g_slot[g_of_pair]] >= 0
-        ov = np.zeros((n, g_n, c_n))
-        ov[pos[g_slot[g_of_pair[ps]]], g_local[g_of_pair[ps]], d_local[d_of_pair[ps]]] = po[ps]
-        igt = np.full((n, g_n), -1, dtype=np.int8)
-        igt[pos[g_slot[gs]], g_local[gs]] = ig_gt[gts[gs]]
-        idet = np.full((n, c_n), -1, dtype=np.int8)
-        score = np.full((n, c_n), -np.inf)
-        cfp = np.zeros((n, c_n), dtype=bool)
-        at = (pos[d_slot[ds]], d_local[ds])
-        idet[at], score[at], cfp[at] = (
-            ig_det[dets[ds]],
-            scene.det_score[dets[ds]],
-            counts_fp[dets[ds]],
-        )
-        out.append(_Batch(ov, igt, idet, score, cfp))
-    return out
-
-
-def _match(b: _Batch, min_ov: float, thresholds: np.ndarray | None) -> tuple[np.ndarray, ...]:
-    """``computeStatistics`` for every image of a batch and every threshold at once.
-
-    thresholds None: pass 1 (highest-score candidate); returns (TP scores,).
-    Otherwise pass 2 (largest-IoU candidate); returns per-threshold (T,)
-    arrays tp, fn and the number of matched detections that would otherwise
-    have been false positives.
-    """
-    by_score = thresholds is None
-    thr = np.array([-np.inf]) if by_score else thresholds
-    active = b.score[None] >= thr[:, None, None]  # (T, S, C)
-    assigned = np.zeros(active.shape, dtype=bool)
-    tp, fn = np.zeros(len(thr), np.int64), np.zeros(len(thr), np.int64)
-    tp_scores, valid_det, ignored_det = [], b.ignored_det[None] == 0, b.ignored_det[None] == 1
-    for g in range(b.overlap.shape[1]):
-        ov = b.overlap[None, :, g, :]
-        cand = active & ~assigned & (ov > min_ov)
-        if by_score:
-            pick = np.argmax(np.where(cand, b.score[None], -np.inf), axis=2)
-        else:
-            best = np.argmax(np.where(cand & valid_det, ov, -1.0), axis=2)
-            fallback = np.argmax(cand & ignored_det, axis=2)
-            pick = np.where((cand & valid_det).any(axis=2), best, fallback)
-        found = cand.any(axis=2)  # (T, S)
-        picked_ignored = np.take_along_axis(
-            np.broadcast_to(ignored_det, cand.shape), pick[..., None], 2
-        )[..., 0]
-        ig = b.ignored_gt[None, :, g]
-        fn += (~found & (ig == 0)).sum(axis=1)
-        is_tp = found & (ig == 0) & ~picked_ignored
-        tp += is_tp.sum(axis=1)
-        t_i, s_i = np.nonzero(found)
-        assigned[t_i, s_i, pick[t_i, s_i]] = True
-        if by_score:
-            tp_scores.append(b.score[np.nonzero(is_tp[0])[0], pick[0][is_tp[0]]])
-    if by_score:
-        return (np.concatenate(tp_scores) if tp_scores else np.zeros(0),)
-    return tp, fn, (assigned & b.counts_fp[None]).sum(axis=(1, 2))
-
-
-def _curve(scene: _Scene, cls: str, d: int, protocol: str) -> ClassDifficultyAP:
+def _curve(scene: Scene, cls: str, d: int, protocol: str) -> ClassDifficultyAP:
     """``eval_class`` for one class and difficulty."""
     min_ov = MIN_OVERLAP[cls]
     ig_gt, ig_det = _ignored(scene, cls, d, protocol)
     counts_fp = (ig_det == 0) & ~(scene.det_dontcare > min_ov)
-    batches = _batches(scene, ig_gt, ig_det, counts_fp, min_ov)
+    batches = match_batches(scene, ig_gt, ig_det, counts_fp, min_ov)
     n_gt = int((ig_gt == 0).sum())
-    scores = [_match(b, min_ov, None)[0] for b in batches]
+    scores = [match(b, min_ov, None)[0] for b in batches]
     thresholds = get_thresholds(np.concatenate(scores) if scores else np.zeros(0), n_gt)
     t = len(thresholds)
     tp, fn, fp = np.zeros(t, np.int64), np.zeros(t, np.int64), np.zeros(t, np.int64)
@@ -333,7 +192,7 @@ def _curve(scene: _Scene, cls: str, d: int, protocol: str) -> ClassDifficultyAP:
     fp_scores = np.sort(scene.det_score[counts_fp])
     fp += len(fp_scores) - np.searchsorted(fp_scores, thresholds, side="left")
     for b in batches:
-        b_tp, b_fn, b_matched = _match(b, min_ov, thresholds)
+        b_tp, b_fn, b_matched = match(b, min_ov, thresholds)
         tp, fn, fp = tp + b_tp, fn + b_fn, fp - b_matched
     return _summarise(cls, d, n_gt, thresholds, tp, fp, fn)
 

@@ -10,13 +10,13 @@ in any range.  A :class:`~engine.quant.config.PartialConfig` rounds only some
 layers, on the grids the full config gives them.
 
 Planning reads every quantized tensor once for its min and max, then builds
-one grid per (range unit, bits) and, where it pays off, the grid's lookup
-table (several tables are built on the thread pool at once).  Rounding runs
-on a small thread pool (numpy releases the GIL) in runs of at most about
-``_PIECE`` elements, largest first: a big tensor is shared out between the
-workers, its stochastic draws taken from the same per-tensor stream, jumped
-ahead to each run's first element, so the result does not depend on how the
-work is split.
+one grid per (range unit, bits) and its rounder (level table and kernel
+parameters; several at once on the thread pool).  Rounding runs on a small
+thread pool (the compiled kernels and numpy release the GIL) in runs of at
+most about ``_PIECE`` elements, largest first: a big tensor is shared out
+between the workers, its stochastic draws taken from the same per-tensor
+stream, jumped ahead to each run's first element, so the result does not
+depend on how the work is split.
 """
 
 from __future__ import annotations
@@ -26,22 +26,16 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from engine.errors import InputError
+from engine.quant.arith import arith_rounder
 from engine.quant.config import QuantConfig
 from engine.quant.grids import UniformGrid
 from engine.quant.report import TensorQuantInfo, info_of
-from engine.quant.rounding import (
-    Table,
-    aligned_empty,
-    chunk_elements,
-    draw_generator,
-    prepare,
-    round_into,
-)
+from engine.quant.rounding import aligned_empty, draw_generator, round_into
 from engine.quant.scales import RangeStats, make_grid, range_unit, split_param_name
 
 _WORKERS = max(1, min(4, os.cpu_count() or 1))
@@ -53,11 +47,7 @@ _pool_lock = threading.Lock()
 
 @dataclass(frozen=True, eq=False)
 class TensorPlan:
-    """How one quantized tensor is rounded: its float32 values, layer, unit and grid.
-
-    ``span``: the (min, max) over the tensor's range unit (so bounding its
-    values) when the unit has one range, else None.
-    """
+    """How one quantized tensor is rounded: its float32 values, layer, unit and grid."""
 
     name: str
     layer: str
@@ -65,7 +55,6 @@ class TensorPlan:
     unit: str
     bits: int
     grid: UniformGrid | None = None
-    span: tuple[float, float] | None = None
 
 
 def _as_float32(name: str, value: object) -> np.ndarray:
@@ -110,19 +99,13 @@ def _tensor_stats(plans: list[TensorPlan], per_channel: bool) -> list[RangeStats
     return [one for part in _run([task(g) for g in groups]) for one in part]
 
 
-def plan_quantization(
+def _tensors_to_quantize(
     weights: Mapping[str, np.ndarray], config: QuantConfig
-) -> dict[str, TensorPlan]:
-    """Plans of the tensors to quantize, by name (float and non-parameter tensors absent).
-
-    Every tensor the config quantizes takes part in its unit's range; only the
-    layers the config ``rounds`` (all, unless it is a :class:`PartialConfig`)
-    get a plan.
-    """
-    _check_overrides(weights, config)
-    per_channel = config.scale == "channel"
+) -> tuple[list[TensorPlan], InputError | None]:
+    """Grid-less plans of every tensor the config quantizes, in order, and the error of
+    the first tensor that is not floating point (raised after the range errors of the
+    tensors before it)."""
     plans: list[TensorPlan] = []
-    not_float: InputError | None = None  # raised after the errors of the tensors before it
     for name, value in weights.items():
         parsed = split_param_name(name)
         if parsed is None:
@@ -134,11 +117,26 @@ def plan_quantization(
         try:
             values = _as_float32(name, value)
         except InputError as exc:
-            not_float = exc
-            break
+            return plans, exc
         plans.append(TensorPlan(name, layer, values, range_unit(layer, config.scale), bits))
+    return plans, None
+
+
+def plan_quantization(
+    weights: Mapping[str, np.ndarray], config: QuantConfig
+) -> dict[str, TensorPlan]:
+    """Plans of the tensors to quantize, by name (float and non-parameter tensors absent).
+
+    Every tensor the config quantizes takes part in its unit's range; only the
+    layers the config ``rounds`` (all, unless it is a :class:`PartialConfig`)
+    get a plan.
+    """
+    _check_overrides(weights, config)
+    plans, not_float = _tensors_to_quantize(weights, config)
     stats: dict[str, RangeStats] = {}
-    for plan, tensor_stats in zip(plans, _tensor_stats(plans, per_channel), strict=True):
+    for plan, tensor_stats in zip(
+        plans, _tensor_stats(plans, config.scale == "channel"), strict=True
+    ):
         if isinstance(tensor_stats, InputError):
             raise tensor_stats
         unit = plan.unit
@@ -151,11 +149,7 @@ def plan_quantization(
         key = (plan.unit, plan.bits)
         if key not in grids:
             grids[key] = make_grid(config, plan.bits, stats[plan.unit])
-        unit = stats[plan.unit]
-        span = None if per_channel else (float(unit.lo), float(unit.hi))
-        result[plan.name] = TensorPlan(
-            plan.name, plan.layer, plan.values, plan.unit, plan.bits, grids[key], span
-        )
+        result[plan.name] = replace(plan, grid=grids[key])
     return result
 
 
@@ -166,8 +160,6 @@ class _Run:
 
     plan: TensorPlan
     out: np.ndarray
-    table: Table | None
-    clip: bool
     start: int
     stop: int
     work: int
@@ -177,17 +169,19 @@ class _Run:
         return self.stop - self.start
 
 
-def _runs(
-    plan: TensorPlan, table: Table | None, clip: bool, out: np.ndarray, work: int
-) -> list[_Run]:
-    """The plan's tensor cut into runs of whole chunks (even, whole rows), about _PIECE each."""
-    flat_size = plan.values.size
-    channels = plan.values.shape[-1] if plan.values.ndim else 1
-    step = chunk_elements(plan.grid, table, channels)
+def _channels(plan: TensorPlan) -> int:
+    return plan.values.shape[-1] if plan.values.ndim else 1
+
+
+def _runs(plan: TensorPlan, out: np.ndarray, work: int) -> list[_Run]:
+    """The plan's tensor cut into runs of whole rows (an even number of elements),
+    about _PIECE each."""
+    rows = _channels(plan) if plan.grid.per_channel else 1
+    step = rows * 2
     piece = max(step, _PIECE // step * step)
+    size = plan.values.size
     return [
-        _Run(plan, out, table, clip, start, min(start + piece, flat_size), work)
-        for start in range(0, flat_size, piece)
+        _Run(plan, out, start, min(start + piece, size), work) for start in range(0, size, piece)
     ]
 
 
@@ -202,10 +196,8 @@ def _round_run(run: _Run, config: QuantConfig) -> None:
         flat_v[run.start : run.stop],
         flat_out[run.start : run.stop],
         plan.grid,
-        run.table,
         draws,
-        plan.values.shape[-1] if plan.values.ndim else 1,
-        run.clip,
+        _channels(plan),
         run.work,
     )
 
@@ -260,26 +252,22 @@ def _run(tasks: list[Callable[[], object]]) -> list[object]:
     return results
 
 
-def _tables(
-    plans: dict[str, TensorPlan], stochastic: bool
-) -> tuple[dict[int, Table | None], dict[int, int]]:
-    """The lookup table (or None: arithmetic path) of every grid, and the number of
-    elements rounded with it, by the grid's ``id``.
-
-    Grids are shared by the plans of a range unit; a table is built only when
-    its unit has enough elements to pay for it, several at once on the pool.
-    """
-    grids: dict[int, UniformGrid] = {}
+def _prepare_rounders(plans: dict[str, TensorPlan]) -> dict[int, int]:
+    """Build every grid's rounder (its level table) on the pool, largest grids first;
+    returns the number of elements rounded with each grid, by the grid's ``id``."""
+    first: dict[int, TensorPlan] = {}
     work: dict[int, int] = {}
     for plan in plans.values():
-        grids[id(plan.grid)] = plan.grid
+        first.setdefault(id(plan.grid), plan)
         work[id(plan.grid)] = work.get(id(plan.grid), 0) + plan.values.size
-    order = sorted(grids, key=lambda k: -grids[k].n_levels)
+    order = sorted(first, key=lambda k: -first[k].grid.n_levels)
 
-    def task(key: int) -> Callable[[], Table | None]:
-        return lambda: prepare(grids[key], stochastic, work[key])
+    def task(key: int) -> Callable[[], object]:
+        plan = first[key]
+        return lambda: arith_rounder(plan.grid, _channels(plan), work[key])
 
-    return dict(zip(order, _run([task(key) for key in order]), strict=True)), work
+    _run([task(key) for key in order])
+    return work
 
 
 def quantize_weights(
@@ -291,18 +279,12 @@ def quantize_weights(
     themselves.  Deterministic: stochastic draws depend only on seed and name.
     """
     plans = plan_quantization(weights, config)
-    tables, work = _tables(plans, stochastic=config.rounding == "stochastic")
-    clips: dict[int, bool] = {}  # per grid: its unit's span (every plan's) needs the clip
+    work = _prepare_rounders(plans)
     done: dict[str, np.ndarray] = {}
     runs: list[_Run] = []
     for plan in plans.values():
-        table = tables[id(plan.grid)]
-        if id(plan.grid) not in clips:
-            clips[id(plan.grid)] = (
-                table is None or plan.span is None or not table.index.covers(*plan.span)
-            )
         done[plan.name] = aligned_empty(plan.values.shape)  # 64-byte aligned: see aligned_empty
-        runs.extend(_runs(plan, table, clips[id(plan.grid)], done[plan.name], work[id(plan.grid)]))
+        runs.extend(_runs(plan, done[plan.name], work[id(plan.grid)]))
 
     def task(bundle: list[_Run]) -> Callable[[], None]:
         return lambda: [_round_run(run, config) for run in bundle]

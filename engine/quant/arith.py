@@ -1,14 +1,15 @@
-"""Exact rounding by float64 index arithmetic: per-channel grids and the fallback.
+"""Exact rounding by float64 index arithmetic: one rounder per grid.
 
-Why a second implementation: the breakpoint tables of
-:mod:`engine.quant.tables` are built once per grid, which pays off for a
-grid shared by many weights but not for thousands of per-channel grids of a
-few hundred weights each.  Here each element's lower level index is
-estimated from the affine grid, its two neighbouring levels are fetched
-(from the (C, n) level table when it is small, else from the formula) and
-the few elements the estimate put one index off (next to a reserved zero,
-or at float ties) are moved until ``L(i) <= v < L(i+1)`` holds.  Then
-nearest and stochastic decisions are the fork's float64 comparisons.
+Each element's lower level index is estimated from the affine grid, its two
+neighbouring levels are fetched (from the (n, C) level table when it is small
+enough, else from the formula) and the few elements the estimate put one index
+off (next to a reserved zero, or at float ties) are moved until
+``L(i) <= v < L(i+1)`` holds.  Then nearest and stochastic decisions are the
+fork's float64 comparisons.
+
+With a level table and numba installed, :class:`ArithRounder` hands whole runs
+to the compiled kernels of :mod:`engine.quant.kernels` (same rules, one pass
+per element); otherwise it runs the numpy version below, chunk by chunk.
 
 That index is unique (the largest ``i`` in ``[0, n-2]`` with ``L(i) <= v``,
 or 0 below the grid), so the result does not depend on the estimate, only
@@ -31,9 +32,12 @@ import weakref
 
 import numpy as np
 
+from engine.quant import kernels
 from engine.quant.grids import UniformGrid
 
 LEVEL_TABLE_MAX = 1 << 21
+NUMPY_CHUNK = 16384  # elements per numpy pass: the work buffers stay in cache
+KERNEL_CHUNK = 1 << 18  # elements per kernel call (bounds the memory of drawn words)
 _tls = threading.local()
 
 
@@ -61,6 +65,7 @@ _rounders_lock = threading.Lock()
 def arith_rounder(grid: UniformGrid, channels: int, work: int) -> ArithRounder:
     """The grid's :class:`ArithRounder` for ``channels``, shared by every run of the
     grid (a layer's kernel pieces and bias) while the grid lives."""
+    channels = channels if grid.per_channel else 1  # a scalar grid has one rounder
     with _rounders_lock:
         mine = _rounders.setdefault(grid, {})
         rounder = mine.get(channels)
@@ -75,9 +80,9 @@ class ArithRounder:
     """Rounds flat runs of whole rows of one grid (C channels on the last axis).
 
     ``work``: the elements that will be rounded with the grid in all; the
-    (C, n) level table is used when it holds at most ``LEVEL_TABLE_MAX``
-    levels and is already computed or under four times that work, else the
-    level formula.
+    (n, C) level table is used when it holds at most ``LEVEL_TABLE_MAX``
+    levels and is already computed or cheap beside that work, else the level
+    formula (numpy only).
     """
 
     def __init__(self, grid: UniformGrid, channels: int, work: int) -> None:
@@ -96,23 +101,53 @@ class ArithRounder:
         self.origin = np.asarray(grid.origin, dtype=np.float64)
         self.active = ~np.asarray(grid.degenerate)
         self.any_degenerate = not bool(np.all(self.active))
-        levels = self.channels * self.n
-        cached = "levels" in vars(grid)
-        self.table = self.table32 = None
-        # a level costs about as much to tabulate as a quarter of an element's two
-        # formula evaluations (measured): tabulate when the table is under 4x the work
-        if levels <= LEVEL_TABLE_MAX and (cached or levels <= 4 * work):
-            # level i of channel c at i * C + c: neighbouring elements (channels) of
-            # similar magnitude read neighbouring entries.  The grid's own level_at
-            # on an (n, 1) index: the values of grid.levels, transposed.
-            if cached:
-                table = np.ascontiguousarray(grid.levels.reshape(-1, self.n).T)
-            else:
-                index = np.arange(self.n, dtype=np.float64)[:, None]
-                table = np.broadcast_to(grid.level_at(index), (self.n, self.channels))
-            self.table = np.ascontiguousarray(table).reshape(-1)
-            self.table32 = self.table.astype(np.float32)
+        fast = kernels.compiled() is not None
+        self.table = self._level_table(work, fast)
+        self._table32 = None
+        self.kernel_params = None  # (origin, inverse step, divide, active), (C,) each
+        if fast and self.table is not None:
+            per = lambda a, dtype: np.array(  # noqa: E731 - writable, contiguous (C,)
+                np.broadcast_to(a, (self.channels,)), dtype=dtype
+            )
+            self.kernel_params = (per(self.origin, np.float64), per(self.inv_step, np.float64),
+                                  self.divide, per(self.active, np.bool_))  # fmt: skip
         self._tiles: dict[int, tuple] = {}  # by chunk size (a race only computes one twice)
+
+    def _level_table(self, work: int, fast: bool) -> np.ndarray | None:
+        """The flat float64 level table (level i of channel c at i * C + c), or None
+        when the formula is cheaper.
+
+        A level costs about as much to tabulate as a quarter of an element's two
+        formula evaluations in numpy (measured): tabulate when the table is under 4x
+        the work; with the kernels, which need a table, under 8x (a table level costs
+        about two kernel elements, a numpy element twenty).  Neighbouring elements
+        (channels) of similar magnitude read neighbouring entries.
+        """
+        grid, n = self.grid, self.n
+        cached = "levels" in vars(grid)
+        levels = self.channels * n
+        if levels > LEVEL_TABLE_MAX or not (cached or levels <= (8 if fast else 4) * work):
+            return None
+        if cached:
+            table = np.ascontiguousarray(grid.levels.reshape(-1, n).T)
+        else:  # the grid's own level_at on an (n, 1) index: grid.levels, transposed
+            index = np.arange(n, dtype=np.float64)[:, None]
+            table = np.broadcast_to(grid.level_at(index), (n, self.channels))
+        return np.array(table, dtype=np.float64, order="C").reshape(-1)
+
+    @property
+    def table32(self) -> np.ndarray:
+        """The level table in float32 (the numpy path's results), made when first needed."""
+        if self._table32 is None:
+            self._table32 = self.table.astype(np.float32)
+        return self._table32
+
+    @property
+    def chunk_elements(self) -> int:
+        """Elements per :meth:`round` call: whole rows, an even number (so that drawn
+        words continue one stream from chunk to chunk)."""
+        size = KERNEL_CHUNK if self.kernel_params is not None else NUMPY_CHUNK
+        return self.channels * max(2, size // self.channels // 2 * 2)
 
     def _tiled(self, m: int) -> tuple:
         """Per-element parameters of a flat chunk of ``m`` elements (rows of C):
@@ -190,7 +225,11 @@ class ArithRounder:
         np.logical_or(bad, m2, out=bad)
         if self.any_degenerate:
             np.logical_and(bad, active, out=bad)
-        where = np.flatnonzero(bad)
+        return self._fix_up(v, i, low, high, tiled, np.flatnonzero(bad))
+
+    def _fix_up(self, v, i, low, high, tiled, where) -> tuple[np.ndarray, ...]:
+        """Move the elements ``where`` one index at a time until their bracket holds."""
+        top = self.top
         for _ in range(self.n + 1):
             if where.size == 0:
                 return i, low, high
@@ -207,49 +246,69 @@ class ArithRounder:
 
     def round(self, v: np.ndarray, u: np.ndarray | None, out: np.ndarray) -> None:
         """Round flat float32 ``v`` (whole rows) into float32 ``out``: nearest when
-        ``u`` is None, else stochastic with float64 draws ``u`` (same length)."""
+        ``u`` is None, else stochastic with draws ``u`` (same length): float ``u`` in
+        [0, 1) or uint32 words ``w`` (``u = w * 2**-32``)."""
+        params = self.kernel_params
+        if params is not None and kernels.round_run(v, out, self.table, self.channels, params, u):
+            return
+        if u is not None and u.dtype.kind == "u":
+            u = np.ldexp(u.astype(np.float64), -32)
         m = v.size
         b = _buffers(m)
         v64 = b.f64[0][:m]
         np.copyto(v64, v)
         i, low, high = self.bracket(v64, b)
+        up = self._decide(v64, i, low, high, u, b)
+        self._select(i, up, low, high, out, b)
+        if self.any_degenerate:
+            keep = self._tiled(m)[2]  # active channels take the rounded value
+            np.copyto(out, v, where=~np.broadcast_to(keep, out.shape))
+
+    def _decide(self, v64, i, low, high, u, b: _Buffers) -> np.ndarray:
+        """The bool "round up" of every element (nearest, or stochastic with ``u``);
+        overwrites ``v64`` with ``v - low``."""
+        m = v64.size
         t = b.f64[1][:m]  # the bracket is done with t, the second index buffer and the masks
         up, m2, m3 = (x[:m] for x in b.masks)
         np.subtract(high, v64, out=t)
         np.subtract(v64, low, out=v64)  # v64 now holds v - low
         np.less(t, v64, out=up)  # nearest: up iff (high - v) < (v - low); a tie stays down
-        if u is not None:
-            # the closest level is an end (0 or n-1) exactly when i == 0 and not up,
-            # or i == n-2 and up; those stay there, the others go up iff u < p
-            np.equal(i, 0, out=m2)
-            np.greater(m2, up, out=m2)  # and not up
-            np.equal(i, self.top, out=m3)
-            np.logical_and(m3, up, out=m3)
-            np.logical_or(m2, m3, out=m2)  # at an end
-            np.subtract(high, low, out=t)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                np.divide(v64, t, out=t)  # p = (v - low) / (high - low)
-            np.less(np.asarray(u, dtype=np.float64).reshape(-1), t, out=m3)  # u < p
-            np.bitwise_xor(m3, up, out=up)  # at an end the nearest decision, else u < p:
-            np.logical_and(up, m2, out=up)  # m3 ^ ((m3 ^ up) & at_end); no masked copies,
-            np.bitwise_xor(m3, up, out=up)  # which numpy runs element by element
+        if u is None:
+            return up
+        # the closest level is an end (0 or n-1) exactly when i == 0 and not up, or
+        # i == n-2 and up; those stay there, the others go up iff u < p
+        np.equal(i, 0, out=m2)
+        np.greater(m2, up, out=m2)  # and not up
+        np.equal(i, self.top, out=m3)
+        np.logical_and(m3, up, out=m3)
+        np.logical_or(m2, m3, out=m2)  # at an end
+        np.subtract(high, low, out=t)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.divide(v64, t, out=t)  # p = (v - low) / (high - low)
+        np.less(np.asarray(u, dtype=np.float64).reshape(-1), t, out=m3)  # u < p
+        np.bitwise_xor(m3, up, out=up)  # at an end the nearest decision, else u < p:
+        np.logical_and(up, m2, out=up)  # m3 ^ ((m3 ^ up) & at_end); no masked copies,
+        np.bitwise_xor(m3, up, out=up)  # which numpy runs element by element
+        return up
+
+    def _select(self, i, up, low, high, out, b: _Buffers) -> None:
+        """``out`` = level i + up, as float32."""
+        m = i.size
         if self.table is not None:  # the result is level i + up of the table
             np.add(i, up, out=i)
             if self.channels > 1:
                 np.multiply(i, self.channels, out=i)
                 np.add(i, self._tiled(m)[3], out=i)
             np.take(self.table32, i, out=out, mode="wrap")
-        else:  # high where up, else low, bit for bit: low ^ ((low ^ high) & -up)
-            select = b.ints[1][:m].view(np.uint64)
-            np.subtract(0, up, out=select.view(np.intp), dtype=np.intp)  # all ones where up
-            low_bits, high_bits = low.view(np.uint64), high.view(np.uint64)
-            np.bitwise_xor(high_bits, low_bits, out=high_bits)
-            np.bitwise_and(high_bits, select, out=high_bits)
-            np.bitwise_xor(low_bits, high_bits, out=low_bits)
-            np.copyto(out, low, casting="same_kind")
-        if self.any_degenerate:
-            keep = self._tiled(m)[2]  # active channels take the rounded value
-            np.copyto(out, v, where=~np.broadcast_to(keep, out.shape))
+            return
+        # high where up, else low, bit for bit: low ^ ((low ^ high) & -up)
+        select = b.ints[1][:m].view(np.uint64)
+        np.subtract(0, up, out=select.view(np.intp), dtype=np.intp)  # all ones where up
+        low_bits, high_bits = low.view(np.uint64), high.view(np.uint64)
+        np.bitwise_xor(high_bits, low_bits, out=high_bits)
+        np.bitwise_and(high_bits, select, out=high_bits)
+        np.bitwise_xor(low_bits, high_bits, out=low_bits)
+        np.copyto(out, low, casting="same_kind")
 
 
 def round_arithmetic(

@@ -2,12 +2,9 @@
 
 The table shows the engine's per-layer report (params, range, step, SQNR,
 sensitivity); its Bits column edits the config's per-layer ``overrides``.
-Selecting a row shows that layer's float weight histogram (translucent bars)
-with the grid's levels drawn over it, the quantized histogram beside it, and
-below them the float vs quantized activation SQNR of every layer on the current
-image.  With per-channel scales each channel has its own grid: the histogram
-then shows one output channel (the widest by default, or the one chosen in the
-channel box) and says which.
+Selecting a row shows that layer's weight histograms
+(:class:`~gui.panels.histograms.WeightHistograms`); the second tab shows the float
+vs quantized activation SQNR of every layer on the current image.
 """
 
 from __future__ import annotations
@@ -17,16 +14,12 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QModelIndex, Qt
-from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QPushButton,
-    QSpinBox,
     QSplitter,
     QStyledItemDelegate,
     QTableWidget,
@@ -38,15 +31,13 @@ from PySide6.QtWidgets import (
 
 from gui import engine_api
 from gui.analysis import Analysis
-from gui.palette import HIST_FLOAT, HIST_QUANT, LEVEL_LINES
+from gui.palette import HIST_QUANT
+from gui.panels.histograms import WeightHistograms
 from gui.state import AppState
 
 COLUMNS = ("Layer", "Params", "Range", "Step", "Levels", "SQNR dB", "Sens. ΔmAP", "Bits")
 BITS_COL = COLUMNS.index("Bits")
 SENS_COL = COLUMNS.index("Sens. ΔmAP")
-DENSE_LEVELS = 48  # above this many levels, lines would hide the histogram
-BAR_ALPHA = 150  # translucent bars: the levels stay visible where they cross them
-LEVELS_Z = 10  # levels above the bars
 BITS_CHOICES = ["default", "float", *(str(b) for b in range(1, 17))]
 
 
@@ -83,20 +74,6 @@ class BitsDelegate(QStyledItemDelegate):
         model.setData(index, editor.currentText())
 
 
-def hist_plot(name: str, title: str) -> pg.PlotWidget:
-    plot = pg.PlotWidget(title=title)
-    plot.setObjectName(name)
-    plot.setMenuEnabled(False)
-    # count lines only: a full translucent grid doubles the cost of every repaint
-    # (measured: ~30 -> ~14 ms per histogram update with the curves unantialiased)
-    plot.showGrid(x=False, y=True, alpha=0.2)
-    plot.setLabel("bottom", "weight value")
-    # a fixed axis width: one that followed its tick labels would re-lay out the plot,
-    # and paint it twice, whenever the counts gained a digit
-    plot.getAxis("left").setWidth(int(QFontMetrics(plot.font()).horizontalAdvance("0") * 9))
-    return plot
-
-
 class LayersPanel(QWidget):
     """Table | (float histogram with levels, quantized histogram) / activation SQNR."""
 
@@ -110,20 +87,16 @@ class LayersPanel(QWidget):
             "Apply recommendation", objectName="applyRecommendationButton"
         )
         self.apply_button.setEnabled(False)  # until a sensitivity of the current config
-        self.log_check = QCheckBox("Log counts", objectName="logCheck")
-        self.channel_label = QLabel("Channel", objectName="channelLabel")
-        self.channel_spin = QSpinBox(objectName="channelSpin", minimum=0, maximum=0)
-        self.channel_spin.setToolTip("Per-channel grids: the output channel whose levels are drawn")
-        self.channel_spin.setKeyboardTracking(False)
-        self._show_channel(None)
-        self.hist = hist_plot("histogramPlot", "Float weights and grid levels")
-        self.qhist = hist_plot("quantHistogramPlot", "Quantized weights")
+        self.histograms = WeightHistograms(state, analysis)
+        # the histogram page's parts, by the names tests and automation use
+        h = self.histograms
+        self.hist, self.qhist, self.log_check = h.hist, h.qhist, h.log_check
+        self.channel_label, self.channel_spin = h.channel_label, h.channel_spin
         self.act_plot = pg.PlotWidget(title="Activation SQNR on this image (dB)")
         self.act_plot.setObjectName("activationPlot")
         self.act_plot.setMenuEnabled(False)
         self._filling = False
         self._sized_for: tuple = ()
-        self._curves: dict[tuple[int, str], pg.PlotDataItem] = {}
         self._build()
         self._connect()
 
@@ -147,10 +120,7 @@ class LayersPanel(QWidget):
         self.sens_button.clicked.connect(analysis.sensitivity)
         self.apply_button.clicked.connect(analysis.apply_recommendation)
         analysis.recommendation_changed.connect(self.apply_button.setEnabled)
-        self.log_check.toggled.connect(self._draw_histogram)
-        self.channel_spin.valueChanged.connect(analysis.set_channel)
         state.layers_changed.connect(self._fill)
-        state.histogram_changed.connect(self._draw_histogram)
         state.activation_changed.connect(self._draw_activations)
         if not engine_api.has("diagnostics"):
             self.setToolTip(engine_api.missing_reason("diagnostics"))
@@ -170,7 +140,7 @@ class LayersPanel(QWidget):
         rv.setContentsMargins(0, 0, 0, 0)
         self.plot_tabs = QTabWidget(objectName="layerPlotTabs")
         self.plot_tabs.setDocumentMode(True)
-        self.plot_tabs.addTab(self._weights_page(), "Weight histogram")
+        self.plot_tabs.addTab(self.histograms, "Weight histogram")
         self.plot_tabs.addTab(self.act_plot, "Activations on this image")
         rv.addWidget(self.plot_tabs, 1)
         self.plot_tabs.currentChanged.connect(self._on_plot_tab)
@@ -183,23 +153,6 @@ class LayersPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.splitter)
-
-    def _weights_page(self) -> QWidget:
-        """Log toggle and channel box above the float | quantized histograms."""
-        plots = QSplitter(Qt.Orientation.Horizontal)
-        plots.addWidget(self.hist)
-        plots.addWidget(self.qhist)
-        top = QHBoxLayout()
-        top.addWidget(self.log_check)
-        top.addStretch(1)
-        top.addWidget(self.channel_label)
-        top.addWidget(self.channel_spin)
-        weights = QWidget()
-        wv = QVBoxLayout(weights)
-        wv.setContentsMargins(0, 0, 0, 0)
-        wv.addLayout(top)
-        wv.addWidget(plots, 1)
-        return weights
 
     def showEvent(self, event) -> None:  # noqa: N802
         self.analysis.layers_active = True
@@ -306,103 +259,6 @@ class LayersPanel(QWidget):
         self.table.selectRow(index if isinstance(index, int) else index.row())
 
     # ------------------------------------------------------------------ plots
-    def _curve(self, plot: pg.PlotWidget, name: str, **style) -> pg.PlotDataItem:
-        """The plot's persistent data item ``name`` (made once, then only its data
-        changes: a fresh item per redraw costs milliseconds of UI time)."""
-        key = (id(plot), name)
-        item = self._curves.get(key)
-        if item is None:
-            item = self._curves[key] = plot.plot(name=name, **style)
-        return item
-
-    def _draw_histogram(self) -> None:
-        hist = self.state.histogram
-        self._show_channel(self.state.histogram_channel)
-        if hist is None:
-            for item in self._curves.values():
-                item.setData([], [])  # empty: nothing drawn, the item stays
-            return
-        log = self.log_check.isChecked()
-        f = np.log10(1 + hist.float_counts) if log else hist.float_counts
-        q = np.log10(1 + hist.quant_counts) if log else hist.quant_counts
-        for plot, counts, color, name in ((self.hist, f, HIST_FLOAT, "float"),
-                                          (self.qhist, q, HIST_QUANT, "quantized")):  # fmt: skip
-            fill = pg.mkColor(color)
-            fill.setAlpha(BAR_ALPHA)
-            # axis-aligned steps: nothing to smooth, and unantialiased fills paint 3x faster
-            curve = self._curve(
-                plot, name, fillLevel=0, brush=fill, pen=pg.mkPen(color, width=1), antialias=False
-            )
-            shown = curve.getData()
-            if shown[1] is None or not (
-                np.array_equal(shown[1], counts) and np.array_equal(shown[0], hist.edges)
-            ):  # unchanged bars (the float side when only the grid moves) are not redrawn
-                curve.setData(hist.edges, counts, stepMode="center")
-            self._set_label(plot, "log10(1 + count)" if log else "count")
-        levels = np.asarray(hist.levels, dtype=float)
-        self._draw_levels(levels, float(max(f.max(), 1)))
-        self._set_titles(levels.size)
-        for plot in (self.hist, self.qhist):
-            # fit the new data now: fitted while painting, the range change would
-            # paint the plot a second time
-            view = plot.getPlotItem().getViewBox()
-            if any(view.autoRangeEnabled()):
-                view.updateAutoRange()
-                view.updateMatrix()
-
-    @staticmethod
-    def _set_label(plot: pg.PlotWidget, text: str) -> None:
-        axis = plot.getAxis("left")
-        if axis.labelText != text:
-            plot.setLabel("left", text)
-
-    def _set_titles(self, n_levels: int) -> None:
-        name = self.state.selected_layer or (
-            self.state.layer_rows[0].name if self.state.layer_rows else ""
-        )
-        channel = self.state.histogram_channel
-        which = ""
-        if channel is not None:
-            c, n, widest = channel
-            which = f" · channel {c} of {n}" + (" (widest range)" if c == widest else "")
-        info = (self.analysis.report or {}).get(f"{name}/kernels")
-        total = info.n_levels if info is not None and info.quantized else 0
-        if self.state.other_config is None:
-            title = "float model: choose bits to see a grid"
-        elif not n_levels:
-            title = f"{name}{which} · float · no grid (this layer stays float)"
-        elif total > n_levels:  # a shared (global / group) grid reaches beyond this layer
-            title = f"{name}{which} · float · {n_levels} of {total} levels in its range"
-        else:
-            title = f"{name}{which} · float · {n_levels} levels"
-        for plot, text in ((self.hist, title), (self.qhist, f"{name}{which} · quantized")):
-            if plot.getPlotItem().titleLabel.text != text:
-                plot.setTitle(text, size="10pt")
-
-    def _show_channel(self, channel: tuple[int, int, int] | None) -> None:
-        """The channel box shows only for per-channel grids, at the channel drawn."""
-        self.channel_label.setVisible(channel is not None)
-        self.channel_spin.setVisible(channel is not None)
-        if channel is not None:
-            self.channel_spin.blockSignals(True)
-            self.channel_spin.setMaximum(channel[1] - 1)
-            self.channel_spin.setValue(channel[0])
-            self.channel_spin.blockSignals(False)
-
-    def _draw_levels(self, levels: np.ndarray, top: float) -> None:
-        """Grid levels as dashed lines over the bars; many levels as a short rug instead."""
-        dense = levels.size > DENSE_LEVELS
-        height = 0.08 * top if dense else top
-        x = np.repeat(levels, 2)
-        y = np.tile([-0.02 * top if dense else 0.0, height], levels.size)
-        color = pg.mkColor(LEVEL_LINES)
-        color.setAlpha(220 if dense else 200)
-        style = Qt.PenStyle.SolidLine if dense else Qt.PenStyle.DashLine
-        item = self._curve(self.hist, "levels", antialias=False)  # vertical lines
-        item.setZValue(LEVELS_Z)
-        item.setPen(pg.mkPen(color, width=1.2, style=style))
-        item.setData(x, y, connect="pairs")
-
     def _draw_activations(self) -> None:
         rows = self.state.activations
         self.act_plot.clear()

@@ -1,0 +1,125 @@
+"""Compiled rounding kernels: the fork's rules in one pass per element (numba).
+
+Why: in numpy one element's rounding is spread over a dozen array passes
+(estimate, gathers, fix-up masks, comparisons), each a trip through memory and,
+with several threads, through the interpreter lock; compiled, it is a few
+nanoseconds per element and a whole run of a tensor releases the lock once.
+
+The rules are those of :mod:`engine.quant.arith` (which stays the fallback when
+numba is missing or a per-channel level table would be too large):
+
+* bracket: ``i`` is the largest index in ``[0, n-2]`` with ``L(i) <= v`` (0
+  below the grid), found from the affine estimate ``(v - origin) * inv_step``
+  (or ``/ step`` when the inverse overflows) and moved one index at a time;
+* nearest: up iff ``(L(i+1) - v) < (v - L(i))`` in float64 (a tie stays down;
+  beyond the ends this picks the end level);
+* stochastic: a value whose closest level is the first or the last stays
+  there; any other goes up iff ``draw * scale < (v - L(i)) / (L(i+1) - L(i))``
+  in float64, ``draw`` a uint32 word with ``scale = 2**-32`` or a float draw
+  ``u`` with ``scale = 1`` (both products are exact);
+* the result is the float32 cast of the level picked; a degenerate channel
+  (all levels equal) keeps its values.
+
+Data layout: a run is a flat float32 slice of whole rows of ``C`` channels
+(``C == 1`` for a scalar grid); level ``i`` of channel ``c`` is
+``table[i * C + c]`` (float64), and ``origin``, ``inv_step``, ``active`` are
+(C,) arrays.  The selections are arithmetic (an index ``i + up``), not
+branches: the up/down decisions are coin flips that a branch would mispredict.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from types import SimpleNamespace
+
+import numpy as np
+
+DISABLE_ENV = "SQUEEZELENS_NO_JIT"  # set to 1: always take the numpy path (tests, debugging)
+SAMPLE_STRIDE = 64  # scalar runs: every 64th element tells how often the estimate is off
+STEP_FIRST_ABOVE = 0.1  # ... and above this share the branch-free first move pays
+_lock = threading.Lock()
+_compiled: SimpleNamespace | None = None
+_failed = False
+
+
+def _build() -> SimpleNamespace:
+    from engine.quant import _jit  # imports numba: ImportError when it is not installed
+
+    return SimpleNamespace(
+        nearest=_jit.nearest,
+        stochastic=_jit.stochastic,
+        nearest_scalar=_jit.nearest_scalar,
+        stochastic_scalar=_jit.stochastic_scalar,
+        off_estimate=_jit.off_estimate,
+    )
+
+
+def compiled() -> SimpleNamespace | None:
+    """The kernels (compiled on first use, cached on disk by numba), or None when numba
+    is not installed or :data:`DISABLE_ENV` is set."""
+    global _compiled, _failed
+    if os.environ.get(DISABLE_ENV) == "1":
+        return None
+    if _compiled is not None or _failed:
+        return _compiled
+    with _lock:
+        if _compiled is None and not _failed:
+            try:
+                _compiled = _build()
+            except ImportError:
+                _failed = True
+    return _compiled
+
+
+def round_run(
+    v: np.ndarray,
+    out: np.ndarray,
+    table: np.ndarray,
+    channels: int,
+    params: tuple[np.ndarray, np.ndarray, bool, np.ndarray],
+    draws: np.ndarray | None,
+) -> bool:
+    """Round the flat float32 run ``v`` (whole rows) into ``out``; False when no kernel
+    is available (the caller then takes the numpy path).
+
+    params: (origin (C,) float64, inverse step (C,) float64, divide, active (C,) bool).
+    draws: None (nearest), uint32 words or float64 draws in [0, 1), one per element.
+    """
+    kernels = compiled()
+    if kernels is None:
+        return False
+    origin, inv, divide, active = params
+    scale = 2.0**-32 if draws is not None and draws.dtype.kind == "u" else 1.0
+    if channels == 1 and active[0]:  # a scalar grid: the simpler loop is ~30 % faster
+        o, i = origin[0], inv[0]
+        step = kernels.off_estimate(v, table, o, i, divide, SAMPLE_STRIDE) > STEP_FIRST_ABOVE
+        if draws is None:
+            kernels.nearest_scalar(v, out, table, o, i, divide, step)
+        else:
+            kernels.stochastic_scalar(v, out, table, o, i, divide, step, draws, scale)
+    elif draws is None:
+        kernels.nearest(v, out, table, channels, origin, inv, divide, active)
+    else:
+        kernels.stochastic(v, out, table, channels, origin, inv, divide, active, draws, scale)
+    return True
+
+
+def warm_up() -> bool:
+    """Compile (or load from numba's disk cache) every kernel on a few elements, so that
+    the first quantization a user asks for does not wait for it; False without numba."""
+    kernels = compiled()
+    if kernels is None:
+        return False
+    v = np.linspace(-1.0, 1.0, 8, dtype=np.float32)
+    out = np.empty_like(v)
+    table = np.linspace(-1.0, 1.0, 4)
+    one = (np.array([-1.0]), np.array([1.5]), False, np.array([True]))
+    two = tuple(np.repeat(p, 2) if isinstance(p, np.ndarray) else p for p in one)
+    frozen = v.copy()
+    frozen.setflags(write=False)  # read-only inputs are another type to numba
+    for values in (v, frozen):
+        for draws in (None, np.arange(8, dtype=np.uint32), np.full(8, 0.5)):
+            round_run(values, out, table, 1, one, draws)
+            round_run(values, out, np.repeat(table, 2), 2, two, draws)
+    return True
