@@ -198,6 +198,7 @@ class Controller(SplitScan, QObject):
 
     def _done_load(self, result: JobResult) -> None:
         detector, info = result.value
+        replaced = self.handle is not None
         self._model_gen += 1
         self.handle = ModelHandle(detector, self._model_gen)
         self._pairs, self._pairs_key = {}, ()
@@ -207,13 +208,16 @@ class Controller(SplitScan, QObject):
         self.state.message.emit(f"Loaded {Path(info.checkpoint_path).name}: {info.summary}")
         self.model_loaded.emit()
         self.refresh()
-        self.analysis_runner.submit("warm", self._warm_up, "warm")
+        self.analysis_runner.submit("warm", lambda ctx: self._warm_up(replaced), "warm")
 
     @staticmethod
-    def _warm_up(ctx: JobContext) -> bool:
-        """Compile the quantization kernels while the user looks at the float boxes."""
+    def _warm_up(replaced: bool) -> bool:
+        """Compile the quantization kernels while the user looks at the float boxes, and
+        free the model this load replaced."""
         from engine.quant.kernels import warm_up
 
+        if replaced:
+            heap.collect_and_settle()
         return warm_up()
 
     # ---------------------------------------------------------------- dataset

@@ -26,3 +26,18 @@ def thaw() -> None:
 def settle() -> None:
     """Exempt every object alive now from future collections (after a model load)."""
     gc.freeze()
+
+
+def collect_and_settle() -> int:
+    """Free a replaced model, then settle again; returns the objects collected.
+
+    A replaced model's objects form reference cycles, and they were frozen with
+    everything else: thawed but not collected before the next :func:`settle`, they
+    would be frozen again and kept for good.  Run off the UI thread after a
+    replacement: the full collection holds the interpreter lock for a few hundred
+    milliseconds, which right after a load the user is already waiting through.
+    """
+    gc.unfreeze()
+    freed = gc.collect()
+    gc.freeze()
+    return freed

@@ -308,3 +308,19 @@ def test_session_restores_the_tab_and_the_metrics_choice(loaded, qtbot, tmp_path
     win.open_session(str(path))
     assert win.tabs.currentWidget() is win.sweep_panel
     assert (m.class_combo.currentText(), m.diff_combo.currentText()) == ("pedestrian", "hard")
+
+
+def test_a_replaced_model_is_freed(window, qtbot, tiny_checkpoint, tiny_kitti):
+    """Loaded models are frozen out of the collector; the one a new load replaces must
+    still be freed (not frozen again with its reference cycles)."""
+    import weakref
+
+    window.controller.open_dataset(tiny_kitti, "val")
+    window.controller.open_checkpoint(tiny_checkpoint)
+    qtbot.waitUntil(lambda: window.controller.handle is not None, timeout=60000)
+    wait_idle(qtbot, window)
+    first = weakref.ref(window.controller.handle.detector)
+    window.controller.open_checkpoint(tiny_checkpoint)
+    qtbot.waitUntil(lambda: window.controller.handle.detector is not first(), timeout=60000)
+    wait_idle(qtbot, window)
+    assert first() is None
