@@ -297,6 +297,39 @@ def test_a_few_steps_reduce_the_loss_with_one_trace(kitti_root):
 
 
 @pytest.mark.slow
+def test_bfloat16_training_reduces_the_loss_and_leaves_float32_behind(kitti_root):
+    """Mixed precision computes in bfloat16 but keeps float32 weights, and the global
+    Keras policy is restored (a Detector built afterwards is float32)."""
+    import keras
+
+    from engine.data.kitti import open_dataset
+    from engine.train.data import BatchSource
+    from engine.train.loop import Trainer
+    from engine.train.state import init_weights
+
+    spec = _spec()
+    src = BatchSource(open_dataset(kitti_root, "train").records, spec, batch=4, augmentation=None)
+    batch = src.batch_at(0)
+    trainer = Trainer(spec, init_weights(spec, 0), _config(dropout_rate=0.0, precision="bfloat16"))
+    assert keras.config.dtype_policy().name == "float32"
+    assert trainer.model.layers[1].compute_dtype == "bfloat16"
+    before = trainer.evaluate(batch)
+    for _ in range(30):
+        trainer.step(batch, 0.002)
+    after = trainer.evaluate(batch)
+    assert after["total"] < 0.5 * before["total"], (before, after)
+    assert all(w.dtype == np.float32 for w in trainer.get_weights().values())
+
+
+def test_an_unknown_precision_is_refused() -> None:
+    from engine.errors import InputError
+    from engine.train.loop import TrainConfig
+
+    with pytest.raises(InputError, match="precision must be one of float32, bfloat16"):
+        TrainConfig(precision="float16").validate()
+
+
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_where_it_stopped(kitti_root, tmp_path, monkeypatch):
     from engine.checkpoint import load_checkpoint
     from engine.errors import Cancelled

@@ -41,6 +41,9 @@ def add_run_arguments(
     p.add_argument(seed_flag, dest="train_seed", type=int, default=0, metavar="S",
                    help="seed of sample order, augmentation and init (default 0)")  # fmt: skip
     p.add_argument("--no-augment", action="store_true", help="no drift/flip augmentation")
+    p.add_argument("--bf16", action="store_true",
+                   help="mixed precision: convolutions in bfloat16, weights and loss in float32 "
+                        "(about 1.7x faster on CPUs with AVX512-BF16)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -68,6 +71,7 @@ def train_config(args):
         steps=args.steps, batch=args.batch, learning_rate=args.lr, decay_steps=args.decay_steps,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.train_seed,
         split=args.split, augmentation=None if args.no_augment else AugmentConfig(),
+        precision="bfloat16" if args.bf16 else "float32",
     )  # fmt: skip
 
 

@@ -23,7 +23,8 @@ def keras_name(official_layer: str) -> str:
     return official_layer.replace("/", "_")
 
 
-def _keras():
+def keras_module():
+    """Keras, imported after TensorFlow (quietly)."""
     from engine.tf_runtime import import_tf
 
     import_tf()  # quietly, before Keras pulls TensorFlow in
@@ -34,7 +35,7 @@ def _keras():
 
 def build_layers(spec: ArchSpec) -> dict:
     """Create the conv layers (keyed by official layer name) without wiring them."""
-    keras = _keras()
+    keras = keras_module()
     k1, f1, pad1 = CONV1[spec.variant]
     layers = {
         "conv1": keras.layers.Conv2D(
@@ -59,7 +60,7 @@ def _wire(spec: ArchSpec, layers: dict, x, act_quant: dict | None, dropout_rate:
     taps receives each layer's output tensor (after its quantizer), keyed by
     official layer name, for per-layer probes.
     """
-    keras = _keras()
+    keras = keras_module()
     pool_padding = CONV1[spec.variant][2]
 
     def out(name, t):
@@ -105,7 +106,7 @@ def build_models(
     spec: ArchSpec, dropout_rate: float = 0.5, with_activation_quant: bool = False
 ) -> SqueezeDetGraph:
     """Build the float model (and optionally its activation-quantized twin)."""
-    keras = _keras()
+    keras = keras_module()
     w, h = spec.input_size
     layers = build_layers(spec)
     names = layer_names(spec.variant)
@@ -130,7 +131,7 @@ def build_models(
 
 
 def _activation_quant_class():
-    keras = _keras()
+    keras = keras_module()
 
     class _ActivationQuant(keras.layers.Layer):
         """Dynamic fixed point on a layer output: step 2^-fl, clipped to the signed range.

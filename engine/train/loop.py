@@ -14,6 +14,7 @@ TensorFlow sees one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,6 +46,23 @@ from engine.train.state import (
     write_checkpoint,
 )
 
+PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # -> Keras dtype policy
+
+
+@contextlib.contextmanager
+def dtype_policy(precision: str):
+    """Build Keras layers under ``precision``'s dtype policy (restored afterwards: the
+    policy is global, and a float32 Detector may be built in the same process)."""
+    from engine.model.squeezedet import keras_module
+
+    keras = keras_module()
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(PRECISIONS[precision])
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -53,6 +71,9 @@ class TrainConfig:
     steps: total number of updates of the run (a resumed run stops there too).
     checkpoint_every / log_every: in steps; keep_checkpoints: snapshots kept (0 = all).
     augmentation: None trains on plain resized images.
+    precision: "float32", or "bfloat16": Keras mixed precision (float32 weights,
+    updates and loss; convolutions in bfloat16), about 1.7x faster per step on
+    CPUs with AVX512-BF16 (measured: 1.2 vs 2.0 s for 8 images at 1248x384).
     """
 
     steps: int = 1000
@@ -70,6 +91,7 @@ class TrainConfig:
     split: str = "train"
     augmentation: AugmentConfig | None = field(default_factory=AugmentConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    precision: str = "float32"
 
     def validate(self) -> None:
         for name in ("steps", "batch", "decay_steps", "checkpoint_every", "log_every"):
@@ -80,6 +102,10 @@ class TrainConfig:
         if not (self.learning_rate > 0 and 0 < self.decay_factor <= 1 and 0 <= self.momentum < 1):
             raise InputError(
                 "learning rate must be > 0, decay factor in (0, 1], momentum in [0, 1)"
+            )
+        if self.precision not in PRECISIONS:
+            raise InputError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
 
     def lr_at(self, step: int) -> float:
@@ -100,7 +126,8 @@ class Trainer:
 
         tf = import_tf()
         self.spec, self.config = spec, config
-        self.graph = build_models(spec, dropout_rate=config.dropout_rate)
+        with dtype_policy(config.precision):
+            self.graph = build_models(spec, dropout_rate=config.dropout_rate)
         self.model = self.graph.model
         self.names, self.variables = [], []
         for layer_name, layer in self.graph.layers.items():
@@ -133,7 +160,7 @@ class Trainer:
         cfg = self.config
         targets = {"input_mask": input_mask, "box_delta": box_delta, "box": box, "labels": labels}
         with tf.GradientTape() as tape:
-            raw = self.model(images, training=True)
+            raw = tf.cast(self.model(images, training=True), tf.float32)
             terms = total_loss(
                 raw, targets, self._kernels, self.anchors, self.spec.input_size,
                 self.spec.anchors_per_cell, cfg.loss,
@@ -147,8 +174,9 @@ class Trainer:
 
     def _eval_step(self, images, input_mask, box_delta, box, labels):
         """The loss terms without dropout and without an update."""
+        tf = import_tf()
         targets = {"input_mask": input_mask, "box_delta": box_delta, "box": box, "labels": labels}
-        raw = self.model(images, training=False)
+        raw = tf.cast(self.model(images, training=False), tf.float32)
         return total_loss(
             raw, targets, self._kernels, self.anchors, self.spec.input_size,
             self.spec.anchors_per_cell, self.config.loss,
