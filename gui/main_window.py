@@ -18,9 +18,11 @@ from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
     QFileDialog,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QSlider,
     QSplitter,
     QTabWidget,
@@ -92,7 +94,15 @@ class MainWindow(QMainWindow):
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.quant_panel)
         column.addWidget(self.summary, 1)
-        for w in (self.image_list, self.canvas, right):
+        # scrollable, so that on a short screen (1366x768) the bottom tabs keep their share
+        # of the height instead of the controls' minimum height deciding it
+        right_scroll = QScrollArea(objectName="rightScroll", widgetResizable=True)
+        right_scroll.setWidget(right)
+        right_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        right_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        bar = right_scroll.verticalScrollBar().sizeHint().width()
+        right_scroll.setMinimumWidth(right.minimumSizeHint().width() + bar)
+        for w in (self.image_list, self.canvas, right_scroll):
             self.top.addWidget(w)
         self.top.setStretchFactor(0, 0)
         self.top.setStretchFactor(1, 1)
@@ -465,7 +475,8 @@ class MainWindow(QMainWindow):
         if split is self.top:
             w = max(self.width(), 1200)
             side = 260 if w < 1500 else 290
-            split.setSizes([side, w - side - int(1.15 * side), int(1.15 * side)])
+            right = max(int(1.15 * side), split.widget(2).minimumWidth())
+            split.setSizes([side, w - side - right, right])
         else:
             h = max(self.height(), 700)
             split.setSizes([int(0.6 * h), int(0.4 * h)])

@@ -47,7 +47,9 @@ def hist_plot(name: str, title: str) -> pg.PlotWidget:
     plot.setLabel("bottom", "weight value")
     # a fixed axis width: one that followed its tick labels would re-lay out the plot,
     # and paint it twice, whenever the counts gained a digit
-    plot.getAxis("left").setWidth(int(QFontMetrics(plot.font()).horizontalAdvance("0") * 9))
+    # (room for five-digit counts, the rotated label and the ticks)
+    metrics = QFontMetrics(plot.font())
+    plot.getAxis("left").setWidth(metrics.horizontalAdvance("00000") + metrics.height() + 12)
     return plot
 
 
@@ -154,7 +156,7 @@ class WeightHistograms(QWidget):
         elif not n_levels:
             title = f"{name}{which} · float · no grid (this layer stays float)"
         elif total > n_levels:  # a shared (global / group) grid reaches beyond this layer
-            title = f"{name}{which} · float · {n_levels} of {total} levels in its range"
+            title = f"{name}{which} · float · {n_levels}/{total} levels"
         else:
             title = f"{name}{which} · float · {n_levels} levels"
         for plot, text in ((self.hist, title), (self.qhist, f"{name}{which} · quantized")):
