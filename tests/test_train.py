@@ -321,12 +321,18 @@ def test_bfloat16_training_reduces_the_loss_and_leaves_float32_behind(kitti_root
     assert all(w.dtype == np.float32 for w in trainer.get_weights().values())
 
 
-def test_an_unknown_precision_is_refused() -> None:
+def test_an_unknown_precision_is_refused_and_finetuning_stays_float32(tmp_path) -> None:
     from engine.errors import InputError
+    from engine.quant import QuantConfig
     from engine.train.loop import TrainConfig
+    from engine.train.qat import finetune
 
     with pytest.raises(InputError, match="precision must be one of float32, bfloat16"):
         TrainConfig(precision="float16").validate()
+    with pytest.raises(InputError, match="leave out --bf16"):
+        finetune(
+            "unused.npz", tmp_path, tmp_path / "out", QuantConfig(bits=4), precision="bfloat16"
+        )
 
 
 @pytest.mark.slow

@@ -122,6 +122,11 @@ def finetune(
 
     config = dataclasses.replace(config or TrainConfig(), **overrides)
     config.validate()
+    if config.precision != "float32":
+        raise InputError(
+            "fine-tuning runs its forward pass on the exact grid values, which bfloat16 "
+            "would round again: leave out --bf16"
+        )
     out = Path(out_dir)
     ckpt = load_checkpoint(checkpoint, input_size=input_size)
     fresh = (ckpt.spec, ckpt.weights, f"fine-tuning {ckpt.path} for {quant.describe()}")
