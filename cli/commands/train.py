@@ -8,11 +8,12 @@ from cli.common import parse_size, resolve_kitti_root, say
 
 
 def add_run_arguments(
-    p, steps: int, lr: float, checkpoint_every: int, seed_flag: str = "--seed"
+    p, steps: int, lr: float, checkpoint_every: int, seed_flag: str = "--seed", bf16: bool = False
 ) -> None:
     """Flags shared by train and finetune (schedule, batch, logging, data).
 
     seed_flag: finetune's ``--seed`` is the quantizer's, so its data seed is ``--data-seed``.
+    bf16: offer ``--bf16`` (train only: fine-tuning must run on the exact grid values).
     """
     p.add_argument(
         "--kitti-root", metavar="ROOT", help="KITTI object folder (default: bundled sample data)"
@@ -41,9 +42,10 @@ def add_run_arguments(
     p.add_argument(seed_flag, dest="train_seed", type=int, default=0, metavar="S",
                    help="seed of sample order, augmentation and init (default 0)")  # fmt: skip
     p.add_argument("--no-augment", action="store_true", help="no drift/flip augmentation")
-    p.add_argument("--bf16", action="store_true",
-                   help="mixed precision: convolutions in bfloat16, weights and loss in float32 "
-                        "(about 1.7x faster on CPUs with AVX512-BF16)")  # fmt: skip
+    if bf16:
+        p.add_argument("--bf16", action="store_true",
+                       help="mixed precision: convolutions in bfloat16, weights and loss in "
+                            "float32 (about 1.7x faster on CPUs with AVX512-BF16)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -58,7 +60,7 @@ def register(sub) -> None:
                    help="network input size, anchors scaled (default 1248x384, or the --init's)")  # fmt: skip
     p.add_argument("--variant", choices=("squeezedet", "squeezedet+"), default=None,
                    help="architecture of a new model (default squeezedet)")  # fmt: skip
-    add_run_arguments(p, steps=1000, lr=0.01, checkpoint_every=1000)
+    add_run_arguments(p, steps=1000, lr=0.01, checkpoint_every=1000, bf16=True)
     p.set_defaults(func=run)
 
 
@@ -71,7 +73,7 @@ def train_config(args):
         steps=args.steps, batch=args.batch, learning_rate=args.lr, decay_steps=args.decay_steps,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.train_seed,
         split=args.split, augmentation=None if args.no_augment else AugmentConfig(),
-        precision="bfloat16" if args.bf16 else "float32",
+        precision="bfloat16" if getattr(args, "bf16", False) else "float32",
     )  # fmt: skip
 
 
