@@ -89,19 +89,7 @@ class MainWindow(QMainWindow):
         self.sweep_panel = SweepPanel(s, self.analysis)
         self.banner = ErrorBanner()
         self.top = QSplitter(Qt.Orientation.Horizontal, objectName="topSplitter")
-        right = QWidget(objectName="rightColumn")
-        column = QVBoxLayout(right)
-        column.setContentsMargins(0, 0, 0, 0)
-        column.addWidget(self.quant_panel)
-        column.addWidget(self.summary, 1)
-        # scrollable, so that on a short screen (1366x768) the bottom tabs keep their share
-        # of the height instead of the controls' minimum height deciding it
-        right_scroll = QScrollArea(objectName="rightScroll", widgetResizable=True)
-        right_scroll.setWidget(right)
-        right_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        right_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        bar = right_scroll.verticalScrollBar().sizeHint().width()
-        right_scroll.setMinimumWidth(right.minimumSizeHint().width() + bar)
+        right_scroll = self._right_column()
         for w in (self.image_list, self.canvas, right_scroll):
             self.top.addWidget(w)
         self.top.setStretchFactor(0, 0)
@@ -123,6 +111,23 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.banner)
         layout.addWidget(self.main_split, 1)
         self.setCentralWidget(central)
+
+    def _right_column(self) -> QScrollArea:
+        """Quantization controls over the per-image summary, in a scroll area: on a short
+        screen (1366x768) the bottom tabs then keep their share of the height instead of
+        the controls' minimum height deciding it."""
+        right = QWidget(objectName="rightColumn")
+        column = QVBoxLayout(right)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.quant_panel)
+        column.addWidget(self.summary, 1)
+        right_scroll = QScrollArea(objectName="rightScroll", widgetResizable=True)
+        right_scroll.setWidget(right)
+        right_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        right_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        bar = right_scroll.verticalScrollBar().sizeHint().width()
+        right_scroll.setMinimumWidth(right.minimumSizeHint().width() + bar)
+        return right_scroll
 
     def _build_menus(self) -> None:
         a = self.actions_

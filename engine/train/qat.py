@@ -99,6 +99,17 @@ class QATTrainer(Trainer):
         return super().evaluate(batch)
 
 
+def _checked_config(config: TrainConfig | None, overrides: dict) -> TrainConfig:
+    config = dataclasses.replace(config or TrainConfig(), **overrides)
+    config.validate()
+    if config.precision != "float32":
+        raise InputError(
+            "fine-tuning runs its forward pass on the exact grid values, which bfloat16 "
+            "would round again: leave out --bf16"
+        )
+    return config
+
+
 def finetune(
     checkpoint: str | Path,
     dataset_root: str | Path,
@@ -120,13 +131,7 @@ def finetune(
     """
     from engine.checkpoint import load_checkpoint
 
-    config = dataclasses.replace(config or TrainConfig(), **overrides)
-    config.validate()
-    if config.precision != "float32":
-        raise InputError(
-            "fine-tuning runs its forward pass on the exact grid values, which bfloat16 "
-            "would round again: leave out --bf16"
-        )
+    config = _checked_config(config, overrides)
     out = Path(out_dir)
     ckpt = load_checkpoint(checkpoint, input_size=input_size)
     fresh = (ckpt.spec, ckpt.weights, f"fine-tuning {ckpt.path} for {quant.describe()}")
