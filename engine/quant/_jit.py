@@ -1,12 +1,15 @@
 """The numba kernels of :mod:`engine.quant.kernels` (imported only through it, lazily).
 
 Module-level functions so that numba can cache their machine code on disk; see
-:mod:`engine.quant.kernels` for the rules and the data layout.  Two brackets:
-:func:`bracket` trusts the affine estimate (right for nearly every element of a
-uniform grid: its rare fix-up moves are branches that predict well), and
-:func:`bracket_step` always makes the first move without a branch (a reserved
-zero makes the estimate one index off for most small weights, and a branch
-would mispredict on every other one; the extra loads cost ~2 ns an element).
+:mod:`engine.quant.kernels` for the rules and the data layout.
+
+The bracket starts from the affine estimate, corrected (with a select, not a
+branch) for a reserved zero: the level it replaced sat off zero, so the weights
+between that old level and zero (the region ``[lo, hi)``) are estimated one
+index off, and on real weights that is half of them; they take the index
+``fix`` instead.  A branch there would mispredict on every other one (measured:
+12 against 4-8 ns an element).  What remains off (float ties at the edges) is
+moved by loops that almost never run.
 
 The nearest and stochastic loops are written out separately on purpose: one loop
 with a "stochastic?" test inside ran 5x slower (measured), as the test kept the
@@ -23,19 +26,19 @@ _inline = numba.njit(nogil=True, cache=True, error_model="numpy", inline="always
 
 
 @_inline
-def _estimate(x, top, origin, inv, divide):
-    """The affine estimate of x's lower level index, clipped to [0, top]."""
+def bracket(x, table, top, channels, c, origin, inv, divide, region):
+    """(i, L(i), L(i+1)) for float64 ``x`` on channel ``c``: i in [0, top] the largest
+    index with L(i) <= x (0 below the grid).  ``region``: (lo, hi, fix) of the
+    reserved zero (an empty region without one)."""
     t = (x - origin) / inv if divide else (x - origin) * inv
     if not t > 0.0:
         t = 0.0
     elif t > top:
         t = np.float64(top)
-    return np.int64(t)
-
-
-@_inline
-def _settle(x, table, top, channels, c, i, lo, hi):
-    """Move i one index at a time until L(i) <= x < L(i+1) (ends open)."""
+    i = np.int64(t)
+    i = region[2] if (x >= region[0]) & (x < region[1]) else i
+    lo = table[i * channels + c]
+    hi = table[(i + 1) * channels + c]
     while x < lo and i > 0:
         i -= 1
         hi = lo
@@ -48,24 +51,6 @@ def _settle(x, table, top, channels, c, i, lo, hi):
 
 
 @_inline
-def bracket(x, table, top, channels, c, origin, inv, divide):
-    """(i, L(i), L(i+1)) for float64 ``x`` on channel ``c``: i in [0, top] the largest
-    index with L(i) <= x (0 below the grid)."""
-    i = _estimate(x, top, origin, inv, divide)
-    lo = table[i * channels + c]
-    hi = table[(i + 1) * channels + c]
-    return _settle(x, table, top, channels, c, i, lo, hi)
-
-
-@_inline
-def bracket_step(x, table, top, origin, inv, divide):
-    """:func:`bracket` on a scalar grid, the first move made without a branch."""
-    i = _estimate(x, top, origin, inv, divide)
-    i += np.int64((x >= table[i + 1]) & (i < top)) - np.int64((x < table[i]) & (i > 0))
-    return _settle(x, table, top, 1, 0, i, table[i], table[i + 1])
-
-
-@_inline
 def _stochastic_up(x, i, lo, hi, top, draw, scale):
     """1 to round up, else 0: the closest end level, or the coin ``draw * scale < p``."""
     near = (hi - x) < (x - lo)
@@ -75,7 +60,7 @@ def _stochastic_up(x, i, lo, hi, top, draw, scale):
 
 
 @_jit
-def nearest(v, out, table, channels, origin, inv, divide, active):
+def nearest(v, out, table, channels, origin, inv, divide, active, zlo, zhi, zfix):
     """Nearest rounding of the run ``v`` into ``out`` (a tie goes down)."""
     top = table.size // channels - 2
     k = 0
@@ -83,7 +68,8 @@ def nearest(v, out, table, channels, origin, inv, divide, active):
         for c in range(channels):
             if active[c]:
                 x = np.float64(v[k])
-                i, lo, hi = bracket(x, table, top, channels, c, origin[c], inv[c], divide)
+                region = (zlo[c], zhi[c], zfix[c])
+                i, lo, hi = bracket(x, table, top, channels, c, origin[c], inv[c], divide, region)
                 up = np.int64((hi - x) < (x - lo))
                 out[k] = np.float32(table[(i + up) * channels + c])
             else:
@@ -92,7 +78,8 @@ def nearest(v, out, table, channels, origin, inv, divide, active):
 
 
 @_jit
-def stochastic(v, out, table, channels, origin, inv, divide, active, draws, scale):
+def stochastic(v, out, table, channels, origin, inv, divide, active, zlo, zhi, zfix, draws,
+               scale):  # fmt: skip
     """The fork's stochastic rounding of the run ``v`` into ``out`` (draw k for element k)."""
     top = table.size // channels - 2
     k = 0
@@ -100,7 +87,8 @@ def stochastic(v, out, table, channels, origin, inv, divide, active, draws, scal
         for c in range(channels):
             if active[c]:
                 x = np.float64(v[k])
-                i, lo, hi = bracket(x, table, top, channels, c, origin[c], inv[c], divide)
+                region = (zlo[c], zhi[c], zfix[c])
+                i, lo, hi = bracket(x, table, top, channels, c, origin[c], inv[c], divide, region)
                 up = _stochastic_up(x, i, lo, hi, top, draws[k], scale)
                 out[k] = np.float32(table[(i + up) * channels + c])
             else:
@@ -109,41 +97,34 @@ def stochastic(v, out, table, channels, origin, inv, divide, active, draws, scal
 
 
 @_jit
-def nearest_scalar(v, out, table, origin, inv, divide, step_first):
-    """:func:`nearest` on one scalar grid (C = 1, not degenerate)."""
+def nearest_scalar(v, out, table, origin, inv, divide, region):
+    """:func:`nearest` on one scalar grid (C = 1, not degenerate): a simpler loop."""
     top = table.size - 2
     for k in range(v.size):
         x = np.float64(v[k])
-        if step_first:
-            i, lo, hi = bracket_step(x, table, top, origin, inv, divide)
-        else:
-            i, lo, hi = bracket(x, table, top, 1, 0, origin, inv, divide)
+        i, lo, hi = bracket(x, table, top, 1, 0, origin, inv, divide, region)
         out[k] = np.float32(table[i + np.int64((hi - x) < (x - lo))])
 
 
 @_jit
-def stochastic_scalar(v, out, table, origin, inv, divide, step_first, draws, scale):
-    """:func:`stochastic` on one scalar grid (C = 1, not degenerate)."""
+def stochastic_scalar(v, out, table, origin, inv, divide, region, draws, scale):
+    """:func:`stochastic` on one scalar grid (C = 1, not degenerate): a simpler loop."""
     top = table.size - 2
     for k in range(v.size):
         x = np.float64(v[k])
-        if step_first:
-            i, lo, hi = bracket_step(x, table, top, origin, inv, divide)
-        else:
-            i, lo, hi = bracket(x, table, top, 1, 0, origin, inv, divide)
+        i, lo, hi = bracket(x, table, top, 1, 0, origin, inv, divide, region)
         out[k] = np.float32(table[i + _stochastic_up(x, i, lo, hi, top, draws[k], scale)])
 
 
 @_jit
-def off_estimate(v, table, origin, inv, divide, stride):
-    """Fraction of the sampled elements (every ``stride``-th) whose affine estimate is
-    off by an index: above ~10 %, :func:`bracket_step` pays (see the module docstring)."""
-    top = table.size - 2
-    off = 0
-    count = 0
-    for k in range(0, v.size, stride):
+def min_max(v):
+    """(min, max, any NaN) of a flat float32 array in one pass (numpy needs two)."""
+    lo = np.inf
+    hi = -np.inf
+    nan = False
+    for k in range(v.size):
         x = np.float64(v[k])
-        i = _estimate(x, top, origin, inv, divide)
-        off += ((x < table[i]) & (i > 0)) | ((x >= table[i + 1]) & (i < top))
-        count += 1
-    return off / max(count, 1)
+        lo = x if x < lo else lo
+        hi = x if x > hi else hi
+        nan |= x != x
+    return lo, hi, nan

@@ -26,7 +26,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -149,7 +149,9 @@ def plan_quantization(
         key = (plan.unit, plan.bits)
         if key not in grids:
             grids[key] = make_grid(config, plan.bits, stats[plan.unit])
-        result[plan.name] = replace(plan, grid=grids[key])
+        result[plan.name] = TensorPlan(
+            plan.name, plan.layer, plan.values, plan.unit, plan.bits, grids[key]
+        )
     return result
 
 

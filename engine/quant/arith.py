@@ -104,14 +104,30 @@ class ArithRounder:
         fast = kernels.compiled() is not None
         self.table = self._level_table(work, fast)
         self._table32 = None
-        self.kernel_params = None  # (origin, inverse step, divide, active), (C,) each
+        self.kernel_params = None  # origin, inverse step, divide, active, zero region
         if fast and self.table is not None:
             per = lambda a, dtype: np.array(  # noqa: E731 - writable, contiguous (C,)
                 np.broadcast_to(a, (self.channels,)), dtype=dtype
             )
+            zlo, zhi, zfix = self._zero_region()
             self.kernel_params = (per(self.origin, np.float64), per(self.inv_step, np.float64),
-                                  self.divide, per(self.active, np.bool_))  # fmt: skip
+                                  self.divide, per(self.active, np.bool_), per(zlo, np.float64),
+                                  per(zhi, np.float64), per(zfix, np.int64))  # fmt: skip
         self._tiles: dict[int, tuple] = {}  # by chunk size (a race only computes one twice)
+
+    def _zero_region(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(lo, hi, fix) per channel: the values ``[lo, hi)`` between a reserved zero's
+        old (affine) level and 0, which the affine estimate puts one index off, and the
+        index they take (an empty region where no level was replaced).  Only a speed
+        hint for the kernels: their bracket fix-up is exact whatever it says."""
+        z = np.asarray(self.grid.zero_index)
+        affine = self.grid._affine_level(np.maximum(z, 0).astype(np.float64))
+        below = affine < 0  # old level below zero: [old, 0) belongs to the level before
+        lo = np.where(below, affine, 0.0)
+        hi = np.where(below, 0.0, affine)
+        fix = np.clip(np.where(below, z - 1, z), 0, self.top)
+        empty = z < 0
+        return np.where(empty, 1.0, lo), np.where(empty, 0.0, hi), np.where(empty, 0, fix)
 
     def _level_table(self, work: int, fast: bool) -> np.ndarray | None:
         """The flat float64 level table (level i of channel c at i * C + c), or None

@@ -10,7 +10,8 @@ numba is missing or a per-channel level table would be too large):
 
 * bracket: ``i`` is the largest index in ``[0, n-2]`` with ``L(i) <= v`` (0
   below the grid), found from the affine estimate ``(v - origin) * inv_step``
-  (or ``/ step`` when the inverse overflows) and moved one index at a time;
+  (or ``/ step`` when the inverse overflows), corrected for a reserved zero and
+  moved one index at a time;
 * nearest: up iff ``(L(i+1) - v) < (v - L(i))`` in float64 (a tie stays down;
   beyond the ends this picks the end level);
 * stochastic: a value whose closest level is the first or the last stays
@@ -36,8 +37,6 @@ from types import SimpleNamespace
 import numpy as np
 
 DISABLE_ENV = "SQUEEZELENS_NO_JIT"  # set to 1: always take the numpy path (tests, debugging)
-SAMPLE_STRIDE = 64  # scalar runs: every 64th element tells how often the estimate is off
-STEP_FIRST_ABOVE = 0.1  # ... and above this share the branch-free first move pays
 _lock = threading.Lock()
 _compiled: SimpleNamespace | None = None
 _failed = False
@@ -51,7 +50,7 @@ def _build() -> SimpleNamespace:
         stochastic=_jit.stochastic,
         nearest_scalar=_jit.nearest_scalar,
         stochastic_scalar=_jit.stochastic_scalar,
-        off_estimate=_jit.off_estimate,
+        min_max=_jit.min_max,
     )
 
 
@@ -83,26 +82,39 @@ def round_run(
     """Round the flat float32 run ``v`` (whole rows) into ``out``; False when no kernel
     is available (the caller then takes the numpy path).
 
-    params: (origin (C,) float64, inverse step (C,) float64, divide, active (C,) bool).
+    params: (origin (C,) float64, inverse step (C,) float64, divide, active (C,) bool,
+    and the reserved zero's region [lo, hi) (C,) float64 with its index (C,) int64:
+    see :mod:`engine.quant._jit`).
     draws: None (nearest), uint32 words or float64 draws in [0, 1), one per element.
     """
     kernels = compiled()
     if kernels is None:
         return False
-    origin, inv, divide, active = params
+    origin, inv, divide, active, zlo, zhi, zfix = params
     scale = 2.0**-32 if draws is not None and draws.dtype.kind == "u" else 1.0
     if channels == 1 and active[0]:  # a scalar grid: the simpler loop is ~30 % faster
-        o, i = origin[0], inv[0]
-        step = kernels.off_estimate(v, table, o, i, divide, SAMPLE_STRIDE) > STEP_FIRST_ABOVE
+        o, i, region = origin[0], inv[0], (zlo[0], zhi[0], zfix[0])
         if draws is None:
-            kernels.nearest_scalar(v, out, table, o, i, divide, step)
+            kernels.nearest_scalar(v, out, table, o, i, divide, region)
         else:
-            kernels.stochastic_scalar(v, out, table, o, i, divide, step, draws, scale)
+            kernels.stochastic_scalar(v, out, table, o, i, divide, region, draws, scale)
     elif draws is None:
-        kernels.nearest(v, out, table, channels, origin, inv, divide, active)
+        kernels.nearest(v, out, table, channels, origin, inv, divide, active, zlo, zhi, zfix)
     else:
-        kernels.stochastic(v, out, table, channels, origin, inv, divide, active, draws, scale)
+        kernels.stochastic(
+            v, out, table, channels, origin, inv, divide, active, zlo, zhi, zfix, draws, scale
+        )
     return True
+
+
+def min_max(values: np.ndarray) -> tuple[float, float] | None:
+    """(min, max) of a float32 array in one compiled pass, NaN if it holds one; None
+    when no kernel is available."""
+    kernels = compiled()
+    if kernels is None:
+        return None
+    lo, hi, nan = kernels.min_max(values.reshape(-1))
+    return (np.nan, np.nan) if nan else (lo, hi)
 
 
 def warm_up() -> bool:
@@ -114,11 +126,13 @@ def warm_up() -> bool:
     v = np.linspace(-1.0, 1.0, 8, dtype=np.float32)
     out = np.empty_like(v)
     table = np.linspace(-1.0, 1.0, 4)
-    one = (np.array([-1.0]), np.array([1.5]), False, np.array([True]))
+    one = (np.array([-1.0]), np.array([1.5]), False, np.array([True]),
+           np.array([-0.2]), np.array([0.0]), np.array([1]))  # fmt: skip
     two = tuple(np.repeat(p, 2) if isinstance(p, np.ndarray) else p for p in one)
     frozen = v.copy()
     frozen.setflags(write=False)  # read-only inputs are another type to numba
     for values in (v, frozen):
+        min_max(values)
         for draws in (None, np.arange(8, dtype=np.uint32), np.full(8, 0.5)):
             round_run(values, out, table, 1, one, draws)
             round_run(values, out, np.repeat(table, 2), 2, two, draws)

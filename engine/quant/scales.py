@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.errors import InputError
+from engine.quant import kernels
 from engine.quant.config import QuantConfig
 from engine.quant.grids import LinearGrid, Pow2Grid, SymmetricGrid, UniformGrid, pow2_frac_len
 
@@ -69,7 +70,7 @@ class RangeStats:
             flat = values.reshape(-1, values.shape[-1]) if values.ndim else values.reshape(1, 1)
             lo, hi = flat.min(axis=0), flat.max(axis=0)
         else:
-            lo, hi = values.min(), values.max()
+            lo, hi = kernels.min_max(values) or (values.min(), values.max())
         lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
         if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
             raise InputError(f"tensor {name} holds non-finite values (NaN or infinity)")
