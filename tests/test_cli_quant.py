@@ -28,10 +28,17 @@ def no_model_load(monkeypatch):
         raise AssertionError("the model was loaded before the flags were checked")
 
     import importlib
+    import pkgutil
 
-    modules = ["cli.commands.quantize", "cli.commands.sweep", "cli.commands.export", "cli.common"]
-    for name in modules:  # imported first, so none binds the patched cli.common.load_detector
-        monkeypatch.setattr(importlib.import_module(name), "load_detector", refuse)
+    import cli.commands
+
+    # every command module is imported before anything is patched, so that none binds the
+    # patched cli.common.load_detector for good (a later test would then fail)
+    names = [f"cli.commands.{m.name}" for m in pkgutil.iter_modules(cli.commands.__path__)]
+    modules = [importlib.import_module(name) for name in ["cli.common", *names]]
+    for module in modules:
+        if hasattr(module, "load_detector"):
+            monkeypatch.setattr(module, "load_detector", refuse)
 
 
 # --- quantize -----------------------------------------------------------------------------
