@@ -128,3 +128,64 @@ def min_max(v):
         hi = x if x > hi else hi
         nan |= x != x
     return lo, hi, nan
+
+
+# ----------------------------------------------------------------- levels by formula
+# For per-channel grids whose (n, C) level table would cost more than the rounding
+# (16 bits x hundreds of channels): each level is computed as the grid computes it
+# (:meth:`engine.quant.grids.UniformGrid.formula`, the same float64 operations),
+# with the reserved zero (index ``zero[c]``, -1 for none) put back.
+
+
+@_inline
+def level(i, c, kind, a, b, k, m, zero):
+    """Level ``i`` of channel ``c``: ``a + (i * b) / m`` or ``(i - k) * b``, or 0."""
+    fi = np.float64(i)
+    value = a[c] + (fi * b[c]) / m if kind == 0 else (fi - k) * b[c]
+    return 0.0 if i == zero[c] else value
+
+
+@_inline
+def bracket_formula(x, top, c, grid, origin, inv, divide, region):
+    """:func:`bracket` with levels from the formula; ``grid``: (kind, a, b, k, m, zero)."""
+    kind, a, b, k, m, zero = grid
+    t = (x - origin) / inv if divide else (x - origin) * inv
+    if not t > 0.0:
+        t = 0.0
+    elif t > top:
+        t = np.float64(top)
+    i = np.int64(t)
+    i = region[2] if (x >= region[0]) & (x < region[1]) else i
+    lo = level(i, c, kind, a, b, k, m, zero)
+    hi = level(i + 1, c, kind, a, b, k, m, zero)
+    while x < lo and i > 0:
+        i -= 1
+        hi = lo
+        lo = level(i, c, kind, a, b, k, m, zero)
+    while x >= hi and i < top:
+        i += 1
+        lo = hi
+        hi = level(i + 1, c, kind, a, b, k, m, zero)
+    return i, lo, hi
+
+
+@_jit
+def round_formula(v, out, top, channels, grid, origin, inv, divide, active, zlo, zhi, zfix,
+                  draws, scale):  # fmt: skip
+    """Nearest (``draws`` empty) or stochastic rounding with levels from the formula."""
+    stochastic = draws.size > 0
+    k = 0
+    for _ in range(v.size // channels):
+        for c in range(channels):
+            if active[c]:
+                x = np.float64(v[k])
+                region = (zlo[c], zhi[c], zfix[c])
+                i, lo, hi = bracket_formula(x, top, c, grid, origin[c], inv[c], divide, region)
+                if stochastic:
+                    up = _stochastic_up(x, i, lo, hi, top, draws[k], scale)
+                else:
+                    up = np.int64((hi - x) < (x - lo))
+                out[k] = np.float32(hi) if up else np.float32(lo)
+            else:
+                out[k] = v[k]
+            k += 1

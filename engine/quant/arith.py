@@ -105,7 +105,8 @@ class ArithRounder:
         self.table = self._level_table(work, fast)
         self._table32 = None
         self.kernel_params = None  # origin, inverse step, divide, active, zero region
-        if fast and self.table is not None:
+        self.formula = None  # the grid's level formula, for the kernels without a table
+        if fast:
             per = lambda a, dtype: np.array(  # noqa: E731 - writable, contiguous (C,)
                 np.broadcast_to(a, (self.channels,)), dtype=dtype
             )
@@ -113,6 +114,11 @@ class ArithRounder:
             self.kernel_params = (per(self.origin, np.float64), per(self.inv_step, np.float64),
                                   self.divide, per(self.active, np.bool_), per(zlo, np.float64),
                                   per(zhi, np.float64), per(zfix, np.int64))  # fmt: skip
+            if self.table is None:
+                kind, a, b, k, m = grid.formula()
+                zero = np.where(np.asarray(grid.zero_index) >= 0, grid.zero_index, -1)
+                self.formula = (kind, per(a, np.float64), per(b, np.float64), float(k), float(m),
+                                per(zero, np.int64))  # fmt: skip
         self._tiles: dict[int, tuple] = {}  # by chunk size (a race only computes one twice)
 
     def _zero_region(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -135,14 +141,14 @@ class ArithRounder:
 
         A level costs about as much to tabulate as a quarter of an element's two
         formula evaluations in numpy (measured): tabulate when the table is under 4x
-        the work; with the kernels, which need a table, under 8x (a table level costs
-        about two kernel elements, a numpy element twenty).  Neighbouring elements
+        the work; the kernels compute a level about as fast as numpy tabulates one,
+        so for them only a table smaller than the work pays.  Neighbouring elements
         (channels) of similar magnitude read neighbouring entries.
         """
         grid, n = self.grid, self.n
         cached = "levels" in vars(grid)
         levels = self.channels * n
-        if levels > LEVEL_TABLE_MAX or not (cached or levels <= (8 if fast else 4) * work):
+        if levels > LEVEL_TABLE_MAX or not (cached or levels <= (1 if fast else 4) * work):
             return None
         if cached:
             table = np.ascontiguousarray(grid.levels.reshape(-1, n).T)
@@ -265,8 +271,15 @@ class ArithRounder:
         ``u`` is None, else stochastic with draws ``u`` (same length): float ``u`` in
         [0, 1) or uint32 words ``w`` (``u = w * 2**-32``)."""
         params = self.kernel_params
-        if params is not None and kernels.round_run(v, out, self.table, self.channels, params, u):
-            return
+        if params is not None:
+            if self.table is not None:
+                done = kernels.round_run(v, out, self.table, self.channels, params, u)
+            else:
+                done = kernels.round_formula_run(
+                    v, out, self.n, self.channels, self.formula, params, u
+                )
+            if done:
+                return
         if u is not None and u.dtype.kind == "u":
             u = np.ldexp(u.astype(np.float64), -32)
         m = v.size

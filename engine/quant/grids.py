@@ -96,6 +96,13 @@ class UniformGrid:
         """Bool (scalar or (C,)): all levels coincide, so every value is kept as is."""
         return np.asarray(self.step) == 0.0
 
+    def formula(self) -> tuple[int, np.ndarray, np.ndarray, float, float]:
+        """``(kind, a, b, k, m)`` such that ``_affine_level(i)`` is, in float64 and with
+        the same operations, ``a + (i * b) / m`` (kind 0) or ``(i - k) * b`` (kind 1);
+        ``a`` and ``b`` scalars or (C,).  For compiled kernels that compute levels
+        instead of reading them from a table."""
+        raise NotImplementedError
+
     def level_at(self, i: np.ndarray) -> np.ndarray:
         """Level of integer index array ``i`` (float64, broadcast with (C,) params)."""
         i = np.asarray(i, dtype=np.float64)
@@ -206,6 +213,9 @@ class LinearGrid(UniformGrid):
     def _affine_level(self, i: np.ndarray) -> np.ndarray:
         return self.lo + (i * (self.hi - self.lo)) / (self.n_levels - 1)
 
+    def formula(self) -> tuple[int, np.ndarray, np.ndarray, float, float]:
+        return 0, self.lo, self.hi - self.lo, 0.0, float(self.n_levels - 1)
+
     @property
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         return self.lo, self.hi
@@ -280,6 +290,11 @@ class SymmetricGrid(UniformGrid):
             return (2.0 * i - 1.0) * self.max_abs
         return (i - self._half) * self.step
 
+    def formula(self) -> tuple[int, np.ndarray, np.ndarray, float, float]:
+        if self.bits == 1:  # (i - 0.5) * (2 m) is (2 i - 1) * m exactly: both are +-m
+            return 1, np.zeros_like(self.max_abs), 2.0 * self.max_abs, 0.5, 1.0
+        return 1, np.zeros_like(self.step), self.step, float(self._half), 1.0
+
     @property
     def zero_index(self) -> np.ndarray:
         z = 0 if (self.bits == 1 and self.reserve_zero) else -1
@@ -341,6 +356,9 @@ class Pow2Grid(UniformGrid):
 
     def _affine_level(self, i: np.ndarray) -> np.ndarray:
         return (i - 2.0 ** (self.bits - 1)) * self.step
+
+    def formula(self) -> tuple[int, np.ndarray, np.ndarray, float, float]:
+        return 1, np.zeros_like(self.step), self.step, 2.0 ** (self.bits - 1), 1.0
 
     @property
     def exact_zero_index(self) -> np.ndarray | None:

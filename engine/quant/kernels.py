@@ -36,6 +36,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+_NO_DRAWS = np.zeros(0, np.uint32)
 DISABLE_ENV = "SQUEEZELENS_NO_JIT"  # set to 1: always take the numpy path (tests, debugging)
 _lock = threading.Lock()
 _compiled: SimpleNamespace | None = None
@@ -51,6 +52,7 @@ def _build() -> SimpleNamespace:
         nearest_scalar=_jit.nearest_scalar,
         stochastic_scalar=_jit.stochastic_scalar,
         min_max=_jit.min_max,
+        round_formula=_jit.round_formula,
     )
 
 
@@ -107,6 +109,29 @@ def round_run(
     return True
 
 
+def round_formula_run(
+    v: np.ndarray,
+    out: np.ndarray,
+    n_levels: int,
+    channels: int,
+    grid: tuple,
+    params: tuple,
+    draws: np.ndarray | None,
+) -> bool:
+    """:func:`round_run` with each level computed by the grid's formula instead of read
+    from a table; ``grid``: (kind, a (C,), b (C,), k, m, zero (C,) int64), see
+    :meth:`engine.quant.grids.UniformGrid.formula`."""
+    kernels = compiled()
+    if kernels is None:
+        return False
+    origin, inv, divide, active, zlo, zhi, zfix = params
+    scale = 2.0**-32 if draws is not None and draws.dtype.kind == "u" else 1.0
+    words = _NO_DRAWS if draws is None else draws
+    kernels.round_formula(v, out, n_levels - 2, channels, grid, origin, inv, divide, active,
+                          zlo, zhi, zfix, words, scale)  # fmt: skip
+    return True
+
+
 def min_max(values: np.ndarray) -> tuple[float, float] | None:
     """(min, max) of a float32 array in one compiled pass, NaN if it holds one; None
     when no kernel is available."""
@@ -136,4 +161,6 @@ def warm_up() -> bool:
         for draws in (None, np.arange(8, dtype=np.uint32), np.full(8, 0.5)):
             round_run(values, out, table, 1, one, draws)
             round_run(values, out, np.repeat(table, 2), 2, two, draws)
+            grid = (0, np.array([-1.0, -1.0]), np.array([2.0, 2.0]), 0.0, 3.0, np.array([-1, -1]))
+            round_formula_run(values, out, 4, 2, grid, two, draws)
     return True
