@@ -7,9 +7,10 @@ off (next to a reserved zero, or at float ties) are moved until
 ``L(i) <= v < L(i+1)`` holds.  Then nearest and stochastic decisions are the
 fork's float64 comparisons.
 
-With a level table and numba installed, :class:`ArithRounder` hands whole runs
-to the compiled kernels of :mod:`engine.quant.kernels` (same rules, one pass
-per element); otherwise it runs the numpy version below, chunk by chunk.
+With numba installed, :class:`ArithRounder` hands whole runs to the compiled
+kernels of :mod:`engine.quant.kernels` (same rules, one pass per element; levels
+from the table, or from the grid's formula where a table would cost more than
+the rounding); otherwise it runs the numpy version below, chunk by chunk.
 
 That index is unique (the largest ``i`` in ``[0, n-2]`` with ``L(i) <= v``,
 or 0 below the grid), so the result does not depend on the estimate, only

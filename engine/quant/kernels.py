@@ -6,7 +6,7 @@ with several threads, through the interpreter lock; compiled, it is a few
 nanoseconds per element and a whole run of a tensor releases the lock once.
 
 The rules are those of :mod:`engine.quant.arith` (which stays the fallback when
-numba is missing or a per-channel level table would be too large):
+numba is missing):
 
 * bracket: ``i`` is the largest index in ``[0, n-2]`` with ``L(i) <= v`` (0
   below the grid), found from the affine estimate ``(v - origin) * inv_step``
@@ -23,8 +23,9 @@ numba is missing or a per-channel level table would be too large):
 
 Data layout: a run is a flat float32 slice of whole rows of ``C`` channels
 (``C == 1`` for a scalar grid); level ``i`` of channel ``c`` is
-``table[i * C + c]`` (float64), and ``origin``, ``inv_step``, ``active`` are
-(C,) arrays.  The selections are arithmetic (an index ``i + up``), not
+``table[i * C + c]`` (float64), or computed by the grid's own formula when
+such a table would cost more than the rounding; ``origin``, ``inv_step``,
+``active`` are (C,) arrays.  The selections are arithmetic (an index ``i + up``), not
 branches: the up/down decisions are coin flips that a branch would mispredict.
 """
 
@@ -78,7 +79,7 @@ def round_run(
     out: np.ndarray,
     table: np.ndarray,
     channels: int,
-    params: tuple[np.ndarray, np.ndarray, bool, np.ndarray],
+    params: tuple,
     draws: np.ndarray | None,
 ) -> bool:
     """Round the flat float32 run ``v`` (whole rows) into ``out``; False when no kernel
