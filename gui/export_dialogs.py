@@ -89,6 +89,7 @@ class ExportDialogs(QObject):
         path = self._ask_save("Export sweep plot (writes .png, .svg and .csv)", "sweep.png",
                               export.PLOT_FILTER)  # fmt: skip
         if path:
+            self.window.sweep_panel.redraw(force=True)  # drawn even if its tab is hidden
             plot = self.window.sweep_panel.plot
             self._guard(lambda: export.export_plot_all(plot, path), "Sweep export")
 

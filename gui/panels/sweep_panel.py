@@ -56,6 +56,7 @@ class SweepPanel(QWidget):
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.legend = self.plot.addLegend(offset=(-10, -40))  # bottom right: curves end top right
         self.plot.getAxis("bottom").setTickSpacing(major=1, minor=1)
+        self._stale = False  # the plot lags the points (redrawn when the tab shows)
         self._build()
         self.button.clicked.connect(self.run)
         state.sweep_changed.connect(self.redraw)
@@ -93,13 +94,25 @@ class SweepPanel(QWidget):
             return
         self.analysis.sweep(configs, repeats=self.repeats.value())
 
-    def redraw(self) -> None:
-        """Redraw every curve from the rows so far (engine.sweep.summarize)."""
+    def showEvent(self, event) -> None:  # noqa: N802
+        if self._stale:
+            self.redraw()
+        super().showEvent(event)
+
+    def redraw(self, force: bool = False) -> None:
+        """Redraw every curve from the rows so far (engine.sweep.summarize); while the
+        tab is hidden only the status line (the plot is drawn when it shows, or when
+        ``force``d, e.g. for an export)."""
         from engine.sweep import summarize
 
+        rows = self.state.sweep.points
+        running = " (running…)" if self.state.sweep.running else ""
+        self.status.setText(f"{len(rows)} points{running}")
+        self._stale = not (self.isVisible() or force)
+        if self._stale:
+            return
         self.plot.clear()
         self.legend.clear()
-        rows = self.state.sweep.points
         curves = summarize(rows) if rows else {}
         colors = iter((CURVE_OTHER, CURVE_REF, *CURVE_EXTRA))
         for k, (label, points) in enumerate(sorted(curves.items())):
@@ -119,5 +132,3 @@ class SweepPanel(QWidget):
                 err = pg.ErrorBarItem(x=np.array(bits), y=np.array(mean),
                                       height=2 * np.array(std), pen=color)  # fmt: skip
                 self.plot.addItem(err)
-        running = " (running…)" if self.state.sweep.running else ""
-        self.status.setText(f"{len(rows)} points{running}")

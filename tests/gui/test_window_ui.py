@@ -324,3 +324,20 @@ def test_a_replaced_model_is_freed(window, qtbot, tiny_checkpoint, tiny_kitti):
     qtbot.waitUntil(lambda: window.controller.handle.detector is not first(), timeout=60000)
     wait_idle(qtbot, window)
     assert first() is None
+
+
+def test_a_sweep_run_behind_another_tab_is_drawn_when_its_tab_shows(loaded, qtbot):
+    """While hidden the sweep plot is not redrawn point by point (UI time during a
+    sweep); it shows every point once its tab is opened."""
+    from engine.quant import QuantConfig
+
+    win = loaded
+    win.tabs.setCurrentWidget(win.layers_panel)
+    win.analysis.sweep([QuantConfig(bits=b) for b in (3, 4)])
+    qtbot.waitUntil(
+        lambda: not win.state.sweep.running and bool(win.state.sweep.points), timeout=120000
+    )
+    assert "3 points" in win.sweep_panel.status.text()  # the status line stays current
+    win.tabs.setCurrentWidget(win.sweep_panel)
+    curves = win.sweep_panel.plot.listDataItems()
+    assert len(curves) == 1 and len(curves[0].getData()[0]) == 2
