@@ -167,7 +167,6 @@ class Controller(SplitScan, QObject):
             return
         if result.label == "load":
             self.state.loading.emit("")
-            heap.settle()  # the kept model's objects were thawed for the failed load
         self.state.error.emit(result.error)
         self.failed.emit(result.label)
 
@@ -180,7 +179,6 @@ class Controller(SplitScan, QObject):
         def load(ctx: JobContext) -> Any:
             from engine.detector import Detector
 
-            heap.thaw()
             detector = Detector.from_checkpoint(path)
             return detector, model_info(detector)
 
@@ -191,7 +189,6 @@ class Controller(SplitScan, QObject):
         self.state.loading.emit("Preparing model…")
 
         def adopt(ctx: JobContext) -> Any:
-            heap.thaw()
             return detector, model_info(detector)
 
         self.model_runner.submit("load", adopt, "load")
@@ -202,22 +199,22 @@ class Controller(SplitScan, QObject):
         self._model_gen += 1
         self.handle = ModelHandle(detector, self._model_gen)
         self._pairs, self._pairs_key = {}, ()
-        heap.settle()  # full collections of these objects would otherwise stall the UI
+        if replaced:
+            heap.collect_and_settle()  # frees the replaced model (UI thread: see gui.heap)
+        else:
+            heap.settle()  # full collections of these objects would otherwise stall the UI
         self.state.loading.emit("")
         self.state.set_model(info)
         self.state.message.emit(f"Loaded {Path(info.checkpoint_path).name}: {info.summary}")
         self.model_loaded.emit()
         self.refresh()
-        self.analysis_runner.submit("warm", lambda ctx: self._warm_up(replaced), "warm")
+        self.analysis_runner.submit("warm", lambda ctx: self._warm_up(), "warm")
 
     @staticmethod
-    def _warm_up(replaced: bool) -> bool:
-        """Compile the quantization kernels while the user looks at the float boxes, and
-        free the model this load replaced."""
+    def _warm_up() -> bool:
+        """Compile the quantization kernels while the user looks at the float boxes."""
         from engine.quant.kernels import warm_up
 
-        if replaced:
-            heap.collect_and_settle()
         return warm_up()
 
     # ---------------------------------------------------------------- dataset

@@ -33,9 +33,11 @@ def collect_and_settle() -> int:
 
     A replaced model's objects form reference cycles, and they were frozen with
     everything else: thawed but not collected before the next :func:`settle`, they
-    would be frozen again and kept for good.  Run off the UI thread after a
-    replacement: the full collection holds the interpreter lock for a few hundred
-    milliseconds, which right after a load the user is already waiting through.
+    would be frozen again and kept for good.  Run it on the UI thread, right when a
+    replacing load completes (the user is waiting for it anyway; a few hundred
+    milliseconds once): a collection on a worker thread may free Qt wrappers that
+    sit in garbage cycles, and Qt objects destroyed off their thread crash the
+    process.
     """
     gc.unfreeze()
     freed = gc.collect()

@@ -22,13 +22,13 @@ def test_loaded_models_are_frozen_out_of_full_collections(window, qtbot, tiny_ch
     first = gc.get_freeze_count()
     assert first > 10000  # TensorFlow's and the model's objects
     old = controller.handle
-    controller.open_checkpoint(tiny_checkpoint)  # thawed for the load, frozen again after it
+    controller.open_checkpoint(tiny_checkpoint)  # thawed, collected and frozen again on arrival
     qtbot.waitUntil(lambda: controller.handle is not old, timeout=60000)
     wait_idle(qtbot, window)
     assert gc.get_freeze_count() > 10000
 
 
-def test_a_failed_load_freezes_the_kept_model_again(window, qtbot, tiny_checkpoint, tmp_path):
+def test_a_failed_load_leaves_the_kept_model_frozen(window, qtbot, tiny_checkpoint, tmp_path):
     controller = window.controller
     controller.open_checkpoint(tiny_checkpoint)
     qtbot.waitUntil(lambda: controller.handle is not None, timeout=60000)
