@@ -29,6 +29,7 @@ COMMANDS = (
     "sample_data",
     "train",
     "finetune",
+    "average",
     "gui",
 )
 
