@@ -59,13 +59,13 @@ def test_finds_the_objects_of_the_bundled_val_images(sample):
 
 def test_float_map_on_the_bundled_val_split_and_low_bits_degrade(sample):
     """A guard on the shipped model: float mAP (R11, moderate) no lower than the figure
-    sample_data/README.md reports (0.64, so 0.6 leaves room for numeric noise), and at
-    4 bits it visibly drops (the demo's point)."""
+    sample_data/README.md reports (0.8038; 0.78 leaves room for another CPU's rounding
+    of the forward pass), and at 4 bits it visibly drops (the demo's point)."""
     from engine.evaluate import evaluate
     from engine.quant import QuantConfig
 
     detector, dataset = sample
     float_map = evaluate(detector, dataset).map["r11"]["moderate"]
-    assert float_map >= 0.6
+    assert float_map >= 0.78
     low = evaluate(detector, dataset, QuantConfig(bits=4)).map["r11"]["moderate"]
     assert low < float_map - 0.1
