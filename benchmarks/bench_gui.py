@@ -1,6 +1,6 @@
 """Responsiveness of the desktop tool (headless, Qt offscreen).
 
-Usage: python benchmarks/bench_gui.py [--repeats N] [--tiny]
+Usage: python benchmarks/bench_gui.py [--repeats N] [--tiny | --sample]
 Prints:
 - launch → window visible, and launch → first boxes shown (subprocess, `squeezelens gui`);
   target: visible <= 3 s;
@@ -8,7 +8,8 @@ Prints:
 - the same while an evaluation runs in the background;
 - the longest UI-thread gap during an evaluation, and during a three-point sweep, with
   slider moves meanwhile (10 ms timer ticks; target <= 50 ms).
-Uses the shared real checkpoint and KITTI frames when present, else a tiny random model.
+Uses the shared real checkpoint and KITTI frames when present, else a tiny random model;
+--sample: the bundled model and scenes (1248x384, what `make run` opens).
 """
 
 from __future__ import annotations
@@ -31,8 +32,16 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def inputs(tiny: bool, tmp: Path) -> tuple[str, str, str]:
-    """(checkpoint, kitti root, description): real shared data or a generated tiny set."""
+def inputs(tiny: bool, tmp: Path, sample: bool = False) -> tuple[str, str, str]:
+    """(checkpoint, kitti root, description): real shared data, the bundled sample or a
+    generated tiny set."""
+    if sample:
+        from engine.samples import default_checkpoint, default_kitti_root
+
+        ckpt, root = default_checkpoint(), default_kitti_root()
+        if ckpt is None or root is None:
+            raise SystemExit("bench_gui: this install has no bundled sample")
+        return str(ckpt), str(root), "bundled sample model 1248x384, bundled val (45 images)"
     if not tiny and Path(str(REAL_CKPT) + ".index").exists() and REAL_KITTI.is_dir():
         return (
             str(REAL_CKPT),
@@ -199,9 +208,12 @@ def main() -> None:
     ap.add_argument(
         "--tiny", action="store_true", help="use the tiny random model even if shared data exists"
     )
+    ap.add_argument(
+        "--sample", action="store_true", help="the bundled sample model and scenes (make run's)"
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
-    ckpt, root, what = inputs(args.tiny, tmp)
+    ckpt, root, what = inputs(args.tiny, tmp, args.sample)
     print(f"bench_gui: {what}")
     visible, ready = launch_times(ckpt, root, tmp)
     print(f"launch -> window visible:          {visible:6.2f} s   (target <= 3 s)")
