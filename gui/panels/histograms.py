@@ -20,6 +20,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
     QCheckBox,
+    QGraphicsItem,
     QHBoxLayout,
     QLabel,
     QSpinBox,
@@ -50,7 +51,20 @@ def hist_plot(name: str, title: str) -> pg.PlotWidget:
     # (room for five-digit counts, the rotated label and the ticks)
     metrics = QFontMetrics(plot.font())
     plot.getAxis("left").setWidth(metrics.horizontalAdvance("00000") + metrics.height() + 12)
+    cache_axes(plot)
     return plot
+
+
+def cache_axes(plot: pg.PlotWidget) -> None:
+    """Keep each axis (ticks, labels, grid) as a device pixmap between repaints.
+
+    Why: a new level set or quantized histogram repaints the whole plot, and replaying
+    an axis' tick text costs ~3 ms per axis (measured: 10-14 -> 1-5 ms per histogram
+    repaint with cached axes).  An axis whose ticks change redraws its pixmap once.
+    Not for exported plots (PR, sweep): a cached item would reach an SVG as a bitmap.
+    """
+    for side in ("left", "bottom"):
+        plot.getAxis(side).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
 
 class WeightHistograms(QWidget):

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from gui import engine_api
 from gui.analysis import Analysis
 from gui.palette import HIST_QUANT
-from gui.panels.histograms import WeightHistograms
+from gui.panels.histograms import WeightHistograms, cache_axes
 from gui.state import AppState
 
 COLUMNS = ("Layer", "Params", "Range", "Step", "Levels", "SQNR dB", "Sens. ΔmAP", "Bits")
@@ -95,6 +95,7 @@ class LayersPanel(QWidget):
         self.act_plot = pg.PlotWidget(title="Activation SQNR on this image (dB)")
         self.act_plot.setObjectName("activationPlot")
         self.act_plot.setMenuEnabled(False)
+        cache_axes(self.act_plot)
         self._filling = False
         self._sized_for: tuple = ()
         self._build()
