@@ -199,10 +199,9 @@ class Controller(SplitScan, QObject):
         self._model_gen += 1
         self.handle = ModelHandle(detector, self._model_gen)
         self._pairs, self._pairs_key = {}, ()
-        if replaced:
-            heap.collect_and_settle()  # frees the replaced model (UI thread: see gui.heap)
-        else:
-            heap.settle()  # full collections of these objects would otherwise stall the UI
+        # full collections of these objects would otherwise stall the UI; the replaced
+        # model's are freed first (on this thread: see gui.heap)
+        heap.settle(replaced)
         self.state.loading.emit("")
         self.state.set_model(info)
         self.state.message.emit(f"Loaded {Path(info.checkpoint_path).name}: {info.summary}")

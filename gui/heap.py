@@ -7,10 +7,7 @@ whichever thread happens to allocate, holding the interpreter lock throughout: t
 window would freeze for that long.  Once a model is loaded its objects live as long
 as the model, so :func:`settle` moves everything alive into the permanent
 generation, and later collections scan only what is new (well under a
-millisecond).  :func:`thaw`, before the next load, makes the frozen objects
-collectable again, so a replaced model's reference cycles are freed by the
-collector's next full pass instead of being kept for good.  No collection is forced
-here: a forced one would itself be the 300 ms freeze.
+millisecond).
 """
 
 from __future__ import annotations
@@ -18,28 +15,20 @@ from __future__ import annotations
 import gc
 
 
-def thaw() -> None:
-    """Make frozen objects collectable again (before a model is replaced)."""
-    gc.unfreeze()
+def settle(replaced: bool = False) -> int:
+    """Exempt every object alive now from future collections (after a model load);
+    returns the objects collected first.
 
-
-def settle() -> None:
-    """Exempt every object alive now from future collections (after a model load)."""
-    gc.freeze()
-
-
-def collect_and_settle() -> int:
-    """Free a replaced model, then settle again; returns the objects collected.
-
-    A replaced model's objects form reference cycles, and they were frozen with
-    everything else: thawed but not collected before the next :func:`settle`, they
-    would be frozen again and kept for good.  Run it on the UI thread, right when a
-    replacing load completes (the user is waiting for it anyway; a few hundred
-    milliseconds once): a collection on a worker thread may free Qt wrappers that
-    sit in garbage cycles, and Qt objects destroyed off their thread crash the
-    process.
+    replaced: the load replaced a model.  Its objects form reference cycles and were
+    frozen with everything else, so they are thawed and collected once before the
+    freeze, else they would be kept for good.  That one full collection (a few
+    hundred milliseconds, while the user waits for the load anyway) must run on the
+    UI thread: on a worker it may free Qt wrappers that sit in garbage cycles, and a
+    Qt object destroyed off its thread crashes the process.
     """
-    gc.unfreeze()
-    freed = gc.collect()
+    freed = 0
+    if replaced:
+        gc.unfreeze()
+        freed = gc.collect()
     gc.freeze()
     return freed

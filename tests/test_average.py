@@ -19,9 +19,7 @@ SPEC = ArchSpec().with_input_size((256, 96))
 
 @pytest.fixture
 def snapshots(tmp_path):
-    return [
-        save_npz(tmp_path / f"s{i}.npz", random_weights(SPEC, seed=i), SPEC) for i in range(3)
-    ]
+    return [save_npz(tmp_path / f"s{i}.npz", random_weights(SPEC, seed=i), SPEC) for i in range(3)]
 
 
 def test_the_average_is_the_elementwise_mean(snapshots):

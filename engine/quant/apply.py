@@ -178,8 +178,8 @@ def _channels(plan: TensorPlan) -> int:
 def _runs(plan: TensorPlan, out: np.ndarray, work: int) -> list[_Run]:
     """The plan's tensor cut into runs of whole rows (an even number of elements),
     about _PIECE each."""
-    rows = _channels(plan) if plan.grid.per_channel else 1
-    step = rows * 2
+    row = _channels(plan) if plan.grid.per_channel else 1  # elements of a grid row
+    step = 2 * row
     piece = max(step, _PIECE // step * step)
     size = plan.values.size
     return [

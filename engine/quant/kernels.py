@@ -74,6 +74,11 @@ def compiled() -> SimpleNamespace | None:
     return _compiled
 
 
+def _draw_scale(draws: np.ndarray | None) -> float:
+    """What a draw is multiplied by to compare with p: 2**-32 for uint32 words, else 1."""
+    return 2.0**-32 if draws is not None and draws.dtype.kind == "u" else 1.0
+
+
 def round_run(
     v: np.ndarray,
     out: np.ndarray,
@@ -94,7 +99,7 @@ def round_run(
     if kernels is None:
         return False
     origin, inv, divide, active, zlo, zhi, zfix = params
-    scale = 2.0**-32 if draws is not None and draws.dtype.kind == "u" else 1.0
+    scale = _draw_scale(draws)
     if channels == 1 and active[0]:  # a scalar grid: the simpler loop is ~30 % faster
         o, i, region = origin[0], inv[0], (zlo[0], zhi[0], zfix[0])
         if draws is None:
@@ -126,7 +131,7 @@ def round_formula_run(
     if kernels is None:
         return False
     origin, inv, divide, active, zlo, zhi, zfix = params
-    scale = 2.0**-32 if draws is not None and draws.dtype.kind == "u" else 1.0
+    scale = _draw_scale(draws)
     words = _NO_DRAWS if draws is None else draws
     kernels.round_formula(v, out, n_levels - 2, channels, grid, origin, inv, divide, active,
                           zlo, zhi, zfix, words, scale)  # fmt: skip

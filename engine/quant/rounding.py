@@ -17,7 +17,8 @@ One exact implementation, :class:`engine.quant.arith.ArithRounder`: each
 element's bracketing levels from the affine estimate with an exact fix-up,
 then the float64 decisions.  It runs as a compiled kernel
 (:mod:`engine.quant.kernels`) over whole runs of a tensor, or, when numba is
-missing, as numpy passes over chunks that stay in cache.  Either gives the same bits as a per-element loop.
+missing, as numpy passes over chunks that stay in cache.  Either gives the same
+bits as a per-element loop.
 """
 
 from __future__ import annotations

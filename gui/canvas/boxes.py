@@ -192,6 +192,13 @@ class HaloItem(QGraphicsRectItem):
         self.setPen(_halo_pen(spec.change))
 
 
+@functools.lru_cache(maxsize=16)
+def _badge_size(tag: str, pad: float) -> tuple[float, float]:
+    """(width, height) of a badge's box in screen pixels (measured once per tag)."""
+    metrics = QFontMetricsF(QFont())
+    return metrics.horizontalAdvance(tag) + 2 * pad, metrics.height() + pad
+
+
 class BadgeItem(QGraphicsItem):
     """A small filled label on a changed box (− lost top-left, + new top-right, flip
     bottom-left), drawn in screen pixels whatever the zoom.
@@ -216,9 +223,7 @@ class BadgeItem(QGraphicsItem):
         (ax, ay), (px, py) = {"lost": ((0, 1), (x1, y1)), "gained": ((1, 1), (x2, y1))}.get(
             spec.change, ((0, 0), (x1, y2))
         )
-        metrics = QFontMetricsF(QFont())
-        w = metrics.horizontalAdvance(spec.tag) + 2 * self.PAD
-        h = metrics.height() + self.PAD
+        w, h = _badge_size(spec.tag, self.PAD)
         self.prepareGeometryChange()
         self._text, self._fill = spec.tag, QColor(HIGHLIGHT[spec.change])
         self._box = QRectF(-ax * w, -ay * h, w, h)
