@@ -33,7 +33,7 @@ def median_ms(fn, repeats: int) -> float:
 
 def print_stages(det, ds) -> None:
     """Median cost of the work besides the forward pass, per image of the split (one thread)."""
-    from engine.data.images import read_image_bgr
+    from squeezelens.engine.data.images import read_image_bgr
 
     paths = [r.path for r in ds.records[:20]]
     images = [read_image_bgr(p) for p in paths]
@@ -57,8 +57,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--eval-rounds", type=int, default=3, help="evaluations per loading mode")
     args = ap.parse_args()
-    from engine.detector import Detector
-    from engine.model.spec import ArchSpec, expected_shapes
+    from squeezelens.engine.detector import Detector
+    from squeezelens.engine.model.spec import ArchSpec, expected_shapes
 
     spec = ArchSpec()
     rng = np.random.default_rng(0)
@@ -90,8 +90,8 @@ def main() -> None:
     if not kitti.exists():
         print("shared KITTI absent: evaluate throughput skipped")
         return
-    from engine.data.kitti import open_dataset
-    from engine.evaluate import LOADERS, LOADING, evaluate
+    from squeezelens.engine.data.kitti import open_dataset
+    from squeezelens.engine.evaluate import LOADERS, LOADING, evaluate
 
     ds = open_dataset(kitti, "val")
     print_stages(det, ds)

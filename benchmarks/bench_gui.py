@@ -36,7 +36,7 @@ def inputs(tiny: bool, tmp: Path, sample: bool = False) -> tuple[str, str, str]:
     """(checkpoint, kitti root, description): real shared data, the bundled sample or a
     generated tiny set."""
     if sample:
-        from engine.samples import default_checkpoint, default_kitti_root
+        from squeezelens.engine.samples import default_checkpoint, default_kitti_root
 
         ckpt, root = default_checkpoint(), default_kitti_root()
         if ckpt is None or root is None:
@@ -50,9 +50,9 @@ def inputs(tiny: bool, tmp: Path, sample: bool = False) -> tuple[str, str, str]:
         )
     import numpy as np
 
-    from engine.checkpoint.writers import save_npz
-    from engine.detector import Detector
-    from engine.model.spec import ArchSpec, expected_shapes
+    from squeezelens.engine.checkpoint.writers import save_npz
+    from squeezelens.engine.detector import Detector
+    from squeezelens.engine.model.spec import ArchSpec, expected_shapes
     from tests.gui.conftest import relabel_with, write_kitti
 
     spec = ArchSpec().with_input_size((256, 96))
@@ -72,7 +72,7 @@ def launch_times(ckpt: str, root: str, tmp: Path) -> tuple[float, float]:
     cmd = [str(REPO / ".venv" / "bin" / "squeezelens"), "gui", "--checkpoint", ckpt, "--kitti-root", root,
            "--settings", str(tmp / "s.ini"), "--screenshot", str(tmp / "shot.png")]  # fmt: skip
     if not Path(cmd[0]).exists():
-        cmd = [sys.executable, "-m", "cli.main", *cmd[1:]]
+        cmd = [sys.executable, "-m", "squeezelens.cli.main", *cmd[1:]]
     start = time.perf_counter()
     proc = subprocess.Popen(
         cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
@@ -158,7 +158,7 @@ def release_latency(win, repeats: int, during_eval: bool = False) -> float:
 
 def sweep_gap(win, tmp: Path, repeats: int) -> dict:
     """The longest UI-thread gap while a three-point sweep runs (and the slider moves)."""
-    from engine.quant import QuantConfig
+    from squeezelens.engine.quant import QuantConfig
 
     win.analysis.sweep_root = tmp / "sweeps"  # a fresh folder: no point is already done
     meter = GapMeter()
@@ -171,9 +171,9 @@ def sweep_gap(win, tmp: Path, repeats: int) -> dict:
 
 
 def in_process(ckpt: str, root: str, repeats: int) -> dict:
-    from gui.app import make_app
-    from gui.main_window import MainWindow
-    from gui.settings import Settings
+    from squeezelens.gui.app import make_app
+    from squeezelens.gui.main_window import MainWindow
+    from squeezelens.gui.settings import Settings
 
     app = make_app()
     tmp = Path(tempfile.mkdtemp())

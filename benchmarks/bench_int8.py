@@ -49,8 +49,8 @@ def interleaved_ms(fns: dict[str, Callable[[], object]], repeats: int) -> dict[s
 def random_detector(size: tuple[int, int], seed: int = 0):
     """Detector with He-initialised weights of the official shapes (ConvDet scaled down
     so raw outputs stay in a realistic logit range)."""
-    from engine.detector import Detector
-    from engine.model.spec import ArchSpec, expected_shapes
+    from squeezelens.engine.detector import Detector
+    from squeezelens.engine.model.spec import ArchSpec, expected_shapes
 
     spec = ArchSpec().with_input_size(size)
     rng = np.random.default_rng(seed)
@@ -80,8 +80,8 @@ def synthetic_images(n: int, size: tuple[int, int], seed: int = 1) -> list[np.nd
 
 def load_inputs(args) -> tuple[object, list[np.ndarray], np.ndarray]:
     """(float detector, calibration images, one test image) from the command line."""
-    from engine.data.images import list_images, read_image_bgr
-    from engine.detector import Detector
+    from squeezelens.engine.data.images import list_images, read_image_bgr
+    from squeezelens.engine.detector import Detector
 
     if args.checkpoint:
         det = Detector.from_checkpoint(args.checkpoint)
@@ -103,7 +103,7 @@ def int8_runner(det, data: bytes, x: np.ndarray, threads: int, resolver: str = "
     """
     from ai_edge_litert import interpreter as litert
 
-    from engine.int8 import Int8Detector
+    from squeezelens.engine.int8 import Int8Detector
 
     q = Int8Detector(det, data, num_threads=threads)
     if resolver != "AUTO":  # rebuild the interpreter without the default delegate
@@ -117,7 +117,7 @@ def int8_runner(det, data: bytes, x: np.ndarray, threads: int, resolver: str = "
 
 def convert_timed(det, calib, options) -> tuple[bytes, float]:
     """(tflite bytes, seconds) of one uncached conversion."""
-    from engine.int8 import convert_int8
+    from squeezelens.engine.int8 import convert_int8
 
     t = time.perf_counter()
     data = convert_int8(det, calib, options=options)
@@ -135,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--investigate", action="store_true", help="also time variants")
     args = parser.parse_args(argv)
 
-    from engine.int8 import ConvertOptions
-    from engine.tf_runtime import import_tf
+    from squeezelens.engine.int8 import ConvertOptions
+    from squeezelens.engine.tf_runtime import import_tf
 
     tf = import_tf()  # same thread budget for both runtimes
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def investigate(det, calib, x: np.ndarray, data: bytes, args) -> None:
     """Latency of variants: thread count, XNNPACK on/off, float I/O, per-tensor weights."""
-    from engine.int8 import ConvertOptions
+    from squeezelens.engine.int8 import ConvertOptions
 
     float_io = convert_timed(det, calib, ConvertOptions(io_dtype="float32"))[0]
     per_tensor = convert_timed(det, calib, ConvertOptions(per_channel=False))[0]

@@ -49,7 +49,7 @@ SCALES = ("global", "groups", "layer", "channel")
 
 def configs(count: int, offset: int = 0) -> Iterator:
     """``count`` distinct QuantConfigs; bits change at every step (2..16, cycling)."""
-    from engine.quant import QuantConfig
+    from squeezelens.engine.quant import QuantConfig
 
     for i in range(offset, offset + count):
         yield QuantConfig(
@@ -157,16 +157,16 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=40, help="configs per measurement")
     args = ap.parse_args()
 
-    from engine.detector import Detector
-    from engine.model.spec import ArchSpec, expected_shapes
+    from squeezelens.engine.detector import Detector
+    from squeezelens.engine.model.spec import ArchSpec, expected_shapes
 
     if REAL_IMAGE.exists():
-        from engine.data.images import read_image_bgr
+        from squeezelens.engine.data.images import read_image_bgr
 
         image = read_image_bgr(REAL_IMAGE)
     else:
         image = np.random.default_rng(1).integers(0, 255, (375, 1242, 3), dtype=np.uint8)
-    from engine.tf_runtime import import_tf
+    from squeezelens.engine.tf_runtime import import_tf
 
     tf = import_tf()
     print(

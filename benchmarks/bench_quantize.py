@@ -42,7 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.quant import (  # noqa: E402
+from squeezelens.engine.quant import (  # noqa: E402
     QuantConfig,
     kernels,  # noqa: E402
     quantize_weights,

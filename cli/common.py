@@ -9,7 +9,7 @@ import re
 import sys
 from pathlib import Path
 
-from engine.errors import InputError
+from squeezelens.engine.errors import InputError
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -32,7 +32,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, required: bool = False)
 
 def add_quant_arguments(parser: argparse.ArgumentParser, multi: bool = False) -> None:
     """The quantization flags shared by detect, evaluate, quantize and sweep."""
-    from engine.quant.cli_args import add_quant_arguments as add
+    from squeezelens.engine.quant.cli_args import add_quant_arguments as add
 
     add(parser, multi=multi)
     parser.add_argument(
@@ -53,7 +53,7 @@ def say(message: str) -> None:
 def resolve_checkpoint(args) -> str:
     if args.checkpoint:
         return args.checkpoint
-    from engine.samples import default_checkpoint
+    from squeezelens.engine.samples import default_checkpoint
 
     path = default_checkpoint()
     if path is None:
@@ -66,7 +66,7 @@ def resolve_kitti_root(args, attr: str = "kitti_root") -> str:
     value = getattr(args, attr, None)
     if value:
         return value
-    from engine.samples import default_kitti_root
+    from squeezelens.engine.samples import default_kitti_root
 
     root = default_kitti_root()
     if root is None:
@@ -76,7 +76,7 @@ def resolve_kitti_root(args, attr: str = "kitti_root") -> str:
 
 
 def load_detector(args):
-    from engine.detector import Detector
+    from squeezelens.engine.detector import Detector
 
     return Detector.from_checkpoint(resolve_checkpoint(args), input_size=args.input_size)
 

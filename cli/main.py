@@ -17,7 +17,7 @@ import os
 import sys
 import traceback
 
-from engine.errors import InputError
+from squeezelens.engine.errors import InputError
 
 COMMANDS = (
     "detect",
@@ -52,9 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
-            module = importlib.import_module(f"cli.commands.{name}")
+            module = importlib.import_module(f"squeezelens.cli.commands.{name}")
         except ModuleNotFoundError as exc:  # a command not built yet
-            if exc.name == f"cli.commands.{name}":
+            if exc.name == f"squeezelens.cli.commands.{name}":
                 continue
             raise
         module.register(sub)

@@ -113,7 +113,7 @@ def render_sweep(
     app = _app()
     import pyqtgraph as pg
 
-    from cli.svg_compat import patch_svg_exporter
+    from squeezelens.cli.svg_compat import patch_svg_exporter
 
     patch_svg_exporter()
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cli.common import say
-from engine.errors import InputError
+from squeezelens.cli.common import say
+from squeezelens.engine.errors import InputError
 
 
 @dataclass
@@ -30,7 +30,7 @@ class BoundDetector:
 
 def kitti_train_images(root: str | None) -> list[str]:
     """Image paths of the train split of a KITTI root ([] without one): the calibration default."""
-    from engine.data.kitti import open_dataset
+    from squeezelens.engine.data.kitti import open_dataset
 
     if not root:
         return []
@@ -42,7 +42,7 @@ def kitti_train_images(root: str | None) -> list[str]:
 
 def calibration_paths(args, fallback: list[str] | None) -> list:
     """Calibration image paths: --calib paths, else the fallback paths; sorted, capped by --calib-count."""
-    from engine.data.images import list_images
+    from squeezelens.engine.data.images import list_images
 
     if args.calib_count is not None and args.calib_count < 1:
         raise InputError(f"--calib-count must be at least 1, got {args.calib_count}")
@@ -56,14 +56,14 @@ def calibration_paths(args, fallback: list[str] | None) -> list:
 
 def calibration_images(args, fallback: list[str] | None) -> list:
     """Decoded calibration images: --calib paths, else the fallback paths, capped by --calib-count."""
-    from engine.data.images import read_image_bgr
+    from squeezelens.engine.data.images import read_image_bgr
 
     return [read_image_bgr(p) for p in calibration_paths(args, fallback)]
 
 
 def quant_from_args(args):
     """The QuantConfig the flags describe, or None when no quantization flag was given."""
-    from engine.quant.cli_args import quant_config_from_args
+    from squeezelens.engine.quant.cli_args import quant_config_from_args
 
     given = [
         k
@@ -95,7 +95,7 @@ def build_runner(args, detector, calib_fallback: list[str] | None = None):
     """(runner with .detect, quant config or None, a one-line description)."""
     quant = check_quant_flags(args, calib_fallback)
     if getattr(args, "int8", False):
-        from engine.int8 import Int8Detector
+        from squeezelens.engine.int8 import Int8Detector
 
         images = calibration_images(args, calib_fallback)
         say(

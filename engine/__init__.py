@@ -5,6 +5,6 @@ TensorFlow is imported lazily, by the modules that build or run a model, so
 read labels or quantize numpy arrays.
 """
 
-from engine.errors import InputError
+from squeezelens.engine.errors import InputError
 
 __all__ = ["InputError"]

@@ -37,10 +37,10 @@ def activation_ranges(
 
     images: decoded BGR images (H, W, 3).  Returns official layer name -> max |a|.
     """
-    from engine.model.spec import layer_names
+    from squeezelens.engine.model.spec import layer_names
 
     if not images:
-        from engine.errors import InputError
+        from squeezelens.engine.errors import InputError
 
         raise InputError("no calibration images")
     names = layer_names(detector.spec.variant)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.model.spec import ArchSpec
+from squeezelens.engine.model.spec import ArchSpec
 
 
 def anchor_grid(spec: ArchSpec) -> np.ndarray:

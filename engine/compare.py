@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.boxes import iou_matrix
-from engine.types import Detections
+from squeezelens.engine.boxes import iou_matrix
+from squeezelens.engine.types import Detections
 
 
 @dataclass(frozen=True)

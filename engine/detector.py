@@ -18,12 +18,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engine.anchors import anchor_grid
-from engine.errors import InputError
-from engine.model.spec import ArchSpec, count_parameters
-from engine.postprocess import postprocess
-from engine.tf_runtime import graph_building
-from engine.types import Detections
+from squeezelens.engine.anchors import anchor_grid
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.model.spec import ArchSpec, count_parameters
+from squeezelens.engine.postprocess import postprocess
+from squeezelens.engine.tf_runtime import graph_building
+from squeezelens.engine.types import Detections
 
 ImageLike = np.ndarray | str | Path
 
@@ -37,7 +37,7 @@ class CheckpointInfo:
 
 def aligned_copy(array: np.ndarray) -> np.ndarray:
     """A C-contiguous float32 copy of ``array`` whose data start on a 64-byte boundary."""
-    from engine.quant.rounding import aligned_empty
+    from squeezelens.engine.quant.rounding import aligned_empty
 
     a = np.asarray(array, dtype=np.float32)
     out = aligned_empty(a.shape)
@@ -68,8 +68,8 @@ class Detector:
         weights: dict[str, np.ndarray],
         checkpoint: CheckpointInfo | None = None,
     ):
-        from engine.model.spec import check_shapes
-        from engine.tf_runtime import import_tf
+        from squeezelens.engine.model.spec import check_shapes
+        from squeezelens.engine.tf_runtime import import_tf
 
         check_shapes(
             spec,
@@ -92,7 +92,7 @@ class Detector:
     def _build_graph(self, tf) -> None:
         """The Keras models, the one-call weight swap and the two forward tf.functions
         (float, and with activation quantization), float weights loaded."""
-        from engine.model.squeezedet import build_models
+        from squeezelens.engine.model.squeezedet import build_models
 
         self.graph = build_models(self.spec, with_activation_quant=True)
         self.model, self._layers = self.graph.model, self.graph.layers
@@ -117,7 +117,7 @@ class Detector:
         cls, path: str | Path, input_size: tuple[int, int] | None = None
     ) -> Detector:
         """Load any supported checkpoint (TF1 prefix/folder, .h5, .npz) and its sidecar."""
-        from engine.checkpoint import load_checkpoint
+        from squeezelens.engine.checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(path, input_size=input_size)
         return cls(ckpt.spec, ckpt.weights, CheckpointInfo(ckpt.path, ckpt.sha256, ckpt.format))
@@ -196,7 +196,7 @@ class Detector:
         """The weights under a QuantConfig (float weights for None)."""
         if quant is None:
             return self.float_weights
-        from engine.quant import quantize_weights
+        from squeezelens.engine.quant import quantize_weights
 
         return quantize_weights(self.float_weights, quant)
 
@@ -227,7 +227,7 @@ class Detector:
 
     def _load(self, image: ImageLike) -> np.ndarray:
         if isinstance(image, (str, Path)):
-            from engine.data.images import read_image_bgr
+            from squeezelens.engine.data.images import read_image_bgr
 
             return read_image_bgr(image)
         return image
@@ -297,7 +297,7 @@ class Detector:
         self, images: Sequence[ImageLike], progress: Callable[[int, int], None] | None = None
     ) -> dict[str, float]:
         """Record each layer output's largest magnitude over calibration images (float weights)."""
-        from engine.activations import activation_ranges
+        from squeezelens.engine.activations import activation_ranges
 
         with self._lock:
             self._use(None)
@@ -312,7 +312,7 @@ class Detector:
             raise InputError("activation bits need calibration images (--calib PATH)")
         if getattr(self, "_act_bits_loaded", None) == bits:
             return
-        from engine.activations import dynamic_fixed_point
+        from squeezelens.engine.activations import dynamic_fixed_point
 
         for name, layer in self._act_quant.items():
             step, lo, hi = dynamic_fixed_point(self.activation_ranges[name], bits)

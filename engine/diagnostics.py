@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.model.spec import layer_names
+from squeezelens.engine.model.spec import layer_names
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def grid_levels(float_weights: dict, quant, layer: str) -> np.ndarray:
     """
     if quant is None:
         return np.zeros(0)
-    from engine.quant import plan_quantization
+    from squeezelens.engine.quant import plan_quantization
 
     plan = plan_quantization(float_weights, quant).get(f"{layer}/kernels")
     if plan is None or plan.grid is None:
@@ -228,7 +228,7 @@ class ConvDetError:
 
 def convdet_error(detector, image: np.ndarray, quant) -> ConvDetError:
     """Split the ConvDet output error into class probabilities, confidence and box deltas."""
-    from engine.postprocess import split_convdet
+    from squeezelens.engine.postprocess import split_convdet
 
     x, _ = detector.preprocess(image)
     k, c = detector.spec.anchors_per_cell, detector.spec.num_classes

@@ -19,12 +19,12 @@ from typing import Protocol
 
 import numpy as np
 
-from engine.data.images import read_image_bgr
-from engine.data.kitti import Dataset
-from engine.errors import InputError
-from engine.jobs import CancelToken, Progress, check
-from engine.prefetch import load_adaptively, load_in_bursts, prefetch
-from engine.types import Detections, ImageRecord
+from squeezelens.engine.data.images import read_image_bgr
+from squeezelens.engine.data.kitti import Dataset
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.jobs import CancelToken, Progress, check
+from squeezelens.engine.prefetch import load_adaptively, load_in_bursts, prefetch
+from squeezelens.engine.types import Detections, ImageRecord
 
 
 class SupportsDetect(Protocol):
@@ -111,7 +111,7 @@ def evaluate(
     loading: str | None = None,
 ):
     """Detect on every image of a labelled dataset and return its KITTI EvalResult."""
-    from engine.eval import evaluate_detections
+    from squeezelens.engine.eval import evaluate_detections
 
     if not dataset.has_labels:
         raise InputError(

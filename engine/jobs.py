@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from engine.errors import Cancelled
+from squeezelens.engine.errors import Cancelled
 
 Progress = Callable[[int, int], None]  # (done, total)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.types import Detections
+from squeezelens.engine.types import Detections
 
 EXP_THRESH = 1.0
 TOP_N = 64

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import sample_data
+import squeezelens.sample_data as sample_data
 
 SAMPLE_ROOT = Path(sample_data.__file__).resolve().parent
 DEFAULT_CHECKPOINT = SAMPLE_ROOT / "model" / "squeezedet_synth.npz"

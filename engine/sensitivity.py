@@ -24,9 +24,9 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from engine.jobs import CancelToken, check
-from engine.model.spec import layer_names
-from engine.quant.config import MIN_BITS, PartialConfig, QuantConfig
+from squeezelens.engine.jobs import CancelToken, check
+from squeezelens.engine.model.spec import layer_names
+from squeezelens.engine.quant.config import MIN_BITS, PartialConfig, QuantConfig
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,8 @@ def layer_sensitivity(
     when ``base.quantize_first_layer``), so the recommendation keeps the set of
     layers that share the ranges.
     """
-    from engine.eval import evaluate_detections
-    from engine.sweep import PreparedInputs
+    from squeezelens.engine.eval import evaluate_detections
+    from squeezelens.engine.sweep import PreparedInputs
 
     prepared = PreparedInputs(detector, dataset.records, cancel=cancel)
     all_layers = layer_names(detector.spec.variant)

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError
-from engine.jobs import CancelToken, check
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.jobs import CancelToken, check
 
 CSV_NAME, META_NAME = "sweep.csv", "sweep_meta.json"
 FIELDS = (
@@ -222,8 +222,8 @@ class PreparedInputs:
     def __init__(
         self, detector, records: Sequence, progress=None, cancel: CancelToken | None = None
     ):
-        from engine.data.images import read_image_bgr
-        from engine.prefetch import prefetch
+        from squeezelens.engine.data.images import read_image_bgr
+        from squeezelens.engine.prefetch import prefetch
 
         xs, self.scales, self.records = [], [], list(records)
         for i, (rec, image) in enumerate(prefetch(self.records, lambda r: read_image_bgr(r.path))):
@@ -264,7 +264,7 @@ def run_sweep(
 
     progress(done_points, total_points, row_just_finished_or_None).
     """
-    from engine.eval import evaluate_detections
+    from squeezelens.engine.eval import evaluate_detections
 
     out_dir = Path(out_dir)
     check_or_write_meta(out_dir, meta)

@@ -20,17 +20,17 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
 
-from gui import engine_api
-from gui.controller import CALIBRATION_IMAGES, Controller
-from gui.facts import (
+from squeezelens.gui import engine_api
+from squeezelens.gui.controller import CALIBRATION_IMAGES, Controller
+from squeezelens.gui.facts import (
     first_quantized,
     layer_histogram,
     quant_report,
     same_grids,
     sensitivity_columns,
 )
-from gui.state import AppState, EvalState
-from gui.workers import JobContext, JobResult
+from squeezelens.gui.state import AppState, EvalState
+from squeezelens.gui.workers import JobContext, JobResult
 
 SENSITIVITY_IMAGES = 20
 ACTIVATIONS_DELAY_MS = 300  # two forward passes: after the user pauses, never before a release
@@ -154,7 +154,7 @@ class Analysis(QObject):
         pause = self.controller.yield_to_detection
 
         def job(ctx: JobContext) -> Any:  # numpy only: the float weights are never changed
-            from engine.diagnostics import layer_table
+            from squeezelens.engine.diagnostics import layer_table
 
             det = handle.detector
             pause(ctx)
@@ -203,7 +203,7 @@ class Analysis(QObject):
         self._activations_key = self._activations_for()
 
         def job(ctx: JobContext) -> Any:
-            from engine.diagnostics import compare_activations
+            from squeezelens.engine.diagnostics import compare_activations
 
             det = handle.detector
             if getattr(config, "activation_bits", None) and det.activation_ranges is None:
@@ -236,7 +236,7 @@ class Analysis(QObject):
             return
 
         def job(ctx: JobContext) -> Any:
-            from engine.evaluate import evaluate
+            from squeezelens.engine.evaluate import evaluate
 
             out = {}
             for which, config, int8, label in jobs:
@@ -266,8 +266,8 @@ class Analysis(QObject):
         if handle is None or dataset is None or not dataset.has_labels:
             self.state.error.emit("A sweep needs a checkpoint and a labelled KITTI folder")
             return
-        from engine.provenance import versions
-        from engine.sweep import run_sweep, sweep_points
+        from squeezelens.engine.provenance import versions
+        from squeezelens.engine.sweep import run_sweep, sweep_points
 
         det = handle.detector
         sha = det.checkpoint.sha256 if det.checkpoint else "random"
@@ -313,7 +313,11 @@ class Analysis(QObject):
         subset = dataclasses.replace(dataset, records=dataset.records[:SENSITIVITY_IMAGES])
 
         def job(ctx: JobContext) -> Any:
-            from engine.sensitivity import apply_recommendation, layer_sensitivity, sensitivity_bits
+            from squeezelens.engine.sensitivity import (
+                apply_recommendation,
+                layer_sensitivity,
+                sensitivity_bits,
+            )
 
             result = layer_sensitivity(handle.detector, subset, config, bits=sensitivity_bits(config),
                                        progress=ctx.progress, cancel=ctx.token)  # fmt: skip
@@ -383,7 +387,7 @@ class Analysis(QObject):
                 return
 
         def job(ctx: JobContext) -> Any:
-            from engine.quant.export import write_quantized
+            from squeezelens.engine.quant.export import write_quantized
 
             return tuple(map(str, write_quantized(path, handle.detector, config, calibration)))
 

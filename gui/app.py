@@ -26,7 +26,7 @@ def _defaults(args: Any, settings: Any) -> tuple[str | None, str | None]:
     last_ckpt, last_root = settings.last("checkpoint"), settings.last("kitti")
     if last_ckpt and _exists(last_ckpt):
         return last_ckpt, (last_root if last_root and Path(last_root).is_dir() else None)
-    from engine.samples import default_checkpoint, default_kitti_root
+    from squeezelens.engine.samples import default_checkpoint, default_kitti_root
 
     ckpt, root = default_checkpoint(), default_kitti_root()
     return (str(ckpt) if ckpt else None), (str(root) if root else None)
@@ -75,8 +75,8 @@ def run_app(args: Any) -> int:
     app = make_app()
     from PySide6.QtCore import QTimer
 
-    from gui.main_window import MainWindow
-    from gui.settings import Settings
+    from squeezelens.gui.main_window import MainWindow
+    from squeezelens.gui.settings import Settings
 
     settings = Settings.at(args.settings) if getattr(args, "settings", None) else None
     # a folder named on the command line opens with --split; one reopened from the
@@ -98,7 +98,7 @@ def run_app(args: Any) -> int:
         window.state.message.emit("No checkpoint: File ▸ Open checkpoint… (or drop one here)")
     QTimer.singleShot(0, lambda: window.open_initial(ckpt, root, split))
     if getattr(args, "screenshot", None):
-        from gui.screenshot import ScreenshotDriver
+        from squeezelens.gui.screenshot import ScreenshotDriver
 
         window._screenshot = ScreenshotDriver(window, args)  # keep a reference
     code = app.exec()
@@ -128,7 +128,7 @@ def _finish(window: Any, code: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m gui.app`` = ``squeezelens gui``."""
-    from cli.main import main as cli_main
+    from squeezelens.cli.main import main as cli_main
 
     return cli_main(["gui", *(argv if argv is not None else sys.argv[1:])])
 

@@ -24,14 +24,14 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from engine.compare import compare_detections
-from engine.types import Detections
-from gui import heap
-from gui.facts import model_info
-from gui.long_jobs import LongJobs
-from gui.split_scan import SplitScan
-from gui.state import AppState, ImageResult
-from gui.workers import JobContext, JobResult, LatestJobRunner
+from squeezelens.engine.compare import compare_detections
+from squeezelens.engine.types import Detections
+from squeezelens.gui import heap
+from squeezelens.gui.facts import model_info
+from squeezelens.gui.long_jobs import LongJobs
+from squeezelens.gui.split_scan import SplitScan
+from squeezelens.gui.state import AppState, ImageResult
+from squeezelens.gui.workers import JobContext, JobResult, LatestJobRunner
 
 MODEL_LANES = ("load", "detect", "activations", "export", "long", "scan")
 IO_LANES = ("dataset", "image", "recount")
@@ -177,7 +177,7 @@ class Controller(SplitScan, QObject):
         self.state.loading.emit(f"Loading TensorFlow and {Path(path).name}…")
 
         def load(ctx: JobContext) -> Any:
-            from engine.detector import Detector
+            from squeezelens.engine.detector import Detector
 
             detector = Detector.from_checkpoint(path)
             return detector, model_info(detector)
@@ -212,7 +212,7 @@ class Controller(SplitScan, QObject):
     @staticmethod
     def _warm_up() -> bool:
         """Compile the quantization kernels while the user looks at the float boxes."""
-        from engine.quant.kernels import warm_up
+        from squeezelens.engine.quant.kernels import warm_up
 
         return warm_up()
 
@@ -222,7 +222,7 @@ class Controller(SplitScan, QObject):
         root = str(root)
 
         def load(ctx: JobContext) -> Any:
-            from engine.data.kitti import available_splits, open_dataset
+            from squeezelens.engine.data.kitti import available_splits, open_dataset
 
             dataset = open_dataset(root, split)
             return dataset, () if dataset.split == "images" else tuple(
@@ -253,7 +253,7 @@ class Controller(SplitScan, QObject):
         path = dataset.records[index].path
 
         def read(ctx: JobContext) -> Any:
-            from engine.data.images import read_image_bgr
+            from squeezelens.engine.data.images import read_image_bgr
 
             return index, read_image_bgr(path)
 
@@ -302,7 +302,7 @@ class Controller(SplitScan, QObject):
         and, with ``keep`` (the image shown), reused: a slider release costs no PNG decode
         or resize.
         """
-        from engine.evaluate import has_stages
+        from squeezelens.engine.evaluate import has_stages
 
         det = handle.detector
         if not self._needs_image(handle, path, config, int8):
@@ -337,7 +337,7 @@ class Controller(SplitScan, QObject):
         calib = [r.path for r in dataset.records[:CALIBRATION_IMAGES]]
 
         def convert(ctx: JobContext) -> Any:
-            from engine.int8 import Int8Detector
+            from squeezelens.engine.int8 import Int8Detector
 
             # in a child process: TensorFlow's graph building beside the UI thread crashed
             return handle, Int8Detector.from_detector(handle.detector, calib, progress=ctx.progress,

@@ -15,13 +15,13 @@ from types import ModuleType
 from typing import Any
 
 FEATURES = {
-    "quant": "engine.quant",
-    "evaluate": "engine.evaluate",
-    "eval": "engine.eval",
-    "diagnostics": "engine.diagnostics",
-    "sweep": "engine.sweep",
-    "int8": "engine.int8",
-    "samples": "engine.samples",
+    "quant": "squeezelens.engine.quant",
+    "evaluate": "squeezelens.engine.evaluate",
+    "eval": "squeezelens.engine.eval",
+    "diagnostics": "squeezelens.engine.diagnostics",
+    "sweep": "squeezelens.engine.sweep",
+    "int8": "squeezelens.engine.int8",
+    "samples": "squeezelens.engine.samples",
 }
 
 
@@ -46,7 +46,7 @@ def missing_reason(feature: str) -> str:
 
 
 def quant_config_class() -> type | None:
-    mod = optional("engine.quant")
+    mod = optional("squeezelens.engine.quant")
     return getattr(mod, "QuantConfig", None) if mod else None
 
 

@@ -15,7 +15,7 @@ import pyqtgraph as pg
 import pyqtgraph.exporters as pge
 from PySide6.QtWidgets import QWidget
 
-from engine.errors import InputError
+from squeezelens.engine.errors import InputError
 
 PLOT_SUFFIXES = (".png", ".svg", ".csv")
 PLOT_FILTER = "PNG image (*.png);;SVG drawing (*.svg);;CSV data (*.csv)"
@@ -34,7 +34,7 @@ def export_plot(plot: pg.PlotWidget | pg.PlotItem, path: str | Path) -> Path:
         exporter = pge.ImageExporter(item)
         exporter.parameters()["width"] = PNG_WIDTH
     elif suffix == ".svg":
-        from cli.svg_compat import patch_svg_exporter  # pyqtgraph #3495 on Qt >= 6.10
+        from squeezelens.cli.svg_compat import patch_svg_exporter  # pyqtgraph #3495 on Qt >= 6.10
 
         patch_svg_exporter()
         exporter = pge.SVGExporter(item)

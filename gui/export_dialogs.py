@@ -17,9 +17,9 @@ from PySide6.QtCore import QObject, QPoint, Qt
 from PySide6.QtGui import QCursor
 from PySide6.QtWidgets import QFileDialog, QMenu, QToolButton
 
-from engine.errors import InputError
-from gui import export
-from gui.actions import EXPORT_ACTIONS
+from squeezelens.engine.errors import InputError
+from squeezelens.gui import export
+from squeezelens.gui.actions import EXPORT_ACTIONS
 
 
 class ExportDialogs(QObject):

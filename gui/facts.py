@@ -10,14 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from engine.compare import compare_detections
-from engine.types import Detections
-from gui.state import ImageCounts, ModelInfo
+from squeezelens.engine.compare import compare_detections
+from squeezelens.engine.types import Detections
+from squeezelens.gui.state import ImageCounts, ModelInfo
 
 
 def model_info(detector: Any) -> ModelInfo:
     """The display facts of a detector (called on the worker)."""
-    from engine.model.spec import layer_names
+    from squeezelens.engine.model.spec import layer_names
 
     ckpt = detector.checkpoint
     return ModelInfo(
@@ -80,10 +80,10 @@ def first_quantized(rows: list, report: dict | None) -> str:
 
 
 def quant_report(weights: dict, config: Any) -> dict | None:
-    """engine.quant's per-tensor report (None for the float model)."""
+    """squeezelens.engine.quant's per-tensor report (None for the float model)."""
     if config is None:
         return None
-    from engine.quant import quantization_report
+    from squeezelens.engine.quant import quantization_report
 
     return quantization_report(weights, config)
 
@@ -92,7 +92,7 @@ def grid_of(weights: dict, config: Any, tensor: str) -> Any:
     """The grid of one tensor (None when it stays float)."""
     if config is None:
         return None
-    from engine.quant import plan_quantization
+    from squeezelens.engine.quant import plan_quantization
 
     plan = plan_quantization(weights, config).get(tensor)
     return None if plan is None else plan.grid
@@ -104,7 +104,7 @@ def layer_histogram(weights: dict, qweights: dict, config: Any, layer: str, chan
 
     ``channel`` None (or out of range) picks the channel with the widest weight range.
     """
-    from engine.diagnostics import weight_histogram
+    from squeezelens.engine.diagnostics import weight_histogram
 
     grid = grid_of(weights, config, f"{layer}/kernels")
     if grid is None or not grid.per_channel:

@@ -14,8 +14,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from gui.state import AppState
-from gui.workers import JobContext, JobProgress, JobResult, LatestJobRunner
+from squeezelens.gui.state import AppState
+from squeezelens.gui.workers import JobContext, JobProgress, JobResult, LatestJobRunner
 
 LANE = "long"
 TITLES = {

@@ -31,22 +31,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.errors import InputError
-from gui import session
-from gui.actions import SHORTCUTS_HELP, Actions, create_actions
-from gui.analysis import Analysis
-from gui.canvas.image_view import Canvas
-from gui.controller import Controller
-from gui.export_dialogs import ExportDialogs
-from gui.panels.image_list import ImageListPanel
-from gui.panels.image_summary import ImageSummary
-from gui.panels.layers_panel import LayersPanel
-from gui.panels.metrics_panel import MetricsPanel
-from gui.panels.quant_panel import QuantPanel
-from gui.panels.status import ErrorBanner, StatusPanel
-from gui.panels.sweep_panel import SweepPanel
-from gui.settings import Settings
-from gui.state import AppState
+from squeezelens.engine.errors import InputError
+from squeezelens.gui import session
+from squeezelens.gui.actions import SHORTCUTS_HELP, Actions, create_actions
+from squeezelens.gui.analysis import Analysis
+from squeezelens.gui.canvas.image_view import Canvas
+from squeezelens.gui.controller import Controller
+from squeezelens.gui.export_dialogs import ExportDialogs
+from squeezelens.gui.panels.image_list import ImageListPanel
+from squeezelens.gui.panels.image_summary import ImageSummary
+from squeezelens.gui.panels.layers_panel import LayersPanel
+from squeezelens.gui.panels.metrics_panel import MetricsPanel
+from squeezelens.gui.panels.quant_panel import QuantPanel
+from squeezelens.gui.panels.status import ErrorBanner, StatusPanel
+from squeezelens.gui.panels.sweep_panel import SweepPanel
+from squeezelens.gui.settings import Settings
+from squeezelens.gui.state import AppState
 
 CHECKPOINT_FILTER = "Checkpoints (*.index *.npz *.h5 *.keras *.data-*);;All files (*)"
 SPLITTERS = ("mainSplitter", "topSplitter")
@@ -303,7 +303,7 @@ class MainWindow(QMainWindow):
         if not p.is_dir():  # any file (or TF1 prefix): its errors are the checkpoint's
             self.controller.open_checkpoint(path)
             return
-        from engine.checkpoint.loader import identify
+        from squeezelens.engine.checkpoint.loader import identify
 
         try:
             identify(p)  # a folder holding a checkpoint

@@ -14,9 +14,9 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from engine.errors import InputError
-from gui import engine_api
-from gui.state import AppState
+from squeezelens.engine.errors import InputError
+from squeezelens.gui import engine_api
+from squeezelens.gui.state import AppState
 
 SESSION_VERSION = 1
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.types import Detections
-from gui.facts import image_counts
-from gui.state import ImageCounts
-from gui.workers import JobContext, JobResult
+from squeezelens.engine.types import Detections
+from squeezelens.gui.facts import image_counts
+from squeezelens.gui.state import ImageCounts
+from squeezelens.gui.workers import JobContext, JobResult
 
 SCAN_CHUNK = 8
 RECOUNT_CHUNK = 256  # rows per partial result of a recount (a yield point between chunks)
@@ -91,7 +91,7 @@ class SplitScan:
         records = dataset.records
 
         def detect(ctx: JobContext, images: dict, i: int, config: Any, int8: bool = False):
-            from engine.data.images import read_image_bgr
+            from squeezelens.engine.data.images import read_image_bgr
 
             path = records[i].path
             if i not in images and self._needs_image(handle, path, config, int8):

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from engine.compare import Comparison
-from engine.types import Detections
+from squeezelens.engine.compare import Comparison
+from squeezelens.engine.types import Detections
 
 MODES = ("float", "ab")  # float vs config A, or config A vs config B
 VIEW_MODES = ("overlay", "side")

@@ -14,7 +14,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from engine.errors import InputError
+from squeezelens.engine.errors import InputError
 
 THUMB_WIDTH = 96
 
@@ -57,7 +57,7 @@ class ThumbnailLoader(QObject):
             self._cond.notify()
 
     def _loop(self) -> None:
-        from engine.data.images import read_image_bgr
+        from squeezelens.engine.data.images import read_image_bgr
 
         while True:
             with self._cond:

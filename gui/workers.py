@@ -32,8 +32,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from engine.errors import Cancelled, InputError
-from engine.jobs import CancelToken
+from squeezelens.engine.errors import Cancelled, InputError
+from squeezelens.engine.jobs import CancelToken
 
 
 @dataclass

@@ -29,14 +29,14 @@ def need_shared(path: Path = SHARED) -> Path:
 def real_detector():
     """The shared real-weights SqueezeDet (its sidecar honoured): built once per session."""
     need_shared(REAL_CKPT.parent)
-    from engine.detector import Detector
+    from squeezelens.engine.detector import Detector
 
     return Detector.from_checkpoint(REAL_CKPT)
 
 
 def random_weights(spec, seed: int = 0, scale: float = 0.05) -> dict[str, np.ndarray]:
     """Random float32 weights of the official shapes for a spec (HWIO kernels)."""
-    from engine.model.spec import expected_shapes
+    from squeezelens.engine.model.spec import expected_shapes
 
     rng = np.random.default_rng(seed)
     return {
@@ -48,8 +48,8 @@ def random_weights(spec, seed: int = 0, scale: float = 0.05) -> dict[str, np.nda
 @pytest.fixture(scope="session")
 def tiny_detector():
     """A random-weight SqueezeDet at a small input (fast; no shared data needed)."""
-    from engine.detector import Detector
-    from engine.model.spec import ArchSpec
+    from squeezelens.engine.detector import Detector
+    from squeezelens.engine.model.spec import ArchSpec
 
     spec = ArchSpec().with_input_size((256, 96))
     return Detector(spec, random_weights(spec))

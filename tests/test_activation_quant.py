@@ -14,10 +14,10 @@ import math
 import numpy as np
 import pytest
 
-from engine.diagnostics import ErrorStats
-from engine.errors import InputError
-from engine.model.spec import layer_names
-from engine.quant import QuantConfig
+from squeezelens.engine.diagnostics import ErrorStats
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.model.spec import layer_names
+from squeezelens.engine.quant import QuantConfig
 
 pytestmark = pytest.mark.slow
 
@@ -178,8 +178,8 @@ def test_calibration_needs_images(tiny_detector) -> None:
 @pytest.mark.parametrize("scale", [1.0, 1e3, 1e6, 1e9])
 def test_activation_quant_layer_clips_far_out_of_range_values_exactly(scale) -> None:
     """A layer output far beyond its calibrated range lands exactly on the clip bound."""
-    from engine.model.squeezedet import ActivationQuant
-    from engine.tf_runtime import import_tf
+    from squeezelens.engine.model.squeezedet import ActivationQuant
+    from squeezelens.engine.tf_runtime import import_tf
 
     tf = import_tf()
     rng = np.random.default_rng(1)
@@ -201,7 +201,7 @@ def test_activation_quant_layer_clips_far_out_of_range_values_exactly(scale) -> 
 
 @pytest.mark.parametrize("bits", [4, 8, 16])
 def test_activation_formats_describe_ristrettos_fixed_point_per_layer(bits) -> None:
-    from engine.activations import activation_formats
+    from squeezelens.engine.activations import activation_formats
 
     ranges = {"conv1": 37.5, "fire2/squeeze1x1": 0.3, "conv12": 4.0, "dead": 0.0}
     formats = activation_formats(ranges, bits)

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from cli.main import main
-from engine.checkpoint import load_checkpoint, save_npz
-from engine.errors import InputError
-from engine.model.spec import ArchSpec
-from engine.train.average import average_checkpoints
+from squeezelens.cli.main import main
+from squeezelens.engine.checkpoint import load_checkpoint, save_npz
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.model.spec import ArchSpec
+from squeezelens.engine.train.average import average_checkpoints
 from tests.conftest import random_weights
 
 SPEC = ArchSpec().with_input_size((256, 96))

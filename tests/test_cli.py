@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cli.main import COMMANDS, build_parser, main
-from engine.model.spec import ArchSpec
+from squeezelens.cli.main import COMMANDS, build_parser, main
+from squeezelens.engine.model.spec import ArchSpec
 from tests.conftest import REAL_CKPT, REAL_KITTI, need_shared, random_weights
 from tests.test_sweep import write_tiny_kitti
 
@@ -46,7 +46,7 @@ RESULT_KEYS = {
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
     """Checkpoints (.npz + sidecar; a second one with other weights) and KITTI trees."""
-    from engine.checkpoint import save_npz
+    from squeezelens.engine.checkpoint import save_npz
 
     root = tmp_path_factory.mktemp("cli")
     spec = ArchSpec().with_input_size(SIZE)
@@ -373,7 +373,7 @@ def test_detect_to_json_and_kitti_files(capsys, files, tmp_path) -> None:
     rc, _, _ = run(capsys, *common, "--out", tmp_path / "kitti", "--format", "kitti")
     assert rc == 0
 
-    from engine.data.kitti import parse_label_file
+    from squeezelens.engine.data.kitti import parse_label_file
 
     provenance = json.loads((tmp_path / "kitti" / "provenance.json").read_text())
     assert provenance["checkpoint"] == {"path": str(files["ckpt"]), "sha256": sha256(files["ckpt"])}
@@ -430,7 +430,7 @@ def test_evaluate_writes_results_curves_and_kitti_files(capsys, files, tmp_path)
 def test_quantize_writes_grid_values_that_load_back_as_a_checkpoint(
     capsys, files, tmp_path
 ) -> None:
-    from engine.checkpoint import load_checkpoint
+    from squeezelens.engine.checkpoint import load_checkpoint
 
     out = tmp_path / "q" / "tiny_q4.npz"
     rc, stdout, _ = run(

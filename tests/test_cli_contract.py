@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from cli.main import COMMANDS, build_parser, os_error_message
+from squeezelens.cli.main import COMMANDS, build_parser, os_error_message
 from tests.test_cli import STEMS, assert_one_line_error, files, run  # noqa: F401 (fixture)
 
 
@@ -43,7 +43,7 @@ def test_verbose_after_the_subcommand_prints_the_traceback(capsys, files) -> Non
     ],
 )  # fmt: skip
 def test_os_errors_become_one_line_naming_the_path(capsys, monkeypatch, exc, expected) -> None:
-    import cli.commands.detect as detect
+    import squeezelens.cli.commands.detect as detect
 
     def fail(args):
         raise exc

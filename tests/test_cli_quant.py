@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.model.spec import layer_names
+from squeezelens.engine.model.spec import layer_names
 from tests.test_cli import TRAIN, files, run  # noqa: F401 (files: the shared module fixture)
 from tests.test_cli import assert_one_line_error as one_line_error
 
@@ -30,12 +30,12 @@ def no_model_load(monkeypatch):
     import importlib
     import pkgutil
 
-    import cli.commands
+    import squeezelens.cli.commands as commands
 
     # every command module is imported before anything is patched, so that none binds the
     # patched cli.common.load_detector for good (a later test would then fail)
-    names = [f"cli.commands.{m.name}" for m in pkgutil.iter_modules(cli.commands.__path__)]
-    modules = [importlib.import_module(name) for name in ["cli.common", *names]]
+    names = [f"squeezelens.cli.commands.{m.name}" for m in pkgutil.iter_modules(commands.__path__)]
+    modules = [importlib.import_module(name) for name in ["squeezelens.cli.common", *names]]
     for module in modules:
         if hasattr(module, "load_detector"):
             monkeypatch.setattr(module, "load_detector", refuse)
@@ -65,8 +65,8 @@ def test_quantize_takes_the_shared_flags_and_refuses_int8(capsys, files, no_mode
 
 @pytest.mark.slow
 def test_quantize_records_calibrated_activation_formats(capsys, files, tmp_path) -> None:
-    from engine.data.images import list_images
-    from engine.provenance import file_list_sha256
+    from squeezelens.engine.data.images import list_images
+    from squeezelens.engine.provenance import file_list_sha256
 
     out = tmp_path / "q8a6.npz"
     argv = ["quantize", "--checkpoint", files["ckpt"], "--bits", "8", "--activation-bits", "6",
@@ -128,7 +128,7 @@ class FakeInt8:
 @pytest.fixture()
 def fake_int8(monkeypatch):
     FakeInt8.calls = []
-    monkeypatch.setattr("engine.int8.Int8Detector", FakeInt8)
+    monkeypatch.setattr("squeezelens.engine.int8.Int8Detector", FakeInt8)
     return FakeInt8
 
 
@@ -136,8 +136,8 @@ def fake_int8(monkeypatch):
 def test_export_int8_calibrates_on_the_train_split_then_the_bundled_sample(
     capsys, files, tmp_path, fake_int8
 ) -> None:
-    from engine.provenance import versions
-    from engine.samples import default_kitti_root
+    from squeezelens.engine.provenance import versions
+    from squeezelens.engine.samples import default_kitti_root
 
     out = tmp_path / "model.tflite"
     rc, _, err = run(capsys, "export", "--checkpoint", files["ckpt"], "--out", out, "--int8",
@@ -175,13 +175,13 @@ def test_export_int8_calibration_errors_come_before_the_model_load(
 
 
 def sweep_args(*flags: str):
-    from cli.main import build_parser
+    from squeezelens.cli.main import build_parser
 
     return build_parser().parse_args(["sweep", "--out", "unused", *flags])
 
 
 def test_fork_curves_default_to_the_forks_bits_and_four_methods() -> None:
-    from cli.commands.sweep import _configs
+    from squeezelens.cli.commands.sweep import _configs
 
     configs = _configs(sweep_args("--fork-curves", "--seed", "4"))
     assert sorted({c.bits for c in configs}) == [3, 4, 5, 6, 7, 9, 11] and len(configs) == 28
@@ -229,9 +229,9 @@ def test_sweep_fork_curves_writes_the_four_curves(capsys, files, tmp_path) -> No
 
 
 def test_runner_checks_flags_without_a_model(files) -> None:
-    from cli.main import build_parser
-    from cli.runner import check_quant_flags
-    from engine.errors import InputError
+    from squeezelens.cli.main import build_parser
+    from squeezelens.cli.runner import check_quant_flags
+    from squeezelens.engine.errors import InputError
 
     def args(*flags):
         return build_parser().parse_args(["detect", *map(str, flags)])
@@ -252,7 +252,7 @@ def test_runner_checks_flags_without_a_model(files) -> None:
 def test_sensitivity_tests_every_quantized_layer_and_recommends_from_the_drops(
     capsys, files, tmp_path
 ):
-    from engine.sensitivity import SensitivityResult, recommend_overrides
+    from squeezelens.engine.sensitivity import SensitivityResult, recommend_overrides
 
     out = tmp_path / "sens.json"
     rc, stdout, err = run(capsys, "sensitivity", "--checkpoint", files["ckpt"], "--kitti-root",
@@ -264,7 +264,7 @@ def test_sensitivity_tests_every_quantized_layer_and_recommends_from_the_drops(
     assert list(doc["drops"]) == layers and doc["bits"] == [2, 6]
     result = SensitivityResult(doc["float_map"], {(k, int(b)): v for k, d in doc["drops"].items()
                                                   for b, v in d.items()}, (2, 6), tuple(layers))  # fmt: skip
-    from engine.quant import QuantConfig
+    from squeezelens.engine.quant import QuantConfig
 
     assert doc["recommended_overrides"] == recommend_overrides(result, 0.01, QuantConfig(bits=6))
     assert all(layer in stdout for layer in layers) and "recommended" in stdout

@@ -7,11 +7,11 @@ import threading
 import numpy as np
 import pytest
 
-from engine.compare import compare_detections
-from engine.errors import Cancelled
-from engine.jobs import CancelToken, check
-from engine.prefetch import prefetch
-from engine.types import Detections
+from squeezelens.engine.compare import compare_detections
+from squeezelens.engine.errors import Cancelled
+from squeezelens.engine.jobs import CancelToken, check
+from squeezelens.engine.prefetch import prefetch
+from squeezelens.engine.types import Detections
 
 
 def dets(boxes, scores, labels):

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from engine.data.images import read_image_bgr
+from squeezelens.engine.data.images import read_image_bgr
 from tests.conftest import REAL_CKPT, REAL_KITTI, REFERENCE, need_shared
 
 pytestmark = pytest.mark.slow
@@ -33,8 +33,8 @@ def test_matches_golden_detections_of_the_original(real_detector, index):
 
 
 def _car_recall(detector, stems, threshold=0.4):
-    from engine.boxes import iou_matrix
-    from engine.data.kitti import parse_label_file
+    from squeezelens.engine.boxes import iou_matrix
+    from squeezelens.engine.data.kitti import parse_label_file
 
     found = total = 0
     for stem in stems:
@@ -63,7 +63,7 @@ def test_finds_the_clearly_visible_cars(real_detector):
 
 def test_without_sidecar_boxes_come_out_about_a_third_too_large(real_detector, tmp_path):
     need_shared(REAL_CKPT.parent)
-    from engine.detector import Detector
+    from squeezelens.engine.detector import Detector
 
     for f in REAL_CKPT.parent.glob("model.ckpt-87000.[di]*"):
         shutil.copy(f, tmp_path / f.name)
@@ -72,7 +72,7 @@ def test_without_sidecar_boxes_come_out_about_a_third_too_large(real_detector, t
     image = read_image_bgr(REAL_KITTI / "training" / "image_2" / "000008.png")
     a = real_detector.detect(image, threshold=0.5)
     b = plain.detect(image, threshold=0.5)
-    from engine.boxes import iou_matrix
+    from squeezelens.engine.boxes import iou_matrix
 
     # pair each confident sidecar box with the plain box of the same centre region
     centre = lambda d: (d.boxes_xyxy[:, :2] + d.boxes_xyxy[:, 2:]) / 2  # noqa: E731
@@ -103,7 +103,7 @@ def test_float_results_are_cached_and_quantized_weights_swap_in_place(real_detec
 def test_weight_swap_copies_into_the_variables_and_back(tiny_detector):
     """One call writes every kernel and bias; the variables never alias numpy memory
     (changing the arrays afterwards changes nothing), and float weights stay intact."""
-    from engine.quant import QuantConfig
+    from squeezelens.engine.quant import QuantConfig
 
     det = tiny_detector
     variables = [v for layer in det._layers.values() for v in (layer.kernel, layer.bias)]

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.errors import InputError
-from engine.eval import evaluate_detections, get_thresholds
-from engine.eval.kitti_io import format_kitti_lines
-from engine.types import Detections, GroundTruthObject, ImageRecord
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.eval import evaluate_detections, get_thresholds
+from squeezelens.engine.eval.kitti_io import format_kitti_lines
+from squeezelens.engine.types import Detections, GroundTruthObject, ImageRecord
 
 CLASSES = ("car", "pedestrian", "cyclist")
 DIFFS = ("easy", "moderate", "hard")
@@ -507,7 +507,7 @@ def test_matches_loop_oracle_on_random_scenes(protocol, scene):
 def test_matches_loop_oracle_on_real_kitti_with_noisy_detections():
     if not SHARED.is_dir():
         pytest.skip(f"shared KITTI data not found at {SHARED}")
-    from engine.data import open_dataset
+    from squeezelens.engine.data import open_dataset
 
     ds = open_dataset(SHARED, "trainval")
     rng = np.random.default_rng(0)
@@ -533,7 +533,7 @@ def test_matches_loop_oracle_on_real_kitti_with_noisy_detections():
 def test_ground_truth_as_detections_on_real_kitti():
     if not SHARED.is_dir():
         pytest.skip(f"shared KITTI data not found at {SHARED}")
-    from engine.data import open_dataset
+    from squeezelens.engine.data import open_dataset
 
     ds = open_dataset(SHARED, "trainval")
     detections = {

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.diagnostics import (
+from squeezelens.engine.diagnostics import (
     ErrorStats,
     WeightStats,
     compare_activations,
@@ -23,9 +23,14 @@ from engine.diagnostics import (
     layer_table,
     weight_histogram,
 )
-from engine.model.spec import ArchSpec
-from engine.quant import QuantConfig, plan_quantization, quantization_report, quantize_weights
-from engine.sensitivity import (
+from squeezelens.engine.model.spec import ArchSpec
+from squeezelens.engine.quant import (
+    QuantConfig,
+    plan_quantization,
+    quantization_report,
+    quantize_weights,
+)
+from squeezelens.engine.sensitivity import (
     SensitivityResult,
     apply_recommendation,
     layer_sensitivity,
@@ -378,7 +383,7 @@ def test_recommended_overrides_make_a_valid_mixed_precision_config(weights) -> N
 
 @pytest.mark.slow
 def test_layer_sensitivity_gives_one_drop_per_layer_and_bits(tiny_detector, tmp_path) -> None:
-    from engine.data.kitti import open_dataset
+    from squeezelens.engine.data.kitti import open_dataset
     from tests.test_sweep import write_tiny_kitti
 
     dataset = open_dataset(write_tiny_kitti(tmp_path, n_images=1), "val")

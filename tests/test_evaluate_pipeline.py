@@ -7,9 +7,9 @@ import threading
 import numpy as np
 import pytest
 
-from engine.data.images import read_image_bgr
-from engine.data.kitti import open_dataset
-from engine.evaluate import detect_dataset, evaluate
+from squeezelens.engine.data.images import read_image_bgr
+from squeezelens.engine.data.kitti import open_dataset
+from squeezelens.engine.evaluate import detect_dataset, evaluate
 from tests.test_sweep import write_tiny_kitti
 
 pytestmark = pytest.mark.slow
@@ -24,7 +24,7 @@ def dataset(tmp_path_factory):
 def test_preprocess_runs_in_the_loader_threads_without_hashing(
     tiny_detector, dataset, monkeypatch, loading
 ):
-    import engine.detector
+    import squeezelens.engine.detector as detector_module
 
     threads: list[str] = []
     preprocess = tiny_detector.preprocess
@@ -37,7 +37,7 @@ def test_preprocess_runs_in_the_loader_threads_without_hashing(
         raise AssertionError("dataset evaluation must not hash images for the float cache")
 
     monkeypatch.setattr(tiny_detector, "preprocess", spy)
-    monkeypatch.setattr(engine.detector, "_image_key", no_hash)
+    monkeypatch.setattr(detector_module, "_image_key", no_hash)
     got = detect_dataset(tiny_detector, dataset, loading=loading)
     assert len(threads) == len(dataset) and all(t.startswith("prefetch") for t in threads)
     monkeypatch.undo()
@@ -72,7 +72,7 @@ def test_detect_only_runners_give_the_same_result(tiny_detector, dataset):
 
 
 def test_bursts_keep_the_order_and_hand_over_errors():
-    from engine.prefetch import load_in_bursts
+    from squeezelens.engine.prefetch import load_in_bursts
 
     def load(i):
         if i == 5:
@@ -87,7 +87,7 @@ def test_bursts_keep_the_order_and_hand_over_errors():
 
 
 def test_stopping_early_loads_at_most_one_more_burst():
-    from engine.prefetch import load_in_bursts
+    from squeezelens.engine.prefetch import load_in_bursts
 
     loaded = []
     gen = load_in_bursts(range(100), lambda i: loaded.append(i) or i, workers=2)
@@ -100,7 +100,7 @@ def test_stopping_early_loads_at_most_one_more_burst():
 def test_adaptive_loading_keeps_the_faster_way(monkeypatch, slow_way):
     import time
 
-    import engine.prefetch as pf
+    import squeezelens.engine.prefetch as pf
 
     used: list[str] = []
 

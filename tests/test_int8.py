@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.errors import Cancelled, InputError
+from squeezelens.engine.errors import Cancelled, InputError
 
 SIZE = (128, 64)  # (W, H)
 N_CALIB = 8
@@ -25,7 +25,7 @@ N_CALIB = 8
 def he_weights(spec, seed: int = 0) -> dict[str, np.ndarray]:
     """He-initialised kernels of the official shapes, so activations neither vanish nor
     explode over the 26 ReLU layers; ConvDet scaled by 0.1 so raw outputs look like logits."""
-    from engine.model.spec import expected_shapes
+    from squeezelens.engine.model.spec import expected_shapes
 
     rng = np.random.default_rng(seed)
     out = {}
@@ -50,8 +50,8 @@ def scene(seed: int, size: tuple[int, int] = SIZE) -> np.ndarray:
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
     """A small .npz checkpoint (+ sidecar), a folder of calibration PNGs, a cache root."""
-    from engine.checkpoint import save_npz
-    from engine.model.spec import ArchSpec
+    from squeezelens.engine.checkpoint import save_npz
+    from squeezelens.engine.model.spec import ArchSpec
 
     root = tmp_path_factory.mktemp("int8")
     spec = ArchSpec().with_input_size(SIZE)
@@ -65,35 +65,35 @@ def files(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def detector(files):
-    from engine.detector import Detector
+    from squeezelens.engine.detector import Detector
 
     return Detector.from_checkpoint(files["ckpt"])
 
 
 @pytest.fixture(scope="module")
 def calib_images(files) -> list[np.ndarray]:
-    from engine.data.images import list_images, read_image_bgr
+    from squeezelens.engine.data.images import list_images, read_image_bgr
 
     return [read_image_bgr(p) for p in list_images(files["calib"])]
 
 
 @pytest.fixture(scope="module")
 def int8_path(detector, calib_images, files) -> Path:
-    from engine.int8 import get_or_convert_int8
+    from squeezelens.engine.int8 import get_or_convert_int8
 
     return get_or_convert_int8(detector, calib_images, cache_dir=files["cache"] / "int8")
 
 
 @pytest.fixture(scope="module")
 def int8(detector, int8_path):
-    from engine.int8 import Int8Detector
+    from squeezelens.engine.int8 import Int8Detector
 
     return Int8Detector(detector, int8_path)
 
 
 def _counting(monkeypatch) -> list[int]:
     """Count calls of convert_int8 made through the cache (the real conversion still runs)."""
-    import engine.int8.convert as conv
+    import squeezelens.engine.int8.convert as conv
 
     calls: list[int] = []
     real = conv.convert_int8
@@ -177,7 +177,7 @@ def test_output_dequantized_with_tensor_params(int8, detector):
 
 @pytest.mark.slow
 def test_detect_returns_detections(int8, files):
-    from engine.types import Detections
+    from squeezelens.engine.types import Detections
 
     image = scene(3)
     dets = int8.detect(image)
@@ -198,7 +198,7 @@ def test_detect_returns_detections(int8, files):
 # ------------------------------------------------------------------- caching
 @pytest.mark.slow
 def test_cache_hit_does_not_reconvert(detector, calib_images, files, int8_path, monkeypatch):
-    from engine.int8 import Int8Detector, get_or_convert_int8
+    from squeezelens.engine.int8 import Int8Detector, get_or_convert_int8
 
     calls = _counting(monkeypatch)
     mtime = int8_path.stat().st_mtime_ns
@@ -212,7 +212,7 @@ def test_cache_hit_does_not_reconvert(detector, calib_images, files, int8_path, 
 
 
 def test_default_cache_dir(monkeypatch, tmp_path):
-    from engine.int8 import default_cache_dir
+    from squeezelens.engine.int8 import default_cache_dir
 
     monkeypatch.delenv("SQUEEZELENS_CACHE", raising=False)
     assert default_cache_dir() == Path.home() / ".cache" / "squeezelens" / "int8"
@@ -221,7 +221,7 @@ def test_default_cache_dir(monkeypatch, tmp_path):
 
 
 def test_cache_key_depends_on_weights_size_and_images(detector, calib_images, tmp_path):
-    from engine.int8.cache import cache_path
+    from squeezelens.engine.int8.cache import cache_path
 
     base = cache_path(detector, calib_images, tmp_path)
     assert base.parent == tmp_path and "128x64" in base.name
@@ -244,8 +244,8 @@ def test_cache_key_depends_on_weights_size_and_images(detector, calib_images, tm
 
 @pytest.mark.slow
 def test_corrupt_cache_file_is_replaced(detector, calib_images, tmp_path, monkeypatch):
-    from engine.int8 import get_or_convert_int8
-    from engine.int8.cache import cache_path, is_valid_tflite
+    from squeezelens.engine.int8 import get_or_convert_int8
+    from squeezelens.engine.int8.cache import cache_path, is_valid_tflite
 
     path = cache_path(detector, calib_images, tmp_path)
     path.write_bytes(b"\0" * 10)  # a truncated write from some crash
@@ -257,8 +257,8 @@ def test_corrupt_cache_file_is_replaced(detector, calib_images, tmp_path, monkey
 
 # -------------------------------------------------------- cancel, bad input
 def test_cancel_before_start_converts_nothing(detector, calib_images, tmp_path):
-    from engine.int8 import get_or_convert_int8
-    from engine.jobs import CancelToken
+    from squeezelens.engine.int8 import get_or_convert_int8
+    from squeezelens.engine.jobs import CancelToken
 
     token = CancelToken()
     token.cancel()
@@ -270,8 +270,8 @@ def test_cancel_before_start_converts_nothing(detector, calib_images, tmp_path):
 @pytest.mark.slow
 def test_cancel_during_calibration(detector, calib_images, tmp_path):
     """Cancelling from the progress callback stops at the next image; nothing is cached."""
-    from engine.int8 import get_or_convert_int8
-    from engine.jobs import CancelToken
+    from squeezelens.engine.int8 import get_or_convert_int8
+    from squeezelens.engine.jobs import CancelToken
 
     token, seen = CancelToken(), []
 
@@ -287,22 +287,31 @@ def test_cancel_during_calibration(detector, calib_images, tmp_path):
 
 
 @pytest.mark.slow
-def test_isolated_conversion_equals_in_process(detector, calib_images, int8_path, tmp_path):
+def test_isolated_conversion_equals_in_process(
+    detector, calib_images, int8_path, tmp_path, monkeypatch
+):
     """The child-process conversion (what the GUI uses) gives the in-process model's bytes,
-    and relays every progress step."""
-    from engine.int8 import get_or_convert_int8
+    and relays every progress step, even when started from a folder whose ``engine/`` and
+    ``squeezelens/`` decoys would break the child if it imported them."""
+    from squeezelens.engine.int8 import get_or_convert_int8
 
+    decoy = tmp_path / "decoy"
+    for package in ("engine", "squeezelens", "squeezelens/engine", "squeezelens/engine/int8"):
+        (decoy / package).mkdir(parents=True)
+        (decoy / package / "__init__.py").write_text("raise SystemExit('decoy imported')\n")
+    (decoy / "squeezelens/engine/int8/isolated.py").write_text("raise SystemExit(3)\n")
+    monkeypatch.chdir(decoy)
     seen = []
-    path = get_or_convert_int8(detector, calib_images, tmp_path, progress=lambda d, t: seen.append((d, t)),
-                               isolated=True)  # fmt: skip
+    path = get_or_convert_int8(detector, calib_images, tmp_path / "cache",
+                               progress=lambda d, t: seen.append((d, t)), isolated=True)  # fmt: skip
     assert path.read_bytes() == int8_path.read_bytes()
     assert seen == [(i, N_CALIB + 2) for i in range(1, N_CALIB + 3)]
 
 
 @pytest.mark.slow
 def test_isolated_conversion_cancels_by_killing_the_child(detector, calib_images, tmp_path):
-    from engine.int8.isolated import convert_int8_isolated
-    from engine.jobs import CancelToken
+    from squeezelens.engine.int8.isolated import convert_int8_isolated
+    from squeezelens.engine.jobs import CancelToken
 
     token, seen = CancelToken(), []
 
@@ -322,7 +331,7 @@ def test_isolated_child_reports_bad_input_as_one_line(detector, tmp_path):
     import sys
 
     (tmp_path / "job.json").write_text("{}")
-    out = subprocess.run([sys.executable, "-m", "engine.int8.isolated", str(tmp_path)],
+    out = subprocess.run([sys.executable, "-m", "squeezelens.engine.int8.isolated", str(tmp_path)],
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert out.returncode == 2, out.stderr[-2000:]
     assert out.stdout.startswith("error ") and "weights.npz" in out.stdout
@@ -343,7 +352,7 @@ def test_isolated_child_reports_bad_input_as_one_line(detector, tmp_path):
     ids=["empty", "single-array", "2d", "zero-size", "nan", "missing-file", "none"],
 )
 def test_bad_calibration_input(detector, tmp_path, bad):
-    from engine.int8 import convert_int8, get_or_convert_int8
+    from squeezelens.engine.int8 import convert_int8, get_or_convert_int8
 
     with pytest.raises(InputError):
         convert_int8(detector, bad)
@@ -353,8 +362,8 @@ def test_bad_calibration_input(detector, tmp_path, bad):
 
 @pytest.mark.slow
 def test_unusable_model_files(detector, tmp_path, int8_path):
-    from engine.detector import Detector
-    from engine.int8 import Int8Detector
+    from squeezelens.engine.detector import Detector
+    from squeezelens.engine.int8 import Int8Detector
 
     with pytest.raises(InputError):
         Int8Detector(detector, b"not a flatbuffer")
@@ -366,7 +375,7 @@ def test_unusable_model_files(detector, tmp_path, int8_path):
 
 # ------------------------------------------------------------------- export
 def _export(argv: list[str]) -> int:
-    from cli.commands import export
+    from squeezelens.cli.commands import export
 
     parser = argparse.ArgumentParser()
     export.register(parser.add_subparsers())
@@ -387,7 +396,7 @@ def _export(argv: list[str]) -> int:
     ],
 )
 def test_export_format_resolution(out, fmt, int8, expected):
-    from cli.commands.export import resolve_format
+    from squeezelens.cli.commands.export import resolve_format
 
     assert resolve_format(Path(out), fmt, int8) == expected
 
@@ -397,7 +406,7 @@ def test_export_format_resolution(out, fmt, int8, expected):
     [("w.h5", None, False), ("w.npz", None, True), ("w.tflite", "npz", False), ("w", "tf1", True)],
 )
 def test_export_format_conflicts(out, fmt, int8):
-    from cli.commands.export import resolve_format
+    from squeezelens.cli.commands.export import resolve_format
 
     with pytest.raises(InputError):
         resolve_format(Path(out), fmt, int8)
@@ -405,7 +414,7 @@ def test_export_format_conflicts(out, fmt, int8):
 
 @pytest.mark.slow
 def test_export_float_round_trip(files, detector, tmp_path):
-    from engine.checkpoint import load_checkpoint
+    from squeezelens.engine.checkpoint import load_checkpoint
 
     assert _export(["--checkpoint", str(files["ckpt"]), "--out", str(tmp_path / "w.npz")]) == 0
     assert (

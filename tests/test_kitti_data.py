@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.data import (
+from squeezelens.engine.data import (
     available_splits,
     list_images,
     open_dataset,
@@ -19,7 +19,7 @@ from engine.data import (
     parse_label_line,
     read_image_bgr,
 )
-from engine.errors import InputError
+from squeezelens.engine.errors import InputError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "kitti"
 CAR = "Car 0.00 0 -1.58 587.01 173.33 614.12 200.12 1.65 1.67 3.64 -0.65 1.71 46.70 -1.59"

@@ -10,15 +10,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.errors import InputError
-from engine.eval import evaluate_detections, read_kitti_detections, write_kitti_detections
-from engine.eval.kitti_io import (
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.eval import (
+    evaluate_detections,
+    read_kitti_detections,
+    write_kitti_detections,
+)
+from squeezelens.engine.eval.kitti_io import (
     format_kitti_lines,
     kitti_class_name,
     read_kitti_detection_file,
     written_values,
 )
-from engine.types import Detections, GroundTruthObject, ImageRecord
+from squeezelens.engine.types import Detections, GroundTruthObject, ImageRecord
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "kitti"
 

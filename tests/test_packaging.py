@@ -77,21 +77,82 @@ def _tree(folder: Path) -> set[str]:
     }
 
 
-def test_wheel_holds_packages_resources_and_sample_data(tmp_path):
-    wheel = _build_wheel(tmp_path)
+PACKAGES = ("engine", "gui", "cli", "resources", "sample_data")
+
+
+def _wheel_names(tmp: Path) -> tuple[Path, set[str]]:
+    wheel = _build_wheel(tmp)
     with zipfile.ZipFile(wheel) as z:
-        names = set(z.namelist())
+        return wheel, set(z.namelist())
+
+
+def test_wheel_holds_packages_resources_and_sample_data(tmp_path):
+    wheel, names = _wheel_names(tmp_path)
+    with zipfile.ZipFile(wheel) as z:
         entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-        assert "squeezelens = cli.main:main" in z.read(entry_points).decode()
+        assert "squeezelens = squeezelens.cli.main:main" in z.read(entry_points).decode()
+    installed = {f"squeezelens/{n}" for n in _packageable()}
+    assert installed <= names, sorted(installed - names)[:5]
+    for package in PACKAGES:
+        assert f"squeezelens/{package}/__init__.py" in names
+    # one top-level name: the package (plus its dist-info), nothing generic like engine/ or cli/
+    top = {n.split("/")[0] for n in names}
+    assert {t for t in top if not t.endswith(".dist-info")} == {"squeezelens"}, sorted(top)
+
+
+def _packageable() -> set[str]:
+    """What the wheel must carry: every module of the packages, resources and the sample data."""
     kitti = REPO / "sample_data" / "kitti"
     images = _tree(kitti / "training" / "image_2")
     labels = _tree(kitti / "training" / "label_2")
     assert images and labels and len(images) == len(labels)
-    assert images | labels | _tree(kitti / "ImageSets") <= names
-    assert "sample_data/README.md" in names
-    assert _tree(REPO / "resources") <= names and "resources/__init__.py" in names
-    for package in ("engine", "gui", "cli"):
-        modules = {n for n in _tree(REPO / package) if n.endswith(".py")}
-        assert f"{package}/__init__.py" in modules
-        assert modules <= names, sorted(modules - names)[:5]
-    assert not any(n.startswith(("tests/", "benchmarks/", ".venv/")) for n in names)
+    modules = {n for package in PACKAGES for n in _tree(REPO / package) if n.endswith(".py")}
+    model = _tree(REPO / "sample_data" / "model")
+    return (
+        images | labels | _tree(kitti / "ImageSets") | modules | model | _tree(REPO / "resources")
+    )
+
+
+def test_installed_wheel_imports_only_under_squeezelens(tmp_path):
+    """Installed (no editable finder, run from a neutral folder), the old top-level names are gone."""
+    wheel, _ = _wheel_names(tmp_path)
+    target = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as z:
+        z.extractall(target)
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "import squeezelens.engine.errors, squeezelens.engine.samples as s\n"
+        "assert s.default_checkpoint() is not None, 'the sample model did not travel'\n"
+        "for name in ('engine', 'gui', 'cli', 'resources', 'sample_data'):\n"
+        "    try:\n"
+        "        __import__(name)\n"
+        "    except ModuleNotFoundError:\n"
+        "        continue\n"
+        "    raise SystemExit(f'{name} is importable at the top level')\n"
+    )
+    neutral = tmp_path / "neutral"
+    neutral.mkdir()
+    out = subprocess.run([sys.executable, "-I", "-c", code, str(target)], cwd=neutral,
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_every_package_folder_is_listed_in_pyproject():
+    """A new subpackage must be named in pyproject's explicit package list, or the wheel drops it."""
+    tomllib = pytest.importorskip("tomllib")
+    listed = set(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        "squeezelens." + ".".join(p.parent.relative_to(REPO).parts)
+        for package in PACKAGES
+        for p in (REPO / package).rglob("__init__.py")
+    }
+    assert found == listed, (sorted(found - listed), sorted(listed - found))
+    folders_with_modules = {
+        "squeezelens." + ".".join(p.parent.relative_to(REPO).parts)
+        for package in PACKAGES
+        for p in (REPO / package).rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+    assert folders_with_modules <= listed, sorted(folders_with_modules - listed)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.anchors import anchor_grid
-from engine.boxes import convert, iou_matrix
-from engine.model.spec import ArchSpec
-from engine.postprocess import (
+from squeezelens.engine.anchors import anchor_grid
+from squeezelens.engine.boxes import convert, iou_matrix
+from squeezelens.engine.model.spec import ArchSpec
+from squeezelens.engine.postprocess import (
     PROB_THRESH,
     center_iou,
     decode_boxes,
@@ -147,7 +147,7 @@ def _decode_all_reference(raw, anchors, input_size, scale_xy, class_names, k):
 )
 @pytest.mark.parametrize("coarse", [False, True])
 def test_postprocess_decoding_only_the_top_n_is_bit_identical(classes, coarse, monkeypatch):
-    import engine.postprocess as pp
+    import squeezelens.engine.postprocess as pp
 
     spec = ArchSpec(class_names=classes).with_input_size((256, 96))
     gw, gh = spec.grid_size

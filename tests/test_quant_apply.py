@@ -11,8 +11,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from engine.errors import InputError
-from engine.quant import (
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.quant import (
     LinearGrid,
     Pow2Grid,
     QuantConfig,
@@ -304,7 +304,7 @@ def _bigger_weights() -> dict[str, np.ndarray]:
 def test_work_shared_out_in_runs_gives_the_same_bits(scale: str, monkeypatch) -> None:
     """Tensors cut into many runs (each with its own draws, jumped ahead in the
     tensor's stream) and run on the pool give exactly the whole-tensor result."""
-    from engine.quant import apply
+    from squeezelens.engine.quant import apply
 
     weights = _bigger_weights()
     config = QuantConfig(bits=6, rounding="stochastic", scale=scale, seed=5, reserve_zero=True)
@@ -312,7 +312,7 @@ def test_work_shared_out_in_runs_gives_the_same_bits(scale: str, monkeypatch) ->
         name: round_stochastic(plan.values, plan.grid, uniform_draws(5, name, plan.values.shape))
         for name, plan in plan_quantization(weights, config).items()
     }
-    from engine.quant import arith
+    from squeezelens.engine.quant import arith
 
     monkeypatch.setattr(arith, "KERNEL_CHUNK", 2048)  # small chunks, several per run
     monkeypatch.setattr(arith, "NUMPY_CHUNK", 1000)
@@ -328,7 +328,7 @@ def test_work_shared_out_in_runs_gives_the_same_bits(scale: str, monkeypatch) ->
 def test_kernels_or_numpy_give_the_same_bits(monkeypatch) -> None:
     """The compiled kernels and the numpy fallback (and, per channel, the level table or
     the formula) only change the speed."""
-    from engine.quant import arith, kernels
+    from squeezelens.engine.quant import arith, kernels
 
     weights = _bigger_weights()
     for config in (

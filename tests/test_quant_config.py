@@ -9,14 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.errors import InputError
-from engine.quant import (
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.quant import (
     QuantConfig,
     add_quant_arguments,
     quant_config_from_args,
     quant_configs_from_args,
 )
-from engine.quant.config import GRIDS, RANGES, ROUNDINGS, SCALES
+from squeezelens.engine.quant.config import GRIDS, RANGES, ROUNDINGS, SCALES
 
 LAYERS = ["conv1", "conv12", "fire2/squeeze1x1", "fire2/expand1x1", "fire11/expand3x3"]
 

@@ -1,4 +1,4 @@
-"""engine.quant.export.write_quantized (the quantize command's and the GUI's files) and
+"""squeezelens.engine.quant.export.write_quantized (the quantize command's and the GUI's files) and
 engine.quant.report.model_size_bytes (the GUI's model-size line)."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.errors import InputError
-from engine.model.spec import ArchSpec, layer_names
-from engine.quant import QuantConfig, model_size_bytes, quantize_weights
-from engine.quant.export import quantized_document, write_quantized
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.model.spec import ArchSpec, layer_names
+from squeezelens.engine.quant import QuantConfig, model_size_bytes, quantize_weights
+from squeezelens.engine.quant.export import quantized_document, write_quantized
 from tests.conftest import random_weights
 
 DOC_KEYS = {"checkpoint", "quant", "seed", "versions", "tensors", "activations"}

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.quant import QuantConfig, quantize_weights, uniform_draws
+from squeezelens.engine.quant import QuantConfig, quantize_weights, uniform_draws
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 GOLDEN = SHARED / "reference" / "golden_fork_quant.npz"

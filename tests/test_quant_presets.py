@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.errors import InputError
-from engine.model.spec import ArchSpec
-from engine.quant import (
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.model.spec import ArchSpec
+from squeezelens.engine.quant import (
     FORK_BITS,
     FORK_CURVES,
     PRESETS,
@@ -23,7 +23,7 @@ from engine.quant import (
     quantization_report,
     quantize_weights,
 )
-from engine.quant.presets import fork_curve_configs, matching_preset, preset_by_name
+from squeezelens.engine.quant.presets import fork_curve_configs, matching_preset, preset_by_name
 from tests.conftest import random_weights
 
 EXPECTED_CURVES = [

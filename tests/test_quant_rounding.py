@@ -14,8 +14,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from engine.errors import InputError
-from engine.quant import (
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.quant import (
     LinearGrid,
     Pow2Grid,
     SymmetricGrid,
@@ -25,8 +25,8 @@ from engine.quant import (
     round_nearest,
     round_stochastic,
 )
-from engine.quant.arith import round_arithmetic
-from engine.quant.rounding import uniform_draws
+from squeezelens.engine.quant.arith import round_arithmetic
+from squeezelens.engine.quant.rounding import uniform_draws
 
 SETTINGS = settings(max_examples=60, deadline=None)
 PATHS = ("kernels", "numpy")  # the compiled kernels and the numpy fallback: the same bits

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from engine.boxes import iou_matrix
-from engine.data.kitti import open_dataset
-from engine.samples import DEFAULT_CHECKPOINT, default_checkpoint, default_kitti_root
+from squeezelens.engine.boxes import iou_matrix
+from squeezelens.engine.data.kitti import open_dataset
+from squeezelens.engine.samples import DEFAULT_CHECKPOINT, default_checkpoint, default_kitti_root
 
 pytestmark = pytest.mark.slow
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def sample():
     """(detector, val dataset) of the bundled sample."""
-    from engine.detector import Detector
+    from squeezelens.engine.detector import Detector
 
     ckpt, root = default_checkpoint(), default_kitti_root()
     assert ckpt is not None, f"the bundled checkpoint {DEFAULT_CHECKPOINT} is missing"
@@ -61,8 +61,8 @@ def test_float_map_on_the_bundled_val_split_and_low_bits_degrade(sample):
     """A guard on the shipped model: float mAP (R11, moderate) no lower than the figure
     sample_data/README.md reports (0.8038; 0.78 leaves room for another CPU's rounding
     of the forward pass), and at 4 bits it visibly drops (the demo's point)."""
-    from engine.evaluate import evaluate
-    from engine.quant import QuantConfig
+    from squeezelens.engine.evaluate import evaluate
+    from squeezelens.engine.quant import QuantConfig
 
     detector, dataset = sample
     float_map = evaluate(detector, dataset).map["r11"]["moderate"]

@@ -7,10 +7,10 @@ import math
 
 import pytest
 
-from engine.checkpoint import load_checkpoint, save_npz
-from engine.checkpoint.loader import read_sidecar
-from engine.errors import InputError
-from engine.model.spec import ArchSpec, expected_shapes, infer_spec, validate_sidecar
+from squeezelens.engine.checkpoint import load_checkpoint, save_npz
+from squeezelens.engine.checkpoint.loader import read_sidecar
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.model.spec import ArchSpec, expected_shapes, infer_spec, validate_sidecar
 from tests.conftest import random_weights
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.checkpoint import load_checkpoint, save_npz
-from engine.checkpoint.loader import identify
-from engine.errors import InputError
-from engine.model.spec import ArchSpec, expected_shapes, infer_spec
+from squeezelens.engine.checkpoint import load_checkpoint, save_npz
+from squeezelens.engine.checkpoint.loader import identify
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.model.spec import ArchSpec, expected_shapes, infer_spec
 from tests.conftest import REAL_CKPT, need_shared, random_weights
 
 
@@ -80,7 +80,7 @@ def test_npz_round_trip_with_sidecar(tmp_path):
 
 @pytest.mark.slow
 def test_tf1_export_round_trip_and_any_path_form(tmp_path):
-    from engine.checkpoint import save_tf1
+    from squeezelens.engine.checkpoint import save_tf1
 
     spec = ArchSpec(convdet_kernel=1)
     w = random_weights(spec, seed=3)
@@ -218,7 +218,7 @@ def test_file_named_index_without_sstable_magic_is_rejected(tmp_path, content):
 
 
 def test_state_file_lists_every_export_and_names_the_latest(tmp_path):
-    from engine.checkpoint.writers import write_checkpoint_state
+    from squeezelens.engine.checkpoint.writers import write_checkpoint_state
 
     write_checkpoint_state(tmp_path, "model.ckpt-1")
     state = write_checkpoint_state(tmp_path, 'odd "name"')
@@ -232,8 +232,8 @@ def test_state_file_lists_every_export_and_names_the_latest(tmp_path):
 
 @pytest.mark.slow
 def test_tf1_export_writes_a_state_file_tf_finds(tmp_path):
-    from engine.checkpoint import save_tf1
-    from engine.tf_runtime import import_tf
+    from squeezelens.engine.checkpoint import save_tf1
+    from squeezelens.engine.tf_runtime import import_tf
 
     tf = import_tf()
     spec = ArchSpec()
@@ -254,7 +254,7 @@ def test_tf1_export_writes_a_state_file_tf_finds(tmp_path):
 
 @pytest.mark.slow
 def test_renamed_tf1_index_still_loads(tmp_path):
-    from engine.checkpoint import save_tf1
+    from squeezelens.engine.checkpoint import save_tf1
 
     spec = ArchSpec(convdet_kernel=1)
     w = random_weights(spec, seed=4)

@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.errors import InputError
-from engine.quant import QuantConfig
-from engine.sweep import (
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.quant import QuantConfig
+from squeezelens.engine.sweep import (
     CSV_NAME,
     META_NAME,
     SweepPoint,
@@ -75,7 +75,7 @@ def write_tiny_kitti(
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    from engine.data.kitti import open_dataset
+    from squeezelens.engine.data.kitti import open_dataset
 
     root = write_tiny_kitti(tmp_path_factory.mktemp("kitti"))
     return open_dataset(root, "val")
@@ -234,8 +234,8 @@ def test_killed_sweep_resumes_without_redoing_finished_points(
 
 @pytest.mark.slow
 def test_cancelled_sweep_keeps_finished_points(tiny_detector, dataset, counter, tmp_path) -> None:
-    from engine.errors import Cancelled
-    from engine.jobs import CancelToken
+    from squeezelens.engine.errors import Cancelled
+    from squeezelens.engine.jobs import CancelToken
 
     points = sweep_points(POINTS_CONFIGS[:2])
     token = CancelToken()
@@ -346,7 +346,7 @@ def test_stochastic_repeats_run_once_per_seed_and_summarize_over_them(
 
 def test_render_sweep_writes_a_png_and_a_valid_svg(tmp_path) -> None:
     pytest.importorskip("pyqtgraph")
-    from cli.plots import render_sweep
+    from squeezelens.cli.plots import render_sweep
 
     curves = {
         "float": {32: (0.7, 0.0, 1)},
@@ -426,7 +426,7 @@ def test_nearest_rows_of_older_csvs_with_another_seed_count_as_done(
 
 def act_row(tmp_path: Path, activation_bits: int | None) -> None:
     """Append one finished row (scores made up) of a 4-bit point."""
-    from engine.sweep import FIELDS, append_row
+    from squeezelens.engine.sweep import FIELDS, append_row
 
     quant = QuantConfig(bits=4, activation_bits=activation_bits)
     row = dict.fromkeys(FIELDS, "0.1")
@@ -449,7 +449,7 @@ def test_a_resume_with_another_calibration_set_is_refused(
 ) -> None:
     import json
 
-    from engine.sweep import CALIBRATION, check_or_write_meta
+    from squeezelens.engine.sweep import CALIBRATION, check_or_write_meta
 
     before = meta_of(tiny_detector, dataset)
     if old is not None:
@@ -474,7 +474,7 @@ def test_sweep_plots_carry_a_provenance_caption(tmp_path) -> None:
     pytest.importorskip("pyqtgraph")
     from PySide6.QtGui import QImage
 
-    from cli.plots import provenance_caption, render_sweep
+    from squeezelens.cli.plots import provenance_caption, render_sweep
 
     meta = {
         "checkpoint_sha256": "1234567890abcdef" * 4,

@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 import pytest
 
-from cli.main import main
-from engine.errors import InputError
-from engine.synth import (
+from squeezelens.cli.main import main
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.synth import (
     Camera,
     ObjectSpec,
     format_label,
@@ -27,7 +27,7 @@ from engine.synth import (
     scene_seed,
     write_kitti_tree,
 )
-from engine.synth.labels import write_labels
+from squeezelens.engine.synth.labels import write_labels
 
 W, H = 1242, 375
 KINDS = {"Car", "Pedestrian", "Cyclist", "DontCare"}

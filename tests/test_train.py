@@ -14,15 +14,15 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.model.spec import ArchSpec
-from engine.train.assign import (
+from squeezelens.engine.model.spec import ArchSpec
+from squeezelens.engine.train.assign import (
     assign_anchors,
     build_targets,
     encode_deltas,
     objects_to_boxes,
 )
-from engine.train.augment import AugmentConfig, augment
-from engine.types import GroundTruthObject
+from squeezelens.engine.train.augment import AugmentConfig, augment
+from squeezelens.engine.types import GroundTruthObject
 
 TINY = (128, 64)
 
@@ -135,7 +135,7 @@ def _spec() -> ArchSpec:
 
 
 def _raw_and_targets(spec: ArchSpec, anchor_id: int, seed: int = 0):
-    from engine.anchors import anchor_grid
+    from squeezelens.engine.anchors import anchor_grid
 
     anchors = anchor_grid(spec)
     gw, gh = spec.grid_size
@@ -157,7 +157,7 @@ def _put_deltas(raw: np.ndarray, spec: ArchSpec, anchor_id: int, deltas) -> np.n
 
 
 def _losses(raw, batch, anchors, spec, **cfg):
-    from engine.train.loss import LossConfig, detection_losses
+    from squeezelens.engine.train.loss import LossConfig, detection_losses
 
     out = detection_losses(
         raw, *(batch[k] for k in ("input_mask", "box_delta", "box", "labels")),
@@ -212,7 +212,7 @@ def test_conf_loss_regresses_to_iou_with_positive_and_negative_weights():
 
 
 def test_no_object_batch_has_finite_loss_and_weight_decay_is_half_l2():
-    from engine.train.loss import weight_decay
+    from squeezelens.engine.train.loss import weight_decay
 
     spec = _spec()
     anchors, raw, batch = _raw_and_targets(spec, 5)
@@ -252,8 +252,8 @@ def kitti_root(tmp_path):
 
 
 def test_batches_are_a_function_of_seed_and_step(kitti_root):
-    from engine.data.kitti import open_dataset
-    from engine.train.data import BatchSource
+    from squeezelens.engine.data.kitti import open_dataset
+    from squeezelens.engine.train.data import BatchSource
 
     records = open_dataset(kitti_root, "train").records
     src = BatchSource(records, _spec(), batch=3, seed=7)
@@ -269,7 +269,7 @@ def test_batches_are_a_function_of_seed_and_step(kitti_root):
 
 # ---------------------------------------------------------------- training loop
 def _config(**kw):
-    from engine.train.loop import TrainConfig
+    from squeezelens.engine.train.loop import TrainConfig
 
     base = dict(steps=6, batch=2, checkpoint_every=3, log_every=1, learning_rate=0.002)
     return TrainConfig(**{**base, **kw})
@@ -277,10 +277,10 @@ def _config(**kw):
 
 @pytest.mark.slow
 def test_a_few_steps_reduce_the_loss_with_one_trace(kitti_root):
-    from engine.data.kitti import open_dataset
-    from engine.train.data import BatchSource
-    from engine.train.loop import Trainer
-    from engine.train.state import init_weights
+    from squeezelens.engine.data.kitti import open_dataset
+    from squeezelens.engine.train.data import BatchSource
+    from squeezelens.engine.train.loop import Trainer
+    from squeezelens.engine.train.state import init_weights
 
     spec = _spec()
     src = BatchSource(open_dataset(kitti_root, "train").records, spec, batch=4, augmentation=None)
@@ -302,10 +302,10 @@ def test_bfloat16_training_reduces_the_loss_and_leaves_float32_behind(kitti_root
     Keras policy is restored (a Detector built afterwards is float32)."""
     import keras
 
-    from engine.data.kitti import open_dataset
-    from engine.train.data import BatchSource
-    from engine.train.loop import Trainer
-    from engine.train.state import init_weights
+    from squeezelens.engine.data.kitti import open_dataset
+    from squeezelens.engine.train.data import BatchSource
+    from squeezelens.engine.train.loop import Trainer
+    from squeezelens.engine.train.state import init_weights
 
     spec = _spec()
     src = BatchSource(open_dataset(kitti_root, "train").records, spec, batch=4, augmentation=None)
@@ -322,10 +322,10 @@ def test_bfloat16_training_reduces_the_loss_and_leaves_float32_behind(kitti_root
 
 
 def test_an_unknown_precision_is_refused_and_finetuning_stays_float32(tmp_path) -> None:
-    from engine.errors import InputError
-    from engine.quant import QuantConfig
-    from engine.train.loop import TrainConfig
-    from engine.train.qat import finetune
+    from squeezelens.engine.errors import InputError
+    from squeezelens.engine.quant import QuantConfig
+    from squeezelens.engine.train.loop import TrainConfig
+    from squeezelens.engine.train.qat import finetune
 
     with pytest.raises(InputError, match="precision must be one of float32, bfloat16"):
         TrainConfig(precision="float16").validate()
@@ -337,11 +337,11 @@ def test_an_unknown_precision_is_refused_and_finetuning_stays_float32(tmp_path) 
 
 @pytest.mark.slow
 def test_an_interrupted_run_resumes_where_it_stopped(kitti_root, tmp_path, monkeypatch):
-    from engine.checkpoint import load_checkpoint
-    from engine.errors import Cancelled
-    from engine.jobs import CancelToken
-    from engine.train.loop import Trainer, train
-    from engine.train.state import load_state
+    from squeezelens.engine.checkpoint import load_checkpoint
+    from squeezelens.engine.errors import Cancelled
+    from squeezelens.engine.jobs import CancelToken
+    from squeezelens.engine.train.loop import Trainer, train
+    from squeezelens.engine.train.state import load_state
 
     cfg = _config(dropout_rate=0.0, checkpoint_every=100)
     run = dict(input_size=TINY, config=cfg, progress=False, say=str)
@@ -381,8 +381,8 @@ def test_an_interrupted_run_resumes_where_it_stopped(kitti_root, tmp_path, monke
 
 # ------------------------------------------------------------- state and init
 def test_init_weights_and_merge_redraw_only_a_misfit_conv12():
-    from engine.errors import InputError
-    from engine.train.state import init_weights, merge_init
+    from squeezelens.engine.errors import InputError
+    from squeezelens.engine.train.state import init_weights, merge_init
 
     spec = _spec()
     w = init_weights(spec, 0)
@@ -399,7 +399,7 @@ def test_init_weights_and_merge_redraw_only_a_misfit_conv12():
 
 
 def test_state_round_trip(tmp_path):
-    from engine.train.state import STATE_FILE, TrainState, load_state, save_state
+    from squeezelens.engine.train.state import STATE_FILE, TrainState, load_state, save_state
 
     assert load_state(tmp_path) is None
     w = {"conv1/kernels": np.ones((3, 3, 3, 4), np.float32)}
@@ -415,11 +415,11 @@ def test_state_round_trip(tmp_path):
 # ------------------------------------------------------------------------- QAT
 @pytest.mark.slow
 def test_qat_runs_forward_on_grid_weights_and_updates_float_copies(kitti_root):
-    from engine.data.kitti import open_dataset
-    from engine.quant import QuantConfig, quantize_weights
-    from engine.train.data import BatchSource
-    from engine.train.qat import QATTrainer, step_config
-    from engine.train.state import init_weights
+    from squeezelens.engine.data.kitti import open_dataset
+    from squeezelens.engine.quant import QuantConfig, quantize_weights
+    from squeezelens.engine.train.data import BatchSource
+    from squeezelens.engine.train.qat import QATTrainer, step_config
+    from squeezelens.engine.train.state import init_weights
 
     spec = _spec()
     src = BatchSource(open_dataset(kitti_root, "train").records, spec, batch=2)
@@ -446,9 +446,9 @@ def test_qat_runs_forward_on_grid_weights_and_updates_float_copies(kitti_root):
 # ------------------------------------------------------------------------- CLI
 @pytest.mark.slow
 def test_cli_train_then_finetune(kitti_root, tmp_path, capsys):
-    from cli.main import main
-    from engine.checkpoint import load_checkpoint
-    from engine.train.state import load_state
+    from squeezelens.cli.main import main
+    from squeezelens.engine.checkpoint import load_checkpoint
+    from squeezelens.engine.train.state import load_state
 
     out = tmp_path / "run"
     common = ["--kitti-root", str(kitti_root), "--batch", "2", "--no-progress", "--log-every", "1"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cli.common import say
+from squeezelens.cli.common import say
 
 
 def register(sub) -> None:
@@ -23,9 +23,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from engine.checkpoint.writers import save_npz, write_sidecar
-    from engine.errors import InputError
-    from engine.train.average import average_checkpoints
+    from squeezelens.engine.checkpoint.writers import save_npz, write_sidecar
+    from squeezelens.engine.errors import InputError
+    from squeezelens.engine.train.average import average_checkpoints
 
     if args.out.suffix != ".npz":
         raise InputError("the output must be a .npz file", args.out)

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from cli.common import (
+from squeezelens.cli.common import (
     add_model_arguments,
     add_quant_arguments,
     load_detector,
@@ -19,8 +19,8 @@ from cli.common import (
     resolve_kitti_root,
     write_json,
 )
-from cli.runner import build_runner, check_quant_flags
-from engine.errors import InputError
+from squeezelens.cli.runner import build_runner, check_quant_flags
+from squeezelens.engine.errors import InputError
 
 
 def register(sub) -> None:
@@ -56,7 +56,7 @@ def register(sub) -> None:
 
 
 def _image_paths(args) -> list[Path]:
-    from engine.data.images import list_images
+    from squeezelens.engine.data.images import list_images
 
     if not args.images:
         root = Path(resolve_kitti_root(args))
@@ -68,7 +68,7 @@ def _image_paths(args) -> list[Path]:
 
 
 def _emit(path: Path, dets, args, provenance: dict) -> None:
-    from engine.eval.kitti_io import format_kitti_lines, write_kitti_detections
+    from squeezelens.engine.eval.kitti_io import format_kitti_lines, write_kitti_detections
 
     if args.out is None and args.format == "kitti":
         text = "".join(f"{path.name}\t{line}\n" for line in format_kitti_lines(dets))
@@ -83,9 +83,9 @@ def _emit(path: Path, dets, args, provenance: dict) -> None:
 
 
 def run(args) -> int:
-    from engine.data.images import read_image_bgr
-    from engine.prefetch import prefetch
-    from engine.provenance import checkpoint_record, versions
+    from squeezelens.engine.data.images import read_image_bgr
+    from squeezelens.engine.prefetch import prefetch
+    from squeezelens.engine.provenance import checkpoint_record, versions
 
     if not 0.0 <= args.threshold <= 1.0:
         raise InputError(f"--threshold must be in [0, 1], got {args.threshold}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cli.common import (
+from squeezelens.cli.common import (
     add_model_arguments,
     add_quant_arguments,
     load_detector,
@@ -12,8 +12,13 @@ from cli.common import (
     resolve_kitti_root,
     write_json,
 )
-from cli.progress import ProgressBar
-from cli.runner import BoundDetector, build_runner, check_quant_flags, kitti_train_images
+from squeezelens.cli.progress import ProgressBar
+from squeezelens.cli.runner import (
+    BoundDetector,
+    build_runner,
+    check_quant_flags,
+    kitti_train_images,
+)
 
 
 def register(sub) -> None:
@@ -47,7 +52,7 @@ def _unbound(runner) -> tuple[object, object]:
 
 
 def results_document(args, result, detector, quant, split: str) -> dict:
-    from engine.provenance import checkpoint_record, versions
+    from squeezelens.engine.provenance import checkpoint_record, versions
 
     doc = {
         "protocol": args.protocol,
@@ -62,9 +67,9 @@ def results_document(args, result, detector, quant, split: str) -> dict:
 
 
 def run(args) -> int:
-    from engine.data.kitti import open_dataset
-    from engine.eval.kitti_io import write_kitti_detections
-    from engine.evaluate import evaluate
+    from squeezelens.engine.data.kitti import open_dataset
+    from squeezelens.engine.eval.kitti_io import write_kitti_detections
+    from squeezelens.engine.evaluate import evaluate
 
     root = resolve_kitti_root(args)
     dataset = open_dataset(root, args.split)

@@ -17,8 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from cli.common import add_model_arguments, load_detector, say
-from engine.errors import InputError
+from squeezelens.cli.common import add_model_arguments, load_detector, say
+from squeezelens.engine.errors import InputError
 
 FORMATS = ("npz", "tf1", "tflite")
 
@@ -82,10 +82,10 @@ def resolve_format(out: Path, fmt: str | None, int8: bool) -> str:
 def calibration_paths(args) -> tuple[list, str]:
     """(calibration image paths, where they came from): --calib, else the train split of
     --kitti-root, else of the bundled sample data; the first --calib-count in name order."""
-    from cli.runner import calibration_paths as pick
-    from cli.runner import kitti_train_images
-    from engine.data.images import list_images
-    from engine.samples import default_kitti_root
+    from squeezelens.cli.runner import calibration_paths as pick
+    from squeezelens.cli.runner import kitti_train_images
+    from squeezelens.engine.data.images import list_images
+    from squeezelens.engine.samples import default_kitti_root
 
     if args.calib:
         if not list_images(args.calib):
@@ -117,9 +117,9 @@ def export_int8(detector, args, calibration: tuple[list, str]) -> int:
 
     calibration: (image paths, where they came from), from :func:`calibration_paths`.
     """
-    from engine.checkpoint.writers import write_sidecar
-    from engine.data.images import read_image_bgr
-    from engine.int8 import Int8Detector
+    from squeezelens.engine.checkpoint.writers import write_sidecar
+    from squeezelens.engine.data.images import read_image_bgr
+    from squeezelens.engine.int8 import Int8Detector
 
     paths, source = calibration
     say(f"INT8: {len(paths)} calibration images, {source} "
@@ -141,7 +141,7 @@ def export_int8(detector, args, calibration: tuple[list, str]) -> int:
 
 def _sidecar_extra(detector, int8, paths: list, source: str) -> dict:
     """What a deployment needs beside the model, and where the model came from."""
-    from engine.provenance import calibration_record, checkpoint_record, versions
+    from squeezelens.engine.provenance import calibration_record, checkpoint_record, versions
 
     in_scale, in_zero = int8.input_quantization
     out_scale, out_zero = int8.output_quantization
@@ -170,7 +170,7 @@ def run(args) -> int:
     detector = load_detector(args)
     if calibration is not None:
         return export_int8(detector, args, calibration)
-    from engine.checkpoint import save_npz, save_tf1
+    from squeezelens.engine.checkpoint import save_npz, save_tf1
 
     weights, spec = detector.float_weights, detector.spec
     if fmt == "npz":

@@ -7,12 +7,12 @@ copies, which the run's checkpoints hold.  Rerun the same command to continue.
 
 from __future__ import annotations
 
-from cli.commands.train import add_run_arguments, report, train_config
-from cli.common import parse_size, resolve_checkpoint, resolve_kitti_root, say
+from squeezelens.cli.commands.train import add_run_arguments, report, train_config
+from squeezelens.cli.common import parse_size, resolve_checkpoint, resolve_kitti_root, say
 
 
 def register(sub) -> None:
-    from engine.quant.cli_args import add_quant_arguments
+    from squeezelens.engine.quant.cli_args import add_quant_arguments
 
     p = sub.add_parser(
         "finetune", help="quantization-aware fine-tuning on KITTI", description=__doc__
@@ -33,8 +33,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from engine.quant.cli_args import quant_config_from_args
-    from engine.train import TrainingDiverged, finetune
+    from squeezelens.engine.quant.cli_args import quant_config_from_args
+    from squeezelens.engine.train import TrainingDiverged, finetune
 
     if args.quant_rounding is None:
         args.quant_rounding = "stochastic"

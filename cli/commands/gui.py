@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from cli.common import parse_size
+from squeezelens.cli.common import parse_size
 
 
 def register(sub) -> None:
@@ -38,6 +38,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from gui.app import run_app
+    from squeezelens.gui.app import run_app
 
     return run_app(args)

@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cli.common import add_model_arguments, add_quant_arguments, load_detector, say
-from engine.errors import InputError
+from squeezelens.cli.common import add_model_arguments, add_quant_arguments, load_detector, say
+from squeezelens.engine.errors import InputError
 
 
 def register(sub) -> None:
@@ -48,8 +48,8 @@ def register(sub) -> None:
 
 def _calibration(args, quant) -> tuple[list, str] | None:
     """(calibration image paths, where they came from) when activations are quantized."""
-    from cli.common import resolve_kitti_root
-    from cli.runner import calibration_paths, kitti_train_images
+    from squeezelens.cli.common import resolve_kitti_root
+    from squeezelens.cli.runner import calibration_paths, kitti_train_images
 
     if not quant.activation_bits:
         if args.calib or args.kitti_root:
@@ -62,8 +62,8 @@ def _calibration(args, quant) -> tuple[list, str] | None:
 
 
 def run(args) -> int:
-    from engine.quant.cli_args import quant_config_from_args
-    from engine.quant.export import write_quantized
+    from squeezelens.engine.quant.cli_args import quant_config_from_args
+    from squeezelens.engine.quant.export import write_quantized
 
     if args.out.suffix != ".npz":
         raise InputError("--out must end in .npz", args.out)

@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 
-from engine.errors import InputError
+from squeezelens.engine.errors import InputError
 
 
 def register(subparsers) -> None:
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--seed must be non-negative, got {args.seed}")
     if not 0.0 <= args.val_fraction <= 1.0:
         raise InputError(f"--val-fraction must be in [0, 1], got {args.val_fraction}")
-    from engine.synth import write_kitti_tree  # keeps `squeezelens --help` light
+    from squeezelens.engine.synth import write_kitti_tree  # keeps `squeezelens --help` light
 
     out = write_kitti_tree(
         args.out,

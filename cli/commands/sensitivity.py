@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cli.common import (
+from squeezelens.cli.common import (
     add_model_arguments,
     add_quant_arguments,
     load_detector,
@@ -24,8 +24,8 @@ from cli.common import (
     say,
     write_json,
 )
-from cli.progress import ProgressBar
-from engine.errors import InputError
+from squeezelens.cli.progress import ProgressBar
+from squeezelens.engine.errors import InputError
 
 
 def register(sub) -> None:
@@ -50,8 +50,8 @@ def register(sub) -> None:
 
 
 def _test_bits(text: str | None, config) -> tuple[int, ...]:
-    from engine.quant.config import MAX_BITS, MIN_BITS
-    from engine.sensitivity import sensitivity_bits
+    from squeezelens.engine.quant.config import MAX_BITS, MIN_BITS
+    from squeezelens.engine.sensitivity import sensitivity_bits
 
     if not text:
         return sensitivity_bits(config)
@@ -80,10 +80,10 @@ def format_table(result, overrides: dict, config) -> str:
 
 
 def run(args) -> int:
-    from engine.data.kitti import open_dataset
-    from engine.provenance import checkpoint_record, versions
-    from engine.quant.cli_args import quant_config_from_args
-    from engine.sensitivity import layer_sensitivity, recommend_overrides
+    from squeezelens.engine.data.kitti import open_dataset
+    from squeezelens.engine.provenance import checkpoint_record, versions
+    from squeezelens.engine.quant.cli_args import quant_config_from_args
+    from squeezelens.engine.sensitivity import layer_sensitivity, recommend_overrides
 
     config = quant_config_from_args(args)
     if args.int8 or config.activation_bits:

@@ -23,15 +23,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cli.common import (
+from squeezelens.cli.common import (
     add_model_arguments,
     add_quant_arguments,
     load_detector,
     resolve_kitti_root,
     say,
 )
-from cli.progress import ProgressBar
-from engine.errors import InputError
+from squeezelens.cli.progress import ProgressBar
+from squeezelens.engine.errors import InputError
 
 
 def register(sub) -> None:
@@ -61,8 +61,8 @@ def register(sub) -> None:
 
 def _fork_configs(args) -> list:
     """The fork's four curves at --bits (default the fork's bits); --seed and --layer-bits kept."""
-    from engine.quant.cli_args import quant_configs_from_args
-    from engine.quant.presets import FORK_BITS, FORK_FIELDS, fork_curve_configs
+    from squeezelens.engine.quant.cli_args import quant_configs_from_args
+    from squeezelens.engine.quant.presets import FORK_BITS, FORK_FIELDS, fork_curve_configs
 
     given = [f"--{n.replace('_', '-')}" for n in FORK_FIELDS if getattr(args, f"quant_{n}", None)]
     if given:
@@ -73,7 +73,7 @@ def _fork_configs(args) -> list:
 
 
 def _configs(args) -> list:
-    from engine.quant.cli_args import quant_configs_from_args
+    from squeezelens.engine.quant.cli_args import quant_configs_from_args
 
     configs = _fork_configs(args) if args.fork_curves else quant_configs_from_args(args)
     if not configs:
@@ -83,8 +83,8 @@ def _configs(args) -> list:
 
 def _calibration(args, points, root: str) -> tuple[list, dict] | None:
     """(paths, record) of the activation calibration images, None when no point needs them."""
-    from cli.runner import calibration_paths, kitti_train_images
-    from engine.provenance import calibration_record
+    from squeezelens.cli.runner import calibration_paths, kitti_train_images
+    from squeezelens.engine.provenance import calibration_record
 
     if not any(p.quant is not None and p.quant.activation_bits for p in points):
         return None
@@ -95,7 +95,7 @@ def _calibration(args, points, root: str) -> tuple[list, dict] | None:
 
 def _meta(detector, dataset, args, calibration: tuple[list, dict] | None) -> dict:
     """What the folder's sweep_meta.json records and a resumed sweep must match."""
-    from engine.provenance import versions
+    from squeezelens.engine.provenance import versions
 
     return {
         "checkpoint_sha256": detector.checkpoint.sha256 if detector.checkpoint else None,
@@ -108,9 +108,9 @@ def _meta(detector, dataset, args, calibration: tuple[list, dict] | None) -> dic
 
 
 def run(args) -> int:
-    from engine.data.images import read_image_bgr
-    from engine.data.kitti import open_dataset
-    from engine.sweep import run_sweep, sweep_points
+    from squeezelens.engine.data.images import read_image_bgr
+    from squeezelens.engine.data.kitti import open_dataset
+    from squeezelens.engine.sweep import run_sweep, sweep_points
 
     if getattr(args, "int8", False):
         raise InputError("--int8 is a single model, not a sweep axis; use evaluate --int8")
@@ -144,8 +144,8 @@ def run(args) -> int:
 
 def _report(rows: list, points: list, meta: dict, dataset, args) -> None:
     """Plot the points of this sweep and print their table."""
-    from cli.plots import provenance_caption, render_sweep
-    from engine.sweep import summarize
+    from squeezelens.cli.plots import provenance_caption, render_sweep
+    from squeezelens.engine.sweep import summarize
 
     keys = {p.key for p in points}
     curves = summarize([r for r in rows if r["key"] in keys])

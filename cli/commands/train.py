@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cli.common import parse_size, resolve_kitti_root, say
+from squeezelens.cli.common import parse_size, resolve_kitti_root, say
 
 
 def add_run_arguments(
@@ -66,8 +66,8 @@ def register(sub) -> None:
 
 def train_config(args):
     """The TrainConfig described by the shared flags."""
-    from engine.train.augment import AugmentConfig
-    from engine.train.loop import TrainConfig
+    from squeezelens.engine.train.augment import AugmentConfig
+    from squeezelens.engine.train.loop import TrainConfig
 
     return TrainConfig(
         steps=args.steps, batch=args.batch, learning_rate=args.lr, decay_steps=args.decay_steps,
@@ -88,9 +88,9 @@ def report(result) -> int:
 
 
 def run(args) -> int:
-    from engine.errors import InputError
-    from engine.model.spec import ArchSpec
-    from engine.train import TrainingDiverged, train
+    from squeezelens.engine.errors import InputError
+    from squeezelens.engine.model.spec import ArchSpec
+    from squeezelens.engine.train import TrainingDiverged, train
 
     config = train_config(args)
     if args.variant and args.init:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError
+from squeezelens.engine.errors import InputError
 
 _LAYER_RE = re.compile(r"(conv1|conv12|fire\d+[/_](?:squeeze1x1|expand1x1|expand3x3))(?![0-9])")
 

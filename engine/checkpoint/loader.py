@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.checkpoint.tf1 import is_sstable, tf1_files
-from engine.errors import InputError
-from engine.model.spec import ArchSpec, infer_spec, validate_sidecar
+from squeezelens.engine.checkpoint.tf1 import is_sstable, tf1_files
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.model.spec import ArchSpec, infer_spec, validate_sidecar
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -141,13 +141,13 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 def _load_tf1(prefix: Path) -> dict[str, np.ndarray]:
-    from engine.checkpoint.tf1 import read_tf1
+    from squeezelens.engine.checkpoint.tf1 import read_tf1
 
     return read_tf1(prefix)
 
 
 def _load_h5(path: Path) -> dict[str, np.ndarray]:
-    from engine.checkpoint.keras_h5 import read_keras_h5
+    from squeezelens.engine.checkpoint.keras_h5 import read_keras_h5
 
     return read_keras_h5(path)
 
@@ -185,6 +185,6 @@ def load_checkpoint(path: str | Path, input_size: tuple[int, int] | None = None)
 
 
 def _layer_set(spec: ArchSpec) -> list[str]:
-    from engine.model.spec import layer_names
+    from squeezelens.engine.model.spec import layer_names
 
     return layer_names(spec.variant)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError
+from squeezelens.engine.errors import InputError
 
 SSTABLE_MAGIC = bytes.fromhex("57fb808b247547db")  # leveldb table magic, little-endian
 SSTABLE_FOOTER = 48  # two padded block handles (40 bytes) + the 8-byte magic
@@ -82,7 +82,7 @@ def read_tf1(location: Path) -> dict[str, np.ndarray]:
 
     location: the checkpoint prefix, or a renamed ``.index`` file (see :func:`tf1_files`).
     """
-    from engine.tf_runtime import import_tf
+    from squeezelens.engine.tf_runtime import import_tf
 
     index, data = tf1_files(location)
     if not is_sstable(index):

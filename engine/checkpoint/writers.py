@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.model.spec import ArchSpec
+from squeezelens.engine.model.spec import ArchSpec
 
 
 def write_sidecar(path: Path, spec: ArchSpec, extra: dict | None = None) -> Path:
@@ -64,7 +64,7 @@ def save_tf1(
 ) -> Path:
     """Save a TF1 V2-format checkpoint (``prefix.index`` + ``prefix.data-00000-of-00001``)
     and the folder's ``checkpoint`` state file naming it as the latest."""
-    from engine.tf_runtime import import_tf
+    from squeezelens.engine.tf_runtime import import_tf
 
     tf = import_tf()
 

@@ -4,8 +4,8 @@ Pure numpy/OpenCV; no TensorFlow, no Qt.  Every bad input is raised as
 :class:`engine.errors.InputError` naming the file (and line, for label files).
 """
 
-from engine.data.images import IMAGE_SUFFIXES, list_images, read_image_bgr
-from engine.data.kitti import (
+from squeezelens.engine.data.images import IMAGE_SUFFIXES, list_images, read_image_bgr
+from squeezelens.engine.data.kitti import (
     Dataset,
     available_splits,
     open_dataset,

@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.data.images import IMAGE_SUFFIXES, list_images
-from engine.errors import InputError
-from engine.types import GroundTruthObject, ImageRecord
+from squeezelens.engine.data.images import IMAGE_SUFFIXES, list_images
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.types import GroundTruthObject, ImageRecord
 
 FIELD_NAMES: tuple[str, ...] = (
     "type",

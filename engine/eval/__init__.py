@@ -1,8 +1,8 @@
 """KITTI object evaluation (the official devkit, reproduced in numpy) and result files."""
 
-from engine.eval.devkit import PROTOCOLS, evaluate_detections, get_thresholds
-from engine.eval.kitti_io import read_kitti_detections, write_kitti_detections
-from engine.eval.results import ClassDifficultyAP, EvalResult, max_attainable_ap
+from squeezelens.engine.eval.devkit import PROTOCOLS, evaluate_detections, get_thresholds
+from squeezelens.engine.eval.kitti_io import read_kitti_detections, write_kitti_detections
+from squeezelens.engine.eval.results import ClassDifficultyAP, EvalResult, max_attainable_ap
 
 __all__ = [
     "PROTOCOLS",

@@ -37,18 +37,18 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from engine.errors import InputError
-from engine.eval.kitti_io import written_values
-from engine.eval.matching import Scene, match
-from engine.eval.matching import batches as match_batches
-from engine.eval.results import (
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.eval.kitti_io import written_values
+from squeezelens.engine.eval.matching import Scene, match
+from squeezelens.engine.eval.matching import batches as match_batches
+from squeezelens.engine.eval.results import (
     DIFFICULTIES,
     N_SAMPLE_PTS,
     ClassDifficultyAP,
     EvalResult,
     input_warnings,
 )
-from engine.types import Detections, ImageRecord
+from squeezelens.engine.types import Detections, ImageRecord
 
 PROTOCOLS: tuple[str, ...] = ("official", "squeezedet")
 MIN_HEIGHT: tuple[float, ...] = (40.0, 25.0, 25.0)

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data.kitti import parse_label_line
-from engine.errors import InputError
-from engine.types import Detections
+from squeezelens.engine.data.kitti import parse_label_line
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.types import Detections
 
 KITTI_CLASS_NAMES: Mapping[str, str] = {
     "car": "Car",

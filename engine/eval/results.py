@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from engine.types import Detections, ImageRecord
+from squeezelens.engine.types import Detections, ImageRecord
 
 DIFFICULTIES: tuple[str, ...] = ("easy", "moderate", "hard")
 N_SAMPLE_PTS = 41

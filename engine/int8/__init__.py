@@ -5,9 +5,9 @@
 - :class:`Int8Detector` -- runs the model with the LiteRT interpreter, like Detector
 """
 
-from engine.int8.cache import default_cache_dir, get_or_convert_int8
-from engine.int8.convert import ConvertOptions, convert_int8, load_calibration_images
-from engine.int8.runtime import Int8Detector, SizeReport
+from squeezelens.engine.int8.cache import default_cache_dir, get_or_convert_int8
+from squeezelens.engine.int8.convert import ConvertOptions, convert_int8, load_calibration_images
+from squeezelens.engine.int8.runtime import Int8Detector, SizeReport
 
 __all__ = [
     "ConvertOptions",

@@ -21,14 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError
-from engine.int8.convert import (
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.int8.convert import (
     DEFAULT_OPTIONS,
     ConvertOptions,
     ImageLike,
     load_calibration_images,
 )
-from engine.jobs import CancelToken, Progress
+from squeezelens.engine.jobs import CancelToken, Progress
 
 RECIPE_VERSION = 1  # bump when the conversion recipe changes its output
 _TFLITE_IDENT = b"TFL3"  # flatbuffer file identifier at bytes 4..8
@@ -131,8 +131,8 @@ def get_or_convert_int8(
     Raises InputError for bad calibration images or an unwritable cache dir,
     engine.errors.Cancelled when cancelled (nothing is written then).
     """
-    from engine.int8 import convert as _convert
-    from engine.int8 import isolated as _isolated
+    from squeezelens.engine.int8 import convert as _convert
+    from squeezelens.engine.int8 import isolated as _isolated
 
     images = load_calibration_images(calibration_images)
     path = cache_path(detector, images, cache_dir, options)

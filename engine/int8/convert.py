@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError
-from engine.jobs import CancelToken, Progress, check
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.jobs import CancelToken, Progress, check
 
 ImageLike = np.ndarray | str | Path
 
@@ -71,7 +71,7 @@ def load_calibration_images(images: Sequence[ImageLike]) -> list[np.ndarray]:
     out: list[np.ndarray] = []
     for i, item in enumerate(images):
         if isinstance(item, (str, Path)):
-            from engine.data.images import read_image_bgr
+            from squeezelens.engine.data.images import read_image_bgr
 
             item = read_image_bgr(item)
         if not isinstance(item, np.ndarray) or item.ndim != 3 or item.shape[2] != 3:
@@ -93,7 +93,7 @@ def _float_model(detector):
     Fresh so the conversion neither sees quantized weights the detector may
     have swapped in nor races with its forward passes.
     """
-    from engine.model.squeezedet import build_models
+    from squeezelens.engine.model.squeezedet import build_models
 
     graph = build_models(detector.spec)
     for name, layer in graph.layers.items():
@@ -147,7 +147,7 @@ def convert_int8(
     cancel: checked between steps; raises engine.errors.Cancelled.
     Returns the .tflite bytes: input (1, H, W, 3), output (1, gridH, gridW, K*(C+5)).
     """
-    from engine.tf_runtime import graph_building, import_tf
+    from squeezelens.engine.tf_runtime import graph_building, import_tf
 
     images = load_calibration_images(calibration_images)
     tf = import_tf()

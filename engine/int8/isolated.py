@@ -8,7 +8,7 @@ owns its TensorFlow runtime, so nothing of the parent's meets the converter; it
 also keeps the converter's Python-heavy tracing off the parent's interpreter
 lock (the UI stays smooth), and cancelling kills it at once.
 
-Protocol (``python -m engine.int8.isolated JOB_DIR``): ``JOB_DIR`` holds
+Protocol (``python -m squeezelens.engine.int8.isolated JOB_DIR``): ``JOB_DIR`` holds
 ``weights.npz`` with its sidecar (the float weights and architecture),
 ``calib.npz`` (``arr_0`` ... the calibration images, BGR (H, W, 3)) and
 ``job.json`` (``spec``: the parent's ``ArchSpec.to_dict()``, ``options``).  The
@@ -31,16 +31,15 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError
-from engine.int8.convert import DEFAULT_OPTIONS, ConvertOptions
-from engine.jobs import CancelToken, Progress, check
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.int8.convert import DEFAULT_OPTIONS, ConvertOptions
+from squeezelens.engine.jobs import CancelToken, Progress, check
 
 _POLL_S = 0.05  # how often a waiting parent checks for cancellation
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]  # holds the ``engine`` package
 
 
 def _write_job(job: Path, detector, images: Sequence[np.ndarray], options: ConvertOptions) -> None:
-    from engine.checkpoint.writers import save_npz
+    from squeezelens.engine.checkpoint.writers import save_npz
 
     save_npz(job / "weights.npz", detector.float_weights, detector.spec)
     np.savez(job / "calib.npz", *[np.ascontiguousarray(im) for im in images])
@@ -48,10 +47,16 @@ def _write_job(job: Path, detector, images: Sequence[np.ndarray], options: Conve
     (job / "job.json").write_text(json.dumps(meta))
 
 
+def _child_command(job: Path) -> list[str]:
+    """The child's command line.  It runs in the job folder (nothing of the user's current
+    folder can shadow the package) and, from Python 3.11, with ``-P`` (no script or current
+    folder prepended to ``sys.path``): it imports the same installed ``squeezelens`` as the parent."""
+    safe_path = ["-P"] if sys.version_info >= (3, 11) else []
+    return [sys.executable, *safe_path, "-m", "squeezelens.engine.int8.isolated", str(job)]
+
+
 def _child_env() -> dict[str, str]:
     env = dict(os.environ)
-    path = env.get("PYTHONPATH", "")
-    env["PYTHONPATH"] = str(_PROJECT_ROOT) + (os.pathsep + path if path else "")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return env
 
@@ -102,10 +107,9 @@ def convert_int8_isolated(
     with tempfile.TemporaryDirectory(prefix="squeezelens-int8-job-") as tmp:
         job = Path(tmp)
         _write_job(job, detector, images, options)
-        cmd = [sys.executable, "-m", "engine.int8.isolated", str(job)]
         with open(job / "stderr.txt", "w") as err:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True,
-                                    env=_child_env())  # fmt: skip
+            proc = subprocess.Popen(_child_command(job), stdout=subprocess.PIPE, stderr=err,
+                                    text=True, env=_child_env(), cwd=job)  # fmt: skip
         try:
             error = _follow(proc, progress, cancel)
             rc = proc.wait()
@@ -121,8 +125,8 @@ def convert_int8_isolated(
 
 
 def _run_job(job: Path) -> None:
-    from engine.detector import Detector
-    from engine.int8.convert import convert_int8
+    from squeezelens.engine.detector import Detector
+    from squeezelens.engine.int8.convert import convert_int8
 
     meta = json.loads((job / "job.json").read_text())
     detector = Detector.from_checkpoint(job / "weights.npz")

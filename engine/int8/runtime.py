@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError
-from engine.int8.convert import DEFAULT_OPTIONS, ConvertOptions, ImageLike
-from engine.jobs import CancelToken, Progress
-from engine.types import Detections
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.int8.convert import DEFAULT_OPTIONS, ConvertOptions, ImageLike
+from squeezelens.engine.jobs import CancelToken, Progress
+from squeezelens.engine.types import Detections
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
@@ -126,7 +126,7 @@ class Int8Detector:
 
         isolated: convert in a child process (for hosts with other busy threads).
         """
-        from engine.int8.cache import get_or_convert_int8
+        from squeezelens.engine.int8.cache import get_or_convert_int8
 
         path = get_or_convert_int8(
             detector, calibration_images, cache_dir, progress, cancel, options, isolated
@@ -187,7 +187,7 @@ class Int8Detector:
 
     def _load(self, image: ImageLike) -> np.ndarray:
         if isinstance(image, (str, Path)):
-            from engine.data.images import read_image_bgr
+            from squeezelens.engine.data.images import read_image_bgr
 
             return read_image_bgr(image)
         return image

@@ -1,5 +1,5 @@
 """SqueezeDet architectures: a spec inferred from tensor shapes and a Keras builder."""
 
-from engine.model.spec import ArchSpec, infer_spec, layer_names
+from squeezelens.engine.model.spec import ArchSpec, infer_spec, layer_names
 
 __all__ = ["ArchSpec", "infer_spec", "layer_names"]

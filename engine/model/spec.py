@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from engine.errors import InputError
+from squeezelens.engine.errors import InputError
 
 KITTI_CLASSES = ("car", "pedestrian", "cyclist")
 KITTI_INPUT_SIZE = (1248, 384)  # (W, H)

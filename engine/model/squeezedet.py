@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.model.spec import CONV1, FIRES, POOL_AFTER, ArchSpec, layer_names
+from squeezelens.engine.model.spec import CONV1, FIRES, POOL_AFTER, ArchSpec, layer_names
 
 
 def keras_name(official_layer: str) -> str:
@@ -25,7 +25,7 @@ def keras_name(official_layer: str) -> str:
 
 def keras_module():
     """Keras, imported after TensorFlow (quietly)."""
-    from engine.tf_runtime import import_tf
+    from squeezelens.engine.tf_runtime import import_tf
 
     import_tf()  # quietly, before Keras pulls TensorFlow in
     import keras

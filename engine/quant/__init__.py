@@ -14,17 +14,28 @@ presets (the fork's four curves, Ristretto) live in :mod:`engine.quant.presets`;
 :func:`engine.quant.export.write_quantized` writes quantized parameters with their grids.
 """
 
-from engine.quant.apply import TensorPlan, plan_quantization, quantization_report, quantize_weights
-from engine.quant.cli_args import (
+from squeezelens.engine.quant.apply import (
+    TensorPlan,
+    plan_quantization,
+    quantization_report,
+    quantize_weights,
+)
+from squeezelens.engine.quant.cli_args import (
     add_quant_arguments,
     quant_config_from_args,
     quant_configs_from_args,
 )
-from engine.quant.config import PartialConfig, QuantConfig
-from engine.quant.grids import LinearGrid, Pow2Grid, SymmetricGrid, UniformGrid, pow2_frac_len
-from engine.quant.presets import FORK_BITS, FORK_CURVES, PRESETS, RISTRETTO, Preset
-from engine.quant.report import TensorQuantInfo, model_size_bytes
-from engine.quant.rounding import round_nearest, round_stochastic, uniform_draws
+from squeezelens.engine.quant.config import PartialConfig, QuantConfig
+from squeezelens.engine.quant.grids import (
+    LinearGrid,
+    Pow2Grid,
+    SymmetricGrid,
+    UniformGrid,
+    pow2_frac_len,
+)
+from squeezelens.engine.quant.presets import FORK_BITS, FORK_CURVES, PRESETS, RISTRETTO, Preset
+from squeezelens.engine.quant.report import TensorQuantInfo, model_size_bytes
+from squeezelens.engine.quant.rounding import round_nearest, round_stochastic, uniform_draws
 
 __all__ = [
     "FORK_BITS",

@@ -30,13 +30,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.errors import InputError
-from engine.quant.arith import arith_rounder
-from engine.quant.config import QuantConfig
-from engine.quant.grids import UniformGrid
-from engine.quant.report import TensorQuantInfo, info_of
-from engine.quant.rounding import aligned_empty, draw_generator, round_into
-from engine.quant.scales import RangeStats, make_grid, range_unit, split_param_name
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.quant.arith import arith_rounder
+from squeezelens.engine.quant.config import QuantConfig
+from squeezelens.engine.quant.grids import UniformGrid
+from squeezelens.engine.quant.report import TensorQuantInfo, info_of
+from squeezelens.engine.quant.rounding import aligned_empty, draw_generator, round_into
+from squeezelens.engine.quant.scales import RangeStats, make_grid, range_unit, split_param_name
 
 _WORKERS = max(1, min(4, os.cpu_count() or 1))
 _BUNDLE = 1 << 17

@@ -33,8 +33,8 @@ import weakref
 
 import numpy as np
 
-from engine.quant import kernels
-from engine.quant.grids import UniformGrid
+from squeezelens.engine.quant import kernels
+from squeezelens.engine.quant.grids import UniformGrid
 
 LEVEL_TABLE_MAX = 1 << 21
 NUMPY_CHUNK = 16384  # elements per numpy pass: the work buffers stay in cache

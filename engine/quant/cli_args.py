@@ -20,8 +20,8 @@ import argparse
 import itertools
 from typing import Any
 
-from engine.errors import InputError
-from engine.quant.config import FLOAT, GRIDS, RANGES, ROUNDINGS, SCALES, QuantConfig
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.quant.config import FLOAT, GRIDS, RANGES, ROUNDINGS, SCALES, QuantConfig
 
 _TRUE = ("on", "true", "yes", "1")
 _FALSE = ("off", "false", "no", "0")

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.errors import InputError
+from squeezelens.engine.errors import InputError
 
 MIN_BITS, MAX_BITS = 1, 16
 MIN_ACTIVATION_BITS, MAX_ACTIVATION_BITS = 4, 16

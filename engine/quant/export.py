@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import InputError
-from engine.quant.config import QuantConfig
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.quant.config import QuantConfig
 
 Calibration = tuple[Sequence[str | os.PathLike], str]  # (image paths, where they came from)
 
@@ -37,8 +37,8 @@ def quantized_document(
 
     activations: the calibrated activation formats (see :func:`activation_document`), or None.
     """
-    from engine.provenance import checkpoint_record, versions
-    from engine.quant.apply import quantization_report, quantize_weights
+    from squeezelens.engine.provenance import checkpoint_record, versions
+    from squeezelens.engine.quant.apply import quantization_report, quantize_weights
 
     weights = quantize_weights(detector.float_weights, config)
     report = quantization_report(detector.float_weights, config)
@@ -61,9 +61,9 @@ def activation_document(
 
     The detector keeps the new ranges (``detector.activation_ranges``).
     """
-    from engine.activations import activation_formats
-    from engine.data.images import read_image_bgr
-    from engine.provenance import calibration_record
+    from squeezelens.engine.activations import activation_formats
+    from squeezelens.engine.data.images import read_image_bgr
+    from squeezelens.engine.provenance import calibration_record
 
     paths = list(paths)
     ranges = detector.calibrate_activations([read_image_bgr(p) for p in paths])
@@ -94,7 +94,7 @@ def write_quantized(
     otherwise.  Raises InputError for a path not ending in .npz or missing
     calibration images (before anything is written).
     """
-    from engine.checkpoint.writers import save_npz
+    from squeezelens.engine.checkpoint.writers import save_npz
 
     npz = Path(path)
     if npz.suffix != ".npz":

@@ -29,7 +29,7 @@ from functools import cached_property
 
 import numpy as np
 
-from engine.errors import InputError
+from squeezelens.engine.errors import InputError
 
 MAX_BITS = 16
 

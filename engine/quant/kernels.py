@@ -45,7 +45,7 @@ _failed = False
 
 
 def _build() -> SimpleNamespace:
-    from engine.quant import _jit  # imports numba: ImportError when it is not installed
+    from squeezelens.engine.quant import _jit  # imports numba: ImportError when it is not installed
 
     return SimpleNamespace(
         nearest=_jit.nearest,

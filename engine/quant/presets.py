@@ -26,8 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from engine.errors import InputError
-from engine.quant.config import QuantConfig
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.quant.config import QuantConfig
 
 FORK_BITS: tuple[int, ...] = (3, 4, 5, 6, 7, 9, 11)
 FORK_PROTOCOL = "squeezedet"

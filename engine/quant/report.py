@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.quant.grids import LinearGrid, Pow2Grid, SymmetricGrid
+from squeezelens.engine.quant.grids import LinearGrid, Pow2Grid, SymmetricGrid
 
 Number = float | int | np.ndarray
 _GRID_NAMES = {LinearGrid: "linear", SymmetricGrid: "symmetric", Pow2Grid: "pow2"}

@@ -27,9 +27,9 @@ import zlib
 
 import numpy as np
 
-from engine.errors import InputError
-from engine.quant.arith import arith_rounder
-from engine.quant.grids import UniformGrid
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.quant.arith import arith_rounder
+from squeezelens.engine.quant.grids import UniformGrid
 
 
 def draw_generator(seed: int, name: str, start: int = 0) -> np.random.PCG64:

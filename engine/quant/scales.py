@@ -27,10 +27,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.errors import InputError
-from engine.quant import kernels
-from engine.quant.config import QuantConfig
-from engine.quant.grids import LinearGrid, Pow2Grid, SymmetricGrid, UniformGrid, pow2_frac_len
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.quant import kernels
+from squeezelens.engine.quant.config import QuantConfig
+from squeezelens.engine.quant.grids import (
+    LinearGrid,
+    Pow2Grid,
+    SymmetricGrid,
+    UniformGrid,
+    pow2_frac_len,
+)
 
 PARAM_KINDS = ("kernels", "biases")
 _PREFIX = re.compile(r"^[A-Za-z_]+")

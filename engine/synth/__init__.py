@@ -14,12 +14,12 @@ Public API:
 * :func:`format_label` / :func:`parse_label`: one KITTI label_2 line.
 """
 
-from engine.synth.camera import Camera
-from engine.synth.dataset import split_indices, write_kitti_tree
-from engine.synth.labels import format_label, parse_label
-from engine.synth.render import RenderedObject, render_objects
-from engine.synth.scene import Scene, build_scene, generate_scene, scene_seed
-from engine.synth.specs import ObjectSpec
+from squeezelens.engine.synth.camera import Camera
+from squeezelens.engine.synth.dataset import split_indices, write_kitti_tree
+from squeezelens.engine.synth.labels import format_label, parse_label
+from squeezelens.engine.synth.render import RenderedObject, render_objects
+from squeezelens.engine.synth.scene import Scene, build_scene, generate_scene, scene_seed
+from squeezelens.engine.synth.specs import ObjectSpec
 
 __all__ = [
     "Camera",

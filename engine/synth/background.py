@@ -12,10 +12,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from engine.synth.camera import Camera
-from engine.synth.canvas import Color, fill_polys, mix
-from engine.synth.layout import RoadLayout
-from engine.synth.lighting import Lighting
+from squeezelens.engine.synth.camera import Camera
+from squeezelens.engine.synth.canvas import Color, fill_polys, mix
+from squeezelens.engine.synth.layout import RoadLayout
+from squeezelens.engine.synth.lighting import Lighting
 
 NEAR, FAR = 1.0, 600.0  # z range of ground polygons, metres
 MARKING_FAR = 140.0  # dashes beyond this are sub-pixel noise

@@ -25,9 +25,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engine.errors import InputError
-from engine.synth.labels import write_labels
-from engine.synth.scene import generate_scene, scene_seed
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.synth.labels import write_labels
+from squeezelens.engine.synth.scene import generate_scene, scene_seed
 
 MANIFEST = "synth_manifest.json"
 GENERATOR = "squeezelens.synth"

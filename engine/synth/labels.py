@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.errors import InputError
-from engine.synth.camera import observation_angle, wrap_angle
-from engine.synth.specs import DONT_CARE, ObjectSpec
-from engine.types import GroundTruthObject
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.synth.camera import observation_angle, wrap_angle
+from squeezelens.engine.synth.specs import DONT_CARE, ObjectSpec
+from squeezelens.engine.types import GroundTruthObject
 
 MIN_BOX_HEIGHT = 12
 MIN_BOX_WIDTH = 4

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.synth.camera import Camera
+from squeezelens.engine.synth.camera import Camera
 
 SETTINGS = ("city", "suburb", "rural")
 

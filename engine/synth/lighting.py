@@ -16,7 +16,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from engine.synth.canvas import Color
+from squeezelens.engine.synth.canvas import Color
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.synth.camera import Camera, wrap_angle
-from engine.synth.layout import RoadLayout
-from engine.synth.specs import CAR, CYCLIST, DRAW_MARGIN, PEDESTRIAN, ObjectSpec
+from squeezelens.engine.synth.camera import Camera, wrap_angle
+from squeezelens.engine.synth.layout import RoadLayout
+from squeezelens.engine.synth.specs import CAR, CYCLIST, DRAW_MARGIN, PEDESTRIAN, ObjectSpec
 
 CLASS_MIX = {CAR: 0.4, PEDESTRIAN: 0.3, CYCLIST: 0.3}
 DEPTH = {CAR: (6.0, 80.0), PEDESTRIAN: (4.5, 45.0), CYCLIST: (5.0, 55.0)}

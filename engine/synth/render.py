@@ -16,13 +16,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from engine.synth.camera import Camera
-from engine.synth.canvas import Layer
-from engine.synth.labels import clip_box, object_label
-from engine.synth.riders import draw_cyclist, draw_pedestrian
-from engine.synth.specs import CAR, CYCLIST, DRAW_MARGIN, PEDESTRIAN, ObjectSpec
-from engine.synth.vehicles import draw_car
-from engine.types import GroundTruthObject
+from squeezelens.engine.synth.camera import Camera
+from squeezelens.engine.synth.canvas import Layer
+from squeezelens.engine.synth.labels import clip_box, object_label
+from squeezelens.engine.synth.riders import draw_cyclist, draw_pedestrian
+from squeezelens.engine.synth.specs import CAR, CYCLIST, DRAW_MARGIN, PEDESTRIAN, ObjectSpec
+from squeezelens.engine.synth.vehicles import draw_car
+from squeezelens.engine.types import GroundTruthObject
 
 DRAWERS = {CAR: draw_car, PEDESTRIAN: draw_pedestrian, CYCLIST: draw_cyclist}
 

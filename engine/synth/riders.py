@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.synth.camera import Camera, to_camera
-from engine.synth.canvas import Color, Layer
-from engine.synth.specs import ObjectSpec
+from squeezelens.engine.synth.camera import Camera, to_camera
+from squeezelens.engine.synth.canvas import Color, Layer
+from squeezelens.engine.synth.specs import ObjectSpec
 
 SKIN: tuple[Color, ...] = (
     (150, 185, 225),

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.errors import InputError
-from engine.synth.background import draw_ground, draw_sky
-from engine.synth.camera import Camera
-from engine.synth.layout import RoadLayout, sample_layout
-from engine.synth.lighting import Lighting, camera_response, sample_lighting
-from engine.synth.placement import sample_specs
-from engine.synth.render import RenderedObject, render_objects
-from engine.synth.scenery import draw_scenery
-from engine.types import GroundTruthObject
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.synth.background import draw_ground, draw_sky
+from squeezelens.engine.synth.camera import Camera
+from squeezelens.engine.synth.layout import RoadLayout, sample_layout
+from squeezelens.engine.synth.lighting import Lighting, camera_response, sample_lighting
+from squeezelens.engine.synth.placement import sample_specs
+from squeezelens.engine.synth.render import RenderedObject, render_objects
+from squeezelens.engine.synth.scenery import draw_scenery
+from squeezelens.engine.types import GroundTruthObject
 
 MIN_SIZE = (64, 32)
 MAX_SIZE = (8192, 8192)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.synth.camera import Camera
-from engine.synth.canvas import Color, disk_image, fill_polys, mix, shade, stroke_image
-from engine.synth.layout import RoadLayout
-from engine.synth.lighting import Lighting
+from squeezelens.engine.synth.camera import Camera
+from squeezelens.engine.synth.canvas import Color, disk_image, fill_polys, mix, shade, stroke_image
+from squeezelens.engine.synth.layout import RoadLayout
+from squeezelens.engine.synth.lighting import Lighting
 
 FACADES: tuple[Color, ...] = (
     (170, 198, 214),

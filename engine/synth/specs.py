@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.synth.camera import to_camera
+from squeezelens.engine.synth.camera import to_camera
 
 CAR, PEDESTRIAN, CYCLIST, DONT_CARE = "Car", "Pedestrian", "Cyclist", "DontCare"
 KINDS = (CAR, PEDESTRIAN, CYCLIST)

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from engine.synth.camera import Camera, to_camera
-from engine.synth.canvas import Color, Layer, mix, shade
-from engine.synth.specs import ObjectSpec
+from squeezelens.engine.synth.camera import Camera, to_camera
+from squeezelens.engine.synth.canvas import Color, Layer, mix, shade
+from squeezelens.engine.synth.specs import ObjectSpec
 
 # BGR paint colours with rough real-world frequencies (white/grey/black dominate).
 PAINTS: tuple[tuple[Color, float], ...] = (

@@ -9,11 +9,11 @@ Both are resumable: calling them again with the same out_dir continues after
 the last saved step.  TensorFlow is imported only when a model is built.
 """
 
-from engine.train.augment import AugmentConfig
-from engine.train.loop import TrainConfig, Trainer, TrainResult, train
-from engine.train.loss import LossConfig
-from engine.train.monitor import TrainingDiverged
-from engine.train.qat import QATTrainer, finetune
+from squeezelens.engine.train.augment import AugmentConfig
+from squeezelens.engine.train.loop import TrainConfig, Trainer, TrainResult, train
+from squeezelens.engine.train.loss import LossConfig
+from squeezelens.engine.train.monitor import TrainingDiverged
+from squeezelens.engine.train.qat import QATTrainer, finetune
 
 __all__ = [
     "AugmentConfig",

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.types import GroundTruthObject
+from squeezelens.engine.types import GroundTruthObject
 
 
 @dataclass(frozen=True)

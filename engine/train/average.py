@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError
-from engine.model.spec import ArchSpec
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.model.spec import ArchSpec
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def average_checkpoints(paths: list[str | Path]) -> AveragedWeights:
     anchors) and the same tensors; otherwise an :class:`InputError` names the first
     one that differs from the first checkpoint.
     """
-    from engine.checkpoint import load_checkpoint
+    from squeezelens.engine.checkpoint import load_checkpoint
 
     if len(paths) < 2:
         raise InputError("averaging needs at least two checkpoints")

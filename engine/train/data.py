@@ -16,13 +16,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.anchors import anchor_grid
-from engine.data.images import read_image_bgr
-from engine.errors import InputError
-from engine.model.spec import ArchSpec
-from engine.train.assign import build_targets, objects_to_boxes
-from engine.train.augment import DEFAULT_AUGMENTATION, AugmentConfig, augment, prepare_image
-from engine.types import ImageRecord
+from squeezelens.engine.anchors import anchor_grid
+from squeezelens.engine.data.images import read_image_bgr
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.model.spec import ArchSpec
+from squeezelens.engine.train.assign import build_targets, objects_to_boxes
+from squeezelens.engine.train.augment import (
+    DEFAULT_AUGMENTATION,
+    AugmentConfig,
+    augment,
+    prepare_image,
+)
+from squeezelens.engine.types import ImageRecord
 
 
 @dataclass(frozen=True)

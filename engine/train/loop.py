@@ -21,15 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.anchors import anchor_grid
-from engine.errors import Cancelled, InputError
-from engine.jobs import CancelToken
-from engine.model.spec import ArchSpec
-from engine.tf_runtime import import_tf
-from engine.train.augment import AugmentConfig
-from engine.train.data import Batch, BatchSource, Prefetcher
-from engine.train.loss import LossConfig, total_loss
-from engine.train.monitor import (
+from squeezelens.engine.anchors import anchor_grid
+from squeezelens.engine.errors import Cancelled, InputError
+from squeezelens.engine.jobs import CancelToken
+from squeezelens.engine.model.spec import ArchSpec
+from squeezelens.engine.tf_runtime import import_tf
+from squeezelens.engine.train.augment import AugmentConfig
+from squeezelens.engine.train.data import Batch, BatchSource, Prefetcher
+from squeezelens.engine.train.loss import LossConfig, total_loss
+from squeezelens.engine.train.monitor import (
     LOG_FILE,
     LossLog,
     check_finite,
@@ -38,7 +38,7 @@ from engine.train.monitor import (
     show,
     sigint_cancels,
 )
-from engine.train.state import (
+from squeezelens.engine.train.state import (
     TrainState,
     load_state,
     save_state,
@@ -53,7 +53,7 @@ PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # -> Keras dt
 def dtype_policy(precision: str):
     """Build Keras layers under ``precision``'s dtype policy (restored afterwards: the
     policy is global, and a float32 Detector may be built in the same process)."""
-    from engine.model.squeezedet import keras_module
+    from squeezelens.engine.model.squeezedet import keras_module
 
     keras = keras_module()
     before = keras.config.dtype_policy()
@@ -122,7 +122,7 @@ class Trainer:
     """
 
     def __init__(self, spec: ArchSpec, weights: dict[str, np.ndarray], config: TrainConfig):
-        from engine.model.squeezedet import build_models
+        from squeezelens.engine.model.squeezedet import build_models
 
         tf = import_tf()
         self.spec, self.config = spec, config
@@ -304,7 +304,7 @@ def _resume_or_start(out_dir: Path, spec: ArchSpec, kind: str) -> TrainState | N
 
 def open_training_set(dataset_root: str | Path, spec: ArchSpec, config: TrainConfig) -> BatchSource:
     """The BatchSource of a KITTI folder's split (``config.split``)."""
-    from engine.data.kitti import open_dataset
+    from squeezelens.engine.data.kitti import open_dataset
 
     dataset = open_dataset(dataset_root, config.split)
     return BatchSource(dataset.records, spec, config.batch, config.seed, config.augmentation)
@@ -312,13 +312,13 @@ def open_training_set(dataset_root: str | Path, spec: ArchSpec, config: TrainCon
 
 def _fresh_start(init, spec: ArchSpec | None, input_size, seed: int) -> tuple[ArchSpec, dict, str]:
     """(spec, weights, note) of a new run: from --init (conv12 redrawn if it does not fit) or new."""
-    from engine.train.state import init_weights, merge_init
+    from squeezelens.engine.train.state import init_weights, merge_init
 
     if init is None:
         spec = spec or ArchSpec()
         spec = spec.with_input_size(input_size) if input_size else spec
         return spec, init_weights(spec, seed), "new weights"
-    from engine.checkpoint import load_checkpoint
+    from squeezelens.engine.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(init, input_size=input_size)
     if spec is not None:

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.postprocess import EXP_THRESH
-from engine.tf_runtime import import_tf
+from squeezelens.engine.postprocess import EXP_THRESH
+from squeezelens.engine.tf_runtime import import_tf
 
 EPSILON = 1e-16
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from engine.jobs import CancelToken
+from squeezelens.engine.jobs import CancelToken
 
 LOG_FILE = "loss_log.csv"
 LOG_FIELDS = ("step", "total", "class", "conf", "bbox", "lr", "seconds")

@@ -32,11 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError
-from engine.model.spec import ArchSpec
-from engine.tf_runtime import import_tf
-from engine.train.data import Batch
-from engine.train.loop import (
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.model.spec import ArchSpec
+from squeezelens.engine.tf_runtime import import_tf
+from squeezelens.engine.train.data import Batch
+from squeezelens.engine.train.loop import (
     TrainConfig,
     Trainer,
     TrainResult,
@@ -81,7 +81,7 @@ class QATTrainer(Trainer):
 
     def load_quantized(self, quant) -> dict[str, np.ndarray]:
         """Quantize the shadow weights with ``quant`` and put them in the model; returns them."""
-        from engine.quant import quantize_weights
+        from squeezelens.engine.quant import quantize_weights
 
         q = quantize_weights(self.float_weights(), quant)
         for name, var in zip(self.names, self.variables):
@@ -129,7 +129,7 @@ def finetune(
     original's 0.01; fine-tuning usually wants less, e.g. 0.001).  cancel: an
     :class:`engine.jobs.CancelToken` that stops the run after the current step.
     """
-    from engine.checkpoint import load_checkpoint
+    from squeezelens.engine.checkpoint import load_checkpoint
 
     config = _checked_config(config, overrides)
     out = Path(out_dir)

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.checkpoint.writers import save_npz
-from engine.errors import InputError
-from engine.model.spec import ArchSpec, expected_shapes
+from squeezelens.engine.checkpoint.writers import save_npz
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.model.spec import ArchSpec, expected_shapes
 
 STATE_FILE = "train.state"
 LATEST = "model.npz"

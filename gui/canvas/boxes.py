@@ -15,7 +15,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsSceneHoverEvent
 
-from gui.palette import FLIPPED, GAINED, LOST, SourceStyle
+from squeezelens.gui.palette import FLIPPED, GAINED, LOST, SourceStyle
 
 HIGHLIGHT = {"lost": LOST, "gained": GAINED, "flipped": FLIPPED}
 TAGS = {"lost": "−", "gained": "+"}  # shape cues besides colour: − lost, + new

@@ -14,9 +14,9 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from gui.canvas.boxes import HIGHLIGHT, BadgeItem, BoxItem, BoxSpec, HaloItem, box_specs
-from gui.palette import SourceStyle, styles
-from gui.state import AppState
+from squeezelens.gui.canvas.boxes import HIGHLIGHT, BadgeItem, BoxItem, BoxSpec, HaloItem, box_specs
+from squeezelens.gui.palette import SourceStyle, styles
+from squeezelens.gui.state import AppState
 
 PLACEHOLDER = "Open a KITTI folder or an image folder (File menu), or drop one here"
 

@@ -29,9 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.analysis import Analysis
-from gui.palette import HIST_FLOAT, HIST_QUANT, LEVEL_LINES
-from gui.state import AppState
+from squeezelens.gui.analysis import Analysis
+from squeezelens.gui.palette import HIST_FLOAT, HIST_QUANT, LEVEL_LINES
+from squeezelens.gui.state import AppState
 
 DENSE_LEVELS = 48  # above this many levels, lines would hide the histogram
 BAR_ALPHA = 150  # translucent bars: the levels stay visible where they cross them

@@ -32,10 +32,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.busy import BusyIndicator
-from gui.controller import Controller
-from gui.state import AppState
-from gui.thumbnails import ThumbnailLoader
+from squeezelens.gui.busy import BusyIndicator
+from squeezelens.gui.controller import Controller
+from squeezelens.gui.state import AppState
+from squeezelens.gui.thumbnails import ThumbnailLoader
 
 CHANGES_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2

@@ -18,11 +18,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.canvas.boxes import HIGHLIGHT
-from gui.canvas.image_view import Canvas, line_icon
-from gui.facts import gt_count
-from gui.palette import styles
-from gui.state import AppState
+from squeezelens.gui.canvas.boxes import HIGHLIGHT
+from squeezelens.gui.canvas.image_view import Canvas, line_icon
+from squeezelens.gui.facts import gt_count
+from squeezelens.gui.palette import styles
+from squeezelens.gui.state import AppState
 
 BOX_ROLE = Qt.ItemDataRole.UserRole + 1
 

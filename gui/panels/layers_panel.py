@@ -29,11 +29,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui import engine_api
-from gui.analysis import Analysis
-from gui.palette import HIST_QUANT
-from gui.panels.histograms import WeightHistograms, cache_axes
-from gui.state import AppState
+from squeezelens.gui import engine_api
+from squeezelens.gui.analysis import Analysis
+from squeezelens.gui.palette import HIST_QUANT
+from squeezelens.gui.panels.histograms import WeightHistograms, cache_axes
+from squeezelens.gui.state import AppState
 
 COLUMNS = ("Layer", "Params", "Range", "Step", "Levels", "SQNR dB", "Sens. ΔmAP", "Bits")
 BITS_COL = COLUMNS.index("Bits")

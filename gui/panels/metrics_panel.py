@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui import engine_api
-from gui.palette import CURVE_OTHER, CURVE_REF, OTHER, REF
-from gui.state import AppState
+from squeezelens.gui import engine_api
+from squeezelens.gui.palette import CURVE_OTHER, CURVE_REF, OTHER, REF
+from squeezelens.gui.state import AppState
 
 DIFFS = ("easy", "moderate", "hard")
 AP_COLUMNS = [f"{p}\n{d}" for p in ("R11", "R40") for d in ("easy", "mod.", "hard")]

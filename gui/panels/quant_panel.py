@@ -26,10 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui import engine_api
-from gui.busy import BusyIndicator
-from gui.panels.quant_presets import describe_size, presets
-from gui.state import AppState
+from squeezelens.gui import engine_api
+from squeezelens.gui.busy import BusyIndicator
+from squeezelens.gui.panels.quant_presets import describe_size, presets
+from squeezelens.gui.state import AppState
 
 DEBOUNCE_MS = 75
 ACT_OFF = 3  # activationBitsSpin value shown as "off"

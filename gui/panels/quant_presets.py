@@ -12,18 +12,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from gui import engine_api
+from squeezelens.gui import engine_api
 
 
 def presets() -> tuple[Any, ...]:
     """Every named preset (engine.quant.presets.PRESETS), () without engine.quant."""
-    mod = engine_api.optional("engine.quant.presets")
+    mod = engine_api.optional("squeezelens.engine.quant.presets")
     return tuple(mod.PRESETS) if mod else ()
 
 
 def fork_curves() -> tuple[Any, ...]:
     """The fork's four curves (engine.quant.presets.FORK_CURVES), () without engine.quant."""
-    mod = engine_api.optional("engine.quant.presets")
+    mod = engine_api.optional("squeezelens.engine.quant.presets")
     return tuple(mod.FORK_CURVES) if mod else ()
 
 
@@ -37,7 +37,7 @@ def describe_size(state: Any) -> str:
     if state.int8 and state.mode == "float":
         return text + f" → ≈{info.num_parameters / 1e6:.1f} MB INT8"
     config = state.other_config if state.mode == "float" else state.quant
-    report = engine_api.optional("engine.quant.report")
+    report = engine_api.optional("squeezelens.engine.quant.report")
     if config is None or not info.tensor_sizes or report is None:
         return text
     mb = report.model_size_bytes(info.tensor_sizes, config) / 1e6

@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.panels.quant_presets import describe_size
-from gui.state import AppState
+from squeezelens.gui.panels.quant_presets import describe_size
+from squeezelens.gui.state import AppState
 
 MESSAGE_MS = 8000
 

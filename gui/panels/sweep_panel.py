@@ -23,11 +23,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui import engine_api
-from gui.analysis import Analysis
-from gui.palette import CURVE_EXTRA, CURVE_OTHER, CURVE_REF
-from gui.panels.quant_presets import fork_curves
-from gui.state import AppState
+from squeezelens.gui import engine_api
+from squeezelens.gui.analysis import Analysis
+from squeezelens.gui.palette import CURVE_EXTRA, CURVE_OTHER, CURVE_REF
+from squeezelens.gui.panels.quant_presets import fork_curves
+from squeezelens.gui.state import AppState
 
 SYMBOLS = ("o", "s", "t", "d", "+", "x")
 
@@ -103,7 +103,7 @@ class SweepPanel(QWidget):
         """Redraw every curve from the rows so far (engine.sweep.summarize); while the
         tab is hidden only the status line (the plot is drawn when it shows, or when
         ``force``d, e.g. for an export)."""
-        from engine.sweep import summarize
+        from squeezelens.engine.sweep import summarize
 
         rows = self.state.sweep.points
         running = " (running…)" if self.state.sweep.running else ""

@@ -70,8 +70,8 @@ def write_kitti(root: Path, n: int = N_IMAGES, size: tuple[int, int] = (480, 180
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """A random-weight SqueezeDet at 256x96 saved as .npz with its sidecar."""
-    from engine.checkpoint.writers import save_npz
-    from engine.model.spec import ArchSpec, expected_shapes
+    from squeezelens.engine.checkpoint.writers import save_npz
+    from squeezelens.engine.model.spec import ArchSpec, expected_shapes
 
     spec = ArchSpec().with_input_size(TINY_SIZE)
     rng = np.random.default_rng(0)
@@ -84,7 +84,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_detector(tiny_checkpoint):
     """The tiny model, built once per session (TensorFlow is slow to build graphs)."""
-    from engine.detector import Detector
+    from squeezelens.engine.detector import Detector
 
     return Detector.from_checkpoint(tiny_checkpoint)
 
@@ -120,9 +120,9 @@ def tiny_kitti(tmp_path_factory, tiny_detector) -> Path:
 @pytest.fixture
 def window(qtbot, tmp_path):
     """A main window at 1366x768 with settings in a temporary INI file."""
-    from gui.app import configure_pyqtgraph
-    from gui.main_window import MainWindow
-    from gui.settings import Settings
+    from squeezelens.gui.app import configure_pyqtgraph
+    from squeezelens.gui.main_window import MainWindow
+    from squeezelens.gui.settings import Settings
 
     configure_pyqtgraph()
     win = MainWindow(settings=Settings.at(tmp_path / "settings.ini"))

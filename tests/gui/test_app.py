@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_gui_command_is_registered():
-    from cli.main import build_parser
+    from squeezelens.cli.main import build_parser
 
     args = build_parser().parse_args(
         ["gui", "--checkpoint", "x.npz", "--split", "train", "--size", "1366x768"]
@@ -33,7 +33,7 @@ def test_loading_message_is_visible_while_the_model_loads(window, qtbot, tiny_ch
 @pytest.mark.slow
 def test_screenshot_mode_end_to_end(tiny_checkpoint, tiny_kitti, tmp_path):
     out = tmp_path / "window.png"
-    cmd = [sys.executable, "-m", "cli.main", "gui", "--checkpoint", str(tiny_checkpoint),
+    cmd = [sys.executable, "-m", "squeezelens.cli.main", "gui", "--checkpoint", str(tiny_checkpoint),
            "--kitti-root", str(tiny_kitti), "--settings", str(tmp_path / "s.ini"), "--size", "1366x768",
            "--bits", "3", "--view", "side", "--tab", "layers", "--screenshot", str(out)]  # fmt: skip
     start = time.perf_counter()

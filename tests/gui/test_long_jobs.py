@@ -44,7 +44,7 @@ class FakeInt8:
 
 
 def test_cancelling_int8_unticks_it_and_int8_works_again(loaded, qtbot, monkeypatch, tiny_detector):
-    from engine.int8 import Int8Detector
+    from squeezelens.engine.int8 import Int8Detector
 
     win = loaded
     mode = {"block": True}
@@ -151,7 +151,7 @@ def test_close_during_a_running_job_stops_the_workers(loaded, qtbot):
 
 
 def _fake_detections(rng, n=20):
-    from engine.types import Detections
+    from squeezelens.engine.types import Detections
 
     xy = rng.uniform(0, 1000, (n, 2))
     wh = rng.uniform(20, 120, (n, 2))
@@ -161,11 +161,11 @@ def _fake_detections(rng, n=20):
 def test_threshold_recount_of_a_big_split_runs_off_the_ui_thread(qtbot, monkeypatch):
     from PySide6.QtCore import QTimer
 
-    import gui.facts as facts
-    from engine.data.kitti import Dataset
-    from engine.types import ImageRecord
-    from gui.controller import Controller
-    from gui.state import AppState, ModelInfo
+    import squeezelens.gui.facts as facts
+    from squeezelens.engine.data.kitti import Dataset
+    from squeezelens.engine.types import ImageRecord
+    from squeezelens.gui.controller import Controller
+    from squeezelens.gui.state import AppState, ModelInfo
 
     n = 3700
     state = AppState()

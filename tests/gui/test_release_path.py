@@ -22,7 +22,7 @@ def _other_bits(win) -> int | None:
 
 
 def test_a_release_does_not_wait_for_the_layer_table(loaded, qtbot, monkeypatch):
-    import engine.diagnostics as diagnostics
+    import squeezelens.engine.diagnostics as diagnostics
 
     win = loaded
     win.tabs.setCurrentWidget(win.layers_panel)  # the layer table is live
@@ -49,7 +49,7 @@ def test_a_release_does_not_wait_for_the_layer_table(loaded, qtbot, monkeypatch)
 
 
 def test_the_layer_table_waits_for_the_detection(loaded, qtbot, monkeypatch):
-    import engine.diagnostics as diagnostics
+    import squeezelens.engine.diagnostics as diagnostics
 
     win = loaded
     win.tabs.setCurrentWidget(win.layers_panel)
@@ -77,8 +77,8 @@ def test_the_layer_table_waits_for_the_detection(loaded, qtbot, monkeypatch):
 
 
 def test_a_release_decodes_no_image_and_matches_detect(loaded, qtbot, monkeypatch, tiny_detector):
-    import engine.data.images as images
-    from engine.quant import QuantConfig
+    import squeezelens.engine.data.images as images
+    from squeezelens.engine.quant import QuantConfig
 
     win = loaded
     shown = win.state.record.path

@@ -53,7 +53,7 @@ def test_moving_the_bits_slider_updates_quantized_boxes(loaded, qtbot):
 
 
 def test_burst_of_slider_moves_ends_with_the_last_result(loaded, qtbot, tiny_detector):
-    from engine.quant import QuantConfig
+    from squeezelens.engine.quant import QuantConfig
 
     win = loaded
     slider = _find(win, "bitsSlider")
@@ -86,7 +86,7 @@ def test_keyboard_step_sends_at_once(loaded, qtbot):
 
 
 def test_histogram_shows_the_selected_layers_levels(loaded, qtbot, tiny_detector):
-    from engine.quant import plan_quantization
+    from squeezelens.engine.quant import plan_quantization
 
     win = loaded
     win.tabs.setCurrentWidget(win.layers_panel)
@@ -146,7 +146,7 @@ def _check_ap_shown_as_fractions(win) -> None:
 
 
 def test_evaluate_then_export_pr_png_svg_csv(loaded, qtbot, tmp_path):
-    from gui import export
+    from squeezelens.gui import export
 
     win = loaded
     _find(win, "bitsSlider").setValue(3)
@@ -195,7 +195,7 @@ def test_non_kitti_folder_shows_a_message_and_keeps_the_dataset(loaded, qtbot, t
 def test_unreadable_image_keeps_the_shown_one(loaded, qtbot, tmp_path):
     import dataclasses
 
-    from engine.types import ImageRecord
+    from squeezelens.engine.types import ImageRecord
 
     win = loaded
     broken = tmp_path / "broken.png"
@@ -253,7 +253,7 @@ def test_side_by_side_links_the_views(loaded, qtbot):
 def test_session_roundtrip_and_copy_as_command(loaded, qtbot, tmp_path):
     from PySide6.QtGui import QGuiApplication
 
-    from gui import session
+    from squeezelens.gui import session
 
     win = loaded
     _find(win, "bitsSlider").setValue(5)
@@ -331,7 +331,9 @@ def test_sweep_grows_point_by_point(loaded, qtbot):
     assert len(curves) == 1 and len(curves[0].getData()[0]) == 2
     import pyqtgraph as pg
 
-    from engine.sweep import summarize  # mAP as a fraction, on a 0..1 axis like cli/plots.py
+    from squeezelens.engine.sweep import (
+        summarize,  # mAP as a fraction, on a 0..1 axis like cli/plots.py
+    )
 
     summary = summarize(win.state.sweep.points)
     points = next(v for k, v in summary.items() if k != "float")
@@ -382,8 +384,8 @@ def test_presets_set_the_fork_curves(loaded, qtbot):
 
 
 def test_presets_sweep_curves_and_size_come_from_the_engine(loaded, qtbot):
-    from engine.quant import PRESETS, RISTRETTO, model_size_bytes
-    from engine.quant.presets import fork_curve_configs
+    from squeezelens.engine.quant import PRESETS, RISTRETTO, model_size_bytes
+    from squeezelens.engine.quant.presets import fork_curve_configs
 
     win, panel = loaded, loaded.quant_panel
     names = [panel.preset.itemText(i) for i in range(1, panel.preset.count())]
@@ -424,7 +426,7 @@ def test_activation_bits_calibrate_and_detect(loaded, qtbot):
 
 
 def test_export_quantized_parameters_npz(loaded, qtbot, tmp_path):
-    from engine.detector import Detector
+    from squeezelens.engine.detector import Detector
 
     win = loaded
     _find(win, "bitsSlider").setValue(4)
@@ -444,8 +446,8 @@ def test_export_quantized_writes_what_the_quantize_command_writes(
 ):
     import json
 
-    from cli.main import main
-    from gui import engine_api
+    from squeezelens.cli.main import main
+    from squeezelens.gui import engine_api
 
     win = loaded
     win.quant_panel.scale.setCurrentText("channel")
@@ -479,7 +481,7 @@ def test_export_quantized_writes_what_the_quantize_command_writes(
 
 
 def test_hover_reports_score_and_iou(loaded, qtbot):
-    from gui.canvas.boxes import BoxItem
+    from squeezelens.gui.canvas.boxes import BoxItem
 
     win = loaded
     _find(win, "bitsSlider").setValue(6)
@@ -504,8 +506,8 @@ def test_open_path_routes_checkpoints_folders_and_sessions(
 
 
 def test_settings_persist_geometry_threshold_and_recent(qtbot, tmp_path, tiny_kitti):
-    from gui.main_window import MainWindow
-    from gui.settings import Settings
+    from squeezelens.gui.main_window import MainWindow
+    from squeezelens.gui.settings import Settings
 
     ini = tmp_path / "persist.ini"
     first = MainWindow(settings=Settings.at(ini))
@@ -579,7 +581,7 @@ def test_sensitivity_then_apply_recommendation(loaded, qtbot):
 
 
 def test_canvas_png_export(loaded, tmp_path):
-    from gui import export
+    from squeezelens.gui import export
 
     path = export.export_widget_png(loaded.canvas.graphics, tmp_path / "canvas.png")
     assert path.read_bytes()[:4] == b"\x89PNG" and path.stat().st_size > 5000

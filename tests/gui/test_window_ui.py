@@ -57,8 +57,8 @@ def test_dropping_a_folder_opens_it_as_a_dataset(loaded, qtbot, tmp_path):
 
 # ------------------------------------------------------------------ split
 def test_split_combo_lists_the_imagesets_and_reloads(window, qtbot, tmp_path):
-    from gui.main_window import MainWindow
-    from gui.settings import Settings
+    from squeezelens.gui.main_window import MainWindow
+    from squeezelens.gui.settings import Settings
 
     root = write_kitti(tmp_path / "kitti", n=4)
     (root / "ImageSets" / "train.txt").write_text("000000\n000002\n")
@@ -81,8 +81,8 @@ def test_split_combo_lists_the_imagesets_and_reloads(window, qtbot, tmp_path):
 
 # ------------------------------------------------------------------ boxes
 def test_gt_float_and_quantized_differ_in_colour_and_line_style(loaded):
-    from gui.canvas.boxes import BoxItem
-    from gui.palette import styles
+    from squeezelens.gui.canvas.boxes import BoxItem
+    from squeezelens.gui.palette import styles
 
     st = styles()
     assert len({s.color for s in st.values()}) == 3
@@ -101,7 +101,7 @@ def test_gt_float_and_quantized_differ_in_colour_and_line_style(loaded):
 def test_levels_over_translucent_bars_and_one_channel_per_channel(loaded, qtbot, tiny_detector):
     import pyqtgraph as pg
 
-    from engine.quant import plan_quantization
+    from squeezelens.engine.quant import plan_quantization
 
     win = loaded
     _layers_ready(win, qtbot)
@@ -141,7 +141,7 @@ def test_levels_over_translucent_bars_and_one_channel_per_channel(loaded, qtbot,
 
 # ----------------------------------------------------------- layer table
 def test_sensitivity_recommendation_is_cleared_when_the_config_changes(loaded, qtbot):
-    from engine.sensitivity import SensitivityResult, apply_recommendation
+    from squeezelens.engine.sensitivity import SensitivityResult, apply_recommendation
 
     win = loaded
     analysis, button = win.analysis, win.layers_panel.apply_button
@@ -180,7 +180,7 @@ def test_sensitivity_recommendation_is_cleared_when_the_config_changes(loaded, q
 
 
 def test_layer_bits_edit_in_float_mode_says_so_and_restores_the_cell(loaded, qtbot):
-    from engine.quant import QuantConfig
+    from squeezelens.engine.quant import QuantConfig
 
     win = loaded
     _layers_ready(win, qtbot)
@@ -224,7 +224,7 @@ def test_toolbar_export_button_and_ctrl_e_chooser(window, qtbot):
 
 
 def test_pr_export_through_the_button(loaded, qtbot, tmp_path, monkeypatch):
-    import gui.export_dialogs as dialogs
+    import squeezelens.gui.export_dialogs as dialogs
 
     win = loaded
     win.quant_panel.bits.setValue(3)
@@ -329,7 +329,7 @@ def test_a_replaced_model_is_freed(window, qtbot, tiny_checkpoint, tiny_kitti):
 def test_a_sweep_run_behind_another_tab_is_drawn_when_its_tab_shows(loaded, qtbot):
     """While hidden the sweep plot is not redrawn point by point (UI time during a
     sweep); it shows every point once its tab is opened."""
-    from engine.quant import QuantConfig
+    from squeezelens.engine.quant import QuantConfig
 
     win = loaded
     win.tabs.setCurrentWidget(win.layers_panel)

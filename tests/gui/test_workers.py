@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from engine.errors import Cancelled, InputError
-from gui.workers import LatestJobRunner
+from squeezelens.engine.errors import Cancelled, InputError
+from squeezelens.gui.workers import LatestJobRunner
 
 pytestmark = pytest.mark.gui
 
@@ -94,7 +94,7 @@ def test_live_jobs_run_inside_a_long_job(runner, qtbot):
 
 
 def test_servicing_token_is_a_cancel_token(runner, qtbot):
-    from engine.jobs import check
+    from squeezelens.engine.jobs import check
 
     seen = []
 

@@ -1,0 +1,1 @@
+"""Desktop widgets of SqueezeLens: the canvas (image and boxes)."""

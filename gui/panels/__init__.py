@@ -1,0 +1,1 @@
+"""The main window's panels (image list, quantization, layers, metrics, sweep, status)."""
