@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
@@ -32,9 +31,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, required: bool = False)
 
 def add_quant_arguments(parser: argparse.ArgumentParser, multi: bool = False) -> None:
     """The quantization flags shared by detect, evaluate, quantize and sweep."""
-    from squeezelens.engine.quant.cli_args import add_quant_arguments as add
+    from squeezelens.cli.quant_args import add_config_arguments
 
-    add(parser, multi=multi)
+    add_config_arguments(parser, multi=multi)
     parser.add_argument(
         "--int8", action="store_true", help="run the integer-only INT8 TFLite model"
     )
@@ -93,11 +92,3 @@ def prepare_out_dir(path: Path, flag: str = "--out") -> Path:
     if not os.access(path, os.W_OK | os.X_OK):
         raise InputError(f"the {flag} folder is not writable", path)
     return path
-
-
-def write_json(path: Path, data) -> None:
-    """Write JSON atomically (a killed run never leaves a half file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)

@@ -1,33 +1,46 @@
-"""A small text progress bar on stderr (no dependency, safe without a terminal)."""
+"""Progress on stderr through tqdm, as a ``(done, total)`` callable the engine calls.
+
+The engine reports progress as ``progress(done, total)``; :class:`ProgressBar`
+adapts that to one tqdm bar (rate and ETA on a terminal, a line every ~10 % in a
+log file).  Messages printed while a bar runs go through :meth:`ProgressBar.write`
+so they do not tear the bar.
+"""
 
 from __future__ import annotations
 
 import sys
-import time
+
+from tqdm import tqdm
 
 
 class ProgressBar:
-    """Call with (done, total); redraws at most ten times a second."""
+    """A tqdm bar driven by ``(done, total)`` calls; closed when ``done`` reaches ``total``."""
 
-    def __init__(self, label: str, stream=None, width: int = 30) -> None:
+    def __init__(self, label: str, unit: str = "it", stream=None) -> None:
         self.label = label
+        self.unit = unit
         self.stream = stream or sys.stderr
-        self.width = width
-        self.start = time.perf_counter()
-        self._last = 0.0
-        self._tty = getattr(self.stream, "isatty", lambda: False)()
+        self._bar: tqdm | None = None
+
+    def _open(self, total: int) -> tqdm:
+        tty = getattr(self.stream, "isatty", lambda: False)()
+        return tqdm(total=total, desc=self.label, unit=self.unit, file=self.stream,
+                    dynamic_ncols=True, mininterval=0.1 if tty else 30.0,
+                    miniters=None if tty else max(1, total // 10), leave=True)  # fmt: skip
 
     def __call__(self, done: int, total: int) -> None:
-        now = time.perf_counter()
-        if done < total and now - self._last < 0.1:
-            return
-        self._last = now
-        rate = done / max(now - self.start, 1e-9)
-        filled = int(self.width * done / max(total, 1))
-        bar = "#" * filled + "." * (self.width - filled)
-        line = f"{self.label} [{bar}] {done}/{total}  {rate:.1f}/s"
-        if self._tty:
-            self.stream.write("\r" + line + ("\n" if done >= total else ""))
-        elif done >= total or done % max(1, total // 10) == 0:
-            self.stream.write(line + "\n")
-        self.stream.flush()
+        if self._bar is None or self._bar.total != total:
+            self.close()
+            self._bar = self._open(total)
+        self._bar.update(max(0, done - self._bar.n))
+        if done >= total:
+            self.close()
+
+    def write(self, message: str) -> None:
+        """Print a line above the bar."""
+        tqdm.write(message, file=self.stream)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

@@ -63,7 +63,7 @@ def calibration_images(args, fallback: list[str] | None) -> list:
 
 def quant_from_args(args):
     """The QuantConfig the flags describe, or None when no quantization flag was given."""
-    from squeezelens.engine.quant.cli_args import quant_config_from_args
+    from squeezelens.cli.quant_args import quant_config_from_args
 
     given = [
         k

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from squeezelens.engine.atomic import write_json_atomic
 from squeezelens.engine.errors import InputError
 from squeezelens.engine.jobs import CancelToken, check
 
@@ -134,7 +135,7 @@ def check_or_write_meta(out_dir: Path, meta: dict) -> None:
         if not _calibration_meta(old, meta, out_dir):
             return
         meta = {**old, CALIBRATION: meta[CALIBRATION], "calibration": meta.get("calibration")}
-    path.write_text(json.dumps(meta, indent=1))
+    write_json_atomic(path, meta)
 
 
 def _row_config(row: dict) -> dict:

@@ -7,7 +7,6 @@ from the engine's ``EvalResult.to_json_dict`` (JSON) and flattened to CSV.
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pyqtgraph as pg
 import pyqtgraph.exporters as pge
 from PySide6.QtWidgets import QWidget
 
+from squeezelens.engine.atomic import atomic_path, write_json_atomic
 from squeezelens.engine.errors import InputError
 
 PLOT_SUFFIXES = (".png", ".svg", ".csv")
@@ -88,7 +88,7 @@ def export_ap_table(evaluation: Any, base: str | Path) -> list[Path]:
     base.parent.mkdir(parents=True, exist_ok=True)
     rows = ap_table_rows(evaluation)
     csv_path, json_path = base.with_suffix(".csv"), base.with_suffix(".json")
-    with csv_path.open("w", newline="", encoding="utf-8") as fh:
+    with atomic_path(csv_path) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
@@ -97,5 +97,5 @@ def export_ap_table(evaluation: Any, base: str | Path) -> list[Path]:
         evaluation.other_label: evaluation.other.to_json_dict(),
         "protocol": evaluation.ref.protocol,
     }
-    json_path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    write_json_atomic(json_path, data)
     return [csv_path, json_path]

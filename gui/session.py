@@ -14,6 +14,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from squeezelens.engine.atomic import write_json_atomic
 from squeezelens.engine.errors import InputError
 from squeezelens.gui import engine_api
 from squeezelens.gui.state import AppState
@@ -42,11 +43,7 @@ def session_dict(state: AppState) -> dict:
 
 
 def save_session(path: str | Path, data: dict) -> Path:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_json_atomic(path, data)
 
 
 def load_session(path: str | Path) -> dict:

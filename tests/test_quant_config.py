@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from squeezelens.engine.errors import InputError
-from squeezelens.engine.quant import (
-    QuantConfig,
-    add_quant_arguments,
+from squeezelens.cli.quant_args import (
+    add_config_arguments,
     quant_config_from_args,
     quant_configs_from_args,
 )
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.quant import QuantConfig
 from squeezelens.engine.quant.config import GRIDS, RANGES, ROUNDINGS, SCALES
 
 LAYERS = ["conv1", "conv12", "fire2/squeeze1x1", "fire2/expand1x1", "fire11/expand3x3"]
@@ -40,7 +40,7 @@ configs = st.builds(
 
 def _parse(argv: list[str], multi: bool = False) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    add_quant_arguments(parser, multi=multi)
+    add_config_arguments(parser, multi=multi)
     return parser.parse_args(argv)
 
 

@@ -17,9 +17,9 @@ from squeezelens.cli.common import (
     load_detector,
     prepare_out_dir,
     resolve_kitti_root,
-    write_json,
 )
 from squeezelens.cli.runner import build_runner, check_quant_flags
+from squeezelens.engine.atomic import write_json_atomic
 from squeezelens.engine.errors import InputError
 
 
@@ -79,7 +79,7 @@ def _emit(path: Path, dets, args, provenance: dict) -> None:
         write_kitti_detections(args.out, {path.stem: dets})
     else:
         record = {"image": path.name, "detections": dets.to_records(), "provenance": provenance}
-        write_json(args.out / f"{path.stem}.json", record)
+        write_json_atomic(args.out / f"{path.stem}.json", record)
 
 
 def run(args) -> int:
@@ -102,7 +102,7 @@ def run(args) -> int:
     if args.out is not None:
         prepare_out_dir(args.out)
     if args.out is not None and args.format == "kitti":
-        write_json(args.out / "provenance.json", provenance)
+        write_json_atomic(args.out / "provenance.json", provenance)
     for path, image in prefetch(paths, read_image_bgr):
         if isinstance(image, BaseException):
             if isinstance(image, InputError):

@@ -10,7 +10,6 @@ from squeezelens.cli.common import (
     load_detector,
     prepare_out_dir,
     resolve_kitti_root,
-    write_json,
 )
 from squeezelens.cli.progress import ProgressBar
 from squeezelens.cli.runner import (
@@ -19,6 +18,7 @@ from squeezelens.cli.runner import (
     check_quant_flags,
     kitti_train_images,
 )
+from squeezelens.engine.atomic import write_json_atomic
 
 
 def register(sub) -> None:
@@ -85,14 +85,14 @@ def run(args) -> int:
         def on_image(record, dets):  # the protocol's own writer: what its devkit reads
             write_kitti_detections(args.out / "data", {record.stem: dets}, protocol=args.protocol)
 
-    bar = ProgressBar(f"evaluating {len(dataset)} images ({description})")
+    bar = ProgressBar(f"evaluating {len(dataset)} images ({description})", unit="img")
     model, model_quant = _unbound(runner)
     result = evaluate(
         model, dataset, model_quant, protocol=args.protocol, progress=bar, on_image=on_image
     )
     print(result.format_table())
     if args.out is not None:
-        write_json(
+        write_json_atomic(
             args.out / "results.json",
             results_document(args, result, detector, quant, dataset.split),
         )

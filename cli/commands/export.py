@@ -12,12 +12,12 @@ provenance (checkpoint hash, conversion settings, calibration set, versions).
 
 from __future__ import annotations
 
-import shutil
-import sys
 import time
 from pathlib import Path
 
 from squeezelens.cli.common import add_model_arguments, load_detector, say
+from squeezelens.cli.progress import ProgressBar
+from squeezelens.engine.atomic import copy_atomic
 from squeezelens.engine.errors import InputError
 
 FORMATS = ("npz", "tf1", "tflite")
@@ -103,15 +103,6 @@ def calibration_paths(args) -> tuple[list, str]:
     return pick(args, paths), source
 
 
-def _progress(done: int, total: int) -> None:
-    print(
-        f"\rINT8 conversion {done}/{total}",
-        end="" if done < total else "\n",
-        file=sys.stderr,
-        flush=True,
-    )
-
-
 def export_int8(detector, args, calibration: tuple[list, str]) -> int:
     """Convert (or reuse the cached conversion), copy it to --out, write the sidecar, report sizes.
 
@@ -126,12 +117,10 @@ def export_int8(detector, args, calibration: tuple[list, str]) -> int:
         "(conversions are cached per checkpoint, size and set)")  # fmt: skip
     images = [read_image_bgr(p) for p in paths]
     start = time.perf_counter()
-    int8 = Int8Detector.from_detector(detector, images, progress=_progress)
-    out = args.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.copyfile(int8.model_path, tmp)
-    tmp.replace(out)
+    int8 = Int8Detector.from_detector(
+        detector, images, progress=ProgressBar("INT8 conversion", unit="step")
+    )
+    out = copy_atomic(int8.model_path, args.out)
     write_sidecar(out, detector.spec, _sidecar_extra(detector, int8, paths, source))
     report = int8.size_report()
     print(f"wrote {out} in {time.perf_counter() - start:.1f} s")

@@ -12,7 +12,7 @@ from squeezelens.cli.common import parse_size, resolve_checkpoint, resolve_kitti
 
 
 def register(sub) -> None:
-    from squeezelens.engine.quant.cli_args import add_quant_arguments
+    from squeezelens.cli.quant_args import add_config_arguments
 
     p = sub.add_parser(
         "finetune", help="quantization-aware fine-tuning on KITTI", description=__doc__
@@ -23,7 +23,7 @@ def register(sub) -> None:
         "--input-size", type=parse_size, metavar="WxH", help="override the network input size"
     )
     add_run_arguments(p, steps=1000, lr=0.001, checkpoint_every=500, seed_flag="--data-seed")
-    add_quant_arguments(p)
+    add_config_arguments(p)
     for action in p._actions:  # the shared help names the other commands' default
         if action.dest == "quant_rounding":
             action.help = (
@@ -33,7 +33,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from squeezelens.engine.quant.cli_args import quant_config_from_args
+    from squeezelens.cli.quant_args import quant_config_from_args
     from squeezelens.engine.train import TrainingDiverged, finetune
 
     if args.quant_rounding is None:

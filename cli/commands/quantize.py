@@ -62,7 +62,7 @@ def _calibration(args, quant) -> tuple[list, str] | None:
 
 
 def run(args) -> int:
-    from squeezelens.engine.quant.cli_args import quant_config_from_args
+    from squeezelens.cli.quant_args import quant_config_from_args
     from squeezelens.engine.quant.export import write_quantized
 
     if args.out.suffix != ".npz":

@@ -22,9 +22,9 @@ from squeezelens.cli.common import (
     load_detector,
     resolve_kitti_root,
     say,
-    write_json,
 )
 from squeezelens.cli.progress import ProgressBar
+from squeezelens.engine.atomic import write_json_atomic
 from squeezelens.engine.errors import InputError
 
 
@@ -80,9 +80,9 @@ def format_table(result, overrides: dict, config) -> str:
 
 
 def run(args) -> int:
+    from squeezelens.cli.quant_args import quant_config_from_args
     from squeezelens.engine.data.kitti import open_dataset
     from squeezelens.engine.provenance import checkpoint_record, versions
-    from squeezelens.engine.quant.cli_args import quant_config_from_args
     from squeezelens.engine.sensitivity import layer_sensitivity, recommend_overrides
 
     config = quant_config_from_args(args)
@@ -106,6 +106,6 @@ def run(args) -> int:
         doc = {**result.to_dict(), "recommended_overrides": overrides, "tolerance": args.tolerance,
                "protocol": args.protocol, "split": dataset.split,
                "checkpoint": checkpoint_record(detector), "versions": versions()}  # fmt: skip
-        write_json(args.out, doc)
+        write_json_atomic(args.out, doc)
         say(f"wrote {args.out}")
     return 0

@@ -61,7 +61,7 @@ def register(sub) -> None:
 
 def _fork_configs(args) -> list:
     """The fork's four curves at --bits (default the fork's bits); --seed and --layer-bits kept."""
-    from squeezelens.engine.quant.cli_args import quant_configs_from_args
+    from squeezelens.cli.quant_args import quant_configs_from_args
     from squeezelens.engine.quant.presets import FORK_BITS, FORK_FIELDS, fork_curve_configs
 
     given = [f"--{n.replace('_', '-')}" for n in FORK_FIELDS if getattr(args, f"quant_{n}", None)]
@@ -73,7 +73,7 @@ def _fork_configs(args) -> list:
 
 
 def _configs(args) -> list:
-    from squeezelens.engine.quant.cli_args import quant_configs_from_args
+    from squeezelens.cli.quant_args import quant_configs_from_args
 
     configs = _fork_configs(args) if args.fork_curves else quant_configs_from_args(args)
     if not configs:
@@ -131,7 +131,7 @@ def run(args) -> int:
     def progress(done, total, row):
         bar(done, total)
         if row is not None:
-            say(
+            bar.write(
                 f"  {row['label']:<32} bits {row['bits']:>5} seed {row['seed']:>3}: mAP R11 {float(row['map_r11']):.3f}"
             )
 

@@ -4,19 +4,19 @@ that the original SqueezeDet code can restore with its Saver (and find with
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import numpy as np
 
+from squeezelens.engine.atomic import atomic_path, write_json_atomic, write_text_atomic
 from squeezelens.engine.model.spec import ArchSpec
 
 
 def write_sidecar(path: Path, spec: ArchSpec, extra: dict | None = None) -> Path:
     """Write ``<path>.json`` (the loader's sidecar) describing the architecture."""
     side = Path(str(path) + ".json") if path.suffix != ".npz" else path.with_suffix(".json")
-    side.write_text(json.dumps({**spec.to_dict(), **(extra or {})}, indent=1))
+    write_json_atomic(side, {**spec.to_dict(), **(extra or {})})
     return side
 
 
@@ -25,10 +25,8 @@ def save_npz(
 ) -> Path:
     """Save weights keyed by official names; with a spec, also its JSON sidecar."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **{k: np.asarray(v, dtype=np.float32) for k, v in weights.items()})
-    tmp.replace(path)
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, **{k: np.asarray(v, dtype=np.float32) for k, v in weights.items()})
     if spec is not None:
         write_sidecar(path, spec)
     return path
@@ -53,10 +51,7 @@ def write_checkpoint_state(folder: Path, name: str) -> Path:
     paths = [k for k in known if k != name] + [name]
     lines = [f"model_checkpoint_path: {_proto_string(name)}"]
     lines += [f"all_model_checkpoint_paths: {_proto_string(k)}" for k in paths]
-    tmp = folder / "checkpoint.tmp"
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(state)
-    return state
+    return write_text_atomic(state, "\n".join(lines) + "\n")
 
 
 def save_tf1(

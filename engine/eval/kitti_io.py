@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from squeezelens.engine.atomic import write_text_atomic
 from squeezelens.engine.data.kitti import parse_label_line
 from squeezelens.engine.errors import InputError
 from squeezelens.engine.types import Detections
@@ -140,7 +141,7 @@ def write_kitti_detections(
         path = out_dir / f"{stem}.txt"
         text = "".join(line + "\n" for line in format_kitti_lines(dets, protocol))
         try:
-            path.write_text(text, encoding="utf-8")
+            write_text_atomic(path, text)
         except OSError as exc:
             raise InputError(f"cannot write result file ({exc.strerror or exc})", path) from exc
         written.append(path)

@@ -17,6 +17,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from squeezelens.engine.atomic import atomic_path
 from squeezelens.engine.types import Detections, ImageRecord
 
 DIFFICULTIES: tuple[str, ...] = ("easy", "moderate", "hard")
@@ -165,7 +166,7 @@ class EvalResult:
         empty threshold and recall cells and precision 0 (as in the devkit).
         """
         path = Path(path)
-        with path.open("w", newline="", encoding="utf-8") as fh:
+        with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(["class", "difficulty", "point", "threshold", "recall", "precision"])
             for c in self.classes:

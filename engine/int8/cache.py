@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from squeezelens.engine.atomic import write_bytes_atomic
 from squeezelens.engine.errors import InputError
 from squeezelens.engine.int8.convert import (
     DEFAULT_OPTIONS,
@@ -103,17 +104,6 @@ def is_valid_tflite(path: Path) -> bool:
         return False
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a unique temporary sibling, then rename over path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def get_or_convert_int8(
     detector,
     calibration_images: Sequence[ImageLike],
@@ -144,7 +134,7 @@ def get_or_convert_int8(
         run = _isolated.convert_int8_isolated if isolated else _convert.convert_int8
         data = run(detector, images, progress, cancel, options)
         try:
-            write_atomic(path, data)
+            write_bytes_atomic(path, data)
         except OSError as exc:
             raise InputError(f"cannot write the INT8 cache ({exc.strerror or exc})", path) from exc
     return path

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from squeezelens.engine.atomic import write_bytes_atomic
 from squeezelens.engine.errors import InputError
 from squeezelens.engine.int8.convert import DEFAULT_OPTIONS, ConvertOptions
 from squeezelens.engine.jobs import CancelToken, Progress, check
@@ -139,9 +140,7 @@ def _run_job(job: Path) -> None:
         print(f"progress {done} {total}", flush=True)
 
     data = convert_int8(detector, images, report, None, ConvertOptions(**meta["options"]))
-    tmp = job / "model.tflite.tmp"
-    tmp.write_bytes(data)
-    tmp.replace(job / "model.tflite")
+    write_bytes_atomic(job / "model.tflite", data)
 
 
 def main(argv: list[str] | None = None) -> int:

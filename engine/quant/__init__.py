@@ -20,11 +20,6 @@ from squeezelens.engine.quant.apply import (
     quantization_report,
     quantize_weights,
 )
-from squeezelens.engine.quant.cli_args import (
-    add_quant_arguments,
-    quant_config_from_args,
-    quant_configs_from_args,
-)
 from squeezelens.engine.quant.config import PartialConfig, QuantConfig
 from squeezelens.engine.quant.grids import (
     LinearGrid,
@@ -51,12 +46,9 @@ __all__ = [
     "TensorPlan",
     "TensorQuantInfo",
     "UniformGrid",
-    "add_quant_arguments",
     "model_size_bytes",
     "plan_quantization",
     "pow2_frac_len",
-    "quant_config_from_args",
-    "quant_configs_from_args",
     "quantization_report",
     "quantize_weights",
     "round_nearest",

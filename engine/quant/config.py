@@ -217,7 +217,7 @@ class QuantConfig:
         return ", ".join(parts)
 
     def to_cli_args(self) -> list[str]:
-        """The command-line flags that rebuild this config (see engine.quant.cli_args)."""
+        """The command-line flags that rebuild this config (parsed back by squeezelens.cli.quant_args)."""
         on_off = {True: "on", False: "off"}
         args = [
             "--bits", str(self.bits),

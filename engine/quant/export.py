@@ -16,7 +16,6 @@ Command line and GUI both call :func:`write_quantized`::
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from squeezelens.engine.atomic import write_json_atomic
 from squeezelens.engine.errors import InputError
 from squeezelens.engine.quant.config import QuantConfig
 
@@ -74,13 +74,6 @@ def activation_document(
     }
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON atomically (a killed run never leaves a half file)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
-
-
 def write_quantized(
     path: str | os.PathLike,
     detector: Any,
@@ -108,5 +101,5 @@ def write_quantized(
     weights, doc = quantized_document(detector, config, activations)
     save_npz(npz, weights)
     side = npz.with_suffix(".json")
-    _write_json_atomic(side, doc)
+    write_json_atomic(side, doc)
     return npz, side

@@ -17,12 +17,12 @@ so ``load_checkpoint(out_dir)`` still finds exactly one checkpoint: model.npz.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from squeezelens.engine.atomic import atomic_path
 from squeezelens.engine.checkpoint.writers import save_npz
 from squeezelens.engine.errors import InputError
 from squeezelens.engine.model.spec import ArchSpec, expected_shapes
@@ -65,16 +65,12 @@ def save_state(out_dir: str | Path, state: TrainState) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / STATE_FILE
-    tmp = out / (STATE_FILE + ".tmp")
     meta = json.dumps({**state.meta, "step": int(state.step)}).encode()
     arrays = {f"weights/{k}": np.asarray(v, np.float32) for k, v in state.weights.items()}
     arrays.update({f"momentum/{k}": np.asarray(v, np.float32) for k, v in state.momentum.items()})
     arrays["meta"] = np.frombuffer(meta, dtype=np.uint8)
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
     return path
 
 

@@ -1,4 +1,4 @@
-"""argparse glue for QuantConfig: the same flags for every command.
+"""argparse glue for QuantConfig: the same flags for every command (the CLI's, not the engine's).
 
 Flags (see ``QuantConfig.to_cli_args``): ``--bits N --rounding R
 --reserve-zero on|off --scale S --range R --grid G --seed S
@@ -99,7 +99,7 @@ FLAGS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def add_quant_arguments(parser: argparse.ArgumentParser, multi: bool = False) -> None:
+def add_config_arguments(parser: argparse.ArgumentParser, multi: bool = False) -> None:
     """Add the quantization flags to ``parser`` (lists for the sweep when ``multi``)."""
     group = parser.add_argument_group("quantization")
     for name, metavar, text in FLAGS:
