@@ -37,12 +37,27 @@ def add_quant_arguments(parser: argparse.ArgumentParser, multi: bool = False) ->
     parser.add_argument(
         "--int8", action="store_true", help="run the integer-only INT8 TFLite model"
     )
-    parser.add_argument(
+    add_calibration_arguments(parser)
+
+
+def add_calibration_arguments(parser: argparse.ArgumentParser) -> None:
+    """--calib and --calib-count: the calibration images of activation bits and INT8."""
+    from squeezelens.engine.calibration import CALIBRATION_COUNT, CALIBRATION_RULE
+
+    group = parser.add_argument_group("calibration", f"Calibration images: {CALIBRATION_RULE}.")
+    group.add_argument(
         "--calib", nargs="+", metavar="PATH", help="calibration images (files or folders)"
     )
-    parser.add_argument(
-        "--calib-count", type=int, default=32, metavar="N", help="calibration images to use"
-    )
+    group.add_argument("--calib-count", type=int, default=CALIBRATION_COUNT, metavar="N",
+                       help=f"calibration images to use (default {CALIBRATION_COUNT})")  # fmt: skip
+
+
+def calibration_source(args):
+    """The CalibrationSource of --calib, --calib-count and the command's --kitti-root."""
+    from squeezelens.engine.calibration import CalibrationSource
+
+    return CalibrationSource(tuple(args.calib or ()), getattr(args, "kitti_root", None),
+                             args.calib_count)  # fmt: skip
 
 
 def say(message: str) -> None:

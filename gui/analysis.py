@@ -21,7 +21,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
 
 from squeezelens.gui import engine_api
-from squeezelens.gui.controller import CALIBRATION_IMAGES, Controller
+from squeezelens.gui.controller import Controller
 from squeezelens.gui.facts import (
     first_quantized,
     layer_histogram,
@@ -199,16 +199,15 @@ class Analysis(QObject):
             self.state.set_activations(None)
             return
         config = self.state.other_config
-        records = self.state.dataset.records
+        calibration = self.controller.calibration
         self._activations_key = self._activations_for()
 
         def job(ctx: JobContext) -> Any:
             from squeezelens.engine.diagnostics import compare_activations
 
-            det = handle.detector
-            if getattr(config, "activation_bits", None) and det.activation_ranges is None:
-                det.calibrate_activations([r.path for r in records[:CALIBRATION_IMAGES]])
-            return compare_activations(det, image, config)
+            if getattr(config, "activation_bits", None):
+                handle.calibrate(calibration())
+            return compare_activations(handle.detector, image, config)
 
         self.runner.submit("activations", job, "activations")
 
@@ -379,29 +378,16 @@ class Analysis(QObject):
             why = "nothing quantized to export: choose bits first" if handle else "no model loaded"
             self.state.error.emit(f"Cannot export quantized parameters: {why}")
             return
-        calibration = None
-        if config.activation_bits:
-            calibration = self._calibration()
-            if calibration is None:
-                self.state.error.emit("Activation bits need calibration: open a dataset first")
-                return
+        calibrate = self.controller.calibration if config.activation_bits else None
 
         def job(ctx: JobContext) -> Any:
             from squeezelens.engine.quant.export import write_quantized
 
+            calibration = calibrate() if calibrate else None
             return tuple(map(str, write_quantized(path, handle.detector, config, calibration)))
 
         self.state.message.emit(f"Writing quantized parameters to {path}…")
         self.runner.submit("export", job, "export")
-
-    def _calibration(self) -> tuple[list[str], str] | None:
-        """(paths, description) of the images the GUI calibrates activations on (None: no dataset)."""
-        dataset = self.state.dataset
-        if dataset is None or not len(dataset):
-            return None
-        paths = [r.path for r in dataset.records[:CALIBRATION_IMAGES]]
-        where = "folder" if dataset.split == "images" else f"{dataset.split} split of"
-        return paths, f"first {len(paths)} images of the {where} {dataset.root}"
 
     def _done_export(self, paths: tuple[str, str]) -> None:
         self.state.message.emit(f"Wrote {paths[0]} and {paths[1]}")

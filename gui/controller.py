@@ -44,7 +44,6 @@ ANALYSIS_LANES = ("layers", "warm")
 WORKER_NICE = 10
 ANALYSIS_NICE = WORKER_NICE + 2  # the layer table gives way to detections and the scan
 SCAN_DELAY_MS = 300  # after a config change the split's scan waits for the user to pause
-CALIBRATION_IMAGES = 8
 
 
 @dataclass
@@ -56,6 +55,13 @@ class ModelHandle:
     float_dets: dict[str, Detections] = field(default_factory=dict)
     int8: Any = None
     prepared: tuple = ()  # (path, image, network input, scale) of the last image shown
+    calibrated_on: tuple[str, ...] = ()  # the images the activation ranges come from
+
+    def calibrate(self, calibration: Any) -> None:
+        """Calibrate activation ranges on ``calibration`` (a CalibrationSet) unless done."""
+        if self.calibrated_on != calibration.paths:
+            self.detector.calibrate_activations(calibration.images())
+            self.calibrated_on = calibration.paths
 
     def network_input(
         self, path: str, image: Any, keep: bool = True
@@ -232,9 +238,21 @@ class Controller(SplitScan, QObject):
         self.state.message.emit(f"Opening {root}…")
         self.io_runner.submit("dataset", load, "dataset")
 
+    def calibration(self) -> Any:
+        """The calibration set of the open folder, by the one rule of engine.calibration (its
+        train split; the bundled sample's for a plain image folder).  Lists files: call it on
+        a worker."""
+        from squeezelens.engine.calibration import default_calibration
+
+        dataset = self.state.dataset
+        kitti = dataset is not None and dataset.split != "images"
+        return default_calibration(dataset.root if kitti else None)
+
     def _done_dataset(self, result: JobResult) -> None:
         dataset, splits = result.value
         self._pairs, self._pairs_key = {}, ()
+        if self.handle is not None:  # calibrated on another folder's train split
+            self.handle.calibrated_on, self.handle.int8 = (), None
         self.state.set_dataset(dataset, splits)
         kind = "images" if dataset.split == "images" else f"KITTI {dataset.split}"
         self.state.message.emit(f"Opened {dataset.root} ({kind}, {len(dataset)} images)")
@@ -313,8 +331,8 @@ class Controller(SplitScan, QObject):
                 return handle.int8.detect(path)
             x, scale = handle.network_input(path, image, keep)
             return handle.int8.decode(handle.int8.forward(x[None])[0], scale)
-        if getattr(config, "activation_bits", None) and det.activation_ranges is None:
-            det.calibrate_activations([r.path for r in records[:CALIBRATION_IMAGES]])
+        if getattr(config, "activation_bits", None):
+            handle.calibrate(self.calibration())
         if staged:
             x, scale = handle.network_input(path, image, keep)
             dets = det.decode(det.forward(x[None], config)[0], scale)
@@ -334,16 +352,17 @@ class Controller(SplitScan, QObject):
         if handle is None or dataset is None or self._int8_pending == handle.generation:
             return
         self._int8_pending = handle.generation
-        calib = [r.path for r in dataset.records[:CALIBRATION_IMAGES]]
+        calibration = self.calibration
 
         def convert(ctx: JobContext) -> Any:
             from squeezelens.engine.int8 import Int8Detector
 
+            images = calibration().images()
             # in a child process: TensorFlow's graph building beside the UI thread crashed
-            return handle, Int8Detector.from_detector(handle.detector, calib, progress=ctx.progress,
+            return handle, Int8Detector.from_detector(handle.detector, images, progress=ctx.progress,
                                                       cancel=ctx.token, isolated=True)  # fmt: skip
 
-        text = f"Converting to TFLite INT8 ({len(calib)} calibration images)"
+        text = "Converting to TFLite INT8 (calibrating on the train split)"
         if not self.long.submit(convert, "int8", text):  # another long job runs: no INT8 now
             self._int8_pending = -1
             self.state.set_int8(False)

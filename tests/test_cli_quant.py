@@ -237,14 +237,19 @@ def test_runner_checks_flags_without_a_model(files) -> None:
         return build_parser().parse_args(["detect", *map(str, flags)])
 
     with pytest.raises(InputError, match="weight quantization flags"):
-        check_quant_flags(args("--int8", "--bits", "4"), ["a.png"])
+        check_quant_flags(args("--int8", "--bits", "4"))
     with pytest.raises(InputError, match="no calibration images"):
-        check_quant_flags(args("--activation-bits", "8"), [])
+        check_quant_flags(args("--activation-bits", "8", "--kitti-root", files["no_train"]))
     with pytest.raises(InputError, match="no calibration images"):
-        check_quant_flags(args("--int8"), None)
-    assert check_quant_flags(args("--bits", "4"), None).bits == 4
-    assert check_quant_flags(args("--int8", "--calib", files["images"]), None) is None
-    assert check_quant_flags(args(), None) is None
+        check_quant_flags(args("--int8", "--kitti-root", files["no_train"]))
+    with pytest.raises(InputError, match="only used with"):  # a flag that would do nothing
+        check_quant_flags(args("--calib", files["images"]))
+    assert check_quant_flags(args("--bits", "4"))[0].bits == 4
+    quant, calibration = check_quant_flags(args("--int8", "--calib", files["images"]))
+    assert quant is None and len(calibration) == len(list(files["images"].iterdir()))
+    _, train = check_quant_flags(args("--activation-bits", "8", "--kitti-root", files["kitti"]))
+    assert len(train) == len(TRAIN) and train.source == f"train split of {files['kitti']}"
+    assert check_quant_flags(args()) == (None, None)
 
 
 # ------------------------------------------------------------------ sensitivity

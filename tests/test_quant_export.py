@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from squeezelens.engine.calibration import CalibrationSet
 from squeezelens.engine.errors import InputError
 from squeezelens.engine.model.spec import ArchSpec, layer_names
 from squeezelens.engine.quant import QuantConfig, model_size_bytes, quantize_weights
@@ -43,7 +44,9 @@ def test_write_quantized_checks_before_writing(tmp_path) -> None:
     with pytest.raises(InputError, match="calibration images"):
         write_quantized(tmp_path / "q.npz", None, QuantConfig(activation_bits=8))
     with pytest.raises(InputError, match="calibration images"):
-        write_quantized(tmp_path / "q.npz", None, QuantConfig(activation_bits=8), ([], "none"))
+        write_quantized(
+            tmp_path / "q.npz", None, QuantConfig(activation_bits=8), CalibrationSet((), "none")
+        )
     assert not list(tmp_path.iterdir())
 
 
@@ -78,7 +81,8 @@ def test_write_quantized_records_the_activation_formats(tiny_detector, tmp_path,
         cv2.imwrite(str(path), np.full((96, 256, 3), 40 + 80 * i, np.uint8))
         paths.append(path)
     config = QuantConfig(bits=8, activation_bits=6)
-    _, side = write_quantized(tmp_path / "qa.npz", tiny_detector, config, (paths, "two greys"))
+    calibration = CalibrationSet(tuple(map(str, paths)), "two greys")
+    _, side = write_quantized(tmp_path / "qa.npz", tiny_detector, config, calibration)
     acts = json.loads(side.read_text())["activations"]
     assert acts["bits"] == 6 and list(acts["layers"]) == layer_names("squeezedet")
     calibration = acts["calibration"]

@@ -51,6 +51,12 @@ def register(sub) -> None:
         default=0.0,
         help="minimum score to report (default 0: all kept boxes)",
     )
+    p.add_argument(
+        "--kitti-root",
+        metavar="ROOT",
+        help="KITTI folder whose train split calibrates --int8 / --activation-bits, and whose "
+        "images are detected without --images (default: the bundled sample data)",
+    )
     add_quant_arguments(p)
     p.set_defaults(func=run)
 
@@ -90,9 +96,9 @@ def run(args) -> int:
     if not 0.0 <= args.threshold <= 1.0:
         raise InputError(f"--threshold must be in [0, 1], got {args.threshold}")
     paths = _image_paths(args)
-    check_quant_flags(args, paths)  # bad flags fail before the slow model load
+    check_quant_flags(args)  # bad flags fail before the slow model load
     detector = load_detector(args)
-    runner, quant, _ = build_runner(args, detector, calib_fallback=paths)
+    runner, quant, _ = build_runner(args, detector)
     provenance = {
         "checkpoint": checkpoint_record(detector),
         "quant": None if quant is None else quant.to_dict(),

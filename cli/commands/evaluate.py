@@ -16,7 +16,6 @@ from squeezelens.cli.runner import (
     BoundDetector,
     build_runner,
     check_quant_flags,
-    kitti_train_images,
 )
 from squeezelens.engine.atomic import write_json_atomic
 
@@ -73,10 +72,9 @@ def run(args) -> int:
 
     root = resolve_kitti_root(args)
     dataset = open_dataset(root, args.split)
-    calib = kitti_train_images(root)
-    check_quant_flags(args, calib)  # bad flags fail before the slow model load
+    check_quant_flags(args)  # bad flags fail before the slow model load
     detector = load_detector(args)
-    runner, quant, description = build_runner(args, detector, calib_fallback=calib)
+    runner, quant, description = build_runner(args, detector)
     on_image = None
     if args.out is not None:
         prepare_out_dir(args.out)

@@ -15,7 +15,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from squeezelens.cli.common import add_model_arguments, load_detector, say
+from squeezelens.cli.common import (
+    add_calibration_arguments,
+    add_model_arguments,
+    calibration_source,
+    load_detector,
+    say,
+)
 from squeezelens.cli.progress import ProgressBar
 from squeezelens.engine.atomic import copy_atomic
 from squeezelens.engine.errors import InputError
@@ -36,21 +42,12 @@ def register(sub) -> None:
     )
     p.add_argument("--int8", action="store_true", help="write the full-integer INT8 TFLite model")
     p.add_argument(
-        "--calib", nargs="+", metavar="PATH", help="calibration images (files or folders)"
-    )
-    p.add_argument(
         "--kitti-root",
         metavar="ROOT",
         help="without --calib, calibrate on this KITTI folder's train split "
         "(default: the bundled sample data)",
     )
-    p.add_argument(
-        "--calib-count",
-        type=int,
-        default=32,
-        metavar="N",
-        help="calibration images to use (default 32)",
-    )
+    add_calibration_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -79,73 +76,46 @@ def resolve_format(out: Path, fmt: str | None, int8: bool) -> str:
     raise InputError(f"cannot tell the export format from the suffix {out.suffix!r}: pass --format")
 
 
-def calibration_paths(args) -> tuple[list, str]:
-    """(calibration image paths, where they came from): --calib, else the train split of
-    --kitti-root, else of the bundled sample data; the first --calib-count in name order."""
-    from squeezelens.cli.runner import calibration_paths as pick
-    from squeezelens.cli.runner import kitti_train_images
-    from squeezelens.engine.data.images import list_images
-    from squeezelens.engine.samples import default_kitti_root
-
-    if args.calib:
-        if not list_images(args.calib):
-            raise InputError(f"no images found in {' '.join(args.calib)}")
-        return pick(args, None), "--calib " + " ".join(args.calib)
-    root = args.kitti_root or default_kitti_root()
-    if root is None:
-        raise InputError("--int8 needs calibration images: give --calib PATH or --kitti-root ROOT")
-    paths = kitti_train_images(str(root))
-    if not paths:
-        raise InputError(
-            f"--int8 needs calibration images: {root} has no train split; give --calib"
-        )
-    source = f"train split of {root}" + ("" if args.kitti_root else " (bundled sample data)")
-    return pick(args, paths), source
-
-
-def export_int8(detector, args, calibration: tuple[list, str]) -> int:
+def export_int8(detector, args, calibration) -> int:
     """Convert (or reuse the cached conversion), copy it to --out, write the sidecar, report sizes.
 
-    calibration: (image paths, where they came from), from :func:`calibration_paths`.
+    calibration: the CalibrationSet (engine.calibration) of --calib / --kitti-root.
     """
     from squeezelens.engine.checkpoint.writers import write_sidecar
-    from squeezelens.engine.data.images import read_image_bgr
     from squeezelens.engine.int8 import Int8Detector
 
-    paths, source = calibration
-    say(f"INT8: {len(paths)} calibration images, {source} "
+    say(f"INT8: {len(calibration)} calibration images, {calibration.source} "
         "(conversions are cached per checkpoint, size and set)")  # fmt: skip
-    images = [read_image_bgr(p) for p in paths]
+    images = calibration.images()
     start = time.perf_counter()
     int8 = Int8Detector.from_detector(
         detector, images, progress=ProgressBar("INT8 conversion", unit="step")
     )
     out = copy_atomic(int8.model_path, args.out)
-    write_sidecar(out, detector.spec, _sidecar_extra(detector, int8, paths, source))
+    write_sidecar(out, detector.spec, _sidecar_extra(detector, int8, calibration))
     report = int8.size_report()
     print(f"wrote {out} in {time.perf_counter() - start:.1f} s")
     print(report.format())
     return 0
 
 
-def _sidecar_extra(detector, int8, paths: list, source: str) -> dict:
+def _sidecar_extra(detector, int8, calibration) -> dict:
     """What a deployment needs beside the model, and where the model came from."""
-    from squeezelens.engine.provenance import calibration_record, checkpoint_record, versions
+    from squeezelens.engine.provenance import checkpoint_record, versions
 
     in_scale, in_zero = int8.input_quantization
     out_scale, out_zero = int8.output_quantization
-    calibration = calibration_record(paths, source)
     return {
         "format": "tflite-int8",
         "bgr_means": list(detector.spec.bgr_means),
         "input_quantization": {"scale": float(in_scale), "zero_point": int(in_zero)},
         "output_quantization": {"scale": float(out_scale), "zero_point": int(out_zero)},
         "checkpoint_sha256": detector.checkpoint.sha256 if detector.checkpoint else None,
-        "calibration_images": len(paths),
+        "calibration_images": len(calibration),
         "provenance": {
             "checkpoint": checkpoint_record(detector),
             "config": {"int8": True, "method": "TFLite full-integer post-training quantization",
-                       "calibration": calibration},
+                       "calibration": calibration.record()},
             "versions": versions(),
         },
     }  # fmt: skip
@@ -155,7 +125,8 @@ def run(args) -> int:
     fmt = resolve_format(args.out, args.format, args.int8)
     if (args.calib or args.kitti_root) and fmt != "tflite":
         raise InputError("--calib and --kitti-root are only used with --int8")
-    calibration = calibration_paths(args) if fmt == "tflite" else None  # before the slow load
+    # before the slow load
+    calibration = calibration_source(args).resolve() if fmt == "tflite" else None
     detector = load_detector(args)
     if calibration is not None:
         return export_int8(detector, args, calibration)

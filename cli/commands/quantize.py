@@ -18,7 +18,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from squeezelens.cli.common import add_model_arguments, add_quant_arguments, load_detector, say
+from squeezelens.cli.common import (
+    add_model_arguments,
+    add_quant_arguments,
+    calibration_source,
+    load_detector,
+    say,
+)
 from squeezelens.engine.errors import InputError
 
 
@@ -46,19 +52,13 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _calibration(args, quant) -> tuple[list, str] | None:
-    """(calibration image paths, where they came from) when activations are quantized."""
-    from squeezelens.cli.common import resolve_kitti_root
-    from squeezelens.cli.runner import calibration_paths, kitti_train_images
-
+def _calibration(args, quant):
+    """The CalibrationSet when activations are quantized, else None."""
     if not quant.activation_bits:
         if args.calib or args.kitti_root:
             raise InputError("--calib and --kitti-root are only used with --activation-bits N")
         return None
-    if args.calib:
-        return calibration_paths(args, None), "--calib " + " ".join(args.calib)
-    root = resolve_kitti_root(args)
-    return calibration_paths(args, kitti_train_images(root)), f"train split of {root}"
+    return calibration_source(args).resolve()
 
 
 def run(args) -> int:
@@ -76,7 +76,7 @@ def run(args) -> int:
     calibration = _calibration(args, quant)
     detector = load_detector(args)
     if calibration is not None:
-        say(f"calibrating activations on {len(calibration[0])} images ({calibration[1]})")
+        say(f"calibrating activations on {len(calibration)} images ({calibration.source})")
     npz, side = write_quantized(args.out, detector, quant, calibration)
     tensors = json.loads(side.read_text())["tensors"]
     n = sum(1 for info in tensors.values() if info["quantized"])

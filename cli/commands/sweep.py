@@ -26,6 +26,7 @@ from pathlib import Path
 from squeezelens.cli.common import (
     add_model_arguments,
     add_quant_arguments,
+    calibration_source,
     load_detector,
     resolve_kitti_root,
     say,
@@ -81,19 +82,16 @@ def _configs(args) -> list:
     return configs
 
 
-def _calibration(args, points, root: str) -> tuple[list, dict] | None:
-    """(paths, record) of the activation calibration images, None when no point needs them."""
-    from squeezelens.cli.runner import calibration_paths, kitti_train_images
-    from squeezelens.engine.provenance import calibration_record
-
+def _calibration(args, points):
+    """The CalibrationSet of the activation-bits points, None when no point needs one."""
     if not any(p.quant is not None and p.quant.activation_bits for p in points):
+        if args.calib:
+            raise InputError("--calib is only used with --activation-bits N")
         return None
-    paths = calibration_paths(args, kitti_train_images(root))
-    source = "--calib " + " ".join(args.calib) if args.calib else f"train split of {root}"
-    return paths, calibration_record(paths, source)
+    return calibration_source(args).resolve()
 
 
-def _meta(detector, dataset, args, calibration: tuple[list, dict] | None) -> dict:
+def _meta(detector, dataset, args, calibration) -> dict:
     """What the folder's sweep_meta.json records and a resumed sweep must match."""
     from squeezelens.engine.provenance import versions
 
@@ -102,13 +100,12 @@ def _meta(detector, dataset, args, calibration: tuple[list, dict] | None) -> dic
         "checkpoint": detector.checkpoint.path if detector.checkpoint else None,
         "kitti_root": str(dataset.root), "split": dataset.split, "protocol": args.protocol,
         "input_size": list(detector.spec.input_size), "versions": versions(),
-        "calibration_sha256": calibration[1]["sha256"] if calibration else None,
-        "calibration": calibration[1] if calibration else None,
+        "calibration_sha256": calibration.record()["sha256"] if calibration else None,
+        "calibration": calibration.record() if calibration else None,
     }  # fmt: skip
 
 
 def run(args) -> int:
-    from squeezelens.engine.data.images import read_image_bgr
     from squeezelens.engine.data.kitti import open_dataset
     from squeezelens.engine.sweep import run_sweep, sweep_points
 
@@ -119,10 +116,10 @@ def run(args) -> int:
     dataset = open_dataset(root, args.split)
     if not dataset.has_labels:
         raise InputError("cannot sweep: the folder has no KITTI labels", dataset.root)
-    calibration = _calibration(args, points, root)  # before the slow model load
+    calibration = _calibration(args, points)  # before the slow model load
     detector = load_detector(args)
     if calibration is not None:
-        detector.calibrate_activations([read_image_bgr(p) for p in calibration[0]])
+        detector.calibrate_activations(calibration.images())
     meta = _meta(detector, dataset, args, calibration)
     if args.fork_curves and args.protocol != "squeezedet":
         say("note: the fork scored with SqueezeDet's devkit copy (--protocol squeezedet)")

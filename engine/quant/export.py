@@ -11,23 +11,21 @@ magnitude and fractional length) and which images calibrated them.
 
 Command line and GUI both call :func:`write_quantized`::
 
-    npz, js = write_quantized("q6.npz", detector, config, calibration=(paths, "train split"))
+    npz, js = write_quantized("q6.npz", detector, config, calibration=default_calibration("kitti"))
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from squeezelens.engine.atomic import write_json_atomic
+from squeezelens.engine.calibration import CalibrationSet
 from squeezelens.engine.errors import InputError
 from squeezelens.engine.quant.config import QuantConfig
-
-Calibration = tuple[Sequence[str | os.PathLike], str]  # (image paths, where they came from)
 
 
 def quantized_document(
@@ -54,22 +52,17 @@ def quantized_document(
     return weights, doc
 
 
-def activation_document(
-    detector: Any, bits: int, paths: Sequence[str | os.PathLike], source: str
-) -> dict[str, Any]:
-    """Calibrate the detector's activations on ``paths`` and describe the formats at ``bits``.
+def activation_document(detector: Any, bits: int, calibration: CalibrationSet) -> dict[str, Any]:
+    """Calibrate the detector's activations and describe the formats at ``bits``.
 
     The detector keeps the new ranges (``detector.activation_ranges``).
     """
     from squeezelens.engine.activations import activation_formats
-    from squeezelens.engine.data.images import read_image_bgr
-    from squeezelens.engine.provenance import calibration_record
 
-    paths = list(paths)
-    ranges = detector.calibrate_activations([read_image_bgr(p) for p in paths])
+    ranges = detector.calibrate_activations(calibration.images())
     return {
         "bits": bits,
-        "calibration": calibration_record(paths, source),
+        "calibration": calibration.record(),
         "layers": activation_formats(ranges, bits),
     }
 
@@ -78,13 +71,13 @@ def write_quantized(
     path: str | os.PathLike,
     detector: Any,
     config: QuantConfig,
-    calibration: Calibration | None = None,
+    calibration: CalibrationSet | None = None,
 ) -> tuple[Path, Path]:
     """Write FILE.npz and FILE.json (see the module docstring); returns (npz path, json path).
 
-    calibration: (image paths, a one-line description of where they came
-    from), required when ``config.activation_bits`` is set and ignored
-    otherwise.  Raises InputError for a path not ending in .npz or missing
+    calibration: the images that calibrate activations
+    (:mod:`squeezelens.engine.calibration`), required when ``config.activation_bits`` is set
+    and ignored otherwise.  Raises InputError for a path not ending in .npz or missing
     calibration images (before anything is written).
     """
     from squeezelens.engine.checkpoint.writers import save_npz
@@ -94,10 +87,9 @@ def write_quantized(
         raise InputError("the quantized parameters file must end in .npz", npz)
     activations = None
     if config.activation_bits:
-        paths = list(calibration[0]) if calibration else []
-        if not paths:
+        if not calibration:
             raise InputError("activation bits need calibration images")
-        activations = activation_document(detector, config.activation_bits, paths, calibration[1])
+        activations = activation_document(detector, config.activation_bits, calibration)
     weights, doc = quantized_document(detector, config, activations)
     save_npz(npz, weights)
     side = npz.with_suffix(".json")

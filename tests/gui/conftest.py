@@ -20,7 +20,8 @@ SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 REAL_CKPT = SHARED / "checkpoints" / "squeezedet_kitti_tf1" / "model.ckpt-87000"
 REAL_KITTI = SHARED / "kitti"
 TINY_SIZE = (256, 96)
-N_IMAGES = 6
+N_IMAGES = 6  # the val split
+N_TRAIN = 3  # the train split: other images (calibration never sees the evaluated ones)
 
 pytestmark = pytest.mark.gui
 
@@ -39,8 +40,11 @@ def _label_line(box: tuple[int, int, int, int], kind: str = "Car") -> str:
     return f"{kind} 0.00 0 -1.58 {x1}.00 {y1}.00 {x2}.00 {y2}.00 1.5 1.6 3.7 1.0 1.5 20.0 -1.5"
 
 
-def write_kitti(root: Path, n: int = N_IMAGES, size: tuple[int, int] = (480, 180)) -> Path:
-    """A small KITTI-layout folder of generated road-like scenes with labels."""
+def write_kitti(
+    root: Path, n: int = N_IMAGES, size: tuple[int, int] = (480, 180), n_train: int = N_TRAIN
+) -> Path:
+    """A small KITTI-layout folder of generated road-like scenes with labels: ``n`` images in
+    the val split, ``n_train`` other images in the train split, trainval both."""
     rng = np.random.default_rng(7)
     img_dir, lbl_dir = root / "training" / "image_2", root / "training" / "label_2"
     img_dir.mkdir(parents=True)
@@ -48,7 +52,7 @@ def write_kitti(root: Path, n: int = N_IMAGES, size: tuple[int, int] = (480, 180
     (root / "ImageSets").mkdir()
     w, h = size
     stems = []
-    for i in range(n):
+    for i in range(n + n_train):
         stem = f"{i:06d}"
         image = np.full((h, w, 3), (90, 110, 120), np.uint8)
         image[h // 2 :] = (70, 70, 70)
@@ -62,8 +66,9 @@ def write_kitti(root: Path, n: int = N_IMAGES, size: tuple[int, int] = (480, 180
         cv2.imwrite(str(img_dir / f"{stem}.png"), image)
         (lbl_dir / f"{stem}.txt").write_text("\n".join(lines) + "\n")
         stems.append(stem)
-    for split in ("val", "train", "trainval"):
-        (root / "ImageSets" / f"{split}.txt").write_text("\n".join(stems) + "\n")
+    splits = {"val": stems[:n], "train": stems[n:] or stems[:n], "trainval": stems}
+    for split, names in splits.items():
+        (root / "ImageSets" / f"{split}.txt").write_text("\n".join(names) + "\n")
     return root
 
 
