@@ -1,4 +1,4 @@
-"""Headless plots for the CLI (sweep mAP vs bits), rendered with pyqtgraph's exporters.
+"""Sweep plots (mAP vs bits): drawn here for the CLI's files and the GUI's Sweep tab alike.
 
 The same exporters as the desktop tool, so a figure looks alike from both;
 Qt runs on the offscreen platform when no display is available.  A provenance
@@ -71,20 +71,30 @@ def _svg_with_metadata(svg: str, title: str, caption: str) -> str:
     return svg
 
 
-def _draw_curves(item, curves: dict) -> list[int]:
-    """One line with markers (and error bars where std > 0) per method, the float baseline
-    dashed; returns the bit widths on the x axis."""
+SYMBOLS = ("o", "s", "t", "d", "+", "x")
+SWEEP_X_LABEL, SWEEP_Y_LABEL = "weight bits", "mAP (R11)"
+
+
+def draw_sweep_curves(item, curves: dict) -> list[int]:
+    """Draw mAP-vs-bits curves into a pyqtgraph PlotItem: one line with markers (and error bars
+    where std > 0) per method in a fixed colour-blind-safe palette, the float baseline as a
+    dashed line; returns the bit widths on the x axis.  The CLI's files and the GUI's Sweep
+    tab both draw with this function (same palette, same labels).
+
+    curves: label -> {bits: (mean, std, n)} (engine.sweep.summarize); 'float' has bits 32.
+    """
     import pyqtgraph as pg
 
     all_bits = sorted({b for c in curves.values() for b in c if b != 32}) or [8]
-    for i, (label, points) in enumerate(sorted((k, v) for k, v in curves.items() if k != "float")):
+    methods = sorted((k, v) for k, v in curves.items() if k != "float")
+    for i, (label, points) in enumerate(methods):
         colour = PALETTE[i % len(PALETTE)]
-        bits = [b for b in points if b != 32]
+        bits = sorted(b for b in points if b != 32)
         mean = [points[b][0] for b in bits]
         std = [points[b][1] for b in bits]
         pen = pg.mkPen(colour, width=2)
-        item.plot(bits, mean, pen=pen, symbol="o", symbolBrush=colour, symbolPen=colour,
-                  symbolSize=7, name=label)  # fmt: skip
+        item.plot(bits, mean, pen=pen, symbol=SYMBOLS[i % len(SYMBOLS)], symbolBrush=colour,
+                  symbolPen=colour, symbolSize=7, name=label)  # fmt: skip
         if any(s > 0 for s in std):
             err = pg.ErrorBarItem(
                 x=np.array(bits), y=np.array(mean), height=2 * np.array(std), beam=0.2, pen=pen
@@ -92,9 +102,20 @@ def _draw_curves(item, curves: dict) -> list[int]:
             item.addItem(err)
     if "float" in curves:
         base = next(iter(curves["float"].values()))[0]
-        item.plot([min(all_bits), max(all_bits)], [base, base],
-                  pen=pg.mkPen("#555555", width=2, style=pg.QtCore.Qt.PenStyle.DashLine), name="float")  # fmt: skip
+        dashed = pg.mkPen("#555555", width=2, style=pg.QtCore.Qt.PenStyle.DashLine)
+        ends = [min(all_bits) - 0.5, max(all_bits) + 0.5]
+        item.plot(ends, [base, base], pen=dashed, name=f"float {base:.4f}")
     return all_bits
+
+
+def set_sweep_axes(item, bits: list[int]) -> None:
+    """Axis labels, grid, 0..1 mAP range and one tick per bit width."""
+    item.setLabel("bottom", SWEEP_X_LABEL)
+    item.setLabel("left", SWEEP_Y_LABEL)
+    item.showGrid(x=True, y=True, alpha=0.3)
+    item.setYRange(0, 1.0, padding=0.02)
+    item.setXRange(min(bits) - 0.5, max(bits) + 0.5, padding=0)
+    item.getAxis("bottom").setTicks([[(b, str(b)) for b in bits]])
 
 
 def render_sweep(
@@ -102,7 +123,6 @@ def render_sweep(
     out_png: Path,
     out_svg: Path,
     title: str,
-    ylabel: str = "mAP (R11)",
     caption: str = "",
 ) -> None:
     """Draw mAP vs bits like the low-precision fork's figure and export PNG + SVG.
@@ -123,14 +143,8 @@ def render_sweep(
     item = plot.getPlotItem()
     small = f"<br><span style='font-size:9pt; color:#555555'>{escape(caption)}</span>"
     item.setTitle(escape(title) + (small if caption else ""), size="13pt")
-    item.setLabel("bottom", "bits")
-    item.setLabel("left", ylabel)
-    item.showGrid(x=True, y=True, alpha=0.3)
     item.addLegend(offset=(-10, -10), labelTextSize="11pt", brush=pg.mkBrush(255, 255, 255, 220))
-    all_bits = _draw_curves(item, curves)
-    item.setYRange(0, 1.0)
-    item.setXRange(min(all_bits) - 0.5, max(all_bits) + 0.5)
-    item.getAxis("bottom").setTicks([[(b, str(b)) for b in all_bits]])
+    set_sweep_axes(item, draw_sweep_curves(item, curves))
     out_png.parent.mkdir(parents=True, exist_ok=True)
     plot.show()
     app.processEvents()

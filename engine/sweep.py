@@ -119,6 +119,24 @@ def _calibration_meta(old: dict, meta: dict, out_dir: Path) -> bool:
     return True
 
 
+def sweep_meta(detector, dataset, protocol: str, calibration=None) -> dict:
+    """What a sweep folder's sweep_meta.json records and a resumed sweep must match: the
+    checkpoint (path, sha256), the dataset (root, split), the protocol, the input size, the
+    calibration set of activation-bits points (a CalibrationSet, or None) and the versions.
+    The CLI and the GUI both build it here."""
+    from squeezelens.engine.provenance import versions
+
+    checkpoint = getattr(detector, "checkpoint", None)
+    record = calibration.record() if calibration is not None else None
+    return {
+        "checkpoint_sha256": checkpoint.sha256 if checkpoint else None,
+        "checkpoint": checkpoint.path if checkpoint else None,
+        "kitti_root": str(dataset.root), "split": dataset.split, "protocol": protocol,
+        "input_size": list(detector.spec.input_size), "versions": versions(),
+        CALIBRATION: record["sha256"] if record else None, "calibration": record,
+    }  # fmt: skip
+
+
 def check_or_write_meta(out_dir: Path, meta: dict) -> None:
     """Refuse a folder made for another checkpoint, split, protocol or calibration set;
     else record ours."""

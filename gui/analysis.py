@@ -265,16 +265,14 @@ class Analysis(QObject):
         if handle is None or dataset is None or not dataset.has_labels:
             self.state.error.emit("A sweep needs a checkpoint and a labelled KITTI folder")
             return
-        from squeezelens.engine.provenance import versions
-        from squeezelens.engine.sweep import run_sweep, sweep_points
+        from squeezelens.engine.sweep import run_sweep, sweep_meta, sweep_points
 
         det = handle.detector
         sha = det.checkpoint.sha256 if det.checkpoint else "random"
-        meta = {"checkpoint_sha256": sha, "checkpoint": det.checkpoint.path if det.checkpoint else None,
-                "kitti_root": str(dataset.root), "split": dataset.split, "protocol": "official",
-                "input_size": list(det.spec.input_size), "versions": versions()}  # fmt: skip
         points = sweep_points(configs, repeats=repeats)
         out_dir = sweep_dir(self.sweep_root, sha, str(dataset.root), dataset.split)
+        activations = any(p.quant is not None and p.quant.activation_bits for p in points)
+        calibrate = self.controller.calibration if activations else None
 
         def job(ctx: JobContext) -> Any:
             def progress(done: int, total: int, row: dict | None) -> None:
@@ -282,6 +280,10 @@ class Analysis(QObject):
                     ctx.emit_partial(row)
                 ctx.progress(done, total)
 
+            calibration = calibrate() if calibrate else None
+            if calibration is not None:
+                handle.calibrate(calibration)
+            meta = sweep_meta(det, dataset, "official", calibration)
             keys = {p.key for p in points}
             rows = run_sweep(
                 det, dataset, points, out_dir, meta, progress=progress, cancel=ctx.token

@@ -124,14 +124,3 @@ def _finish(window: Any, code: int) -> int:
     if alive:
         os._exit(code)
     return code
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m gui.app`` = ``squeezelens gui``."""
-    from squeezelens.cli.main import main as cli_main
-
-    return cli_main(["gui", *(argv if argv is not None else sys.argv[1:])])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

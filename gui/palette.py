@@ -66,15 +66,9 @@ LOST = OKABE_ITO["sky_blue"]
 GAINED = OKABE_ITO["vermillion"]
 FLIPPED = OKABE_ITO["reddish_purple"]
 
-# Plot series colours (float vs quantized curves, sweeps).
+# Plot series colours (float vs quantized PR curves; sweeps use squeezelens.cli.plots.PALETTE).
 CURVE_REF = OKABE_ITO["bluish_green"]
 CURVE_OTHER = OKABE_ITO["orange"]
-CURVE_EXTRA = (
-    OKABE_ITO["blue"],
-    OKABE_ITO["vermillion"],
-    OKABE_ITO["reddish_purple"],
-    OKABE_ITO["sky_blue"],
-)
 LEVEL_LINES = OKABE_ITO["vermillion"]
 HIST_FLOAT = OKABE_ITO["blue"]
 HIST_QUANT = OKABE_ITO["orange"]

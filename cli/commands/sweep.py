@@ -91,23 +91,9 @@ def _calibration(args, points):
     return calibration_source(args).resolve()
 
 
-def _meta(detector, dataset, args, calibration) -> dict:
-    """What the folder's sweep_meta.json records and a resumed sweep must match."""
-    from squeezelens.engine.provenance import versions
-
-    return {
-        "checkpoint_sha256": detector.checkpoint.sha256 if detector.checkpoint else None,
-        "checkpoint": detector.checkpoint.path if detector.checkpoint else None,
-        "kitti_root": str(dataset.root), "split": dataset.split, "protocol": args.protocol,
-        "input_size": list(detector.spec.input_size), "versions": versions(),
-        "calibration_sha256": calibration.record()["sha256"] if calibration else None,
-        "calibration": calibration.record() if calibration else None,
-    }  # fmt: skip
-
-
 def run(args) -> int:
     from squeezelens.engine.data.kitti import open_dataset
-    from squeezelens.engine.sweep import run_sweep, sweep_points
+    from squeezelens.engine.sweep import run_sweep, sweep_meta, sweep_points
 
     if getattr(args, "int8", False):
         raise InputError("--int8 is a single model, not a sweep axis; use evaluate --int8")
@@ -120,7 +106,7 @@ def run(args) -> int:
     detector = load_detector(args)
     if calibration is not None:
         detector.calibrate_activations(calibration.images())
-    meta = _meta(detector, dataset, args, calibration)
+    meta = sweep_meta(detector, dataset, args.protocol, calibration)
     if args.fork_curves and args.protocol != "squeezedet":
         say("note: the fork scored with SqueezeDet's devkit copy (--protocol squeezedet)")
     bar = ProgressBar(f"sweep: {len(points)} points x {len(dataset)} images")

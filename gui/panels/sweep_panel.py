@@ -10,9 +10,7 @@ background; every finished point arrives as a row and the plot is redrawn from
 
 from __future__ import annotations
 
-import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -23,13 +21,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from squeezelens.cli.plots import draw_sweep_curves, set_sweep_axes
 from squeezelens.gui import engine_api
 from squeezelens.gui.analysis import Analysis
-from squeezelens.gui.palette import CURVE_EXTRA, CURVE_OTHER, CURVE_REF
 from squeezelens.gui.panels.quant_presets import fork_curves
 from squeezelens.gui.state import AppState
-
-SYMBOLS = ("o", "s", "t", "d", "+", "x")
 
 
 class SweepPanel(QWidget):
@@ -50,12 +46,8 @@ class SweepPanel(QWidget):
         self.plot = pg.PlotWidget(title="mAP vs weight bits")
         self.plot.setObjectName("sweepPlot")
         self.plot.setMenuEnabled(False)
-        self.plot.setLabel("bottom", "weight bits")
-        self.plot.setLabel("left", "mAP (R11)")  # a fraction in [0, 1], as cli/plots.py draws it
-        self.plot.setYRange(0, 1, padding=0.02)
-        self.plot.showGrid(x=True, y=True, alpha=0.25)
+        set_sweep_axes(self.plot.getPlotItem(), [3, 8])  # a fraction in [0, 1], as the CLI's
         self.legend = self.plot.addLegend(offset=(-10, -40))  # bottom right: curves end top right
-        self.plot.getAxis("bottom").setTickSpacing(major=1, minor=1)
         self._stale = False  # the plot lags the points (redrawn when the tab shows)
         self._build()
         self.button.clicked.connect(self.run)
@@ -113,22 +105,6 @@ class SweepPanel(QWidget):
             return
         self.plot.clear()
         self.legend.clear()
-        curves = summarize(rows) if rows else {}
-        colors = iter((CURVE_OTHER, CURVE_REF, *CURVE_EXTRA))
-        for k, (label, points) in enumerate(sorted(curves.items())):
-            if label == "float":
-                line = pg.InfiniteLine(points[32][0], angle=0, label=f"float {points[32][0]:.4f}",
-                                       pen=pg.mkPen("#888888", width=1.5, style=Qt.PenStyle.DashLine),
-                                       labelOpts={"position": 0.05, "color": "#444444"})  # fmt: skip
-                self.plot.addItem(line)
-                continue
-            bits = sorted(points)
-            mean = [points[b][0] for b in bits]
-            color = next(colors, "#444444")
-            self.plot.plot(bits, mean, pen=pg.mkPen(color, width=2), symbol=SYMBOLS[k % len(SYMBOLS)],
-                           symbolBrush=color, symbolPen=color, name=label)  # fmt: skip
-            std = [points[b][1] for b in bits]
-            if any(std):
-                err = pg.ErrorBarItem(x=np.array(bits), y=np.array(mean),
-                                      height=2 * np.array(std), pen=color)  # fmt: skip
-                self.plot.addItem(err)
+        if rows:  # the same drawing as the CLI's sweep.png (palette, labels, float line)
+            item = self.plot.getPlotItem()
+            set_sweep_axes(item, draw_sweep_curves(item, summarize(rows)))

@@ -327,10 +327,9 @@ def test_sweep_grows_point_by_point(loaded, qtbot):
         lambda: not win.state.sweep.running and len(win.state.sweep.points) == 3, timeout=120000
     )
     assert 1 in partials and 2 in partials  # the plot grew one point at a time
-    curves = win.sweep_panel.plot.listDataItems()
+    items = win.sweep_panel.plot.listDataItems()
+    curves = [c for c in items if not c.name().startswith("float")]
     assert len(curves) == 1 and len(curves[0].getData()[0]) == 2
-    import pyqtgraph as pg
-
     from squeezelens.engine.sweep import (
         summarize,  # mAP as a fraction, on a 0..1 axis like cli/plots.py
     )
@@ -341,9 +340,9 @@ def test_sweep_grows_point_by_point(loaded, qtbot):
     assert list(maps) == [points[b][0] for b in bits] and max(maps) <= 1
     plot = win.sweep_panel.plot
     float_map = summary["float"][32][0]
-    line = next(i for i in plot.getPlotItem().items if isinstance(i, pg.InfiniteLine))
-    assert line.value() == pytest.approx(float_map) and 0 < float_map <= 1
-    assert line.label.toPlainText() == f"float {float_map:.4f}"
+    (line,) = [c for c in items if c.name().startswith("float")]  # dashed, as in the CLI's file
+    assert list(line.getData()[1]) == pytest.approx([float_map] * 2) and 0 < float_map <= 1
+    assert line.name() == f"float {float_map:.4f}"
     assert plot.getAxis("left").labelText == "mAP (R11)"
     low, high = plot.getViewBox().viewRange()[1]
     assert low <= 0 and 1 <= high < 1.1
