@@ -1,0 +1,1 @@
+"""Post-training remedies: win back the accuracy quantization loses, without training."""
