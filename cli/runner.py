@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from squeezelens.cli.common import calibration_source, say
+from squeezelens.cli.progress import ProgressBar
 from squeezelens.engine.errors import InputError
 
 
@@ -41,8 +42,11 @@ def quant_from_args(args):
 
 
 def needs_calibration(args, quant) -> bool:
-    """Whether the flags need calibration images (--int8 or activation bits)."""
-    return bool(getattr(args, "int8", False) or (quant is not None and quant.activation_bits))
+    """Whether the flags need calibration images (--int8, activation bits, bias correction,
+    AdaRound)."""
+    if getattr(args, "int8", False):
+        return True
+    return quant is not None and bool(quant.activation_bits or quant.needs_calibration)
 
 
 def check_quant_flags(args):
@@ -59,7 +63,10 @@ def check_quant_flags(args):
         )
     if not needs_calibration(args, quant):
         if args.calib:
-            raise InputError("--calib is only used with --int8 or --activation-bits N")
+            raise InputError(
+                "--calib is only used with --int8, --activation-bits N, --bias-correction "
+                "or --rounding adaround"
+            )
         return quant, None
     return quant, calibration_source(args).resolve()
 
@@ -76,5 +83,17 @@ def build_runner(args, detector):
         say("INT8: converting (cached per checkpoint and calibration set)")
         return Int8Detector.from_detector(detector, images), None, "INT8 (TFLite full-integer)"
     if calibration is not None:
-        detector.calibrate_activations(calibration.images())
+        calibrate(detector, quant, calibration)
+    if quant is not None and quant.needs_model:
+        say(f"remedies: {quant.describe()} (cached per checkpoint, config and calibration set)")
+        detector.quantized_weights(quant, progress=ProgressBar("remedies", unit="layer"))
     return BoundDetector(detector, quant), quant, ("float" if quant is None else quant.describe())
+
+
+def calibrate(detector, quant, calibration) -> None:
+    """Hand the calibration set to the detector: activation ranges when activations are
+    quantized, else the images alone (bias correction, AdaRound)."""
+    if quant is not None and quant.activation_bits:
+        detector.calibrate_activations(calibration.images(), record=calibration.record())
+    else:
+        detector.set_calibration(calibration.images(), record=calibration.record())

@@ -35,6 +35,20 @@ class CheckpointInfo:
     format: str
 
 
+@dataclass(frozen=True, eq=False)
+class CalibrationInputs:
+    """The calibration images as network inputs, kept by the detector for activation ranges,
+    bias correction and AdaRound.
+
+    inputs: (N, h, w, 3) float32 preprocessed images; key: sha256 of the decoded images
+    (cache keys); record: provenance ({"count", "sha256", "source"}) when known.
+    """
+
+    inputs: np.ndarray
+    key: str
+    record: dict | None = None
+
+
 def aligned_copy(array: np.ndarray) -> np.ndarray:
     """A C-contiguous float32 copy of ``array`` whose data start on a 64-byte boundary."""
     from squeezelens.engine.quant.rounding import aligned_empty
@@ -87,6 +101,8 @@ class Detector:
         self._lock = threading.RLock()
         self._float_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.activation_ranges: dict[str, float] | None = None
+        self.calibration: CalibrationInputs | None = None
+        self._activation_limits: dict[tuple, dict[str, float]] = {}
         self._int8 = None
 
     def _build_graph(self, tf) -> None:
@@ -192,13 +208,30 @@ class Detector:
                 pass
         return tf.convert_to_tensor(a)
 
-    def quantized_weights(self, quant) -> dict[str, np.ndarray]:
-        """The weights under a QuantConfig (float weights for None)."""
+    def quantized_weights(self, quant, progress=None, cancel=None) -> dict[str, np.ndarray]:
+        """The weights under a QuantConfig (float weights for None).  The remedies that
+        need the model (equalization, bias correction, AdaRound) run through
+        :mod:`engine.quant.remedies.cache` (memory and disk; bias correction and
+        AdaRound on :attr:`calibration`); progress and cancel reach their walks."""
         if quant is None:
             return self.float_weights
+        if getattr(quant, "needs_model", False):
+            from squeezelens.engine.quant.remedies.cache import detector_weights
+
+            return detector_weights(self, quant, progress, cancel)
         from squeezelens.engine.quant import quantize_weights
 
         return quantize_weights(self.float_weights, quant)
+
+    def _use_reference(self, equalized: bool) -> None:
+        """Load the float weights, equalized ones when ``equalized`` (the same function
+        as the float model, other per-layer outputs)."""
+        if not equalized:
+            return self._use(None)
+        from squeezelens.engine.quant.remedies.cache import equalized_weights
+
+        self._assign(equalized_weights(self))
+        self._loaded_key = _SWAPPED
 
     def _use(self, quant) -> None:
         key = None if quant is None else quant
@@ -235,10 +268,12 @@ class Detector:
     def forward(self, batch: np.ndarray, quant=None) -> np.ndarray:
         """Raw ConvDet output (B, gridH, gridW, K*(C+5)) float32 for a preprocessed batch."""
         with self._lock:
-            self._use(quant)
             act = quant is not None and getattr(quant, "activation_bits", None)
-            if act:
-                self._configure_activation_quant(int(quant.activation_bits))
+            if act:  # first: computing clipping ranges may swap other weights in
+                self._configure_activation_quant(
+                    int(quant.activation_bits), quant.activation_range, quant.equalize
+                )
+            self._use(quant)
             fn = self._forward_actq if act else self._forward_float
             x = np.asarray(batch, dtype=np.float32)
             if fn.experimental_get_tracing_count():
@@ -293,31 +328,69 @@ class Detector:
         return [d.above(threshold) for d in out] if threshold > 0 else out
 
     # ------------------------------------------------------ activation quant
+    def set_calibration(self, images: Sequence[ImageLike], record: dict | None = None) -> None:
+        """Keep the calibration images (preprocessed) for the remedies and activation ranges.
+
+        record: their provenance (``CalibrationSet.record()``), written into results files.
+        """
+        from squeezelens.engine.provenance import images_sha256
+
+        decoded = [self._load(i) for i in images]
+        if not decoded:
+            raise InputError("no calibration images")
+        inputs = np.stack([self.preprocess(im)[0] for im in decoded])
+        with self._lock:
+            self.calibration = CalibrationInputs(inputs, images_sha256(decoded), record)
+            self._activation_limits = {}
+
     def calibrate_activations(
-        self, images: Sequence[ImageLike], progress: Callable[[int, int], None] | None = None
+        self,
+        images: Sequence[ImageLike],
+        progress: Callable[[int, int], None] | None = None,
+        record: dict | None = None,
     ) -> dict[str, float]:
-        """Record each layer output's largest magnitude over calibration images (float weights)."""
+        """Keep the calibration images (:meth:`set_calibration`) and record each layer output's
+        largest magnitude over them (float weights)."""
         from squeezelens.engine.activations import activation_ranges
 
+        self.set_calibration(images, record)
         with self._lock:
             self._use(None)
-            self.activation_ranges = activation_ranges(
-                self, [self._load(i) for i in images], progress
-            )
+            self.activation_ranges = activation_ranges(self, self.calibration.inputs, progress)
             self._act_bits_loaded = None
         return self.activation_ranges
 
-    def _configure_activation_quant(self, bits: int) -> None:
+    def _limits(self, bits: int, method: str, equalized: bool) -> dict[str, float]:
+        """Each layer output's clipping magnitude: the calibrated maxima, or (another
+        ``method``, or equalized weights) computed once from the calibration images."""
+        if method == "minmax" and not equalized:
+            return self.activation_ranges
+        key = (bits if method in ("mse", "entropy") else None, method, equalized)
+        if key not in self._activation_limits:
+            from squeezelens.engine.activations import activation_limits
+
+            self._use_reference(equalized)
+            limits = activation_limits(self, self.calibration.inputs, method, bits)
+            self._activation_limits[key] = limits
+        return self._activation_limits[key]
+
+    def _configure_activation_quant(
+        self, bits: int, method: str = "minmax", equalized: bool = False
+    ) -> None:
         if self.activation_ranges is None:
             raise InputError("activation bits need calibration images (--calib PATH)")
-        if getattr(self, "_act_bits_loaded", None) == bits:
+        if getattr(self, "_act_bits_loaded", None) == (bits, method, equalized):
             return
         from squeezelens.engine.activations import dynamic_fixed_point
 
+        limits = self._limits(bits, method, equalized)
         for name, layer in self._act_quant.items():
-            step, lo, hi = dynamic_fixed_point(self.activation_ranges[name], bits)
+            step, lo, hi = dynamic_fixed_point(limits[name], bits)
             layer.step.assign(step)
             layer.lo.assign(lo)
             layer.hi.assign(hi)
             layer.enabled.assign(1.0)
-        self._act_bits_loaded = bits
+        self._act_bits_loaded = (bits, method, equalized)
+
+
+_SWAPPED = object()  # the variables hold weights of no config (reassigned on the next use)

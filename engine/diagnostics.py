@@ -202,12 +202,14 @@ def compare_activations(detector, image: np.ndarray, quant) -> list[ActivationRo
     x, _ = detector.preprocess(image)
     names = layer_names(detector.spec.variant)
     with detector._lock:
-        detector._use(None)
+        act = quant is not None and getattr(quant, "activation_bits", None)
+        if act:  # first: it may swap weights in
+            detector._configure_activation_quant(
+                int(quant.activation_bits), quant.activation_range, quant.equalize
+            )
+        detector._use_reference(bool(getattr(quant, "equalize", False)))  # what quant rounds
         ref = [t.numpy() for t in detector.graph.probe(x[None], training=False)]
         detector._use(quant)
-        act = quant is not None and getattr(quant, "activation_bits", None)
-        if act:
-            detector._configure_activation_quant(int(quant.activation_bits))
         probe = detector.graph.actq_probe if act else detector.graph.probe
         got = [t.numpy() for t in probe(x[None], training=False)]
     rows = []
