@@ -82,7 +82,8 @@ def parse_layer_bits(text: str) -> tuple[tuple[str, int | str], ...]:
     return tuple(pairs)
 
 
-def _parse_bits_list(text: str) -> list[int]:
+def parse_bits_list(text: str) -> list[int]:
+    """``--bits`` of a sweep or search: ``A,B,C-D`` to a list of widths (InputError otherwise)."""
     values: list[int] = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         first, dash, last = item.partition("-")
@@ -155,7 +156,7 @@ def _common_fields(args: argparse.Namespace) -> dict[str, Any]:
 def _multi_values(args: argparse.Namespace, multi: bool) -> dict[str, list[Any]]:
     """Values of the list-capable flags (one each unless ``multi``)."""
     parsers = {
-        "bits": _parse_bits_list if multi else lambda t: [parse_int("--bits", t)],
+        "bits": parse_bits_list if multi else lambda t: [parse_int("--bits", t)],
         "rounding": lambda t: [t.strip()],
         "reserve_zero": lambda t: [parse_on_off("--reserve-zero", t)],
         "scale": lambda t: [t.strip()],

@@ -57,10 +57,10 @@ def check_quant_flags(args):
     activation bits with no calibration images (see :mod:`squeezelens.engine.calibration`).
     """
     quant = quant_from_args(args)
-    if getattr(args, "int8", False) and quant is not None:
-        raise InputError(
-            "--int8 runs TFLite's own integer quantization: drop the weight quantization flags"
-        )
+    if getattr(args, "int8", False):
+        from squeezelens.engine.quant.remedies.int8 import int8_config
+
+        int8_config(quant)  # only the remedies that mean something there
     if not needs_calibration(args, quant):
         if args.calib:
             raise InputError(
@@ -77,17 +77,30 @@ def build_runner(args, detector):
     if calibration is not None:
         say(f"calibrating on {len(calibration)} images ({calibration.source})")
     if getattr(args, "int8", False):
-        from squeezelens.engine.int8 import Int8Detector
-
-        images = calibration.images()
-        say("INT8: converting (cached per checkpoint and calibration set)")
-        return Int8Detector.from_detector(detector, images), None, "INT8 (TFLite full-integer)"
+        return int8_runner(detector, quant, calibration)
     if calibration is not None:
         calibrate(detector, quant, calibration)
     if quant is not None and quant.needs_model:
         say(f"remedies: {quant.describe()} (cached per checkpoint, config and calibration set)")
         detector.quantized_weights(quant, progress=ProgressBar("remedies", unit="layer"))
     return BoundDetector(detector, quant), quant, ("float" if quant is None else quant.describe())
+
+
+def int8_runner(detector, quant, calibration):
+    """(the INT8 detector, its remedies config or None, a description): converted from the
+    float weights, or from the remedied ones (engine.quant.remedies.int8)."""
+    from squeezelens.engine.int8 import Int8Detector
+    from squeezelens.engine.quant.remedies.int8 import int8_config, int8_source
+
+    remedies = int8_config(quant)
+    detector.set_calibration(calibration.images(), record=calibration.record())
+    if remedies is not None:
+        say(f"INT8 remedies: {remedies.describe()}")
+    source = int8_source(detector, remedies, ProgressBar("remedies", unit="layer"))
+    say("INT8: converting (cached per checkpoint, remedies and calibration set)")
+    int8 = Int8Detector.from_detector(source, calibration.images())
+    label = "INT8 (TFLite full-integer" + (f", {remedies.describe()})" if remedies else ")")
+    return int8, remedies, label
 
 
 def calibrate(detector, quant, calibration) -> None:

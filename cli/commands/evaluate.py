@@ -50,6 +50,12 @@ def _unbound(runner) -> tuple[object, object]:
     return runner, None
 
 
+def calibration_used(detector) -> dict | None:
+    """The provenance of the images that calibrated the run (None when none did)."""
+    calibration = getattr(detector, "calibration", None)
+    return None if calibration is None else calibration.record
+
+
 def results_document(args, result, detector, quant, split: str) -> dict:
     from squeezelens.engine.provenance import checkpoint_record, versions
 
@@ -59,6 +65,7 @@ def results_document(args, result, detector, quant, split: str) -> dict:
         "checkpoint": checkpoint_record(detector),
         "quant": None if quant is None else quant.to_dict(),
         "int8": bool(getattr(args, "int8", False)),
+        "calibration": calibration_used(detector),
         "versions": versions(),
     }
     doc.update(result.to_json_dict())

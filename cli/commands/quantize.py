@@ -9,13 +9,15 @@ export writes the same files (engine.quant.export.write_quantized).
 With ``--activation-bits N`` FILE.json also records the calibrated activation
 formats: per layer output its largest magnitude and fractional length, from
 the calibration images (--calib, else the train split of --kitti-root, else the
-bundled sample data).  ``--int8`` is refused: this command writes simulated
+bundled sample data).  The remedies (--range mse, --equalize, --bias-correction,
+--rounding adaround) apply; those that use calibration images record them.  ``--int8`` is refused: this command writes simulated
 grid values; ``export --int8 --out model.tflite`` writes the integer model.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from squeezelens.cli.common import (
@@ -23,8 +25,10 @@ from squeezelens.cli.common import (
     add_quant_arguments,
     calibration_source,
     load_detector,
+    prepare_out_dir,
     say,
 )
+from squeezelens.cli.progress import ProgressBar
 from squeezelens.engine.errors import InputError
 
 
@@ -39,7 +43,8 @@ def register(sub) -> None:
     p.add_argument(
         "--kitti-root",
         metavar="ROOT",
-        help="KITTI folder whose train split calibrates --activation-bits (default: --calib, "
+        help="KITTI folder whose train split calibrates --activation-bits and the remedies "
+        "(default: --calib, "
         "else the bundled sample data)",
     )
     p.add_argument(
@@ -53,32 +58,46 @@ def register(sub) -> None:
 
 
 def _calibration(args, quant):
-    """The CalibrationSet when activations are quantized, else None."""
-    if not quant.activation_bits:
+    """The CalibrationSet when activations are quantized or a remedy needs images, else None."""
+    if not (quant.activation_bits or quant.needs_calibration):
         if args.calib or args.kitti_root:
-            raise InputError("--calib and --kitti-root are only used with --activation-bits N")
+            raise InputError(
+                "--calib and --kitti-root are only used with --activation-bits N, "
+                "--bias-correction or --rounding adaround"
+            )
         return None
     return calibration_source(args).resolve()
 
 
-def run(args) -> int:
-    from squeezelens.cli.quant_args import quant_config_from_args
+def write(args, quant, label: str) -> int:
+    """Validate, load, (calibrate,) quantize and write FILE.npz with FILE.json; the
+    quantize and adaround commands."""
     from squeezelens.engine.quant.export import write_quantized
 
     if args.out.suffix != ".npz":
         raise InputError("--out must end in .npz", args.out)
+    prepare_out_dir(args.out.parent, "--out")
+    calibration = _calibration(args, quant)  # before the slow model load
+    detector = load_detector(args)
+    if calibration is not None:
+        say(f"calibrating on {len(calibration)} images ({calibration.source})")
+    start = time.perf_counter()
+    bar = ProgressBar(label, unit="layer") if quant.needs_model else None
+    npz, side = write_quantized(args.out, detector, quant, calibration, progress=bar)
+    tensors = json.loads(side.read_text())["tensors"]
+    n = sum(1 for info in tensors.values() if info["quantized"])
+    print(f"wrote {npz} ({n} of {len(tensors)} tensors quantized: {quant.describe()}) and "
+          f"{side} in {time.perf_counter() - start:.1f} s")  # fmt: skip
+    return 0
+
+
+def run(args) -> int:
+    from squeezelens.cli.quant_args import quant_config_from_args
+
     if args.int8:
         raise InputError(
             "quantize writes simulated grid values, not an INT8 model: "
             "use export --int8 --out model.tflite"
         )
     quant = quant_config_from_args(args)  # validate before the slow model load
-    calibration = _calibration(args, quant)
-    detector = load_detector(args)
-    if calibration is not None:
-        say(f"calibrating activations on {len(calibration)} images ({calibration.source})")
-    npz, side = write_quantized(args.out, detector, quant, calibration)
-    tensors = json.loads(side.read_text())["tensors"]
-    n = sum(1 for info in tensors.values() if info["quantized"])
-    print(f"wrote {npz} ({n} of {len(tensors)} tensors quantized: {quant.describe()}) and {side}")
-    return 0
+    return write(args, quant, "remedies")

@@ -2,12 +2,14 @@
 
 Weights (``QuantConfig.range``):
 
-* ``mse``: the unit's minmax range (see :mod:`engine.quant.scales`), both ends scaled
-  by the clip ratio ``alpha`` in (0, 1] that minimises the squared error of nearest
-  rounding over the unit's tensors (kernels and biases).  The search is 1-D per
-  unit: a coarse scan of :data:`COARSE` ratios (1 included), then a golden-section
-  refinement around the best; the best ratio seen wins, and one below 1 only when it
-  lowers the error, so the range is never worse than min/max.  Per channel, every
+* ``mse``: the unit's minmax range (see :mod:`engine.quant.scales`) clipped by the
+  ratio ``alpha`` in (0, 1] that minimises the squared error of nearest rounding over
+  the unit's tensors (kernels and biases): both ends scaled by ``alpha``, or the range
+  clipped to ``[-alpha m, alpha m]`` (``m`` its largest magnitude; better when one
+  outlier sets one end), whichever is better.  The search is 1-D per unit: a
+  log-spaced scan of :data:`COARSE` ratios (1 included) both ways, then
+  :data:`REFINE_PASSES` finer scans around the best; the best ratio seen wins, and
+  one below 1 only when it lowers the error, so the range is never worse than min/max.  Per channel, every
   channel searches its own ratio at once (one pass over the layer per trial).
   On a pow2 grid the candidates are the minmax fractional length and up to
   :data:`POW2_EXTRA` more fractional bits (a finer step, clipping the largest weights).
@@ -34,8 +36,8 @@ from squeezelens.engine.quant.config import QuantConfig, percentile_of
 from squeezelens.engine.quant.grids import LinearGrid, Pow2Grid, UniformGrid, pow2_frac_len
 from squeezelens.engine.quant.scales import RangeStats
 
-COARSE = np.linspace(0.25, 1.0, 16)  # clip ratios of the first pass (step 0.05), 1 last
-REFINE_PASSES = 1  # scans 16 ratios around the best of the first: step 0.0067
+COARSE = np.geomspace(1 / 32, 1.0, 16)  # clip ratios of the first pass (x1.26 apart), 1 last
+REFINE_PASSES = 2  # each: 16 ratios between the best one's neighbours (3.5 %, then 0.2 % apart)
 POW2_EXTRA = 3
 _EPS = 1e-4
 _lock = threading.Lock()
@@ -115,38 +117,50 @@ def minmax_bounds(config: QuantConfig, stats: RangeStats) -> tuple[np.ndarray, n
     return lo, np.maximum(stats.hi, 0.0)
 
 
-def _linear_sse(unit: Unit, lo, hi, alphas: np.ndarray, bits: int, zero: bool) -> np.ndarray:
-    """(C, K) squared errors of the linear grids ``[lo * alphas, hi * alphas]``."""
-    c = unit.channels
-    a = np.broadcast_to(alphas, (c, alphas.shape[-1]))
-    glo = np.reshape(lo, (-1, 1)) * a
-    ghi = np.reshape(hi, (-1, 1)) * a
+def clip_range(lo, hi, alpha, symmetric) -> tuple[np.ndarray, np.ndarray]:
+    """The range ``[lo, hi]`` at clip ratio ``alpha``: both ends scaled (``[alpha lo,
+    alpha hi]``), or where ``symmetric``, clipped to ``[-alpha m, alpha m]`` with
+    ``m = max(-lo, hi)`` (arguments broadcast together)."""
+    m = np.maximum(-np.asarray(lo), np.asarray(hi)) * alpha
+    return (
+        np.where(symmetric, np.maximum(lo, -m), lo * alpha),
+        np.where(symmetric, np.minimum(hi, m), hi * alpha),
+    )
+
+
+def _linear_sse(unit: Unit, lo, hi, alphas, symmetric, bits: int, zero: bool) -> np.ndarray:
+    """(C, K) squared errors of the linear grids of ``[lo, hi]`` at the (C, K) clips."""
+    glo, ghi = clip_range(np.reshape(lo, (-1, 1)), np.reshape(hi, (-1, 1)), alphas, symmetric)
+    glo, ghi = np.broadcast_arrays(glo, ghi)
     grid = LinearGrid(glo.reshape(-1), ghi.reshape(-1), bits, zero)
     shape = glo.shape
     zeros = grid.zero_index.reshape(shape) if zero else None
     return unit.sse(glo, grid.step.reshape(shape), grid.n_levels, zeros)
 
 
-def search_clip_ratio(unit: Unit, lo, hi, bits: int, reserve_zero: bool) -> np.ndarray:
-    """Per channel (or scalar) clip ratio in (0, 1] of least squared error (see the module
-    docstring); 1 unless a smaller ratio really lowers the error."""
-    shape = np.shape(lo)
-    candidates = np.broadcast_to(COARSE, (unit.channels, COARSE.size))
-    width = COARSE[1] - COARSE[0]
-    best, best_err = np.ones(unit.channels), None
+def search_clip(unit: Unit, lo, hi, bits: int, reserve_zero: bool):
+    """Per channel (or scalar) the clip ratio in (0, 1] and the clipping (scaled ends, or
+    symmetric: see :func:`clip_range`) of least squared error; ratio 1 (min/max) unless
+    a clip really lowers the error.  The first pass tries :data:`COARSE` both ways."""
+    c, k = unit.channels, COARSE.size
+    alphas = np.broadcast_to(np.concatenate([COARSE, COARSE]), (c, 2 * k))
+    symmetric = np.broadcast_to(np.arange(2 * k) >= k, (c, 2 * k))
+    ratio, rows = COARSE[1] / COARSE[0], np.arange(c)
+    best, best_sym, best_err = np.ones(c), np.zeros(c, bool), None
     for _ in range(1 + REFINE_PASSES):
-        err = _linear_sse(unit, lo, hi, candidates, bits, reserve_zero)
-        if best_err is None:  # the first pass holds ratio 1 (min/max) last
-            best_err = err[:, -1]
+        err = _linear_sse(unit, lo, hi, alphas, symmetric, bits, reserve_zero)
+        if best_err is None:  # ratio 1 (min/max) comes last in the first half
+            best_err = err[:, k - 1]
         pick = np.argmin(err, axis=1)
-        found = err[np.arange(unit.channels), pick]
-        better = found < best_err * (1.0 - 1e-9)
-        best = np.where(better, candidates[np.arange(unit.channels), pick], best)
-        best_err = np.where(better, found, best_err)
-        offsets = np.linspace(-width, width, COARSE.size)
-        candidates = np.clip(best[:, None] + offsets, COARSE[0] / 4, 1.0)
-        width = 2 * width / (COARSE.size - 1)
-    return best.reshape(shape)
+        better = err[rows, pick] < best_err * (1.0 - 1e-9)
+        best = np.where(better, alphas[rows, pick], best)
+        best_sym = np.where(better, symmetric[rows, pick], best_sym)
+        best_err = np.where(better, err[rows, pick], best_err)
+        low, high = best / ratio, np.minimum(best * ratio, 1.0)
+        alphas = low[:, None] + (high - low)[:, None] * np.linspace(0, 1, k)
+        symmetric = np.broadcast_to(best_sym[:, None], (c, k))
+        ratio = ratio ** (2 / (k - 1))
+    return best.reshape(np.shape(lo)), best_sym.reshape(np.shape(lo))
 
 
 def _percentiles(unit: Unit, p: float) -> tuple[np.ndarray, np.ndarray]:
@@ -170,8 +184,8 @@ def fitted_grid(
         scaled = config.replace(range="minmax")
         plo, phi = minmax_bounds(scaled, RangeStats(np.asarray(plo), np.asarray(phi)))
         return LinearGrid(np.maximum(lo, plo), np.minimum(hi, phi), bits, config.reserve_zero)
-    alpha = search_clip_ratio(unit, lo, hi, bits, config.reserve_zero)
-    return LinearGrid(lo * alpha, hi * alpha, bits, config.reserve_zero)
+    alpha, symmetric = search_clip(unit, lo, hi, bits, config.reserve_zero)
+    return LinearGrid(*clip_range(lo, hi, alpha, symmetric), bits, config.reserve_zero)
 
 
 def _pow2_grid(unit: Unit, bits: int, stats: RangeStats, p: float | None) -> Pow2Grid:

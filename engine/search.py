@@ -1,0 +1,334 @@
+"""Mixed-precision search: per-layer bit widths (or float) of least size for a given mAP drop.
+
+1. **Sensitivities**: the mAP each layer costs alone at each candidate width
+   (:func:`engine.sensitivity.single_layer_config`: that layer rounded on the grid the
+   full config gives it, the others float), widest first; a layer's narrower widths
+   are skipped once one costs more than the drop allowed (narrower ones cost more).
+2. **Proposals**: assuming the drops add up, each trade-off ``lam`` between size and
+   drop gives every layer the option (a width or float) of least
+   ``size + lam * drop``; sweeping ``lam`` yields the lower convex hull of predicted
+   (size, drop): from all float to all at the narrowest width.
+3. **Verification**: proposals are scored by full evaluations: a bisection along the
+   hull for the smallest one whose measured drop is within ``max_drop`` (drops do not
+   add up exactly), plus points spread over the hull for the front.  The front is the
+   verified points no other verified point beats in both size and mAP.
+
+Everything is written as it is measured (``sensitivity.csv``, ``search.csv``, with
+``search_meta.json`` as a sweep folder's, see :mod:`engine.sweep`), so a killed search
+resumes where it stopped.  Scoring goes through one plain function of (configs) ->
+mAPs (:func:`local_scorer`), so it can be handed out to other processes or machines.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from squeezelens.engine.atomic import write_json_atomic
+from squeezelens.engine.errors import InputError
+from squeezelens.engine.jobs import CancelToken, check
+from squeezelens.engine.quant.config import FLOAT, QuantConfig
+from squeezelens.engine.sweep import check_or_write_meta, config_key
+
+SENSITIVITY_CSV, SEARCH_CSV, RESULT_JSON = "sensitivity.csv", "search.csv", "search.json"
+SENSITIVITY_FIELDS = ("layer", "bits", "map_r11", "drop")
+POINT_FIELDS = ("key", "size_kb", "map_r11", "drop", "predicted_drop", "layer_bits", "config")
+FRONT_POINTS = 8  # points spread over the hull, verified for the front
+Scorer = Callable[[Sequence[QuantConfig | None]], list[float]]
+
+
+@dataclass(frozen=True)
+class SearchPoint:
+    """One verified configuration: its size, measured mAP and drop, predicted drop."""
+
+    config: QuantConfig
+    size_kb: float
+    map_r11: float
+    drop: float
+    predicted_drop: float
+
+    @property
+    def layer_bits(self) -> str:
+        """The ``--layer-bits`` value that rebuilds the point's per-layer widths."""
+        return ",".join(f"{layer}={bits}" for layer, bits in self.config.overrides)
+
+
+def local_scorer(detector, dataset, protocol: str = "official", cancel=None) -> Scorer:
+    """Score configs on ``dataset`` in this process (inputs decoded once): mAP R11, all 9."""
+    from squeezelens.engine.eval import evaluate_detections
+    from squeezelens.engine.sweep import PreparedInputs
+
+    prepared = PreparedInputs(detector, dataset.records, cancel=cancel)
+
+    def score(configs: Sequence[QuantConfig | None]) -> list[float]:
+        out = []
+        for quant in configs:
+            dets = prepared.detect_all(detector, quant, cancel=cancel)
+            result = evaluate_detections(dataset.records, dets, protocol=protocol,
+                                         classes=tuple(detector.class_names))  # fmt: skip
+            out.append(float(result.to_json_dict()["map"]["r11"]["all"]))
+        return out
+
+    return score
+
+
+# ------------------------------------------------------------------ csv files
+def _read(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    text = path.read_text()
+    text = text[: text.rfind("\n") + 1]  # a torn last line from a kill is dropped
+    return list(csv.DictReader(text.splitlines()))
+
+
+def _append(path: Path, fields: Sequence[str], row: dict) -> None:
+    new = not path.exists() or path.stat().st_size == 0
+    if not new:
+        data = path.read_bytes()
+        if not data.endswith(b"\n"):  # a torn line: cut it
+            with open(path, "rb+") as f:
+                f.truncate(data.rfind(b"\n") + 1)
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+# ------------------------------------------------------------------ steps
+def measure_sensitivities(
+    base: QuantConfig,
+    layers: Sequence[str],
+    bits: Sequence[int],
+    float_map: float,
+    max_drop: float,
+    score: Scorer,
+    out_dir: Path,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> dict[tuple[str, int], float]:
+    """drop[(layer, bits)] for every layer and width worth testing (see step 1)."""
+    from squeezelens.engine.sensitivity import single_layer_config
+
+    path = out_dir / SENSITIVITY_CSV
+    drops = {(r["layer"], int(r["bits"])): float(r["drop"]) for r in _read(path)}
+    widths = sorted(set(bits), reverse=True)
+    total, done = len(layers) * len(widths), 0
+    for layer in layers:
+        for b in widths:
+            check(cancel)
+            if (layer, b) not in drops:
+                mean_ap = score([single_layer_config(base, layer, b)])[0]
+                drops[(layer, b)] = float_map - mean_ap
+                row = {"layer": layer, "bits": b, "map_r11": f"{mean_ap:.6f}",
+                       "drop": f"{drops[(layer, b)]:.6f}"}  # fmt: skip
+                _append(path, SENSITIVITY_FIELDS, row)
+            done += 1
+            if progress:
+                progress(done, total)
+            if drops[(layer, b)] > max_drop:  # narrower widths cost more: skip them
+                done += len(widths) - widths.index(b) - 1
+                break
+    return drops
+
+
+def _options(layer: str, drops: dict, sizes: dict[str, int]) -> list[tuple[int | str, float, float]]:
+    """(choice, bits of storage, predicted drop) of one layer: float and each tested width."""
+    out: list[tuple[int | str, float, float]] = [(FLOAT, 32.0 * sizes[layer], 0.0)]
+    for (name, b), drop in drops.items():
+        if name == layer:
+            out.append((b, float(b * sizes[layer]), max(drop, 0.0)))
+    return out
+
+
+def _cost(option: tuple, lam: float) -> tuple[float, float]:
+    """What an option costs at trade-off ``lam``: size + lam * drop (drop alone at inf)."""
+    _, size, drop = option
+    return (drop, size) if lam == float("inf") else (size + lam * drop, drop)
+
+
+def propose(
+    layers: Sequence[str], drops: dict, sizes: dict[str, int]
+) -> list[tuple[dict[str, int | str], float]]:
+    """The lower convex hull of predicted (size, drop): (layer -> choice, predicted drop)
+    for each distinct choice as the trade-off falls, all float first (step 2)."""
+    options = {layer: _options(layer, drops, sizes) for layer in layers}
+    lams = {0.0, float("inf")}
+    for opts in options.values():  # every trade-off where some layer's choice flips
+        for i, (_, s1, d1) in enumerate(opts):
+            for _, s2, d2 in opts[i + 1 :]:
+                if d1 != d2 and (s1 - s2) / (d2 - d1) > 0:
+                    lams.add((s1 - s2) / (d2 - d1))
+    proposals, seen = [], set()
+    for lam in sorted(lams, reverse=True):
+        choice = {layer: min(opts, key=lambda o: _cost(o, lam)) for layer, opts in options.items()}
+        picked = tuple(str(choice[layer][0]) for layer in layers)
+        if picked not in seen:
+            seen.add(picked)
+            predicted = sum(c[2] for c in choice.values())
+            proposals.append(({layer: c[0] for layer, c in choice.items()}, predicted))
+    return proposals
+
+
+def config_of(base: QuantConfig, choice: dict[str, int | str]) -> QuantConfig:
+    """``base`` with the chosen per-layer widths: ``bits`` the most common choice, the
+    other layers as overrides (the base's overrides of other layers kept)."""
+    widths = [c for c in choice.values() if c != FLOAT]
+    bits = max(set(widths), key=lambda b: (widths.count(b), b)) if widths else base.bits
+    overrides = {k: v for k, v in base.overrides if k not in choice}
+    overrides.update({layer: c for layer, c in choice.items() if c != bits})
+    return base.replace(bits=bits, overrides=overrides)
+
+
+def size_kb(detector, config: QuantConfig | None) -> float:
+    """Storage of the kernels and biases at the config's widths (float: 32 bits), KB."""
+    from squeezelens.engine.quant.report import model_size_bytes
+
+    params = {k: v for k, v in detector.float_weights.items() if k.endswith(("kernels", "biases"))}
+    return model_size_bytes(params, config) / 1024
+
+
+def pareto(points: Sequence[SearchPoint]) -> list[SearchPoint]:
+    """The points no other point beats in both size (smaller) and mAP (higher), by size."""
+    front, best = [], -1.0
+    for point in sorted(points, key=lambda p: (p.size_kb, -p.map_r11)):
+        if point.map_r11 > best:
+            front.append(point)
+            best = point.map_r11
+    return front
+
+
+# ------------------------------------------------------------------ the search
+@dataclass(frozen=True)
+class SearchResult:
+    """The float mAP, every verified point, the front and the smallest point within the drop."""
+
+    float_map: float
+    float_kb: float
+    points: tuple[SearchPoint, ...]
+    front: tuple[SearchPoint, ...]
+    best: SearchPoint | None
+    max_drop: float
+
+    def to_dict(self) -> dict:
+        def row(p: SearchPoint) -> dict:
+            return {"size_kb": p.size_kb, "map_r11": p.map_r11, "drop": p.drop,
+                    "predicted_drop": p.predicted_drop, "layer_bits": p.layer_bits,
+                    "config": p.config.to_dict(), "cli": p.config.to_cli_args()}  # fmt: skip
+
+        return {"float_map": self.float_map, "float_kb": self.float_kb,
+                "max_drop": self.max_drop, "best": None if self.best is None else row(self.best),
+                "front": [row(p) for p in self.front]}  # fmt: skip
+
+
+class _Verifier:
+    """Scores hull points once each, written to search.csv as they come."""
+
+    def __init__(self, detector, base, float_map, score: Scorer, out_dir: Path, hull) -> None:
+        self.detector, self.float_map, self.score = detector, float_map, score
+        self.path = out_dir / SEARCH_CSV
+        self.done = {r["key"]: r for r in _read(self.path)}
+        self.hull = [(config_of(base, choice), predicted) for choice, predicted in hull]
+        self.points: dict[int, SearchPoint] = {}
+
+    def __call__(self, index: int) -> SearchPoint:
+        if index not in self.points:
+            config, predicted = self.hull[index]
+            key = config_key(config.to_dict())
+            row = self.done.get(key)
+            mean_ap = float(row["map_r11"]) if row else self.score([config])[0]
+            point = SearchPoint(config, size_kb(self.detector, config), mean_ap,
+                                self.float_map - mean_ap, predicted)  # fmt: skip
+            if row is None:
+                _append(self.path, POINT_FIELDS, {
+                    "key": key, "size_kb": f"{point.size_kb:.3f}", "map_r11": f"{mean_ap:.6f}",
+                    "drop": f"{point.drop:.6f}", "predicted_drop": f"{predicted:.6f}",
+                    "layer_bits": point.layer_bits, "config": json.dumps(config.to_dict())})  # fmt: skip
+            self.points[index] = point
+        return self.points[index]
+
+
+def _verify(verify: _Verifier, max_drop: float, cancel, progress) -> SearchPoint | None:
+    """Bisect the hull for the smallest point within ``max_drop``; then spread points."""
+    lo, hi = 0, len(verify.hull) - 1
+    if not all(c == FLOAT for c in dict(verify.hull[0][0].overrides).values()):
+        if verify(0).drop > max_drop:  # the free choices (predicted drop 0) already cost more
+            hi = 0
+    steps = 0
+    while lo < hi:
+        check(cancel)
+        mid = (lo + hi + 1) // 2
+        if verify(mid).drop <= max_drop:
+            lo = mid
+        else:
+            hi = mid - 1
+        steps += 1
+        if progress:
+            progress(steps, steps + max(hi - lo, 1).bit_length())
+    last = len(verify.hull) - 1
+    for k in range(FRONT_POINTS):
+        check(cancel)
+        verify(round(k * last / max(FRONT_POINTS - 1, 1)))
+    best = verify(lo)
+    return best if best.drop <= max_drop else None
+
+
+def run_search(
+    detector,
+    dataset,
+    base: QuantConfig,
+    bits: Sequence[int],
+    max_drop: float,
+    out_dir: str | os.PathLike,
+    meta: dict,
+    protocol: str = "official",
+    score: Scorer | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> SearchResult:
+    """The mixed-precision search (module docstring); ``progress(phase, done, total)``.
+
+    meta: what the folder must match to resume (:func:`engine.sweep.sweep_meta`); the
+    widths and the base config are added to it.  score: configs -> mAPs
+    (default :func:`local_scorer` on ``dataset``).
+    """
+    from squeezelens.engine.model.spec import layer_names
+    from squeezelens.engine.sensitivity import quantized_layers
+
+    if not 0 <= max_drop < 1:
+        raise InputError(f"--max-drop must be in [0, 1), got {max_drop}")
+    out = Path(out_dir)
+    check_or_write_meta(out, {**meta, "search_bits": sorted(set(bits)),
+                              "search_base": config_key(base.to_dict())})  # fmt: skip
+    score = score or local_scorer(detector, dataset, protocol, cancel)
+    float_map = _float_map(out, score)
+    layers = quantized_layers(base, layer_names(detector.spec.variant))
+    phase = (lambda name: (lambda d, t: progress(name, d, t))) if progress else (lambda name: None)  # noqa: E731
+    drops = measure_sensitivities(base, layers, bits, float_map, max_drop, score, out,
+                                  phase("sensitivity"), cancel)  # fmt: skip
+    sizes = {layer: detector.float_weights[f"{layer}/kernels"].size
+             + detector.float_weights[f"{layer}/biases"].size for layer in layers}  # fmt: skip
+    verify = _Verifier(detector, base, float_map, score, out, propose(layers, drops, sizes))
+    best = _verify(verify, max_drop, cancel, phase("verification"))
+    points = tuple(sorted(verify.points.values(), key=lambda p: p.size_kb))
+    result = SearchResult(float_map, size_kb(detector, None), points,
+                          tuple(pareto(points)), best, max_drop)  # fmt: skip
+    write_json_atomic(out / RESULT_JSON, {**result.to_dict(), "meta": meta})
+    return result
+
+
+def _float_map(out: Path, score: Scorer) -> float:
+    """The float model's mAP (kept in search.csv under the key 'float')."""
+    path = out / SEARCH_CSV
+    row = next((r for r in _read(path) if r["key"] == "float"), None)
+    if row is not None:
+        return float(row["map_r11"])
+    value = score([None])[0]
+    _append(path, POINT_FIELDS, {"key": "float", "map_r11": f"{value:.6f}", "drop": "0"})
+    return value
