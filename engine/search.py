@@ -35,6 +35,7 @@ from squeezelens.engine.quant.config import FLOAT, QuantConfig
 from squeezelens.engine.sweep import check_or_write_meta, config_key
 
 SENSITIVITY_CSV, SEARCH_CSV, RESULT_JSON = "sensitivity.csv", "search.csv", "search.json"
+SETTINGS_JSON = "search_settings.json"
 SENSITIVITY_FIELDS = ("layer", "bits", "map_r11", "drop")
 POINT_FIELDS = ("key", "size_kb", "map_r11", "drop", "predicted_drop", "layer_bits", "config")
 FRONT_POINTS = 8  # points spread over the hull, verified for the front
@@ -126,8 +127,8 @@ def measure_sensitivities(
             if (layer, b) not in drops:
                 mean_ap = score([single_layer_config(base, layer, b)])[0]
                 drops[(layer, b)] = float_map - mean_ap
-                row = {"layer": layer, "bits": b, "map_r11": f"{mean_ap:.6f}",
-                       "drop": f"{drops[(layer, b)]:.6f}"}  # fmt: skip
+                row = {"layer": layer, "bits": b, "map_r11": repr(mean_ap),
+                       "drop": repr(drops[(layer, b)])}  # exact: a resumed run decides alike
                 _append(path, SENSITIVITY_FIELDS, row)
             done += 1
             if progress:
@@ -247,8 +248,8 @@ class _Verifier:
                                 self.float_map - mean_ap, predicted)  # fmt: skip
             if row is None:
                 _append(self.path, POINT_FIELDS, {
-                    "key": key, "size_kb": f"{point.size_kb:.3f}", "map_r11": f"{mean_ap:.6f}",
-                    "drop": f"{point.drop:.6f}", "predicted_drop": f"{predicted:.6f}",
+                    "key": key, "size_kb": f"{point.size_kb:.3f}", "map_r11": repr(mean_ap),
+                    "drop": repr(point.drop), "predicted_drop": repr(predicted),
                     "layer_bits": point.layer_bits, "config": json.dumps(config.to_dict())})  # fmt: skip
             self.points[index] = point
         return self.points[index]
@@ -304,8 +305,8 @@ def run_search(
     if not 0 <= max_drop < 1:
         raise InputError(f"--max-drop must be in [0, 1), got {max_drop}")
     out = Path(out_dir)
-    check_or_write_meta(out, {**meta, "search_bits": sorted(set(bits)),
-                              "search_base": config_key(base.to_dict())})  # fmt: skip
+    check_or_write_meta(out, meta)
+    _check_settings(out, {"bits": sorted(set(bits)), "base": json.loads(config_key(base.to_dict()))})
     score = score or local_scorer(detector, dataset, protocol, cancel)
     float_map = _float_map(out, score)
     layers = quantized_layers(base, layer_names(detector.spec.variant))
@@ -323,6 +324,24 @@ def run_search(
     return result
 
 
+def _check_settings(out: Path, settings: dict) -> None:
+    """Refuse a folder searched with other widths or another base config; else record ours."""
+    path = out / SETTINGS_JSON
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"unreadable search settings ({exc})", path) from None
+        for field, value in settings.items():
+            if old.get(field) != value:
+                raise InputError(
+                    f"this search folder was made for another search {field} "
+                    f"({old.get(field)!r}, now {value!r}); use a new --out", out
+                )  # fmt: skip
+        return
+    write_json_atomic(path, settings)
+
+
 def _float_map(out: Path, score: Scorer) -> float:
     """The float model's mAP (kept in search.csv under the key 'float')."""
     path = out / SEARCH_CSV
@@ -330,5 +349,5 @@ def _float_map(out: Path, score: Scorer) -> float:
     if row is not None:
         return float(row["map_r11"])
     value = score([None])[0]
-    _append(path, POINT_FIELDS, {"key": "float", "map_r11": f"{value:.6f}", "drop": "0"})
+    _append(path, POINT_FIELDS, {"key": "float", "map_r11": repr(value), "drop": "0.0"})
     return value
