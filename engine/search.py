@@ -127,8 +127,12 @@ def measure_sensitivities(
             if (layer, b) not in drops:
                 mean_ap = score([single_layer_config(base, layer, b)])[0]
                 drops[(layer, b)] = float_map - mean_ap
-                row = {"layer": layer, "bits": b, "map_r11": repr(mean_ap),
-                       "drop": repr(drops[(layer, b)])}  # exact: a resumed run decides alike
+                row = {
+                    "layer": layer,
+                    "bits": b,
+                    "map_r11": repr(mean_ap),
+                    "drop": repr(drops[(layer, b)]),
+                }  # exact: a resumed run decides alike
                 _append(path, SENSITIVITY_FIELDS, row)
             done += 1
             if progress:
@@ -139,7 +143,9 @@ def measure_sensitivities(
     return drops
 
 
-def _options(layer: str, drops: dict, sizes: dict[str, int]) -> list[tuple[int | str, float, float]]:
+def _options(
+    layer: str, drops: dict, sizes: dict[str, int]
+) -> list[tuple[int | str, float, float]]:
     """(choice, bits of storage, predicted drop) of one layer: float and each tested width."""
     out: list[tuple[int | str, float, float]] = [(FLOAT, 32.0 * sizes[layer], 0.0)]
     for (name, b), drop in drops.items():
@@ -306,11 +312,13 @@ def run_search(
         raise InputError(f"--max-drop must be in [0, 1), got {max_drop}")
     out = Path(out_dir)
     check_or_write_meta(out, meta)
-    _check_settings(out, {"bits": sorted(set(bits)), "base": json.loads(config_key(base.to_dict()))})
+    _check_settings(
+        out, {"bits": sorted(set(bits)), "base": json.loads(config_key(base.to_dict()))}
+    )
     score = score or local_scorer(detector, dataset, protocol, cancel)
     float_map = _float_map(out, score)
     layers = quantized_layers(base, layer_names(detector.spec.variant))
-    phase = (lambda name: (lambda d, t: progress(name, d, t))) if progress else (lambda name: None)  # noqa: E731
+    phase = (lambda name: lambda d, t: progress(name, d, t)) if progress else (lambda name: None)  # noqa: E731
     drops = measure_sensitivities(base, layers, bits, float_map, max_drop, score, out,
                                   phase("sensitivity"), cancel)  # fmt: skip
     sizes = {layer: detector.float_weights[f"{layer}/kernels"].size

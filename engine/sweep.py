@@ -41,10 +41,27 @@ CALIBRATION = "calibration_sha256"
 
 
 def config_key(config: dict) -> str:
-    """Sorted JSON of a config dict; nearest rounding draws nothing, so its seed is keyed as 0."""
+    """Sorted JSON of a config dict; nearest rounding draws nothing, so its seed is keyed as 0.
+    Fields missing from an older row's config take their defaults (so its key is the same)."""
+    from squeezelens.engine.quant.config import QuantConfig
+
+    try:
+        config = QuantConfig.from_dict(config).to_dict()
+    except (InputError, TypeError):
+        pass  # not a plain QuantConfig dict: keyed as it is
     if config.get("rounding") == "nearest" and config.get("seed", 0) != 0:
         config = {**config, "seed": 0}
     return json.dumps(config, sort_keys=True)
+
+
+def _calibrated(config: dict) -> bool:
+    """Whether a row's config used calibration images (activation bits, bias correction,
+    AdaRound)."""
+    return bool(
+        config.get("activation_bits")
+        or config.get("bias_correction")
+        or config.get("rounding") == "adaround"
+    )
 
 
 @dataclass(frozen=True)
@@ -65,7 +82,13 @@ class SweepPoint:
             return "float"
         q = self.quant
         zero = "zero" if q.reserve_zero else "no zero"
-        return f"{q.rounding}, {zero}, {q.scale}" + ("" if q.grid == "linear" else f", {q.grid}")
+        label = f"{q.rounding}, {zero}, {q.scale}" + ("" if q.grid == "linear" else f", {q.grid}")
+        extras = [
+            f"range {q.range}" if q.range not in ("minmax", "symmetric") else "",
+            "equalized" if q.equalize else "",
+            "bias corrected" if q.bias_correction else "",
+        ]
+        return ", ".join([label, *filter(None, extras)])
 
 
 def sweep_points(
@@ -111,7 +134,7 @@ def _calibration_meta(old: dict, meta: dict, out_dir: Path) -> bool:
                 "(--calib); use a new --out or the same images", out_dir
             )  # fmt: skip
         return False
-    if any(_row_config(r).get("activation_bits") for r in read_rows(out_dir)):
+    if any(_calibrated(_row_config(r)) for r in read_rows(out_dir)):
         raise InputError(
             "this sweep folder holds activation rows of an unrecorded calibration set; "
             "use a new --out", out_dir

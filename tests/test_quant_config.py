@@ -240,5 +240,8 @@ def test_sweep_lists_take_remedies() -> None:
     args = _parse(["--bits", "4", "--range", "minmax,mse", "--equalize", "off,on"], multi=True)
     configs = quant_configs_from_args(args)
     assert [(c.range, c.equalize) for c in configs] == [
-        ("minmax", False), ("minmax", True), ("mse", False), ("mse", True)
+        ("minmax", False),
+        ("minmax", True),
+        ("mse", False),
+        ("mse", True),
     ]

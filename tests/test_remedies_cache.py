@@ -30,7 +30,9 @@ def test_the_key_follows_what_shapes_the_weights() -> None:
     assert cache.cache_key("w", plain, "a") == cache.cache_key("w", plain, "b")
     ada = QuantConfig(rounding="adaround")
     assert cache.cache_key("w", ada, "c") != cache.cache_key("w", ada.replace(seed=1), "c")
-    assert cache.cache_key("w", ada, "c") != cache.cache_key("w", ada.replace(adaround_iterations=9), "c")
+    assert cache.cache_key("w", ada, "c") != cache.cache_key(
+        "w", ada.replace(adaround_iterations=9), "c"
+    )
 
 
 @pytest.mark.slow

@@ -43,7 +43,9 @@ def spread(kernel: np.ndarray) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("variant", "size"), [("squeezedet", (256, 96)), ("squeezedet+", (224, 96))])
+@pytest.mark.parametrize(
+    ("variant", "size"), [("squeezedet", (256, 96)), ("squeezedet+", (224, 96))]
+)
 def test_equalization_keeps_the_convdet_output(variant, size) -> None:
     from squeezelens.engine.detector import Detector
 

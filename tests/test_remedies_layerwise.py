@@ -50,7 +50,9 @@ def shifts(detector, weights: dict, x: np.ndarray) -> dict[str, np.ndarray]:
 
     def decide(layer, x_f, x_q):
         k, b = f"{layer.name}/kernels", f"{layer.name}/biases"
-        out[layer.name] = preactivation_shift(layer, x_f, x_q, (w[k], w[b]), (weights[k], weights[b]))
+        out[layer.name] = preactivation_shift(
+            layer, x_f, x_q, (w[k], w[b]), (weights[k], weights[b])
+        )
         return weights[k], weights[b]
 
     walk(detector.spec.variant, w, x, decide)
@@ -75,8 +77,13 @@ def test_bias_correction_zeroes_the_mean_preactivation_shift(tiny_detector, inpu
 
 
 grids = st.one_of(
-    st.builds(lambda lo, w, b, z: LinearGrid(lo, lo + w, b, z), st.floats(-2, 0), st.floats(0.01, 4),
-              st.integers(1, 6), st.booleans()),  # fmt: skip
+    st.builds(
+        lambda lo, w, b, z: LinearGrid(lo, lo + w, b, z),
+        st.floats(-2, 0),
+        st.floats(0.01, 4),
+        st.integers(1, 6),
+        st.booleans(),
+    ),  # fmt: skip
     st.builds(SymmetricGrid, st.floats(0.01, 3), st.integers(1, 6)),
     st.builds(Pow2Grid, st.integers(-2, 6), st.integers(2, 6)),
 )

@@ -16,7 +16,11 @@ LAYERS = ("fire2/squeeze1x1", "fire2/expand3x3", "conv12")
 def model(seed: int, outliers: bool = True) -> dict[str, np.ndarray]:
     """Three small layers of heavy-tailed weights (and biases)."""
     rng = np.random.default_rng(seed)
-    shapes = {"fire2/squeeze1x1": (1, 1, 6, 4), "fire2/expand3x3": (3, 3, 4, 5), "conv12": (3, 3, 5, 3)}
+    shapes = {
+        "fire2/squeeze1x1": (1, 1, 6, 4),
+        "fire2/expand3x3": (3, 3, 4, 5),
+        "conv12": (3, 3, 5, 3),
+    }
     out = {}
     for layer, shape in shapes.items():
         w = rng.standard_t(3, size=shape) * 0.05
@@ -65,7 +69,10 @@ def test_range_search_clips_an_outlier_and_lowers_the_error() -> None:
     rng = np.random.default_rng(3)
     kernel = rng.uniform(-1, 1, (1, 1, 100, 100)).astype(np.float32)
     kernel[0, 0, 0, 0] = 10.0  # one outlier among 10,000 weights
-    weights = {"fire2/squeeze1x1/kernels": kernel, "fire2/squeeze1x1/biases": np.zeros(100, np.float32)}
+    weights = {
+        "fire2/squeeze1x1/kernels": kernel,
+        "fire2/squeeze1x1/biases": np.zeros(100, np.float32),
+    }
     config = QuantConfig(bits=4, scale="layer")
     grid = plan_quantization(weights, config.replace(range="mse"))["fire2/squeeze1x1/kernels"].grid
     assert 0.99 < float(grid.hi) < 2 and float(grid.lo) < -0.99  # clipped near the bulk, one side

@@ -8,7 +8,7 @@ import pytest
 
 from squeezelens.engine.errors import InputError
 from squeezelens.engine.quant import QuantConfig
-from squeezelens.engine.search import config_of, pareto, propose, run_search, SearchPoint
+from squeezelens.engine.search import SearchPoint, config_of, pareto, propose, run_search
 
 FLOAT_MAP = 0.8
 COST = {2: 0.05, 3: 0.01, 4: 0.003, 6: 0.0005, 8: 0.0}  # mAP a layer costs at each width
@@ -59,7 +59,9 @@ def test_config_of_and_pareto() -> None:
                        {"x/a": 4, "x/b": 4, "x/c": 6, "x/d": "float"})  # fmt: skip
     assert config.bits == 4
     assert dict(config.overrides) == {"conv1": "float", "x/c": 6, "x/d": "float"}
-    pts = [SearchPoint(QuantConfig(), s, m, 0, 0) for s, m in [(1, 0.5), (2, 0.4), (3, 0.7), (4, 0.6)]]
+    pts = [
+        SearchPoint(QuantConfig(), s, m, 0, 0) for s, m in [(1, 0.5), (2, 0.4), (3, 0.7), (4, 0.6)]
+    ]
     assert [p.size_kb for p in pareto(pts)] == [1, 3]
 
 
@@ -77,7 +79,9 @@ def test_search_finds_the_smallest_model_within_the_drop_and_resumes(tiny_detect
     assert result.best.drop <= 0.01 + 1e-12 and result.best.map_r11 == known_map(result.best.config)
     bits = {layer: result.best.config.layer_bits(layer) for layer in FRAGILE}
     assert bits["conv12"] >= 6 and bits["fire2/squeeze1x1"] >= 4  # the fragile layers kept wide
-    params = {k: v for k, v in tiny_detector.float_weights.items() if k.endswith(("kernels", "biases"))}
+    params = {
+        k: v for k, v in tiny_detector.float_weights.items() if k.endswith(("kernels", "biases"))
+    }
     assert result.best.size_kb == model_size_bytes(params, result.best.config) / 1024
     assert result.best.size_kb < 0.25 * result.float_kb
     assert result.best in result.front and len(result.front) >= 3

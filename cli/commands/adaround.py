@@ -46,7 +46,9 @@ def run(args) -> int:
     from squeezelens.cli.quant_args import quant_config_from_args
 
     if args.int8:
-        raise InputError("adaround writes weights; export --int8 --checkpoint FILE.npz converts them")
+        raise InputError(
+            "adaround writes weights; export --int8 --checkpoint FILE.npz converts them"
+        )
     if args.quant_rounding not in (None, "adaround"):
         raise InputError(f"adaround rounds by AdaRound: drop --rounding {args.quant_rounding}")
     args.quant_rounding = "adaround"

@@ -129,4 +129,6 @@ def _report(result, meta: dict, dataset, args) -> None:
         b = result.best
         print(f"smallest within {result.max_drop}: {b.size_kb:.1f} KB, mAP {b.map_r11:.4f}: "
               f"--bits {b.config.bits} --layer-bits {b.layer_bits}")  # fmt: skip
-    print(f"wrote {args.out / 'front.csv'}, search.csv, sensitivity.csv, search.json, front.png, front.svg")
+    print(
+        f"wrote {args.out / 'front.csv'}, search.csv, sensitivity.csv, search.json, front.png, front.svg"
+    )

@@ -114,9 +114,7 @@ def write_quantized(
     if npz.suffix != ".npz":
         raise InputError("the quantized parameters file must end in .npz", npz)
     if (config.activation_bits or config.needs_calibration) and not calibration:
-        raise InputError(
-            "activation bits, bias correction and AdaRound need calibration images"
-        )
+        raise InputError("activation bits, bias correction and AdaRound need calibration images")
     activations = None
     if config.activation_bits:
         activations = activation_document(detector, config.activation_bits, calibration,

@@ -110,13 +110,38 @@ def equalized_weights(detector) -> dict[str, np.ndarray]:
     from squeezelens.engine.provenance import weights_sha256
     from squeezelens.engine.quant.remedies.equalize import equalize
 
-    key = "equalized:" + hashlib.sha256(
-        f"{RECIPE_VERSION}:{weights_sha256(detector)}".encode()
-    ).hexdigest()
+    key = (
+        "equalized:"
+        + hashlib.sha256(f"{RECIPE_VERSION}:{weights_sha256(detector)}".encode()).hexdigest()
+    )
     found = _recall(key)
     if found is None:
         found = _remember(key, equalize(detector.float_weights, detector.spec.variant))
     return found
+
+
+def _key(detector, config: QuantConfig) -> str:
+    from squeezelens.engine.provenance import weights_sha256
+
+    calibration = getattr(detector, "calibration", None)
+    calib_key = calibration.key if calibration is not None else None
+    return cache_key(weights_sha256(detector), config, calib_key)
+
+
+def _disk_path(key: str, cache_dir: str | Path | None) -> Path:
+    return Path(cache_dir or default_cache_dir()) / f"{key}.npz"
+
+
+def is_cached(detector, config: QuantConfig, cache_dir: str | Path | None = None) -> bool:
+    """Whether the detector's weights under ``config`` are ready at once (in memory, on
+    disk, or cheap to compute: no calibration images needed) -- e.g. for a GUI to tell
+    an instant switch from a long job."""
+    if not config.needs_calibration:
+        return True
+    if getattr(detector, "calibration", None) is None:
+        return False
+    key = _key(detector, config)
+    return _recall(key) is not None or _disk_path(key, cache_dir).exists()
 
 
 def detector_weights(
@@ -128,7 +153,6 @@ def detector_weights(
 ) -> dict[str, np.ndarray]:
     """The detector's weights under ``config``, remedies included, from the cache or computed
     (on ``detector.calibration`` when the config needs calibration images)."""
-    from squeezelens.engine.provenance import weights_sha256
     from squeezelens.engine.quant.remedies.pipeline import remedied_weights
 
     calibration = getattr(detector, "calibration", None)
@@ -137,13 +161,12 @@ def detector_weights(
             "bias correction and AdaRound need calibration images (--calib PATH, or the "
             "train split of --kitti-root)"
         )
-    calib_key = calibration.key if calibration is not None else None
-    key = cache_key(weights_sha256(detector), config, calib_key)
+    key = _key(detector, config)
     found = _recall(key)
     if found is not None:
         return found
     params = {k: v for k, v in detector.float_weights.items() if k.endswith(("kernels", "biases"))}
-    path = Path(cache_dir or default_cache_dir()) / f"{key}.npz"
+    path = _disk_path(key, cache_dir)
     if config.needs_calibration:
         found = load_npz(path, params)
         if found is not None:
