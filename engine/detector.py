@@ -360,19 +360,23 @@ class Detector:
             self._act_bits_loaded = None
         return self.activation_ranges
 
-    def _limits(self, bits: int, method: str, equalized: bool) -> dict[str, float]:
-        """Each layer output's clipping magnitude: the calibrated maxima, or (another
-        ``method``, or equalized weights) computed once from the calibration images."""
-        if method == "minmax" and not equalized:
+    def activation_limits(
+        self, bits: int, method: str = "minmax", equalized: bool = False
+    ) -> dict[str, float]:
+        """Each layer output's clipping magnitude at ``bits``: the calibrated maxima, or
+        (another ``method``, or equalized weights) computed once from the calibration images."""
+        if method == "minmax" and not equalized and self.activation_ranges is not None:
             return self.activation_ranges
+        if self.activation_ranges is None or self.calibration is None:
+            raise InputError("activation bits need calibration images (--calib PATH)")
         key = (bits if method in ("mse", "entropy") else None, method, equalized)
-        if key not in self._activation_limits:
-            from squeezelens.engine.activations import activation_limits
+        with self._lock:
+            if key not in self._activation_limits:
+                from squeezelens.engine.activations import activation_limits as compute
 
-            self._use_reference(equalized)
-            limits = activation_limits(self, self.calibration.inputs, method, bits)
-            self._activation_limits[key] = limits
-        return self._activation_limits[key]
+                self._use_reference(equalized)
+                self._activation_limits[key] = compute(self, self.calibration.inputs, method, bits)
+            return self._activation_limits[key]
 
     def _configure_activation_quant(
         self, bits: int, method: str = "minmax", equalized: bool = False
@@ -383,7 +387,7 @@ class Detector:
             return
         from squeezelens.engine.activations import dynamic_fixed_point
 
-        limits = self._limits(bits, method, equalized)
+        limits = self.activation_limits(bits, method, equalized)
         for name, layer in self._act_quant.items():
             step, lo, hi = dynamic_fixed_point(limits[name], bits)
             layer.step.assign(step)

@@ -77,14 +77,14 @@ def activation_document(
     """Calibrate the detector's activations and describe the formats at ``bits``.
 
     method, equalized: the config's ``activation_range`` and ``equalize`` (the clipping
-    magnitudes then come from :meth:`Detector._limits`).  The detector keeps the new
+    magnitudes then come from :meth:`Detector.activation_limits`).  The detector keeps the new
     ranges (``detector.activation_ranges``).
     """
     from squeezelens.engine.activations import activation_formats
 
     ranges = detector.calibrate_activations(calibration.images(), record=calibration.record())
     if method != "minmax" or equalized:
-        ranges = detector._limits(bits, method, equalized)
+        ranges = detector.activation_limits(bits, method, equalized)
     return {
         "bits": bits,
         "range": method,
