@@ -32,10 +32,15 @@ from squeezelens.engine.atomic import write_json_atomic
 from squeezelens.engine.errors import InputError
 from squeezelens.engine.jobs import CancelToken, check
 from squeezelens.engine.quant.config import FLOAT, QuantConfig
-from squeezelens.engine.sweep import check_or_write_meta, config_key
+from squeezelens.engine.sweep import (
+    CHECKED_META,
+    append_row,
+    check_or_write_meta,
+    config_key,
+    drop_torn_tail,
+)
 
 SENSITIVITY_CSV, SEARCH_CSV, RESULT_JSON = "sensitivity.csv", "search.csv", "search.json"
-SETTINGS_JSON = "search_settings.json"
 SENSITIVITY_FIELDS = ("layer", "bits", "map_r11", "drop")
 POINT_FIELDS = ("key", "size_kb", "map_r11", "drop", "predicted_drop", "layer_bits", "config")
 FRONT_POINTS = 8  # points spread over the hull, verified for the front
@@ -87,19 +92,9 @@ def _read(path: Path) -> list[dict]:
 
 
 def _append(path: Path, fields: Sequence[str], row: dict) -> None:
-    new = not path.exists() or path.stat().st_size == 0
-    if not new:
-        data = path.read_bytes()
-        if not data.endswith(b"\n"):  # a torn line: cut it
-            with open(path, "rb+") as f:
-                f.truncate(data.rfind(b"\n") + 1)
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-        f.flush()
-        os.fsync(f.fileno())
+    """Append a row to a csv of the search folder (a torn last line cut first)."""
+    drop_torn_tail(path.parent, path.name)
+    append_row(path.parent, row, path.name, fields)
 
 
 # ------------------------------------------------------------------ steps
@@ -311,18 +306,18 @@ def run_search(
     if not 0 <= max_drop < 1:
         raise InputError(f"--max-drop must be in [0, 1), got {max_drop}")
     out = Path(out_dir)
-    check_or_write_meta(out, meta)
-    _check_settings(
-        out, {"bits": sorted(set(bits)), "base": json.loads(config_key(base.to_dict()))}
-    )
+    search = {
+        "search_bits": sorted(set(bits)),
+        "search_base": json.loads(config_key(base.to_dict())),
+    }
+    check_or_write_meta(out, {**meta, **search}, (*CHECKED_META, *search))
     score = score or local_scorer(detector, dataset, protocol, cancel)
     float_map = _float_map(out, score)
     layers = quantized_layers(base, layer_names(detector.spec.variant))
     phase = (lambda name: lambda d, t: progress(name, d, t)) if progress else (lambda name: None)  # noqa: E731
     drops = measure_sensitivities(base, layers, bits, float_map, max_drop, score, out,
                                   phase("sensitivity"), cancel)  # fmt: skip
-    sizes = {layer: detector.float_weights[f"{layer}/kernels"].size
-             + detector.float_weights[f"{layer}/biases"].size for layer in layers}  # fmt: skip
+    sizes = {layer: _parameters(detector, layer) for layer in layers}
     verify = _Verifier(detector, base, float_map, score, out, propose(layers, drops, sizes))
     best = _verify(verify, max_drop, cancel, phase("verification"))
     points = tuple(sorted(verify.points.values(), key=lambda p: p.size_kb))
@@ -332,22 +327,10 @@ def run_search(
     return result
 
 
-def _check_settings(out: Path, settings: dict) -> None:
-    """Refuse a folder searched with other widths or another base config; else record ours."""
-    path = out / SETTINGS_JSON
-    if path.exists():
-        try:
-            old = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"unreadable search settings ({exc})", path) from None
-        for field, value in settings.items():
-            if old.get(field) != value:
-                raise InputError(
-                    f"this search folder was made for another search {field} "
-                    f"({old.get(field)!r}, now {value!r}); use a new --out", out
-                )  # fmt: skip
-        return
-    write_json_atomic(path, settings)
+def _parameters(detector, layer: str) -> int:
+    """A layer's kernel and bias elements."""
+    weights = detector.float_weights
+    return weights[f"{layer}/kernels"].size + weights[f"{layer}/biases"].size
 
 
 def _float_map(out: Path, score: Scorer) -> float:

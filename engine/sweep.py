@@ -112,7 +112,7 @@ def sweep_points(
 
 def _refuse(field: str, old: object, new: object, out_dir: Path) -> None:
     raise InputError(
-        f"this sweep folder was made for another {field.replace('_', ' ')} "
+        f"this folder was made for another {field.replace('_', ' ')} "
         f"({old!r}, now {new!r}); use a new --out", out_dir
     )  # fmt: skip
 
@@ -160,9 +160,9 @@ def sweep_meta(detector, dataset, protocol: str, calibration=None) -> dict:
     }  # fmt: skip
 
 
-def check_or_write_meta(out_dir: Path, meta: dict) -> None:
-    """Refuse a folder made for another checkpoint, split, protocol or calibration set;
-    else record ours."""
+def check_or_write_meta(out_dir: Path, meta: dict, checked: Sequence[str] = CHECKED_META) -> None:
+    """Refuse a folder made for another checkpoint, split, protocol or calibration set
+    (or other ``checked`` fields); else record ours."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / META_NAME
     if path.exists():
@@ -170,7 +170,7 @@ def check_or_write_meta(out_dir: Path, meta: dict) -> None:
             old = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise InputError(f"unreadable sweep metadata ({exc})", path) from None
-        for field in CHECKED_META:
+        for field in checked:
             if old.get(field) != meta.get(field):
                 _refuse(field, old.get(field), meta.get(field), out_dir)
         if not _calibration_meta(old, meta, out_dir):
@@ -232,9 +232,9 @@ def _row(point: SweepPoint, result) -> dict:
     return row
 
 
-def drop_torn_tail(out_dir: Path) -> None:
+def drop_torn_tail(out_dir: Path, name: str = CSV_NAME) -> None:
     """Cut a last line left without its newline by a kill, so the next row starts a line."""
-    path = out_dir / CSV_NAME
+    path = out_dir / name
     if not path.exists():
         return
     with open(path, "rb+") as f:
@@ -243,11 +243,14 @@ def drop_torn_tail(out_dir: Path) -> None:
             f.truncate(data.rfind(b"\n") + 1)
 
 
-def append_row(out_dir: Path, row: dict) -> None:
-    path = out_dir / CSV_NAME
+def append_row(
+    out_dir: Path, row: dict, name: str = CSV_NAME, fields: Sequence[str] = FIELDS
+) -> None:
+    """Append one row to ``out_dir/name`` (a header first in a new file), synced to disk."""
+    path = out_dir / name
     new = not path.exists() or path.stat().st_size == 0
     with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        writer = csv.DictWriter(f, fieldnames=fields)
         if new:
             writer.writeheader()
         writer.writerow(row)

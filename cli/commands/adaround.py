@@ -16,9 +16,7 @@ sweep and the desktop tool with the same flags reuse it at once.  Ctrl-C stops i
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from squeezelens.cli.common import add_model_arguments, add_quant_arguments
+from squeezelens.cli.commands.quantize import add_output_arguments
 from squeezelens.engine.errors import InputError
 
 
@@ -28,16 +26,7 @@ def register(sub) -> None:
         help="learn the up/down rounding of every weight on calibration images (AdaRound)",
         description=__doc__,
     )
-    add_model_arguments(p)
-    add_quant_arguments(p)
-    p.add_argument(
-        "--kitti-root",
-        metavar="ROOT",
-        help="KITTI folder whose train split calibrates (default: --calib, else the bundled "
-        "sample data)",
-    )
-    p.add_argument("--out", type=Path, required=True, metavar="FILE.npz",
-                   help="output .npz (a .json sidecar is written beside it)")  # fmt: skip
+    add_output_arguments(p)
     p.set_defaults(func=run)
 
 

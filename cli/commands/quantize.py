@@ -38,23 +38,23 @@ def register(sub) -> None:
         help="write quantized parameters (.npz) and their grids (.json)",
         description=__doc__,
     )
+    add_output_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_output_arguments(p) -> None:
+    """The model, quantization and calibration flags, --kitti-root and --out FILE.npz of the
+    commands that write quantized weights (quantize, adaround)."""
     add_model_arguments(p)
     add_quant_arguments(p)
     p.add_argument(
         "--kitti-root",
         metavar="ROOT",
         help="KITTI folder whose train split calibrates --activation-bits and the remedies "
-        "(default: --calib, "
-        "else the bundled sample data)",
+        "(default: --calib, else the bundled sample data)",
     )
-    p.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        metavar="FILE.npz",
-        help="output .npz (a .json is written beside it)",
-    )
-    p.set_defaults(func=run)
+    p.add_argument("--out", type=Path, required=True, metavar="FILE.npz",
+                   help="output .npz (a .json sidecar is written beside it)")  # fmt: skip
 
 
 def _calibration(args, quant):

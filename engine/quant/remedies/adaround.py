@@ -34,7 +34,7 @@ import numpy as np
 from squeezelens.engine.jobs import CancelToken, check
 from squeezelens.engine.model.topology import ConvLayer
 from squeezelens.engine.quant.grids import UniformGrid
-from squeezelens.engine.quant.remedies.layerwise import _pad_before
+from squeezelens.engine.quant.remedies.layerwise import LayerInputs, conv_extent
 
 ZETA, GAMMA = 1.1, -0.1
 LAMBDA = 0.01
@@ -90,8 +90,8 @@ def sample_rows(x: np.ndarray, layer: ConvLayer, kernel: int, rows: np.ndarray) 
     """The input windows (R, k*k*Cin) at flat output positions ``rows`` (image-major),
     zero in the padding, in the HWI order of a reshaped HWIO kernel."""
     n, height, width, channels = x.shape
-    oh, top = _pad_before(height, kernel, layer.stride, layer.padding)
-    ow, left = _pad_before(width, kernel, layer.stride, layer.padding)
+    oh, top = conv_extent(height, kernel, layer.stride, layer.padding)
+    ow, left = conv_extent(width, kernel, layer.stride, layer.padding)
     image, rest = np.divmod(rows, oh * ow)
     oy, ox = np.divmod(rest, ow)
     out = np.zeros((rows.size, kernel, kernel, channels), np.float32)
@@ -106,8 +106,8 @@ def sample_rows(x: np.ndarray, layer: ConvLayer, kernel: int, rows: np.ndarray) 
 
 def row_count(x: np.ndarray, layer: ConvLayer, kernel: int) -> int:
     """Output positions of the layer over every image."""
-    oh, _ = _pad_before(x.shape[1], kernel, layer.stride, layer.padding)
-    ow, _ = _pad_before(x.shape[2], kernel, layer.stride, layer.padding)
+    oh, _ = conv_extent(x.shape[1], kernel, layer.stride, layer.padding)
+    ow, _ = conv_extent(x.shape[2], kernel, layer.stride, layer.padding)
     return x.shape[0] * oh * ow
 
 
@@ -188,20 +188,19 @@ def _optimize(problem: Problem, steps: int, rng: np.random.Generator, cancel) ->
 
 
 def build_problem(
-    layer: ConvLayer,
-    x_float: np.ndarray,
-    x_quant: np.ndarray,
+    inputs: LayerInputs,
     float_params: tuple[np.ndarray, np.ndarray],
     grids: tuple[UniformGrid, UniformGrid | None],
     rng: np.random.Generator,
 ) -> Problem:
     """Sample the rows and bracket the weights of one layer (bias grid None: float bias)."""
     kernel, bias = float_params
-    k = kernel.shape[0]
-    total = row_count(x_float, layer, k)
+    layer, k = inputs.layer, kernel.shape[0]
+    total = row_count(inputs.x_float, layer, k)
     rows = np.sort(rng.choice(total, min(ROWS, total), replace=False))
-    xq = sample_rows(x_quant, layer, k, rows)
-    xf = xq if x_quant is x_float else sample_rows(x_float, layer, k, rows)
+    xq = sample_rows(inputs.x_quant, layer, k, rows)
+    same = inputs.x_quant is inputs.x_float
+    xf = xq if same else sample_rows(inputs.x_float, layer, k, rows)
     target = xf @ kernel.reshape(-1, kernel.shape[-1]) + bias
     target = np.maximum(target, 0.0) if layer.relu else target
     weights = kernel.reshape(-1, kernel.shape[-1]).astype(np.float64)
@@ -217,9 +216,7 @@ def build_problem(
 
 
 def adaround_layer(
-    layer: ConvLayer,
-    x_float: np.ndarray,
-    x_quant: np.ndarray,
+    inputs: LayerInputs,
     float_params: tuple[np.ndarray, np.ndarray],
     grids: tuple[UniformGrid, UniformGrid | None],
     steps: int,
@@ -229,8 +226,8 @@ def adaround_layer(
     """(kernel, bias) of one layer rounded by AdaRound, float32 (the bias stays float
     when its grid is None)."""
     kernel, bias = float_params
-    rng = layer_rng(seed, layer.name)
-    problem = build_problem(layer, x_float, x_quant, float_params, grids, rng)
+    rng = layer_rng(seed, inputs.layer.name)
+    problem = build_problem(inputs, float_params, grids, rng)
     levels = optimize(problem, steps, rng, cancel).astype(np.float32)
     rounded_kernel = levels[: kernel[..., 0].size].reshape(kernel.shape)
     rounded_bias = levels[-1] if grids[1] is not None else bias.astype(np.float32)

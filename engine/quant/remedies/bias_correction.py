@@ -18,33 +18,19 @@ from collections.abc import Mapping
 import numpy as np
 
 from squeezelens.engine.jobs import CancelToken, Progress
-from squeezelens.engine.model.topology import ConvLayer
-from squeezelens.engine.quant.remedies.layerwise import mean_preactivation, walk
+from squeezelens.engine.quant.remedies.layerwise import LayerInputs, mean_preactivation, walk
 
 
 def preactivation_shift(
-    layer: ConvLayer,
-    x_float: np.ndarray,
-    x_quant: np.ndarray,
+    inputs: LayerInputs,
     float_params: tuple[np.ndarray, np.ndarray],
     quant_params: tuple[np.ndarray, np.ndarray],
 ) -> np.ndarray:
-    """Mean quantized minus mean float pre-activation per output channel (float64)."""
-    mean_f = mean_preactivation(x_float, layer, *float_params)
-    mean_q = mean_preactivation(x_quant, layer, *quant_params)
+    """Mean quantized minus mean float pre-activation per output channel (float64); the
+    corrected bias is the quantized one minus it."""
+    mean_f = mean_preactivation(inputs.x_float, inputs.layer, *float_params)
+    mean_q = mean_preactivation(inputs.x_quant, inputs.layer, *quant_params)
     return mean_q - mean_f
-
-
-def corrected_bias(
-    layer: ConvLayer,
-    x_float: np.ndarray,
-    x_quant: np.ndarray,
-    float_params: tuple[np.ndarray, np.ndarray],
-    quant_params: tuple[np.ndarray, np.ndarray],
-) -> np.ndarray:
-    """The quantized bias minus the mean pre-activation shift, float32."""
-    shift = preactivation_shift(layer, x_float, x_quant, float_params, quant_params)
-    return (quant_params[1] - shift).astype(np.float32)
 
 
 def correct_biases(
@@ -60,12 +46,12 @@ def correct_biases(
     (preprocessed images (N, H, W, 3)); ``float_weights`` give the float path."""
     out = dict(quantized)
 
-    def decide(layer: ConvLayer, x_f: np.ndarray, x_q: np.ndarray):
-        kernel, bias = f"{layer.name}/kernels", f"{layer.name}/biases"
-        params = (out[kernel], out[bias])
-        if layer.name in layers:
+    def decide(inputs: LayerInputs):
+        kernel, bias = f"{inputs.layer.name}/kernels", f"{inputs.layer.name}/biases"
+        if inputs.layer.name in layers:
             floats = (float_weights[kernel], float_weights[bias])
-            out[bias] = corrected_bias(layer, x_f, x_q, floats, params)
+            shift = preactivation_shift(inputs, floats, (out[kernel], out[bias]))
+            out[bias] = (out[bias] - shift).astype(np.float32)
         return out[kernel], out[bias]
 
     last = _last(variant, layers)

@@ -4,7 +4,7 @@ Bias correction and AdaRound decide a layer's quantized weights from that layer'
 inputs on two paths: the *float* path (float weights everywhere) and the *quantized*
 path (every earlier layer already has the weights decided for it).  :func:`walk`
 runs both paths forward layer by layer (TensorFlow convolutions, a few images at a
-time), asking ``decide(layer, x_float, x_quant)`` for each layer's weights before it
+time), asking ``decide`` for each layer's weights (given its inputs) before it
 computes the layer's outputs with them.  Junction tensors (:mod:`engine.model.topology`)
 are kept for every image until their last reader is done; a pooled junction is
 pooled per producer as soon as it is computed (pooling commutes with concatenation),
@@ -19,6 +19,7 @@ linear: the mean is the kernel applied to the sums of the input windows).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -32,10 +33,22 @@ from squeezelens.engine.model.topology import (
 )
 
 BATCH = 4  # images per TensorFlow call: bounds the unpooled maps held at once
-Decide = Callable[[ConvLayer, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
-def _pad_before(size: int, kernel: int, stride: int, padding: str) -> tuple[int, int]:
+@dataclass(frozen=True, eq=False)
+class LayerInputs:
+    """One layer and its inputs over the calibration images (N, H, W, Cin) on the float
+    path and on the quantized path (the same array until the first changed layer)."""
+
+    layer: ConvLayer
+    x_float: np.ndarray
+    x_quant: np.ndarray
+
+
+Decide = Callable[[LayerInputs], tuple[np.ndarray, np.ndarray]]
+
+
+def conv_extent(size: int, kernel: int, stride: int, padding: str) -> tuple[int, int]:
     """(output size, padding before) of one spatial axis, as TensorFlow pads."""
     if padding == "VALID":
         return (size - kernel) // stride + 1, 0
@@ -49,8 +62,8 @@ def window_sums(x: np.ndarray, kernel: int, stride: int, padding: str) -> tuple[
     under kernel tap ``(h, w)`` (zero where it falls in the padding), float64; P the
     number of (image, output position) pairs."""
     n, height, width, channels = x.shape
-    oh, top = _pad_before(height, kernel, stride, padding)
-    ow, left = _pad_before(width, kernel, stride, padding)
+    oh, top = conv_extent(height, kernel, stride, padding)
+    ow, left = conv_extent(width, kernel, stride, padding)
     sums = np.zeros((kernel, kernel, channels))
     for h in range(kernel):
         rows = _taps(h - top, oh, stride, height)
@@ -111,9 +124,9 @@ def walk(
 ) -> None:
     """Run ``decide`` on every convolution in forward order (up to ``last``, default all).
 
-    inputs: the preprocessed calibration images (N, H, W, 3) float32.  ``decide(layer,
-    x_float, x_quant)`` returns the (kernel, bias) the quantized path uses for the layer;
-    its inputs there come from the weights decided before.
+    inputs: the preprocessed calibration images (N, H, W, 3) float32.  ``decide`` gets
+    each layer's :class:`LayerInputs` and returns the (kernel, bias) the quantized path
+    uses for it; its inputs there come from the weights decided before.
     """
     ops = _Ops(variant)
     feeds = input_junctions(variant)
@@ -128,7 +141,7 @@ def walk(
         _release(layer.name, feeds, outputs, readers)  # x_f and x_q hold what is still needed
         kernel_f = float_weights[f"{layer.name}/kernels"]
         bias_f = float_weights[f"{layer.name}/biases"]
-        kernel_q, bias_q = decide(layer, x_f, x_q)
+        kernel_q, bias_q = decide(LayerInputs(layer, x_f, x_q))
         out_f = ops.layer(x_f, layer, kernel_f, bias_f, layer.name in pooled)
         same = x_q is x_f and np.array_equal(kernel_q, kernel_f) and np.array_equal(bias_q, bias_f)
         out_q = out_f if same else ops.layer(x_q, layer, kernel_q, bias_q, layer.name in pooled)

@@ -22,13 +22,13 @@ import numpy as np
 
 from squeezelens.engine.errors import InputError
 from squeezelens.engine.jobs import CancelToken, Progress
-from squeezelens.engine.model.topology import ConvLayer, conv_layers
+from squeezelens.engine.model.topology import conv_layers
 from squeezelens.engine.quant.apply import TensorPlan, plan_quantization, quantize_weights
 from squeezelens.engine.quant.config import QuantConfig
 from squeezelens.engine.quant.remedies.adaround import adaround_layer
-from squeezelens.engine.quant.remedies.bias_correction import corrected_bias
+from squeezelens.engine.quant.remedies.bias_correction import preactivation_shift
 from squeezelens.engine.quant.remedies.equalize import equalize
-from squeezelens.engine.quant.remedies.layerwise import walk
+from squeezelens.engine.quant.remedies.layerwise import LayerInputs, walk
 
 
 def grid_config(config: QuantConfig) -> QuantConfig:
@@ -67,36 +67,39 @@ def remedied_weights(
         return quantize_weights(model, base)
     if inputs is None or len(inputs) == 0:
         raise InputError("bias correction and AdaRound need calibration images (--calib PATH)")
-    adaround = config.rounding == "adaround"
-    plans = plan_quantization(model, base) if adaround else None
-    out = dict(model) if adaround else quantize_weights(model, base)
-    layers = _quantized_layers(model, base)
-
-    def decide(layer: ConvLayer, x_f: np.ndarray, x_q: np.ndarray):
-        kernel, bias = f"{layer.name}/kernels", f"{layer.name}/biases"
-        if layer.name not in layers:
-            return out[kernel], out[bias]
-        floats = (model[kernel], model[bias])
-        if adaround:
-            grids = (plans[kernel].grid, _grid(plans.get(bias)))
-            out[kernel], out[bias] = adaround_layer(
-                layer, x_f, x_q, floats, grids, config.adaround_iterations, config.seed, cancel
-            )
-        if config.bias_correction:
-            out[bias] = corrected_bias(layer, x_f, x_q, floats, (out[kernel], out[bias]))
-        return out[kernel], out[bias]
-
-    order = [layer.name for layer in conv_layers(variant) if layer.name in layers]
+    decide = _LayerRemedies(model, config, base, cancel)
+    order = [layer.name for layer in conv_layers(variant) if layer.name in decide.layers]
     if order:
         walk(variant, model, inputs, decide, order[-1], progress, cancel)
-    return out
+    return decide.out
+
+
+class _LayerRemedies:
+    """The walk's ``decide``: AdaRound (else the plain rounding) then bias correction of
+    each quantized layer; the weights so far in ``out``."""
+
+    def __init__(self, model, config: QuantConfig, base: QuantConfig, cancel) -> None:
+        self.model, self.config, self.cancel = model, config, cancel
+        self.plans = plan_quantization(model, base)
+        self.layers = {p.layer for p in self.plans.values() if p.name.endswith("/kernels")}
+        self.adaround = config.rounding == "adaround"
+        self.out = dict(model) if self.adaround else quantize_weights(model, base)
+
+    def __call__(self, inputs: LayerInputs) -> tuple[np.ndarray, np.ndarray]:
+        out, config = self.out, self.config
+        kernel, bias = f"{inputs.layer.name}/kernels", f"{inputs.layer.name}/biases"
+        if inputs.layer.name not in self.layers:
+            return out[kernel], out[bias]
+        floats = (self.model[kernel], self.model[bias])
+        if self.adaround:
+            grids = (self.plans[kernel].grid, _grid(self.plans.get(bias)))
+            steps, seed = config.adaround_iterations, config.seed
+            out[kernel], out[bias] = adaround_layer(inputs, floats, grids, steps, seed, self.cancel)
+        if config.bias_correction:
+            shift = preactivation_shift(inputs, floats, (out[kernel], out[bias]))
+            out[bias] = (out[bias] - shift).astype(np.float32)
+        return out[kernel], out[bias]
 
 
 def _grid(plan: TensorPlan | None):
     return None if plan is None else plan.grid
-
-
-def _quantized_layers(model: Mapping[str, np.ndarray], config: QuantConfig) -> set[str]:
-    """The layers whose kernels the config rounds."""
-    plans = plan_quantization(model, config)
-    return {plan.layer for plan in plans.values() if plan.name.endswith("/kernels")}
