@@ -123,3 +123,21 @@ def test_search_writes_the_front_and_resumes(capsys, files, tmp_path) -> None:
     before = (out / "search.csv").read_text()
     rc, _, err = run(capsys, *argv)  # resumes: nothing new to score
     assert rc == 0, err and (out / "search.csv").read_text() == before
+
+
+@pytest.mark.slow
+def test_int8_source_holds_the_remedied_weights(tiny_detector, cache_dir) -> None:
+    from squeezelens.engine.quant import QuantConfig
+    from squeezelens.engine.quant.remedies.int8 import INT8_WEIGHTS, int8_source
+
+    assert int8_source(tiny_detector, None) is tiny_detector
+    assert int8_source(tiny_detector, QuantConfig(seed=3)) is tiny_detector  # nothing applies
+    source = int8_source(tiny_detector, QuantConfig(equalize=True))
+    expected = tiny_detector.quantized_weights(INT8_WEIGHTS.replace(equalize=True))
+    for name, values in expected.items():
+        np.testing.assert_array_equal(source.float_weights[name], values)
+    assert source.checkpoint.sha256 != getattr(tiny_detector.checkpoint, "sha256", None)
+    assert "equalized" in source.checkpoint.path
+    x = np.random.default_rng(0).normal(0, 50, (1, 96, 256, 3)).astype(np.float32)
+    before, after = tiny_detector.forward(x), source.forward(x)
+    assert np.abs(after - before).max() < 0.05 * np.abs(before).max()  # the same model, int8 weights
