@@ -140,4 +140,6 @@ def test_int8_source_holds_the_remedied_weights(tiny_detector, cache_dir) -> Non
     assert "equalized" in source.checkpoint.path
     x = np.random.default_rng(0).normal(0, 50, (1, 96, 256, 3)).astype(np.float32)
     before, after = tiny_detector.forward(x), source.forward(x)
-    assert np.abs(after - before).max() < 0.05 * np.abs(before).max()  # the same model, int8 weights
+    assert (
+        np.abs(after - before).max() < 0.05 * np.abs(before).max()
+    )  # the same model, int8 weights

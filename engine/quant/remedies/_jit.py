@@ -52,3 +52,21 @@ def sse_zero(v, channels, origin, inv, step, top, zero, out):
                             e = min(e, abs(x - (o + i * s)))
                 out[c, j] += e * e
             k += 1
+
+
+@_jit
+def sse32(v, channels, origin, inv, step, top, out):
+    """:func:`sse` in float32 arithmetic (twice the SIMD lanes), for scanning candidates;
+    ``origin``, ``inv``, ``step`` and ``out`` are float32."""
+    cands = origin.shape[1]
+    hi = np.float32(top)
+    half, zero = np.float32(0.5), np.float32(0.0)
+    k = 0
+    for _ in range(v.size // channels):
+        for c in range(channels):
+            x = v[k]
+            for j in range(cands):
+                t = min(max(np.floor((x - origin[c, j]) * inv[c, j] + half), zero), hi)
+                e = x - (origin[c, j] + t * step[c, j])
+                out[c, j] += e * e
+            k += 1

@@ -7,9 +7,10 @@ Weights (``QuantConfig.range``):
   the unit's tensors (kernels and biases): both ends scaled by ``alpha``, or the range
   clipped to ``[-alpha m, alpha m]`` (``m`` its largest magnitude; better when one
   outlier sets one end), whichever is better.  The search is 1-D per unit: a
-  log-spaced scan of :data:`COARSE` ratios (1 included) both ways, then
-  :data:`REFINE_PASSES` finer scans around the best; the best ratio seen wins, and
-  one below 1 only when it lowers the error, so the range is never worse than min/max.  Per channel, every
+  log-spaced scan of :data:`COARSE` ratios both ways, then a finer scan around the
+  best, with ratio 1 (min/max) in it; the best wins, and one below 1 only when it
+  lowers the error (by more than the scan's float32 precision, :data:`MARGIN`, up to
+  :data:`FAST_BITS` bits), so the range is never worse than min/max.  Per channel, every
   channel searches its own ratio at once (one pass over the layer per trial).
   On a pow2 grid the candidates are the minmax fractional length and up to
   :data:`POW2_EXTRA` more fractional bits (a finer step, clipping the largest weights).
@@ -37,7 +38,9 @@ from squeezelens.engine.quant.grids import LinearGrid, Pow2Grid, UniformGrid, po
 from squeezelens.engine.quant.scales import RangeStats
 
 COARSE = np.geomspace(1 / 32, 1.0, 16)  # clip ratios of the first pass (x1.26 apart), 1 last
-REFINE_PASSES = 2  # each: 16 ratios between the best one's neighbours (3.5 %, then 0.2 % apart)
+REFINE = 32  # ratios of the second scan (1.5 % apart) and 1
+FAST_BITS = 8  # up to here, scans run in float32 (a pass over the model in a third of the time)
+MARGIN = 1e-3  # a float32 scan's clip must beat min/max by this much (its error is < 1e-4)
 POW2_EXTRA = 3
 _EPS = 1e-4
 _lock = threading.Lock()
@@ -71,27 +74,32 @@ class Unit:
         self.channels = int(tensors[0].shape[-1]) if per_channel and tensors[0].ndim else 1
         self.runs = [np.ascontiguousarray(t, dtype=np.float32).reshape(-1) for t in tensors]
 
-    def sse(self, origin: np.ndarray, step: np.ndarray, n_levels: int, zero: np.ndarray | None):
+    def sse(self, origin, step, n_levels: int, zero=None, fast: bool = False) -> np.ndarray:
         """Squared error of nearest rounding, (C, K) float64, for K candidate grids per
         channel: ``origin + i * step`` (i in [0, n_levels)), each (C, K), level ``zero``
-        ((C, K) int, -1: none; None: no zero anywhere) replaced by exactly 0."""
+        ((C, K) int, -1: none; None: no zero anywhere) replaced by exactly 0.  ``fast``:
+        float32 arithmetic (for scans; relative error below 1e-4 up to 8 bits)."""
         shape = (self.channels, np.shape(origin)[-1])
-        origin = np.ascontiguousarray(np.broadcast_to(origin, shape), np.float64)
-        step = np.ascontiguousarray(np.broadcast_to(step, shape), np.float64)
-        inv = np.divide(1.0, step, out=np.zeros(shape), where=step > 0)
         if zero is not None and np.all(np.asarray(zero) < 0):
             zero = None
-        out = np.zeros(shape)
         jit = _jit()
+        fast = fast and zero is None and jit is not None
+        dtype = np.float32 if fast else np.float64
+        origin = np.ascontiguousarray(np.broadcast_to(origin, shape), dtype)
+        step = np.ascontiguousarray(np.broadcast_to(step, shape), dtype)
+        inv = np.divide(1.0, step, out=np.zeros(shape, dtype), where=step > 0)
+        out = np.zeros(shape, dtype)
         for run in self.runs:
             if jit is None:
                 out += _sse_numpy(run.reshape(-1, self.channels), origin, inv, step, n_levels, zero)
+            elif fast:
+                jit.sse32(run, self.channels, origin, inv, step, n_levels - 1, out)
             elif zero is None:
                 jit.sse(run, self.channels, origin, inv, step, n_levels - 1, out)
             else:
                 z = np.ascontiguousarray(np.broadcast_to(zero, shape), np.int64)
                 jit.sse_zero(run, self.channels, origin, inv, step, n_levels - 1, z, out)
-        return out
+        return out.astype(np.float64)
 
 
 def _sse_numpy(v: np.ndarray, origin, inv, step, n_levels: int, zero) -> np.ndarray:
@@ -135,32 +143,39 @@ def _linear_sse(unit: Unit, lo, hi, alphas, symmetric, bits: int, zero: bool) ->
     grid = LinearGrid(glo.reshape(-1), ghi.reshape(-1), bits, zero)
     shape = glo.shape
     zeros = grid.zero_index.reshape(shape) if zero else None
-    return unit.sse(glo, grid.step.reshape(shape), grid.n_levels, zeros)
+    return unit.sse(glo, grid.step.reshape(shape), grid.n_levels, zeros, _fast(bits))
+
+
+def _fast(bits: int) -> bool:
+    """Whether float32 scans resolve the error differences at ``bits`` (see :data:`MARGIN`)."""
+    return bits <= FAST_BITS
+
+
+def _improves(err: np.ndarray, than: np.ndarray, bits: int) -> np.ndarray:
+    """Where ``err`` is really below ``than``: by more than the scan's precision."""
+    return err < than * (1.0 - (MARGIN if _fast(bits) else 1e-9))
 
 
 def search_clip(unit: Unit, lo, hi, bits: int, reserve_zero: bool):
     """Per channel (or scalar) the clip ratio in (0, 1] and the clipping (scaled ends, or
     symmetric: see :func:`clip_range`) of least squared error; ratio 1 (min/max) unless
-    a clip really lowers the error.  The first pass tries :data:`COARSE` both ways."""
+    a clip really lowers the error.  A first scan tries :data:`COARSE` both ways, a
+    second :data:`REFINE` ratios between the best one's neighbours and 1."""
     c, k = unit.channels, COARSE.size
     alphas = np.broadcast_to(np.concatenate([COARSE, COARSE]), (c, 2 * k))
     symmetric = np.broadcast_to(np.arange(2 * k) >= k, (c, 2 * k))
-    ratio, rows = COARSE[1] / COARSE[0], np.arange(c)
-    best, best_sym, best_err = np.ones(c), np.zeros(c, bool), None
-    for _ in range(1 + REFINE_PASSES):
-        err = _linear_sse(unit, lo, hi, alphas, symmetric, bits, reserve_zero)
-        if best_err is None:  # ratio 1 (min/max) comes last in the first half
-            best_err = err[:, k - 1]
-        pick = np.argmin(err, axis=1)
-        better = err[rows, pick] < best_err * (1.0 - 1e-9)
-        best = np.where(better, alphas[rows, pick], best)
-        best_sym = np.where(better, symmetric[rows, pick], best_sym)
-        best_err = np.where(better, err[rows, pick], best_err)
-        low, high = best / ratio, np.minimum(best * ratio, 1.0)
-        alphas = low[:, None] + (high - low)[:, None] * np.linspace(0, 1, k)
-        symmetric = np.broadcast_to(best_sym[:, None], (c, k))
-        ratio = ratio ** (2 / (k - 1))
-    return best.reshape(np.shape(lo)), best_sym.reshape(np.shape(lo))
+    pick = np.argmin(_linear_sse(unit, lo, hi, alphas, symmetric, bits, reserve_zero), axis=1)
+    rows = np.arange(c)
+    best, best_sym = alphas[rows, pick], symmetric[rows, pick]
+    ratio = COARSE[1] / COARSE[0]
+    low, high = best / ratio, np.minimum(best * ratio, 1.0)
+    alphas = low[:, None] + (high - low)[:, None] * np.linspace(0, 1, REFINE)
+    alphas[:, -1] = 1.0  # min/max itself, the same either way
+    err = _linear_sse(unit, lo, hi, alphas, best_sym[:, None], bits, reserve_zero)
+    pick = np.argmin(err[:, :-1], axis=1)
+    better = _improves(err[rows, pick], err[:, -1], bits)
+    best = np.where(better, alphas[rows, pick], 1.0)
+    return best.reshape(np.shape(lo)), (best_sym & better).reshape(np.shape(lo))
 
 
 def _percentiles(unit: Unit, p: float) -> tuple[np.ndarray, np.ndarray]:
@@ -199,10 +214,10 @@ def _pow2_grid(unit: Unit, bits: int, stats: RangeStats, p: float | None) -> Pow
     extra = np.arange(POW2_EXTRA + 1)
     fls = np.reshape(frac_len, (-1, 1)) + extra
     step = np.where(np.reshape(degenerate, (-1, 1)), 0.0, np.ldexp(1.0, -fls))
-    err = unit.sse(-(2.0 ** (bits - 1)) * step, step, 2**bits, None)
+    err = unit.sse(-(2.0 ** (bits - 1)) * step, step, 2**bits, None, _fast(bits))
     pick = np.argmin(err, axis=1)
     rows = np.arange(err.shape[0])
-    better = err[rows, pick] < err[:, 0] * (1.0 - 1e-9)
+    better = _improves(err[rows, pick], err[:, 0], bits)
     best = np.where(better, fls[rows, pick], fls[:, 0]).reshape(np.shape(frac_len))
     return Pow2Grid(best, bits, degenerate)
 
