@@ -212,7 +212,9 @@ class Detector:
         """The weights under a QuantConfig (float weights for None).  The remedies that
         need the model (equalization, bias correction, AdaRound) run through
         :mod:`engine.quant.remedies.cache` (memory and disk; bias correction and
-        AdaRound on :attr:`calibration`); progress and cancel reach their walks."""
+        AdaRound on :attr:`calibration`); progress and cancel reach their walks.  Those
+        take seconds to minutes: a GUI runs this as a job first (see
+        :func:`engine.quant.remedies.is_cached`), then detecting finds them cached."""
         if quant is None:
             return self.float_weights
         if getattr(quant, "needs_model", False):

@@ -3,7 +3,7 @@
 1. **Sensitivities**: the mAP each layer costs alone at each candidate width
    (:func:`engine.sensitivity.single_layer_config`: that layer rounded on the grid the
    full config gives it, the others float), widest first; a layer's narrower widths
-   are skipped once one costs more than the drop allowed (narrower ones cost more).
+   are skipped once one costs :data:`STOP` times the drop allowed (narrower ones cost more).
 2. **Proposals**: assuming the drops add up, each trade-off ``lam`` between size and
    drop gives every layer the option (a width or float) of least
    ``size + lam * drop``; sweeping ``lam`` yields the lower convex hull of predicted
@@ -44,6 +44,8 @@ SENSITIVITY_CSV, SEARCH_CSV, RESULT_JSON = "sensitivity.csv", "search.csv", "sea
 SENSITIVITY_FIELDS = ("layer", "bits", "map_r11", "drop")
 POINT_FIELDS = ("key", "size_kb", "map_r11", "drop", "predicted_drop", "layer_bits", "config")
 FRONT_POINTS = 8  # points spread over the hull, verified for the front
+STOP = 3  # a layer's narrower widths are skipped once one costs this many times the drop
+# allowed (not once: a single layer's drop on a small split moves in steps of one detection)
 Scorer = Callable[[Sequence[QuantConfig | None]], list[float]]
 
 
@@ -132,7 +134,7 @@ def measure_sensitivities(
             done += 1
             if progress:
                 progress(done, total)
-            if drops[(layer, b)] > max_drop:  # narrower widths cost more: skip them
+            if drops[(layer, b)] > STOP * max_drop:  # narrower widths cost more: skip them
                 done += len(widths) - widths.index(b) - 1
                 break
     return drops

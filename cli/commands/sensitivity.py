@@ -19,6 +19,7 @@ from pathlib import Path
 from squeezelens.cli.common import (
     add_model_arguments,
     add_quant_arguments,
+    calibration_source,
     load_detector,
     resolve_kitti_root,
     say,
@@ -94,7 +95,10 @@ def run(args) -> int:
         raise InputError(f"--tolerance must be in [0, 1), not {args.tolerance}")
     bits = _test_bits(args.test_bits, config)
     dataset = open_dataset(resolve_kitti_root(args), args.split)
+    calibration = calibration_source(args).resolve() if config.needs_calibration else None
     detector = load_detector(args)
+    if calibration is not None:  # bias correction, AdaRound
+        detector.set_calibration(calibration.images(), record=calibration.record())
     say(f"testing {len(bits)} bit widths per layer on {len(dataset)} images ({dataset.split})")
     result = layer_sensitivity(detector, dataset, config, bits=bits, protocol=args.protocol,
                                progress=ProgressBar("sensitivity"))  # fmt: skip
