@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from squeezelens.engine.anchors import anchor_grid
+from squeezelens.engine.calibration import CalibrationInputs
 from squeezelens.engine.errors import InputError
 from squeezelens.engine.model.spec import ArchSpec, count_parameters
 from squeezelens.engine.postprocess import postprocess
@@ -33,20 +34,6 @@ class CheckpointInfo:
     path: str
     sha256: str
     format: str
-
-
-@dataclass(frozen=True, eq=False)
-class CalibrationInputs:
-    """The calibration images as network inputs, kept by the detector for activation ranges,
-    bias correction and AdaRound.
-
-    inputs: (N, h, w, 3) float32 preprocessed images; key: sha256 of the decoded images
-    (cache keys); record: provenance ({"count", "sha256", "source"}) when known.
-    """
-
-    inputs: np.ndarray
-    key: str
-    record: dict | None = None
 
 
 def aligned_copy(array: np.ndarray) -> np.ndarray:
