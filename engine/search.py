@@ -1,32 +1,39 @@
 """Mixed-precision search: per-layer bit widths (or float) of least size for a given mAP drop.
 
-1. **Sensitivities**: the mAP each layer costs alone at each candidate width
+1. **Sensitivities**: each layer alone at each candidate width
    (:func:`engine.sensitivity.single_layer_config`: that layer rounded on the grid the
-   full config gives it, the others float), widest first; a layer's narrower widths
-   are skipped once one costs :data:`STOP` times the drop allowed (narrower ones cost more).
-2. **Proposals**: assuming the drops add up, each trade-off ``lam`` between size and
-   drop gives every layer the option (a width or float) of least
-   ``size + lam * drop``; sweeping ``lam`` yields the lower convex hull of predicted
-   (size, drop): from all float to all at the narrowest width.
+   full config gives it, the others float), scored by the noise it adds to the ConvDet
+   output (mean squared difference from the float output over the search images) and,
+   for the record, by its mAP.  The output noise is what the proposals use: unlike one
+   layer's mAP drop on a small split, which moves in steps of one detection (a layer at
+   2 bits can score above float by chance), it grows steadily as the width falls, and
+   the noise of independent layers adds up.
+2. **Proposals**: each trade-off ``lam`` between size and noise gives every layer the
+   option (a width or float) of least ``size + lam * noise``; sweeping ``lam`` yields
+   the lower convex hull of predicted (size, noise), from all float to all at the
+   narrowest width.
 3. **Verification**: proposals are scored by full evaluations: a bisection along the
-   hull for the smallest one whose measured drop is within ``max_drop`` (drops do not
-   add up exactly), plus points spread over the hull for the front.  The front is the
+   hull for the smallest one whose measured mAP drop is within ``max_drop``, plus
+   :data:`FRONT_POINTS` points spread over the hull for the front.  The front is the
    verified points no other verified point beats in both size and mAP.
 
-Everything is written as it is measured (``sensitivity.csv``, ``search.csv``, with
-``search_meta.json`` as a sweep folder's, see :mod:`engine.sweep`), so a killed search
-resumes where it stopped.  Scoring goes through one plain function of (configs) ->
-mAPs (:func:`local_scorer`), so it can be handed out to other processes or machines.
+The search runs on the ``train`` split by default (the CLI's ``--split``): like
+calibration, it never chooses on the split it is evaluated on; evaluate the result
+on val afterwards.  Everything is written as it is measured (``sensitivity.csv``,
+``search.csv``, ``sweep_meta.json`` as a sweep folder's, see :mod:`engine.sweep`), so a
+killed search resumes where it stopped.  Scoring is one plain function of configs ->
+:class:`Score` (:func:`local_scorer`), so it can be handed out to other processes.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from squeezelens.engine.atomic import write_json_atomic
 from squeezelens.engine.errors import InputError
@@ -41,47 +48,76 @@ from squeezelens.engine.sweep import (
 )
 
 SENSITIVITY_CSV, SEARCH_CSV, RESULT_JSON = "sensitivity.csv", "search.csv", "search.json"
-SENSITIVITY_FIELDS = ("layer", "bits", "map_r11", "drop")
-POINT_FIELDS = ("key", "size_kb", "map_r11", "drop", "predicted_drop", "layer_bits", "config")
+SENSITIVITY_FIELDS = ("layer", "bits", "map_r11", "noise")
+POINT_FIELDS = ("key", "size_kb", "map_r11", "drop", "noise", "predicted_noise", "layer_bits",
+                "config")  # fmt: skip
 FRONT_POINTS = 8  # points spread over the hull, verified for the front
-STOP = 3  # a layer's narrower widths are skipped once one costs this many times the drop
-# allowed (not once: a single layer's drop on a small split moves in steps of one detection)
-Scorer = Callable[[Sequence[QuantConfig | None]], list[float]]
+
+
+@dataclass(frozen=True)
+class Score:
+    """A config scored on the search images: mAP (R11, all 9) and ConvDet output noise."""
+
+    map_r11: float
+    noise: float
+
+
+Scorer = Callable[[Sequence[QuantConfig | None]], list[Score]]
 
 
 @dataclass(frozen=True)
 class SearchPoint:
-    """One verified configuration: its size, measured mAP and drop, predicted drop."""
+    """One verified configuration: its size, measured mAP, drop and noise, predicted noise."""
 
     config: QuantConfig
     size_kb: float
     map_r11: float
     drop: float
-    predicted_drop: float
+    noise: float
+    predicted_noise: float
 
     @property
     def layer_bits(self) -> str:
-        """The ``--layer-bits`` value that rebuilds the point's per-layer widths."""
+        """The ``--layer-bits`` value that, with ``--bits config.bits``, rebuilds the widths."""
         return ",".join(f"{layer}={bits}" for layer, bits in self.config.overrides)
+
+    def to_dict(self) -> dict:
+        return {"size_kb": self.size_kb, "map_r11": self.map_r11, "drop": self.drop,
+                "noise": self.noise, "predicted_noise": self.predicted_noise,
+                "bits": self.config.bits, "layer_bits": self.layer_bits,
+                "config": self.config.to_dict(), "cli": self.config.to_cli_args()}  # fmt: skip
 
 
 def local_scorer(detector, dataset, protocol: str = "official", cancel=None) -> Scorer:
-    """Score configs on ``dataset`` in this process (inputs decoded once): mAP R11, all 9."""
+    """Score configs on ``dataset`` in this process (inputs decoded once)."""
     from squeezelens.engine.eval import evaluate_detections
     from squeezelens.engine.sweep import PreparedInputs
 
     prepared = PreparedInputs(detector, dataset.records, cancel=cancel)
+    reference: list[np.ndarray] = []
 
-    def score(configs: Sequence[QuantConfig | None]) -> list[float]:
+    def outputs(quant) -> list[np.ndarray]:
         out = []
-        for quant in configs:
-            dets = prepared.detect_all(detector, quant, cancel=cancel)
-            result = evaluate_detections(dataset.records, dets, protocol=protocol,
-                                         classes=tuple(detector.class_names))  # fmt: skip
-            out.append(float(result.to_json_dict()["map"]["r11"]["all"]))
+        for start in range(0, len(prepared.inputs), 4):
+            check(cancel)
+            out.append(detector.forward(prepared.inputs[start : start + 4], quant))
         return out
 
-    return score
+    def one(quant) -> Score:
+        if not reference:
+            reference.extend(outputs(None))
+        raw = outputs(quant)
+        noise = float(
+            np.mean(np.concatenate([(r - f).ravel() ** 2 for r, f in zip(raw, reference)]))
+        )
+        rows = [r for batch in raw for r in batch]
+        dets = {rec.stem: detector.decode(r, s) for rec, r, s in
+                zip(prepared.records, rows, prepared.scales)}  # fmt: skip
+        result = evaluate_detections(dataset.records, dets, protocol=protocol,
+                                     classes=tuple(detector.class_names))  # fmt: skip
+        return Score(float(result.to_json_dict()["map"]["r11"]["all"]), noise)
+
+    return lambda configs: [one(quant) for quant in configs]
 
 
 # ------------------------------------------------------------------ csv files
@@ -104,65 +140,49 @@ def measure_sensitivities(
     base: QuantConfig,
     layers: Sequence[str],
     bits: Sequence[int],
-    float_map: float,
-    max_drop: float,
     score: Scorer,
     out_dir: Path,
     progress: Callable[[int, int], None] | None = None,
     cancel: CancelToken | None = None,
 ) -> dict[tuple[str, int], float]:
-    """drop[(layer, bits)] for every layer and width worth testing (see step 1)."""
+    """noise[(layer, bits)] of every layer alone at every width (step 1)."""
     from squeezelens.engine.sensitivity import single_layer_config
 
     path = out_dir / SENSITIVITY_CSV
-    drops = {(r["layer"], int(r["bits"])): float(r["drop"]) for r in _read(path)}
-    widths = sorted(set(bits), reverse=True)
-    total, done = len(layers) * len(widths), 0
-    for layer in layers:
-        for b in widths:
-            check(cancel)
-            if (layer, b) not in drops:
-                mean_ap = score([single_layer_config(base, layer, b)])[0]
-                drops[(layer, b)] = float_map - mean_ap
-                row = {
-                    "layer": layer,
-                    "bits": b,
-                    "map_r11": repr(mean_ap),
-                    "drop": repr(drops[(layer, b)]),
-                }  # exact: a resumed run decides alike
-                _append(path, SENSITIVITY_FIELDS, row)
-            done += 1
-            if progress:
-                progress(done, total)
-            if drops[(layer, b)] > STOP * max_drop:  # narrower widths cost more: skip them
-                done += len(widths) - widths.index(b) - 1
-                break
-    return drops
+    noise = {(r["layer"], int(r["bits"])): float(r["noise"]) for r in _read(path)}
+    todo = [(layer, b) for layer in layers for b in sorted(set(bits), reverse=True)]
+    for done, (layer, b) in enumerate(todo, start=1):
+        check(cancel)
+        if (layer, b) not in noise:
+            found = score([single_layer_config(base, layer, b)])[0]
+            noise[(layer, b)] = found.noise
+            row = {"layer": layer, "bits": b, "map_r11": repr(found.map_r11),
+                   "noise": repr(found.noise)}  # fmt: skip
+            _append(path, SENSITIVITY_FIELDS, row)
+        if progress:
+            progress(done, len(todo))
+    return noise
 
 
-def _options(
-    layer: str, drops: dict, sizes: dict[str, int]
-) -> list[tuple[int | str, float, float]]:
-    """(choice, bits of storage, predicted drop) of one layer: float and each tested width."""
-    out: list[tuple[int | str, float, float]] = [(FLOAT, 32.0 * sizes[layer], 0.0)]
-    for (name, b), drop in drops.items():
-        if name == layer:
-            out.append((b, float(b * sizes[layer]), max(drop, 0.0)))
+def _options(layer: str, noise: dict, sizes: dict[str, int]) -> list[tuple]:
+    """(choice, bits of storage, noise) of one layer: float and each tested width."""
+    out: list[tuple] = [(FLOAT, 32.0 * sizes[layer], 0.0)]
+    out += [(b, float(b * sizes[layer]), n) for (name, b), n in noise.items() if name == layer]
     return out
 
 
 def _cost(option: tuple, lam: float) -> tuple[float, float]:
-    """What an option costs at trade-off ``lam``: size + lam * drop (drop alone at inf)."""
-    _, size, drop = option
-    return (drop, size) if lam == float("inf") else (size + lam * drop, drop)
+    """What an option costs at trade-off ``lam``: size + lam * noise (noise alone at inf)."""
+    _, size, noise = option
+    return (noise, size) if lam == float("inf") else (size + lam * noise, noise)
 
 
 def propose(
-    layers: Sequence[str], drops: dict, sizes: dict[str, int]
+    layers: Sequence[str], noise: dict, sizes: dict[str, int]
 ) -> list[tuple[dict[str, int | str], float]]:
-    """The lower convex hull of predicted (size, drop): (layer -> choice, predicted drop)
+    """The lower convex hull of predicted (size, noise): (layer -> choice, predicted noise)
     for each distinct choice as the trade-off falls, all float first (step 2)."""
-    options = {layer: _options(layer, drops, sizes) for layer in layers}
+    options = {layer: _options(layer, noise, sizes) for layer in layers}
     lams = {0.0, float("inf")}
     for opts in options.values():  # every trade-off where some layer's choice flips
         for i, (_, s1, d1) in enumerate(opts):
@@ -221,14 +241,9 @@ class SearchResult:
     max_drop: float
 
     def to_dict(self) -> dict:
-        def row(p: SearchPoint) -> dict:
-            return {"size_kb": p.size_kb, "map_r11": p.map_r11, "drop": p.drop,
-                    "predicted_drop": p.predicted_drop, "layer_bits": p.layer_bits,
-                    "config": p.config.to_dict(), "cli": p.config.to_cli_args()}  # fmt: skip
-
         return {"float_map": self.float_map, "float_kb": self.float_kb,
-                "max_drop": self.max_drop, "best": None if self.best is None else row(self.best),
-                "front": [row(p) for p in self.front]}  # fmt: skip
+                "max_drop": self.max_drop, "best": self.best and self.best.to_dict(),
+                "front": [p.to_dict() for p in self.front]}  # fmt: skip
 
 
 class _Verifier:
@@ -242,45 +257,46 @@ class _Verifier:
         self.points: dict[int, SearchPoint] = {}
 
     def __call__(self, index: int) -> SearchPoint:
-        if index not in self.points:
-            config, predicted = self.hull[index]
-            key = config_key(config.to_dict())
-            row = self.done.get(key)
-            mean_ap = float(row["map_r11"]) if row else self.score([config])[0]
-            point = SearchPoint(config, size_kb(self.detector, config), mean_ap,
-                                self.float_map - mean_ap, predicted)  # fmt: skip
-            if row is None:
-                _append(self.path, POINT_FIELDS, {
-                    "key": key, "size_kb": f"{point.size_kb:.3f}", "map_r11": repr(mean_ap),
-                    "drop": repr(point.drop), "predicted_drop": repr(predicted),
-                    "layer_bits": point.layer_bits, "config": json.dumps(config.to_dict())})  # fmt: skip
-            self.points[index] = point
-        return self.points[index]
+        if index in self.points:
+            return self.points[index]
+        config, predicted = self.hull[index]
+        key = config_key(config.to_dict())
+        row = self.done.get(key)
+        found = (
+            Score(float(row["map_r11"]), float(row["noise"])) if row else self.score([config])[0]
+        )
+        point = SearchPoint(config, size_kb(self.detector, config), found.map_r11,
+                            self.float_map - found.map_r11, found.noise, predicted)  # fmt: skip
+        if row is None:
+            _append(self.path, POINT_FIELDS, {
+                "key": key, "size_kb": f"{point.size_kb:.3f}", "map_r11": repr(point.map_r11),
+                "drop": repr(point.drop), "noise": repr(point.noise),
+                "predicted_noise": repr(predicted), "layer_bits": point.layer_bits,
+                "config": json.dumps(config.to_dict())})  # fmt: skip
+        self.points[index] = point
+        return point
 
 
 def _verify(verify: _Verifier, max_drop: float, cancel, progress) -> SearchPoint | None:
     """Bisect the hull for the smallest point within ``max_drop``; then spread points."""
-    lo, hi = 0, len(verify.hull) - 1
-    if not all(c == FLOAT for c in dict(verify.hull[0][0].overrides).values()):
-        if verify(0).drop > max_drop:  # the free choices (predicted drop 0) already cost more
-            hi = 0
-    steps = 0
+    lo, hi = 0, len(verify.hull) - 1  # index 0 (all float) is within any drop
+    steps = max(hi, 1).bit_length() + FRONT_POINTS
+    done = 0
     while lo < hi:
         check(cancel)
         mid = (lo + hi + 1) // 2
-        if verify(mid).drop <= max_drop:
-            lo = mid
-        else:
-            hi = mid - 1
-        steps += 1
+        lo, hi = (mid, hi) if verify(mid).drop <= max_drop else (lo, mid - 1)
+        done += 1
         if progress:
-            progress(steps, steps + max(hi - lo, 1).bit_length())
+            progress(done, steps)
     last = len(verify.hull) - 1
     for k in range(FRONT_POINTS):
         check(cancel)
         verify(round(k * last / max(FRONT_POINTS - 1, 1)))
+        if progress:
+            progress(min(done + k + 1, steps), steps)
     best = verify(lo)
-    return best if best.drop <= max_drop else None
+    return best if lo > 0 and best.drop <= max_drop else None
 
 
 def run_search(
@@ -289,7 +305,7 @@ def run_search(
     base: QuantConfig,
     bits: Sequence[int],
     max_drop: float,
-    out_dir: str | os.PathLike,
+    out_dir: str | Path,
     meta: dict,
     protocol: str = "official",
     score: Scorer | None = None,
@@ -299,7 +315,7 @@ def run_search(
     """The mixed-precision search (module docstring); ``progress(phase, done, total)``.
 
     meta: what the folder must match to resume (:func:`engine.sweep.sweep_meta`); the
-    widths and the base config are added to it.  score: configs -> mAPs
+    widths and the base config are added to it.  score: configs -> :class:`Score`
     (default :func:`local_scorer` on ``dataset``).
     """
     from squeezelens.engine.model.spec import layer_names
@@ -317,10 +333,9 @@ def run_search(
     float_map = _float_map(out, score)
     layers = quantized_layers(base, layer_names(detector.spec.variant))
     phase = (lambda name: lambda d, t: progress(name, d, t)) if progress else (lambda name: None)  # noqa: E731
-    drops = measure_sensitivities(base, layers, bits, float_map, max_drop, score, out,
-                                  phase("sensitivity"), cancel)  # fmt: skip
+    noise = measure_sensitivities(base, layers, bits, score, out, phase("sensitivity"), cancel)
     sizes = {layer: _parameters(detector, layer) for layer in layers}
-    verify = _Verifier(detector, base, float_map, score, out, propose(layers, drops, sizes))
+    verify = _Verifier(detector, base, float_map, score, out, propose(layers, noise, sizes))
     best = _verify(verify, max_drop, cancel, phase("verification"))
     points = tuple(sorted(verify.points.values(), key=lambda p: p.size_kb))
     result = SearchResult(float_map, size_kb(detector, None), points,
@@ -341,6 +356,8 @@ def _float_map(out: Path, score: Scorer) -> float:
     row = next((r for r in _read(path) if r["key"] == "float"), None)
     if row is not None:
         return float(row["map_r11"])
-    value = score([None])[0]
-    _append(path, POINT_FIELDS, {"key": "float", "map_r11": repr(value), "drop": "0.0"})
+    value = score([None])[0].map_r11
+    _append(
+        path, POINT_FIELDS, {"key": "float", "map_r11": repr(value), "drop": "0.0", "noise": "0.0"}
+    )
     return value

@@ -1,16 +1,16 @@
 """``squeezelens search``: per-layer bit widths (or float) of least size within an mAP drop.
 
-From the per-layer sensitivities (each layer alone at each --bits width, widest
-first), the trade-offs between size and predicted drop are proposed and the
-proposals verified by full evaluations on --split (val by default): the smallest
-verified model within --max-drop of the float mAP, and the front of size (KB)
-against mAP.  The other quantization flags (--scale, --range, --grid,
+From the per-layer sensitivities (each layer alone at each --bits width: the noise
+it adds to the ConvDet output), the trade-offs between size and predicted noise
+are proposed and the proposals verified by full evaluations on --split (train by
+default: never the split the result is evaluated on): the smallest verified model
+within --max-drop of the float mAP, and the front of size (KB) against mAP.  The other quantization flags (--scale, --range, --grid,
 --equalize, ...) are the base every point shares.  Written as measured, so
 rerunning the same command resumes: DIR/sensitivity.csv, DIR/search.csv (every
 verified point), DIR/front.csv (the front, with each point's --layer-bits value),
 DIR/search.json, DIR/front.png and DIR/front.svg.
 
-Cost: up to layers x widths + about 15 passes over the split; use a small split.
+Cost: layers x widths + about 15 passes over the split; use a small split.
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ def register(sub) -> None:
     p.add_argument(
         "--kitti-root", metavar="ROOT", help="KITTI folder (default: bundled sample data)"
     )
-    p.add_argument("--split", default="val", help="split to score (default val)")
+    p.add_argument("--split", default="train",
+                   help="split to search on (default train: like calibration, the search never "
+                   "chooses on the split it is evaluated on; evaluate the result on val)")  # fmt: skip
     p.add_argument("--protocol", choices=("official", "squeezedet"), default="official")
     p.add_argument("--max-drop", type=float, default=0.01, metavar="D",
                    help="largest mAP drop from float allowed (default 0.01)")  # fmt: skip
@@ -113,22 +115,26 @@ def _report(result, meta: dict, dataset, args) -> None:
     from squeezelens.cli.plots import provenance_caption, render_front
     from squeezelens.engine.atomic import write_text_atomic
 
-    lines = ["size_kb,map_r11,drop,layer_bits"]
-    lines += [f"{p.size_kb:.3f},{p.map_r11:.6f},{p.drop:.6f},{p.layer_bits}" for p in result.front]
+    lines = ["size_kb,map_r11,drop,bits,layer_bits"]
+    lines += [f"{p.size_kb:.3f},{p.map_r11:.6f},{p.drop:.6f},{p.config.bits},\"{p.layer_bits}\""
+              for p in result.front]  # fmt: skip
     write_text_atomic(args.out / "front.csv", "\n".join(lines) + "\n")
     title = f"{Path(meta['checkpoint'] or 'model').name}: size vs mAP on {dataset.split} ({len(dataset)} images)"
     render_front(result, args.out / "front.png", args.out / "front.svg", title,
                  caption=provenance_caption(meta))  # fmt: skip
     print(f"float: {result.float_kb:.1f} KB, mAP {result.float_map:.4f}")
-    print(f"{'size KB':>10} {'mAP':>8} {'drop':>8}  layer bits")
+    print(f"{'size KB':>10} {'mAP':>8} {'drop':>8}  widths")
     for p in result.front:
-        print(f"{p.size_kb:>10.1f} {p.map_r11:>8.4f} {p.drop:>+8.4f}  {p.layer_bits}")
+        print(f"{p.size_kb:>10.1f} {p.map_r11:>8.4f} {p.drop:>+8.4f}  --bits {p.config.bits} "
+              f"--layer-bits {p.layer_bits}")  # fmt: skip
     if result.best is None:
         print(f"no mixed precision stays within {result.max_drop} of float")
     else:
         b = result.best
-        print(f"smallest within {result.max_drop}: {b.size_kb:.1f} KB, mAP {b.map_r11:.4f}: "
-              f"--bits {b.config.bits} --layer-bits {b.layer_bits}")  # fmt: skip
+        print(f"smallest within {result.max_drop} on {dataset.split}: {b.size_kb:.1f} KB, mAP "
+              f"{b.map_r11:.4f}: --bits {b.config.bits} --layer-bits {b.layer_bits}")  # fmt: skip
+        print("score it on another split: squeezelens evaluate --split val " +
+              " ".join(b.config.to_cli_args()))  # fmt: skip
     print(
         f"wrote {args.out / 'front.csv'}, search.csv, sensitivity.csv, search.json, front.png, front.svg"
     )
