@@ -96,7 +96,7 @@ def int8_runner(detector, quant, calibration):
     detector.set_calibration(calibration.images(), record=calibration.record())
     if remedies is not None:
         say(f"INT8 remedies: {remedies.describe()}")
-    source = int8_source(detector, remedies, ProgressBar("remedies", unit="layer"))
+    source = int8_source(detector, quant, ProgressBar("remedies", unit="layer"))
     say("INT8: converting (cached per checkpoint, remedies and calibration set)")
     int8 = Int8Detector.from_detector(source, calibration.images())
     label = "INT8 (TFLite full-integer" + (f", {remedies.describe()})" if remedies else ")")

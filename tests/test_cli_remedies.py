@@ -143,3 +143,28 @@ def test_int8_source_holds_the_remedied_weights(tiny_detector, cache_dir) -> Non
     assert (
         np.abs(after - before).max() < 0.05 * np.abs(before).max()
     )  # the same model, int8 weights
+
+
+@pytest.mark.slow
+def test_export_int8_converts_the_remedied_weights(capsys, files, tmp_path, monkeypatch) -> None:
+    from tests.test_cli_quant import FakeInt8
+
+    FakeInt8.calls = []
+    seen = []
+
+    class Recording(FakeInt8):
+        @classmethod
+        def from_detector(cls, detector, images, progress=None):
+            seen.append(detector)
+            return super().from_detector(detector, images, progress)
+
+    monkeypatch.setattr("squeezelens.engine.int8.Int8Detector", Recording)
+    out = tmp_path / "m.tflite"
+    rc, _, err = run(capsys, "export", "--checkpoint", files["ckpt"], "--out", out, "--int8",
+                     "--kitti-root", files["kitti"], "--equalize")  # fmt: skip
+    assert rc == 0, err
+    assert "equalized" in seen[0].checkpoint.path  # the converter got the equalized weights
+    side = json.loads((tmp_path / "m.tflite.json").read_text())
+    assert side["provenance"]["config"]["remedies"]["equalize"] is True
+    one_line_error(capsys, ["export", "--checkpoint", files["ckpt"], "--out", tmp_path / "w.npz",
+                            "--equalize"], "apply to --int8")  # fmt: skip
