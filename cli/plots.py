@@ -181,8 +181,8 @@ def draw_front(item, result) -> None:
     item.plot([p.size_kb for p in front], [p.map_r11 for p in front],
               pen=pg.mkPen(PALETTE[0], width=2), symbol="o", symbolBrush=PALETTE[0],
               symbolPen=PALETTE[0], symbolSize=7, name="front")  # fmt: skip
-    sizes = [p.size_kb for p in result.points] + [result.float_kb]
-    ends = [0.0, max(sizes) * 1.05]
+    sizes = [p.size_kb for p in result.points if p.size_kb > 0] + [result.float_kb]
+    ends = [min(sizes) / 1.15, max(sizes) * 1.15]
     dashed = pg.mkPen("#555555", width=2, style=pg.QtCore.Qt.PenStyle.DashLine)
     item.plot(ends, [result.float_map] * 2, pen=dashed, name=f"float {result.float_map:.4f}")
     dotted = pg.mkPen(PALETTE[3], width=1.5, style=pg.QtCore.Qt.PenStyle.DotLine)
@@ -193,10 +193,13 @@ def draw_front(item, result) -> None:
         item.plot([b.size_kb], [b.map_r11], pen=None, symbol="star", symbolSize=16,
                   symbolBrush=PALETTE[1], symbolPen="#000000",
                   name=f"smallest within: {b.size_kb:.0f} KB")  # fmt: skip
+    item.setLogMode(x=True, y=False)  # sizes span 16x (2 bits) to 1x (float)
     item.setLabel("bottom", FRONT_X_LABEL)
     item.setLabel("left", SWEEP_Y_LABEL)
+    item.getAxis("left").enableAutoSIPrefix(False)
     item.showGrid(x=True, y=True, alpha=0.3)
-    item.setXRange(*ends, padding=0)
+    item.setXRange(*np.log10(ends), padding=0)
+    item.setYRange(0, 1.0, padding=0.02)
 
 
 def render_front(result, out_png: Path, out_svg: Path, title: str, caption: str = "") -> None:
