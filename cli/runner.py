@@ -110,3 +110,10 @@ def calibrate(detector, quant, calibration) -> None:
         detector.calibrate_activations(calibration.images(), record=calibration.record())
     else:
         detector.set_calibration(calibration.images(), record=calibration.record())
+
+
+def calibration_used(detector) -> dict | None:
+    """The provenance of the images that calibrated the run (None when none did), for
+    results files."""
+    calibration = getattr(detector, "calibration", None)
+    return None if calibration is None else calibration.record

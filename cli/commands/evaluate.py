@@ -15,6 +15,7 @@ from squeezelens.cli.progress import ProgressBar
 from squeezelens.cli.runner import (
     BoundDetector,
     build_runner,
+    calibration_used,
     check_quant_flags,
 )
 from squeezelens.engine.atomic import write_json_atomic
@@ -48,12 +49,6 @@ def _unbound(runner) -> tuple[object, object]:
     if isinstance(runner, BoundDetector):
         return runner.detector, runner.quant
     return runner, None
-
-
-def calibration_used(detector) -> dict | None:
-    """The provenance of the images that calibrated the run (None when none did)."""
-    calibration = getattr(detector, "calibration", None)
-    return None if calibration is None else calibration.record
 
 
 def results_document(args, result, detector, quant, split: str) -> dict:
