@@ -10,8 +10,9 @@ With ``--activation-bits N`` FILE.json also records the calibrated activation
 formats: per layer output its largest magnitude and fractional length, from
 the calibration images (--calib, else the train split of --kitti-root, else the
 bundled sample data).  The remedies (--range mse, --equalize, --bias-correction,
---rounding adaround) apply; those that use calibration images record them.  ``--int8`` is refused: this command writes simulated
-grid values; ``export --int8 --out model.tflite`` writes the integer model.
+--rounding adaround) apply; those that use calibration images record them.
+``--int8`` is refused: this command writes simulated grid values;
+``export --int8 --out model.tflite`` writes the integer model.
 """
 
 from __future__ import annotations
