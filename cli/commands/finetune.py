@@ -10,6 +10,7 @@ from __future__ import annotations
 from squeezelens.cli.commands.train import add_run_arguments, report, train_config
 from squeezelens.cli.common import parse_size, resolve_checkpoint, resolve_kitti_root, say
 from squeezelens.cli.hijacks import warn_range_hijacks
+from squeezelens.cli.outputs import locked_out_folder
 
 
 def register(sub) -> None:
@@ -33,6 +34,7 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+@locked_out_folder
 def run(args) -> int:
     from squeezelens.cli.quant_args import quant_config_from_args
     from squeezelens.engine.train import TrainingDiverged, finetune

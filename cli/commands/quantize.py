@@ -26,6 +26,7 @@ from squeezelens.cli.common import (
     say,
 )
 from squeezelens.cli.hijacks import warn_range_hijacks
+from squeezelens.cli.outputs import check_out_file
 from squeezelens.engine.errors import InputError
 
 
@@ -66,8 +67,7 @@ def run(args) -> int:
     from squeezelens.cli.quant_args import quant_config_from_args
     from squeezelens.engine.quant.export import write_quantized
 
-    if args.out.suffix != ".npz":
-        raise InputError("--out must end in .npz", args.out)
+    check_out_file(args.out, suffixes=(".npz",))
     if args.int8:
         raise InputError(
             "quantize writes simulated grid values, not an INT8 model: "

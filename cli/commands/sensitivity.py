@@ -24,6 +24,7 @@ from squeezelens.cli.common import (
     say,
 )
 from squeezelens.cli.hijacks import warn_range_hijacks
+from squeezelens.cli.outputs import check_out_file
 from squeezelens.cli.progress import ProgressBar
 from squeezelens.engine.atomic import write_json_atomic
 from squeezelens.engine.errors import InputError
@@ -86,6 +87,8 @@ def run(args) -> int:
     from squeezelens.engine.provenance import checkpoint_record, versions
     from squeezelens.engine.sensitivity import layer_sensitivity, recommend_overrides
 
+    if args.out:
+        check_out_file(args.out)
     config = quant_config_from_args(args)
     if args.int8 or config.activation_bits:
         raise InputError(

@@ -32,6 +32,7 @@ from squeezelens.cli.common import (
     say,
 )
 from squeezelens.cli.hijacks import warn_range_hijacks
+from squeezelens.cli.outputs import add_wait_argument, locked_out_folder
 from squeezelens.cli.progress import ProgressBar
 from squeezelens.engine.errors import InputError
 
@@ -58,6 +59,7 @@ def register(sub) -> None:
         help="folder for sweep.csv, sweep.png, sweep.svg",
     )
     add_quant_arguments(p, multi=True)
+    add_wait_argument(p)
     p.set_defaults(func=run)
 
 
@@ -92,6 +94,7 @@ def _calibration(args, points):
     return calibration_source(args).resolve()
 
 
+@locked_out_folder
 def run(args) -> int:
     from squeezelens.engine.data.kitti import open_dataset
     from squeezelens.engine.sweep import run_sweep, sweep_meta, sweep_points

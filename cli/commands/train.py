@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from squeezelens.cli.common import parse_size, resolve_kitti_root, say
+from squeezelens.cli.outputs import add_wait_argument, locked_out_folder
 
 
 def add_run_arguments(
@@ -47,6 +48,7 @@ def add_run_arguments(
                        help="mixed precision: convolutions in bfloat16, weights and loss in "
                             "float32 (about 1.7x faster on CPUs with AVX512-BF16)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_wait_argument(p)
 
 
 def register(sub) -> None:
@@ -87,6 +89,7 @@ def report(result) -> int:
     return 0
 
 
+@locked_out_folder
 def run(args) -> int:
     from squeezelens.engine.errors import InputError
     from squeezelens.engine.model.spec import ArchSpec
