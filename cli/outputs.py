@@ -1,15 +1,16 @@
 """``--out``: checked before any work, with the same wording in every command, and locked.
 
 Every command checks its output before it loads a model or reads a dataset:
-:func:`check_out_folder` for a folder (created), :func:`check_out_file` for a file
-(its folder created).  Both probe the folder by creating and removing a file in it, so
-a read-only folder, a read-only file system or a missing permission fails at once
-(``os.access`` would not: it says yes to root).  The messages, with the path first:
+:func:`check_out_folder` for a folder, :func:`check_out_file` for a file.  Neither
+creates anything: both probe the folder (or the existing folder it would be created in)
+by creating and removing a file there, so a read-only folder, a read-only file system or
+a missing permission fails at once (``os.access`` would not: it says yes to root).  The
+messages, with the path first:
 
 * ``--out must name a folder, but this is a file`` / ``--out must name a file, but this is a folder``
 * ``--out must end in .npz``
-* ``cannot create the --out folder: <path> is a file`` (or ``(<OS reason>)``)
-* ``the --out folder is not writable (<OS reason>)``
+* ``cannot create the --out folder: <path> is a file``
+* ``the --out folder is not writable (<OS reason>)`` / ``the --out folder cannot be created (<OS reason>)``
 
 (for a file, "the folder of --out" in place of "the --out folder").
 
@@ -40,33 +41,29 @@ LOCK_NAME = ".squeezelens.lock"
 POLL_S = 0.5
 
 
-def _blocking_file(path: Path) -> Path | None:
-    """The nearest existing ancestor of ``path`` (itself included) when it is not a folder."""
-    for candidate in (path, *path.parents):
-        if candidate.exists():
-            return None if candidate.is_dir() else candidate
-    return None
+def _nearest_existing(path: Path) -> Path:
+    """``path`` itself when it exists, else its nearest existing ancestor."""
+    return next((p for p in (path, *path.parents) if p.exists()), Path.cwd())
 
 
 def _writable_folder(folder: Path, what: str, named: Path) -> None:
-    """Create ``folder`` and probe it with a temporary file; InputError (naming ``named``)."""
-    blocker = _blocking_file(folder)
-    if blocker is not None:
-        raise InputError(f"cannot create {what}: {blocker} is a file", named)
+    """Check that ``folder`` is, or can be created as, a folder that takes new files: probe
+    it (or the existing folder it would be created in) with a temporary file.  Nothing is
+    created.  InputError naming ``named``."""
+    existing = _nearest_existing(folder)
+    if not existing.is_dir():
+        raise InputError(f"cannot create {what}: {existing} is a file", named)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".squeezelens-probe-", dir=existing)
     except OSError as exc:
-        raise InputError(f"cannot create {what} ({exc.strerror or exc})", named) from None
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".squeezelens-probe-", dir=folder)
-    except OSError as exc:
-        raise InputError(f"{what} is not writable ({exc.strerror or exc})", named) from None
+        problem = "is not writable" if existing == folder else "cannot be created"
+        raise InputError(f"{what} {problem} ({exc.strerror or exc})", named) from None
     os.close(fd)
     os.unlink(probe)
 
 
 def check_out_folder(path: str | os.PathLike, flag: str = "--out") -> Path:
-    """Check (and create) an output folder before any work; returns it as a Path."""
+    """Check an output folder before any work (nothing is created); returns it as a Path."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputError(f"{flag} must name a folder, but this is a file", path)
@@ -77,9 +74,9 @@ def check_out_folder(path: str | os.PathLike, flag: str = "--out") -> Path:
 def check_out_file(
     path: str | os.PathLike, flag: str = "--out", suffixes: tuple[str, ...] = ()
 ) -> Path:
-    """Check an output file before any work (suffix, not a folder, a writable folder to hold
-    it, which is created); returns it as a Path.  The file itself is replaced atomically
-    later, so its own permissions do not matter."""
+    """Check an output file before any work: its suffix, that it is not a folder, and that
+    its folder takes new files (nothing is created); returns it as a Path.  The file is
+    replaced atomically later, so its own permissions do not matter."""
     path = Path(path)
     if suffixes and path.suffix.lower() not in suffixes:
         raise InputError(f"{flag} must end in {' or '.join(suffixes)}", path)
@@ -207,12 +204,20 @@ def add_wait_argument(parser) -> None:
 
 
 def locked_out_folder(run: Callable) -> Callable:
-    """Decorate a command's ``run(args)``: check ``args.out`` as a folder and hold its lock."""
+    """Decorate a command's ``run(args)``: check ``args.out`` as a folder and hold its lock
+    (the folder is created for the lock, and removed again if the command left it empty)."""
 
     @functools.wraps(run)
     def locked(args) -> int:
         folder = check_out_folder(args.out)
-        with output_lock(folder, f"squeezelens {args.command}", wait=getattr(args, "wait", False)):
-            return run(args)
+        created = not folder.exists()
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            with output_lock(folder, f"squeezelens {args.command}", getattr(args, "wait", False)):
+                return run(args)
+        finally:
+            if created:
+                with contextlib.suppress(OSError):  # not empty: the command wrote there
+                    folder.rmdir()
 
     return locked

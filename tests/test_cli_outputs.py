@@ -89,7 +89,7 @@ def test_an_unwritable_out_fails_before_any_work(capsys, tmp_path, no_loading, c
     start = time.perf_counter()
     line = assert_one_line_error(capsys, [*argv, "--out", out], str(out))
     assert time.perf_counter() - start < 5
-    assert f": {what} is not writable (" in line or "cannot create the --out folder (" in line
+    assert f": {what} is not writable (" in line or f": {what} cannot be created (" in line
 
 
 @pytest.mark.parametrize("command", list(FOLDER_OUT))
@@ -129,13 +129,18 @@ def test_an_out_below_a_file_names_the_file(capsys, tmp_path, no_loading, comman
     assert "File exists" not in line and "Not a directory" not in line
 
 
-def test_the_checks_create_what_they_accept(tmp_path) -> None:
-    assert check_out_folder(tmp_path / "a" / "b").is_dir()
-    out = check_out_file(tmp_path / "c" / "m.npz", suffixes=(".npz",))
-    assert out.parent.is_dir() and not out.exists()
-    assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # the probes are gone
+def test_the_checks_create_nothing(tmp_path) -> None:
+    assert check_out_folder(tmp_path / "a" / "b") == tmp_path / "a" / "b"
+    assert check_out_file(tmp_path / "c" / "m.npz", suffixes=(".npz",)).name == "m.npz"
+    assert list(tmp_path.iterdir()) == []  # no folder made, and the probes are gone
     with pytest.raises(InputError, match=r"--out must end in \.npz"):
         check_out_file(tmp_path / "m.h5", suffixes=(".npz",))
+
+
+def test_a_locked_command_that_fails_leaves_no_new_folder(capsys, tmp_path, no_loading) -> None:
+    out = tmp_path / "new"
+    assert_one_line_error(capsys, ["sweep", "--bits", "40", "--out", out], "got 40")
+    assert not out.exists()
 
 
 def test_sweep_meta_json_is_replaced_atomically(tmp_path, monkeypatch) -> None:
