@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from squeezelens.cli.common import calibration_source, say
 from squeezelens.cli.hijacks import warn_range_hijacks
+from squeezelens.cli.progress import ProgressBar
 from squeezelens.engine.errors import InputError
 
 
@@ -77,7 +78,9 @@ def build_runner(args, detector):
 
         images = calibration.images()
         say("INT8: converting (cached per checkpoint and calibration set)")
-        return Int8Detector.from_detector(detector, images), None, "INT8 (TFLite full-integer)"
+        bar = ProgressBar("INT8 conversion", unit="step")
+        int8 = Int8Detector.from_detector(detector, images, progress=bar)
+        return int8, None, "INT8 (TFLite full-integer)"
     if calibration is not None:
         detector.calibrate_activations(calibration.images())
     return BoundDetector(detector, quant), quant, ("float" if quant is None else quant.describe())
