@@ -43,6 +43,9 @@ def add_run_arguments(
     p.add_argument(seed_flag, dest="train_seed", type=int, default=0, metavar="S",
                    help="seed of sample order, augmentation and init (default 0)")  # fmt: skip
     p.add_argument("--no-augment", action="store_true", help="no drift/flip augmentation")
+    p.add_argument("--deterministic", action="store_true",
+                   help="bit-identical runs on a GPU too (TensorFlow op determinism); on a CPU, "
+                        "runs with the same seed are bit-identical without it")  # fmt: skip
     if bf16:
         p.add_argument("--bf16", action="store_true",
                        help="mixed precision: convolutions in bfloat16, weights and loss in "
@@ -76,6 +79,7 @@ def train_config(args):
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.train_seed,
         split=args.split, augmentation=None if args.no_augment else AugmentConfig(),
         precision="bfloat16" if getattr(args, "bf16", False) else "float32",
+        deterministic=args.deterministic,
     )  # fmt: skip
 
 
