@@ -34,7 +34,10 @@ COMMANDS = (
 )
 
 
-VERBOSE_HELP = "print full tracebacks on errors"
+VERBOSE_HELP = "print full tracebacks on errors, and TensorFlow's log output"
+# the desktop tool's stdout and stderr stay unfiltered: a crash report must reach the
+# terminal even when the process dies while printing it
+UNFILTERED = ("gui",)
 
 
 def _add_verbose(parser: argparse.ArgumentParser, default: object) -> None:
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        with quiet_tensorflow(verbose=args.verbose):
+        with quiet_tensorflow(verbose=args.verbose, native=args.command not in UNFILTERED):
             return int(args.func(args) or 0)
     except InputError as exc:
         return _fail(args, str(exc))

@@ -154,9 +154,10 @@ def _filtered(fd: int) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def quiet_tensorflow(verbose: bool = False) -> Iterator[None]:
+def quiet_tensorflow(verbose: bool = False, native: bool = True) -> Iterator[None]:
     """Run the block with TensorFlow's chatter filtered out (see the module doc), or, with
-    ``verbose``, with everything shown (``TF_CPP_MIN_LOG_LEVEL`` 0 unless set)."""
+    ``verbose``, with everything shown (``TF_CPP_MIN_LOG_LEVEL`` 0 unless set).
+    native=False leaves descriptors 1 and 2 alone (only the log level and Python's side)."""
     global _verbose
     if verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
@@ -168,5 +169,8 @@ def quiet_tensorflow(verbose: bool = False) -> Iterator[None]:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _quiet_python()
+    if not native:
+        yield
+        return
     with _filtered(2), _filtered(1):
         yield

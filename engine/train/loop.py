@@ -141,7 +141,8 @@ class Trainer:
             self.names += [f"{layer_name}/kernels", f"{layer_name}/biases"]
             self.variables += [layer.kernel, layer.bias]
         self._kernels = [v for n, v in zip(self.names, self.variables) if n.endswith("/kernels")]
-        self._dropout_state = self.model.get_layer(DROPOUT).seed_generator.state
+        dropout = self.model.get_layer(DROPOUT)  # rate 0: no seed generator, nothing random
+        self._dropout_state = getattr(getattr(dropout, "seed_generator", None), "state", None)
         self.set_weights(weights)
         self.targets = self._make_targets()
         self.slots = [tf.Variable(tf.zeros(v.shape), trainable=False) for v in self.variables]
@@ -168,7 +169,8 @@ class Trainer:
         momentum update of ``targets``."""
         tf = import_tf()
         cfg = self.config
-        self._dropout_state.assign(dropout_seed)
+        if self._dropout_state is not None:
+            self._dropout_state.assign(dropout_seed)
         targets = {"input_mask": input_mask, "box_delta": box_delta, "box": box, "labels": labels}
         with tf.GradientTape() as tape:
             raw = tf.cast(self.model(images, training=True), tf.float32)
