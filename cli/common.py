@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
-from pathlib import Path
 
 from squeezelens.engine.errors import InputError
 
@@ -93,17 +91,3 @@ def load_detector(args):
     from squeezelens.engine.detector import Detector
 
     return Detector.from_checkpoint(resolve_checkpoint(args), input_size=args.input_size)
-
-
-def prepare_out_dir(path: Path, flag: str = "--out") -> Path:
-    """Create an output folder (and parents) or raise a one-line InputError naming it."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise InputError(f"{flag} must name a folder, but this is a file", path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create the {flag} folder ({exc.strerror or exc})", path) from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise InputError(f"the {flag} folder is not writable", path)
-    return path

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from squeezelens.cli.common import calibration_source, say
+from squeezelens.cli.hijacks import warn_range_hijacks
+from squeezelens.cli.progress import ProgressBar
 from squeezelens.engine.errors import InputError
 
 
@@ -67,6 +69,8 @@ def check_quant_flags(args):
 def build_runner(args, detector):
     """(runner with .detect, quant config or None, a one-line description)."""
     quant, calibration = check_quant_flags(args)
+    if quant is not None:
+        warn_range_hijacks(detector.float_weights, [quant])
     if calibration is not None:
         say(f"calibrating on {len(calibration)} images ({calibration.source})")
     if getattr(args, "int8", False):
@@ -74,7 +78,9 @@ def build_runner(args, detector):
 
         images = calibration.images()
         say("INT8: converting (cached per checkpoint and calibration set)")
-        return Int8Detector.from_detector(detector, images), None, "INT8 (TFLite full-integer)"
+        bar = ProgressBar("INT8 conversion", unit="step")
+        int8 = Int8Detector.from_detector(detector, images, progress=bar)
+        return int8, None, "INT8 (TFLite full-integer)"
     if calibration is not None:
         detector.calibrate_activations(calibration.images())
     return BoundDetector(detector, quant), quant, ("float" if quant is None else quant.describe())

@@ -2,7 +2,8 @@
 
 TensorFlow 2.21 prints absl/oneDNN start-up lines on stderr that no
 environment variable silences; the import runs with the process's stderr
-pointed at /dev/null (Python errors still propagate as exceptions).
+pointed at /dev/null (Python errors still propagate as exceptions; see
+:mod:`engine.tf_quiet` for the rest of TensorFlow's chatter).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from squeezelens.engine.tf_quiet import import_quietly
 
 _lock = threading.Lock()
 _gc_lock = threading.Lock()
@@ -28,22 +31,8 @@ def import_tf():
     with _lock:
         if "tensorflow" in sys.modules and hasattr(sys.modules["tensorflow"], "function"):
             return sys.modules["tensorflow"]
-        try:
-            fd = sys.stderr.fileno()
-        except (AttributeError, OSError, ValueError):
-            fd = None
-        saved = os.dup(fd) if fd is not None else None
-        try:
-            if saved is not None:
-                sys.stderr.flush()
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, fd)
-                os.close(devnull)
+        with import_quietly():
             import tensorflow as tf
-        finally:
-            if saved is not None:
-                os.dup2(saved, fd)
-                os.close(saved)
     return tf
 
 

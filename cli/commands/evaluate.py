@@ -8,9 +8,9 @@ from squeezelens.cli.common import (
     add_model_arguments,
     add_quant_arguments,
     load_detector,
-    prepare_out_dir,
     resolve_kitti_root,
 )
+from squeezelens.cli.outputs import check_out_folder
 from squeezelens.cli.progress import ProgressBar
 from squeezelens.cli.runner import (
     BoundDetector,
@@ -70,6 +70,9 @@ def run(args) -> int:
     from squeezelens.engine.eval.kitti_io import write_kitti_detections
     from squeezelens.engine.evaluate import evaluate
 
+    if args.out is not None:
+        check_out_folder(args.out)
+        check_out_folder(args.out / "data")
     root = resolve_kitti_root(args)
     dataset = open_dataset(root, args.split)
     check_quant_flags(args)  # bad flags fail before the slow model load
@@ -77,8 +80,6 @@ def run(args) -> int:
     runner, quant, description = build_runner(args, detector)
     on_image = None
     if args.out is not None:
-        prepare_out_dir(args.out)
-        prepare_out_dir(args.out / "data")
 
         def on_image(record, dets):  # the protocol's own writer: what its devkit reads
             write_kitti_detections(args.out / "data", {record.stem: dets}, protocol=args.protocol)

@@ -25,6 +25,8 @@ from squeezelens.cli.common import (
     load_detector,
     say,
 )
+from squeezelens.cli.hijacks import warn_range_hijacks
+from squeezelens.cli.outputs import check_out_file
 from squeezelens.engine.errors import InputError
 
 
@@ -65,8 +67,7 @@ def run(args) -> int:
     from squeezelens.cli.quant_args import quant_config_from_args
     from squeezelens.engine.quant.export import write_quantized
 
-    if args.out.suffix != ".npz":
-        raise InputError("--out must end in .npz", args.out)
+    check_out_file(args.out, suffixes=(".npz",))
     if args.int8:
         raise InputError(
             "quantize writes simulated grid values, not an INT8 model: "
@@ -75,6 +76,7 @@ def run(args) -> int:
     quant = quant_config_from_args(args)  # validate before the slow model load
     calibration = _calibration(args, quant)
     detector = load_detector(args)
+    warn_range_hijacks(detector.float_weights, [quant])
     if calibration is not None:
         say(f"calibrating activations on {len(calibration)} images ({calibration.source})")
     npz, side = write_quantized(args.out, detector, quant, calibration)

@@ -23,6 +23,8 @@ from squeezelens.cli.common import (
     resolve_kitti_root,
     say,
 )
+from squeezelens.cli.hijacks import warn_range_hijacks
+from squeezelens.cli.outputs import check_out_file
 from squeezelens.cli.progress import ProgressBar
 from squeezelens.engine.atomic import write_json_atomic
 from squeezelens.engine.errors import InputError
@@ -85,6 +87,8 @@ def run(args) -> int:
     from squeezelens.engine.provenance import checkpoint_record, versions
     from squeezelens.engine.sensitivity import layer_sensitivity, recommend_overrides
 
+    if args.out:
+        check_out_file(args.out)
     config = quant_config_from_args(args)
     if args.int8 or config.activation_bits:
         raise InputError(
@@ -95,6 +99,7 @@ def run(args) -> int:
     bits = _test_bits(args.test_bits, config)
     dataset = open_dataset(resolve_kitti_root(args), args.split)
     detector = load_detector(args)
+    warn_range_hijacks(detector.float_weights, [config])
     say(f"testing {len(bits)} bit widths per layer on {len(dataset)} images ({dataset.split})")
     result = layer_sensitivity(detector, dataset, config, bits=bits, protocol=args.protocol,
                                progress=ProgressBar("sensitivity"))  # fmt: skip

@@ -31,6 +31,8 @@ from squeezelens.cli.common import (
     resolve_kitti_root,
     say,
 )
+from squeezelens.cli.hijacks import warn_range_hijacks
+from squeezelens.cli.outputs import add_wait_argument, locked_out_folder
 from squeezelens.cli.progress import ProgressBar
 from squeezelens.engine.errors import InputError
 
@@ -57,6 +59,7 @@ def register(sub) -> None:
         help="folder for sweep.csv, sweep.png, sweep.svg",
     )
     add_quant_arguments(p, multi=True)
+    add_wait_argument(p)
     p.set_defaults(func=run)
 
 
@@ -91,6 +94,7 @@ def _calibration(args, points):
     return calibration_source(args).resolve()
 
 
+@locked_out_folder
 def run(args) -> int:
     from squeezelens.engine.data.kitti import open_dataset
     from squeezelens.engine.sweep import run_sweep, sweep_meta, sweep_points
@@ -104,6 +108,7 @@ def run(args) -> int:
         raise InputError("cannot sweep: the folder has no KITTI labels", dataset.root)
     calibration = _calibration(args, points)  # before the slow model load
     detector = load_detector(args)
+    warn_range_hijacks(detector.float_weights, [p.quant for p in points])
     if calibration is not None:
         detector.calibrate_activations(calibration.images())
     meta = sweep_meta(detector, dataset, args.protocol, calibration)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from squeezelens.cli.common import parse_size, resolve_kitti_root, say
+from squeezelens.cli.outputs import add_wait_argument, locked_out_folder
 
 
 def add_run_arguments(
@@ -42,11 +43,15 @@ def add_run_arguments(
     p.add_argument(seed_flag, dest="train_seed", type=int, default=0, metavar="S",
                    help="seed of sample order, augmentation and init (default 0)")  # fmt: skip
     p.add_argument("--no-augment", action="store_true", help="no drift/flip augmentation")
+    p.add_argument("--deterministic", action="store_true",
+                   help="bit-identical runs on a GPU too (TensorFlow op determinism); on a CPU, "
+                        "runs with the same seed are bit-identical without it")  # fmt: skip
     if bf16:
         p.add_argument("--bf16", action="store_true",
                        help="mixed precision: convolutions in bfloat16, weights and loss in "
                             "float32 (about 1.7x faster on CPUs with AVX512-BF16)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_wait_argument(p)
 
 
 def register(sub) -> None:
@@ -74,6 +79,7 @@ def train_config(args):
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.train_seed,
         split=args.split, augmentation=None if args.no_augment else AugmentConfig(),
         precision="bfloat16" if getattr(args, "bf16", False) else "float32",
+        deterministic=args.deterministic,
     )  # fmt: skip
 
 
@@ -87,6 +93,7 @@ def report(result) -> int:
     return 0
 
 
+@locked_out_folder
 def run(args) -> int:
     from squeezelens.engine.errors import InputError
     from squeezelens.engine.model.spec import ArchSpec

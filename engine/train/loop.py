@@ -25,9 +25,10 @@ from squeezelens.engine.anchors import anchor_grid
 from squeezelens.engine.errors import Cancelled, InputError
 from squeezelens.engine.jobs import CancelToken
 from squeezelens.engine.model.spec import ArchSpec
+from squeezelens.engine.model.squeezedet import DROPOUT
 from squeezelens.engine.tf_runtime import import_tf
 from squeezelens.engine.train.augment import AugmentConfig
-from squeezelens.engine.train.data import Batch, BatchSource, Prefetcher
+from squeezelens.engine.train.data import Batch, BatchSource, Prefetcher, dropout_seed
 from squeezelens.engine.train.loss import LossConfig, total_loss
 from squeezelens.engine.train.monitor import (
     LOG_FILE,
@@ -74,6 +75,11 @@ class TrainConfig:
     precision: "float32", or "bfloat16": Keras mixed precision (float32 weights,
     updates and loss; convolutions in bfloat16), about 1.7x faster per step on
     CPUs with AVX512-BF16 (measured: 1.2 vs 2.0 s for 8 images at 1248x384).
+    deterministic: switch on TensorFlow's op determinism (process-wide) so that GPU
+    kernels give bit-identical runs too.  Every random draw of a run is a function of
+    (seed, step) (:mod:`engine.train.data`), so on a CPU two runs with the same seed and
+    data, and a killed-and-resumed run, are bit-identical without it; it measured free
+    there (benchmarks/bench_train_determinism.py).
     """
 
     steps: int = 1000
@@ -92,6 +98,7 @@ class TrainConfig:
     augmentation: AugmentConfig | None = field(default_factory=AugmentConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     precision: str = "float32"
+    deterministic: bool = False
 
     def validate(self) -> None:
         for name in ("steps", "batch", "decay_steps", "checkpoint_every", "log_every"):
@@ -134,6 +141,8 @@ class Trainer:
             self.names += [f"{layer_name}/kernels", f"{layer_name}/biases"]
             self.variables += [layer.kernel, layer.bias]
         self._kernels = [v for n, v in zip(self.names, self.variables) if n.endswith("/kernels")]
+        dropout = self.model.get_layer(DROPOUT)  # rate 0: no seed generator, nothing random
+        self._dropout_state = getattr(getattr(dropout, "seed_generator", None), "state", None)
         self.set_weights(weights)
         self.targets = self._make_targets()
         self.slots = [tf.Variable(tf.zeros(v.shape), trainable=False) for v in self.variables]
@@ -147,17 +156,21 @@ class Trainer:
             tf.TensorSpec([None, a, 4], tf.float32),
             tf.TensorSpec([None, a, c], tf.float32),
             tf.TensorSpec([], tf.float32),
+            tf.TensorSpec([2], tf.int64),
         ]
         self._step_fn = tf.function(self._train_step, input_signature=sig, autograph=False)
-        self._eval_fn = tf.function(self._eval_step, input_signature=sig[:-1], autograph=False)
+        self._eval_fn = tf.function(self._eval_step, input_signature=sig[:-2], autograph=False)
 
     def _make_targets(self) -> list:
         return self.variables
 
-    def _train_step(self, images, input_mask, box_delta, box, labels, lr):
-        """Forward, loss, per-tensor clipped gradients, momentum update of ``targets``."""
+    def _train_step(self, images, input_mask, box_delta, box, labels, lr, dropout_seed):
+        """Forward (dropout seeded for the step), loss, per-tensor clipped gradients,
+        momentum update of ``targets``."""
         tf = import_tf()
         cfg = self.config
+        if self._dropout_state is not None:
+            self._dropout_state.assign(dropout_seed)
         targets = {"input_mask": input_mask, "box_delta": box_delta, "box": box, "labels": labels}
         with tf.GradientTape() as tape:
             raw = tf.cast(self.model(images, training=True), tf.float32)
@@ -193,7 +206,7 @@ class Trainer:
         """Run one update on a batch; returns the loss terms as floats."""
         terms = self._step_fn(
             batch.images, batch.input_mask, batch.box_delta, batch.box, batch.labels,
-            np.float32(lr),
+            np.float32(lr), dropout_seed(self.config.seed, batch.step),
         )  # fmt: skip
         return {k: float(v) for k, v in terms.items()}
 
@@ -395,7 +408,26 @@ def launch(
     if start >= cfg.steps:
         return TrainResult(start, None, out / LOG_FILE, {}, start)
     out.mkdir(parents=True, exist_ok=True)
-    return run_loop(trainer, source, out, start, meta, progress, cancel)
+    with op_determinism(cfg.deterministic):
+        return run_loop(trainer, source, out, start, meta, progress, cancel)
+
+
+@contextlib.contextmanager
+def op_determinism(enabled: bool):
+    """TensorFlow's op determinism while the block runs, when ``enabled`` (it is
+    process-wide, so the previous setting comes back afterwards)."""
+    if not enabled:
+        yield
+        return
+    from tensorflow.python.framework import config as tf_config  # the switch back is not public
+
+    was_on = tf_config.is_op_determinism_enabled()
+    import_tf().config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was_on:
+            tf_config.disable_op_determinism()
 
 
 def json_safe(value):
