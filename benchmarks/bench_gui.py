@@ -141,7 +141,7 @@ def release_latency(win, repeats: int, during_eval: bool = False) -> float:
         arrived: list[float] = []
 
         def on_result(b=bits, arrived=arrived) -> None:
-            q = win.controller._pairs_key[2] if win.controller._pairs_key else None
+            q = win.controller.scan.key.other if win.controller.scan.key else None
             if not arrived and q is not None and q.bits == b and win.state.quant.bits == b:
                 arrived.append(time.perf_counter())
 
