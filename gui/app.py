@@ -55,13 +55,31 @@ def make_app() -> Any:
     return app
 
 
+def show_window(window: Any) -> None:
+    """Show the window, first importing what TensorFlow's import (on the model worker, soon
+    after) would initialise holding the interpreter lock for up to a second: then, and not
+    after the first paint, is when the window can afford it (see engine.tf_runtime)."""
+    from squeezelens.engine.tf_runtime import import_lock_holders
+
+    import_lock_holders()
+    window.show()
+
+
 def run_app(args: Any) -> int:
     """Open the window (and what the arguments name); returns the exit code."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     app = make_app()
+    window = start(args)
+    code = app.exec()
+    return _finish(window, code)
+
+
+def start(args: Any) -> Any:
+    """Build and show the main window and schedule what opens first (the event loop is the
+    caller's)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    make_app()
     from PySide6.QtCore import QTimer
 
-    from squeezelens.engine.tf_runtime import import_lock_holders
     from squeezelens.gui.main_window import MainWindow
     from squeezelens.gui.settings import Settings
     from squeezelens.gui.startup import plan_startup
@@ -71,8 +89,7 @@ def run_app(args: Any) -> int:
     size = getattr(args, "size", None)
     if size:
         window.resize(*size)
-    import_lock_holders()  # now, not beside the first paints (see engine.tf_runtime)
-    window.show()
+    show_window(window)
     if timing_requested():
         print(f"SQUEEZELENS_VISIBLE {time.perf_counter() - T0:.3f}", flush=True)
         _report_first_boxes(window)
@@ -83,8 +100,7 @@ def run_app(args: Any) -> int:
         from squeezelens.gui.screenshot import ScreenshotDriver
 
         window._screenshot = ScreenshotDriver(window, args)  # keep a reference
-    code = app.exec()
-    return _finish(window, code)
+    return window
 
 
 def _report_first_boxes(window: Any) -> None:

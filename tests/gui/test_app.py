@@ -38,7 +38,8 @@ def test_screenshot_mode_end_to_end(tiny_checkpoint, tiny_kitti, tmp_path):
            "--bits", "3", "--view", "side", "--tab", "layers", "--screenshot", str(out)]  # fmt: skip
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300,
-                          env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})  # fmt: skip
+                          env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen",
+                               "SQUEEZELENS_TIMING": "1"})  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     visible = float(
         next(
