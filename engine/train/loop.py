@@ -40,6 +40,7 @@ from squeezelens.engine.train.monitor import (
 )
 from squeezelens.engine.train.state import (
     TrainState,
+    json_safe,
     load_state,
     save_state,
     spec_from_dict,
@@ -396,12 +397,3 @@ def launch(
         return TrainResult(start, None, out / LOG_FILE, {}, start)
     out.mkdir(parents=True, exist_ok=True)
     return run_loop(trainer, source, out, start, meta, progress, cancel)
-
-
-def json_safe(value):
-    """Tuples to lists, recursively (a dataclasses.asdict result made JSON-able)."""
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
