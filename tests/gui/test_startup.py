@@ -157,3 +157,16 @@ def test_a_remembered_split_the_folder_lacks_opens_val_and_says_so(window, qtbot
     assert window.state.dataset.split == "val" and len(window.state.dataset) == 2
     assert "'test'" in notice.args[0] and "'val'" in notice.args[0]
     assert "'test'" in window.banner.text
+
+
+def test_launch_timing_markers_only_when_asked(qtbot, monkeypatch, tmp_path, capsys):
+    from squeezelens.gui.app import TIMING_ENV
+
+    monkeypatch.delenv(TIMING_ENV, raising=False)
+    window, _ = _start(qtbot, monkeypatch, _args(settings=str(tmp_path / "a.ini")))
+    window.close()
+    assert "SQUEEZELENS_" not in capsys.readouterr().out
+    monkeypatch.setenv(TIMING_ENV, "1")
+    window, _ = _start(qtbot, monkeypatch, _args(settings=str(tmp_path / "b.ini")))
+    window.close()
+    assert capsys.readouterr().out.startswith("SQUEEZELENS_VISIBLE ")
