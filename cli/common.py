@@ -27,6 +27,20 @@ def add_model_arguments(parser: argparse.ArgumentParser, required: bool = False)
     )
 
 
+PROTOCOL_HELP = "official devkit, or the copy shipped with SqueezeDet (keeps short detections)"
+
+
+def add_scoring_arguments(parser: argparse.ArgumentParser, protocol_help: str = PROTOCOL_HELP,
+                          split_help: str = "split to score (default val)") -> None:  # fmt: skip
+    """--kitti-root, --split and --protocol of the commands that score a KITTI split."""
+    parser.add_argument(
+        "--kitti-root", metavar="ROOT", help="KITTI object folder (default: bundled sample data)"
+    )
+    parser.add_argument("--split", default="val", help=split_help)
+    parser.add_argument("--protocol", choices=("official", "squeezedet"), default="official",
+                        help=protocol_help)  # fmt: skip
+
+
 def add_quant_arguments(parser: argparse.ArgumentParser, multi: bool = False) -> None:
     """The quantization flags shared by detect, evaluate, quantize and sweep."""
     from squeezelens.cli.quant_args import add_config_arguments

@@ -87,7 +87,6 @@ class Detector:
         self._lock = threading.RLock()
         self._float_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.activation_ranges: dict[str, float] | None = None
-        self._int8 = None
 
     def _build_graph(self, tf) -> None:
         """The Keras models, the one-call weight swap and the two forward tf.functions
@@ -278,8 +277,6 @@ class Detector:
 
         Returns every detection the post-processing keeps with score >= threshold.
         """
-        if quant is not None and getattr(quant, "int8", False):
-            raise InputError("use detect_int8 for the integer model")
         dets = self.decode(*self.raw_output(image, quant))
         return dets.above(threshold) if threshold > 0 else dets
 

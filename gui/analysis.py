@@ -20,7 +20,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
 
-from squeezelens.gui import engine_api
+from squeezelens.engine.errors import InputError
 from squeezelens.gui.controller import Controller
 from squeezelens.gui.facts import (
     first_quantized,
@@ -30,7 +30,7 @@ from squeezelens.gui.facts import (
     sensitivity_columns,
 )
 from squeezelens.gui.state import AppState, EvalState
-from squeezelens.gui.workers import JobContext, JobResult
+from squeezelens.gui.workers import JobContext
 
 SENSITIVITY_IMAGES = 20
 ACTIVATIONS_DELAY_MS = 300  # two forward passes: after the user pauses, never before a release
@@ -65,9 +65,7 @@ class Analysis(QObject):
         self.recommendation: dict | None = None  # for the config the sensitivity ran on
         self._sensitivity: tuple[Any, Any] | None = None  # (result, config it was measured on)
         self.channel: int | None = None  # per-channel histogram: None = the widest channel
-        self.runner.finished.connect(self._on_finished)
-        self.layers_runner.finished.connect(self._on_finished)
-        self.runner.partial.connect(self._on_partial)
+        self._histogram_of = ""  # the layer whose histogram was computed last
         controller.long.stopped.connect(self._on_stopped)
         state.quant_changed.connect(self._on_config)
         state.model_changed.connect(self._on_model)
@@ -78,20 +76,7 @@ class Analysis(QObject):
         controller.idle_timers.append(self._activations_timer)
         state.result_changed.connect(self._on_result)
 
-    # ---------------------------------------------------------------- routing
-    def _on_finished(self, result: JobResult) -> None:
-        runner = self.layers_runner if result.lane == "layers" else self.runner
-        if result.lane in ("layers", "activations", "export", "long") and runner.is_current(
-            result.lane, result.generation
-        ):
-            handler = getattr(self, f"_done_{result.label}", None)
-            if handler is not None:
-                handler(result.value)
-
-    def _on_partial(self, result: JobResult) -> None:
-        if result.label == "sweep" and self.runner.is_current(result.lane, result.generation):
-            self.state.set_sweep([*self.state.sweep.points, result.value], running=True)
-
+    # ---------------------------------------------------------------- general
     def _on_stopped(self, label: str) -> None:
         """The tracked long job was cancelled or failed."""
         if label == "sweep":
@@ -126,9 +111,11 @@ class Analysis(QObject):
             self._sensitivity = None
             self.state.set_sensitivity({}, {})
 
-    def _on_layer(self, _name: str) -> None:
-        self.channel = None
-        self.request_layers()
+    def _on_layer(self, name: str) -> None:
+        """Another layer chosen: its histogram (not again for the one just computed)."""
+        if name != self._histogram_of:
+            self.channel = None
+            self.request_layers()
 
     def set_channel(self, channel: int) -> None:
         """Show channel ``channel``'s histogram and levels (per-channel grids)."""
@@ -141,14 +128,11 @@ class Analysis(QObject):
             self.recommendation = None
             self.recommendation_changed.emit(False)
 
-    def _submit_long(self, fn, label: str, text: str) -> bool:
-        return self.controller.long.submit(fn, label, text)
-
     # ------------------------------------------------------------ layer table
     def request_layers(self) -> None:
         """Per-layer table and the selected layer's histogram for the current config."""
         handle = self.controller.handle
-        if handle is None or not self.layers_active or not engine_api.has("diagnostics"):
+        if handle is None or not self.layers_active:
             return
         config, layer, channel = self.state.other_config, self.state.selected_layer, self.channel
         pause = self.controller.yield_to_detection
@@ -168,14 +152,15 @@ class Analysis(QObject):
             hist, shown = layer_histogram(det.float_weights, qw, config, name, channel)
             return rows, report, name, hist, shown
 
-        self.layers_runner.submit("layers", job, "layers")
+        self.layers_runner.submit("layers", job, "layers", on_done=self._layers_ready)
 
-    def _done_layers(self, value: Any) -> None:
+    def _layers_ready(self, value: Any) -> None:
         rows, report, name, hist, shown = value
         self.report = report
+        self._histogram_of = name
         self.state.set_layer_rows(rows)
         if not self.state.selected_layer and report is not None:
-            self.state.selected_layer = name  # keep the first quantized layer once chosen
+            self.state.select_layer(name)  # keep the first quantized layer once chosen
         self.state.set_histogram(hist, shown)
 
     def _activations_for(self) -> tuple:
@@ -194,7 +179,7 @@ class Analysis(QObject):
         handle, image = self.controller.handle, self.state.image
         if handle is None or image is None or not self.activations_active:
             return
-        if not engine_api.has("diagnostics") or self.state.other_config is None:
+        if self.state.other_config is None:
             self._activations_key = ()
             self.state.set_activations(None)
             return
@@ -205,14 +190,11 @@ class Analysis(QObject):
         def job(ctx: JobContext) -> Any:
             from squeezelens.engine.diagnostics import compare_activations
 
-            if getattr(config, "activation_bits", None):
+            if config.activation_bits:
                 handle.calibrate(calibration())
             return compare_activations(handle.detector, image, config)
 
-        self.runner.submit("activations", job, "activations")
-
-    def _done_activations(self, rows: Any) -> None:
-        self.state.set_activations(rows)
+        self.runner.submit("activations", job, "activations", on_done=self.state.set_activations)
 
     # ------------------------------------------------------------- evaluation
     def evaluate(self) -> None:
@@ -248,9 +230,10 @@ class Analysis(QObject):
                 out[which] = cache[key]
             return out, jobs[0][3], jobs[1][3]
 
-        self._submit_long(job, "evaluate", f"Evaluating on {len(dataset)} images")
+        self.controller.long.submit(job, "evaluate", f"Evaluating on {len(dataset)} images",
+                                    on_done=self._evaluated)  # fmt: skip
 
-    def _done_evaluate(self, value: Any) -> None:
+    def _evaluated(self, value: Any) -> None:
         out, ref_label, other_label = value
         self.state.set_evaluation(EvalState(out["ref"], out["other"], ref_label, other_label))
         ref, other = out["ref"].map["r11"]["all"], out["other"].map["r11"]["all"]
@@ -290,10 +273,14 @@ class Analysis(QObject):
             )
             return [r for r in rows if r["key"] in keys]
 
-        if self._submit_long(job, "sweep", f"Sweeping {len(points)} points"):
+        if self.controller.long.submit(job, "sweep", f"Sweeping {len(points)} points",
+                                       on_done=self._swept, on_partial=self._sweep_point):  # fmt: skip
             self.state.set_sweep([], running=True)
 
-    def _done_sweep(self, rows: list) -> None:
+    def _sweep_point(self, row: dict) -> None:
+        self.state.set_sweep([*self.state.sweep.points, row], running=True)
+
+    def _swept(self, rows: list) -> None:
         self.state.set_sweep(rows, running=False)
         self.state.message.emit(f"Sweep finished: {len(rows)} points")
 
@@ -324,9 +311,10 @@ class Analysis(QObject):
                                        progress=ctx.progress, cancel=ctx.token)  # fmt: skip
             return result, apply_recommendation(config, result), handle, config
 
-        self._submit_long(job, "sensitivity", f"Sensitivity on {len(subset)} images")
+        self.controller.long.submit(job, "sensitivity", f"Sensitivity on {len(subset)} images",
+                                    on_done=self._sensitivity_ready)  # fmt: skip
 
-    def _done_sensitivity(self, value: Any) -> None:
+    def _sensitivity_ready(self, value: Any) -> None:
         result, recommended, handle, config = value
         if handle is not self.controller.handle or config != self.state.other_config:
             self.state.message.emit(
@@ -357,8 +345,8 @@ class Analysis(QObject):
         if config is None:
             return False
         try:
-            new = engine_api.config_replace(config, overrides=dict(overrides))
-        except ValueError as exc:
+            new = config.replace(overrides=dict(overrides))
+        except InputError as exc:
             self.state.error.emit(str(exc))
             return False
         self._set_other(new)
@@ -389,7 +377,7 @@ class Analysis(QObject):
             return tuple(map(str, write_quantized(path, handle.detector, config, calibration)))
 
         self.state.message.emit(f"Writing quantized parameters to {path}…")
-        self.runner.submit("export", job, "export")
+        self.runner.submit("export", job, "export", on_done=self._exported)
 
-    def _done_export(self, paths: tuple[str, str]) -> None:
+    def _exported(self, paths: tuple[str, str]) -> None:
         self.state.message.emit(f"Wrote {paths[0]} and {paths[1]}")

@@ -15,7 +15,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from squeezelens.gui.state import AppState
-from squeezelens.gui.workers import JobContext, JobProgress, JobResult, LatestJobRunner
+from squeezelens.gui.workers import Handler, JobContext, JobProgress, JobResult, LatestJobRunner
 
 LANE = "long"
 TITLES = {
@@ -51,8 +51,10 @@ class LongJobs(QObject):
             return self.label
         return ""
 
-    def submit(self, fn: Callable[[JobContext], Any], label: str, text: str) -> bool:
-        """Start ``fn`` unless another long job runs (then say so and return False)."""
+    def submit(self, fn: Callable[[JobContext], Any], label: str, text: str, *,
+               on_done: Handler | None = None, on_partial: Handler | None = None) -> bool:  # fmt: skip
+        """Start ``fn`` unless another long job runs (then say so and return False);
+        its value goes to ``on_done`` (and partial values to ``on_partial``)."""
         busy = self.running()
         if busy:
             self.state.message.emit(
@@ -61,7 +63,8 @@ class LongJobs(QObject):
             return False
         self.label = label
         self.state.job_progress.emit(text, 0, 1)
-        self.generation = self.runner.submit(LANE, fn, label, text)
+        self.generation = self.runner.submit(LANE, fn, label, text, on_done=on_done,
+                                             on_partial=on_partial)  # fmt: skip
         return True
 
     def cancel(self) -> None:

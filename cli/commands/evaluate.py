@@ -7,6 +7,7 @@ from pathlib import Path
 from squeezelens.cli.common import (
     add_model_arguments,
     add_quant_arguments,
+    add_scoring_arguments,
     load_detector,
     resolve_kitti_root,
 )
@@ -25,12 +26,7 @@ def register(sub) -> None:
         "evaluate", help="score a checkpoint with the KITTI protocol", description=__doc__
     )
     add_model_arguments(p)
-    p.add_argument(
-        "--kitti-root", metavar="ROOT", help="KITTI object folder (default: bundled sample data)"
-    )
-    p.add_argument("--split", default="val", help="train, val, trainval or all (default val)")
-    p.add_argument("--protocol", choices=("official", "squeezedet"), default="official",
-                   help="official devkit, or the copy shipped with SqueezeDet (keeps short detections)")  # fmt: skip
+    add_scoring_arguments(p, split_help="train, val, trainval or all (default val)")
     p.add_argument(
         "--out",
         type=Path,

@@ -19,6 +19,7 @@ from pathlib import Path
 from squeezelens.cli.common import (
     add_model_arguments,
     add_quant_arguments,
+    add_scoring_arguments,
     load_detector,
     resolve_kitti_root,
     say,
@@ -37,11 +38,7 @@ def register(sub) -> None:
         description=__doc__,
     )
     add_model_arguments(p)
-    p.add_argument(
-        "--kitti-root", metavar="ROOT", help="KITTI folder (default: bundled sample data)"
-    )
-    p.add_argument("--split", default="val", help="split to score (default val)")
-    p.add_argument("--protocol", choices=("official", "squeezedet"), default="official")
+    add_scoring_arguments(p)
     p.add_argument("--test-bits", metavar="N,N,...",
                    help="bit widths to test per layer (default: the config's bits and the 3 below)")  # fmt: skip
     p.add_argument("--tolerance", type=float, default=0.005, metavar="T",

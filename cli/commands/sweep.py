@@ -26,6 +26,7 @@ from pathlib import Path
 from squeezelens.cli.common import (
     add_model_arguments,
     add_quant_arguments,
+    add_scoring_arguments,
     calibration_source,
     load_detector,
     resolve_kitti_root,
@@ -41,12 +42,7 @@ def register(sub) -> None:
     p = sub.add_parser("sweep", help="sweep quantization settings against KITTI mAP", description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     add_model_arguments(p)
-    p.add_argument(
-        "--kitti-root", metavar="ROOT", help="KITTI object folder (default: bundled sample data)"
-    )
-    p.add_argument("--split", default="val", help="split to score (default val)")
-    p.add_argument("--protocol", choices=("official", "squeezedet"), default="official",
-                   help="official devkit, or SqueezeDet's copy (what the fork scored with)")  # fmt: skip
+    add_scoring_arguments(p, "official devkit, or SqueezeDet's copy (what the fork scored with)")
     p.add_argument("--repeats", type=int, default=1, help="seeds per stochastic point (mean ± std)")
     p.add_argument("--fork-curves", action="store_true",
                    help="the fork's four curves: nearest/stochastic x (no zero, global | zero, "

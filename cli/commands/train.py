@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from squeezelens.cli.common import parse_size, resolve_kitti_root, say
 from squeezelens.cli.outputs import add_wait_argument, locked_out_folder
@@ -83,8 +85,16 @@ def train_config(args):
     )  # fmt: skip
 
 
-def report(result) -> int:
-    """One line on how the run ended."""
+def run_training(command: str, start: Callable[[], Any]) -> int:
+    """Run ``start()`` (the engine's train or finetune call) and say in one line how the run
+    ended; 1 when it diverged."""
+    from squeezelens.engine.train import TrainingDiverged
+
+    try:
+        result = start()
+    except TrainingDiverged as exc:
+        say(f"squeezelens {command}: {exc}")
+        return 1
     if result.step == result.resumed_from:
         say(f"nothing to do: the run already reached step {result.step}")
     else:
@@ -97,18 +107,13 @@ def report(result) -> int:
 def run(args) -> int:
     from squeezelens.engine.errors import InputError
     from squeezelens.engine.model.spec import ArchSpec
-    from squeezelens.engine.train import TrainingDiverged, train
+    from squeezelens.engine.train import train
 
     config = train_config(args)
     if args.variant and args.init:
         raise InputError("--variant is for new models; --init brings its own architecture")
     spec = ArchSpec(variant=args.variant) if args.variant else None
-    try:
-        result = train(
-            resolve_kitti_root(args), args.out, init=args.init, spec=spec,
-            input_size=args.input_size, config=config, progress=not args.no_progress, say=say,
-        )  # fmt: skip
-    except TrainingDiverged as exc:
-        say(f"squeezelens train: {exc}")
-        return 1
-    return report(result)
+    return run_training("train", lambda: train(
+        resolve_kitti_root(args), args.out, init=args.init, spec=spec,
+        input_size=args.input_size, config=config, progress=not args.no_progress, say=say,
+    ))  # fmt: skip

@@ -26,7 +26,7 @@ from squeezelens.engine.errors import Cancelled, InputError
 from squeezelens.engine.jobs import CancelToken
 from squeezelens.engine.model.spec import ArchSpec
 from squeezelens.engine.model.squeezedet import DROPOUT
-from squeezelens.engine.tf_runtime import import_tf
+from squeezelens.engine.tf_runtime import import_tf, op_determinism
 from squeezelens.engine.train.augment import AugmentConfig
 from squeezelens.engine.train.data import Batch, BatchSource, Prefetcher, dropout_seed
 from squeezelens.engine.train.loss import LossConfig, total_loss
@@ -41,6 +41,7 @@ from squeezelens.engine.train.monitor import (
 )
 from squeezelens.engine.train.state import (
     TrainState,
+    json_safe,
     load_state,
     save_state,
     spec_from_dict,
@@ -410,30 +411,3 @@ def launch(
     out.mkdir(parents=True, exist_ok=True)
     with op_determinism(cfg.deterministic):
         return run_loop(trainer, source, out, start, meta, progress, cancel)
-
-
-@contextlib.contextmanager
-def op_determinism(enabled: bool):
-    """TensorFlow's op determinism while the block runs, when ``enabled`` (it is
-    process-wide, so the previous setting comes back afterwards)."""
-    if not enabled:
-        yield
-        return
-    from tensorflow.python.framework import config as tf_config  # the switch back is not public
-
-    was_on = tf_config.is_op_determinism_enabled()
-    import_tf().config.experimental.enable_op_determinism()
-    try:
-        yield
-    finally:
-        if not was_on:
-            tf_config.disable_op_determinism()
-
-
-def json_safe(value):
-    """Tuples to lists, recursively (a dataclasses.asdict result made JSON-able)."""
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value

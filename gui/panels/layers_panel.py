@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from squeezelens.gui import engine_api
 from squeezelens.gui.analysis import Analysis
 from squeezelens.gui.palette import HIST_QUANT
 from squeezelens.gui.panels.histograms import WeightHistograms, cache_axes
@@ -123,8 +122,6 @@ class LayersPanel(QWidget):
         analysis.recommendation_changed.connect(self.apply_button.setEnabled)
         state.layers_changed.connect(self._fill)
         state.activation_changed.connect(self._draw_activations)
-        if not engine_api.has("diagnostics"):
-            self.setToolTip(engine_api.missing_reason("diagnostics"))
 
     def _build(self) -> None:
         left = QWidget()

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from squeezelens.gui import engine_api
 from squeezelens.gui.palette import CURVE_OTHER, CURVE_REF, OTHER, REF
 from squeezelens.gui.state import AppState
 
@@ -74,9 +73,6 @@ class MetricsPanel(QWidget):
         self.diff_combo.currentIndexChanged.connect(self._draw_curves)
         state.eval_changed.connect(self._refresh)
         state.model_changed.connect(self._on_model)
-        if not engine_api.has("evaluate"):
-            self.evaluate_button.setEnabled(False)
-            self.evaluate_button.setToolTip(engine_api.missing_reason("evaluate"))
 
     def _build(self) -> None:
         top = QHBoxLayout()

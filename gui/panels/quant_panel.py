@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from squeezelens.gui import engine_api
+from squeezelens.engine.quant import QuantConfig
 from squeezelens.gui.busy import BusyIndicator
 from squeezelens.gui.panels.quant_presets import describe_size, presets
 from squeezelens.gui.state import AppState
@@ -60,12 +60,12 @@ class QuantPanel(QWidget):
         self._timer.timeout.connect(self.apply)
         self._build()
         self._connect()
-        self._enable()
+        self.busy.setVisible(False)
         state.quant_changed.connect(self.sync_from_state)
         state.computing_changed.connect(self._on_busy)  # this image's result only
         state.model_changed.connect(self._update_size)
-        if engine_api.has("quant"):  # start from the engine's defaults (the fork at 8 bits)
-            self._set_widgets(engine_api.config_to_dict(engine_api.make_quant_config()), True)
+        # the engine's defaults (the fork at 8 bits) under Float, until the state says otherwise
+        self._set_widgets(QuantConfig().to_dict(), True)
         self.sync_from_state()
 
     # ----------------------------------------------------------------- layout
@@ -171,17 +171,6 @@ class QuantPanel(QWidget):
         self.compare.currentIndexChanged.connect(self._on_compare)
         self.edit_a.toggled.connect(lambda on: self._set_editing("a" if on else "b"))
 
-    def _enable(self) -> None:
-        ok = engine_api.has("quant")
-        for w in (self.bits, self.float_button, self.rounding, self.seed, self.reserve_zero,
-                  self.scale, self.range, self.grid, self.act_bits, self.biases, self.first,
-                  self.preset, self.compare, self.edit_a, self.edit_b):  # fmt: skip
-            w.setEnabled(ok)
-            if not ok:
-                w.setToolTip(engine_api.missing_reason("quant"))
-        self.int8.setEnabled(engine_api.has("int8"))
-        self.busy.setVisible(False)
-
     # ------------------------------------------------------------ from widgets
     def _leave_float(self) -> None:
         """Touching any quantization control means: quantize (leave Float)."""
@@ -195,19 +184,20 @@ class QuantPanel(QWidget):
         self.apply()
 
     def _on_bits(self, value: int) -> None:
-        self.bits_label.setText(f"{value} bit" + ("s" if value > 1 else ""))
         self._leave_float()
+        self._show_bits()
         if self.bits.isSliderDown():
             self._timer.start()
         else:
             self.apply()
 
     def _on_float(self, on: bool) -> None:
+        self._show_bits()
         self.apply()
 
     def widget_config(self) -> Any:
         """The config the widgets describe (None when Float is on)."""
-        if self.float_button.isChecked() or not engine_api.has("quant"):
+        if self.float_button.isChecked():
             return None
         act = self.act_bits.value()
         values = {
@@ -223,9 +213,7 @@ class QuantPanel(QWidget):
             "quantize_first_layer": self.first.isChecked(),
         }
         base = self._current() or self._last[self.editing]
-        if base is None:
-            return engine_api.make_quant_config(**values)
-        return engine_api.config_replace(base, **values)
+        return QuantConfig(**values) if base is None else base.replace(**values)
 
     def _current(self) -> Any:
         return self.state.quant if self.editing == "a" else self.state.quant_b
@@ -233,12 +221,10 @@ class QuantPanel(QWidget):
     def apply(self) -> None:
         """Send the widgets' config to AppState now (cancels a pending debounce)."""
         self._timer.stop()
-        if not engine_api.has("quant"):
-            return
         self.seed.setEnabled(self.rounding.currentText() == "stochastic")
         try:
             config = self.widget_config()
-        except (ValueError, TypeError) as exc:
+        except ValueError as exc:  # InputError: the engine's one-line reason
             self.state.error.emit(f"invalid quantization setting: {exc}")
             return
         if config is not None:
@@ -256,7 +242,7 @@ class QuantPanel(QWidget):
         self.state.set_int8(False)
 
     def _on_preset(self, index: int) -> None:
-        if index <= 0 or not engine_api.has("quant"):
+        if index <= 0:
             return
         self._set_widgets(presets()[index - 1].changes(), float_on=False)
         self.preset.setCurrentIndex(0)
@@ -288,9 +274,9 @@ class QuantPanel(QWidget):
         config = self._current()
         self.float_button.setChecked(config is None)
         if config is not None:
-            self._set_widgets(engine_api.config_to_dict(config), float_on=False)
+            self._set_widgets(config.to_dict(), float_on=False)
         self._block(False)
-        self.bits_label.setText(f"{self.bits.value()} bits")
+        self._show_bits()
         self.seed.setEnabled(self.rounding.currentText() == "stochastic")
         self._update_size()
 
@@ -313,7 +299,13 @@ class QuantPanel(QWidget):
             self.act_bits.setValue(int(values["activation_bits"] or ACT_OFF))
         self.float_button.setChecked(float_on)
         self._block(blocked)
-        self.bits_label.setText(f"{self.bits.value()} bits")
+        self._show_bits()
+
+    def _show_bits(self) -> None:
+        """'6 bits', or 'float' while Float is on (the slider's value is then not in use)."""
+        bits = self.bits.value()
+        on = self.float_button.isChecked()
+        self.bits_label.setText("float" if on else f"{bits} bit" + ("s" if bits > 1 else ""))
 
     def _block(self, on: bool) -> None:
         for w in (self.bits, self.float_button, self.rounding, self.seed, self.reserve_zero,

@@ -4,30 +4,27 @@ The presets are the engine's (:mod:`engine.quant.presets`: the low-precision
 fork's four curves and Ristretto's dynamic fixed point), the single source the
 CLI's ``--fork-curves`` uses too; the storage at a config's bit widths is the
 engine's :func:`engine.quant.report.model_size_bytes`.  Here they are only
-looked up (empty when the engine's quantization is not installed) and
-formatted.
+looked up and formatted.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from squeezelens.gui import engine_api
-
-
-def presets() -> tuple[Any, ...]:
-    """Every named preset (engine.quant.presets.PRESETS), () without engine.quant."""
-    mod = engine_api.optional("squeezelens.engine.quant.presets")
-    return tuple(mod.PRESETS) if mod else ()
+from squeezelens.engine.quant.presets import FORK_CURVES, PRESETS, Preset
+from squeezelens.engine.quant.report import model_size_bytes
+from squeezelens.gui.state import AppState
 
 
-def fork_curves() -> tuple[Any, ...]:
-    """The fork's four curves (engine.quant.presets.FORK_CURVES), () without engine.quant."""
-    mod = engine_api.optional("squeezelens.engine.quant.presets")
-    return tuple(mod.FORK_CURVES) if mod else ()
+def presets() -> tuple[Preset, ...]:
+    """Every named preset (engine.quant.presets.PRESETS)."""
+    return tuple(PRESETS)
 
 
-def describe_size(state: Any) -> str:
+def fork_curves() -> tuple[Preset, ...]:
+    """The fork's four curves (engine.quant.presets.FORK_CURVES)."""
+    return tuple(FORK_CURVES)
+
+
+def describe_size(state: AppState) -> str:
     """'1.64 M parameters · 6.6 MB float → 1.2 MB at 6 bits' for the current config."""
     info = state.model
     if info is None:
@@ -37,8 +34,7 @@ def describe_size(state: Any) -> str:
     if state.int8 and state.mode == "float":
         return text + f" → ≈{info.num_parameters / 1e6:.1f} MB INT8"
     config = state.other_config if state.mode == "float" else state.quant
-    report = engine_api.optional("squeezelens.engine.quant.report")
-    if config is None or not info.tensor_sizes or report is None:
+    if config is None or not info.tensor_sizes:
         return text
-    mb = report.model_size_bytes(info.tensor_sizes, config) / 1e6
+    mb = model_size_bytes(info.tensor_sizes, config) / 1e6
     return text + f" → {mb:.2f} MB at {config.bits} bits ({float_mb / mb:.1f}× smaller)"

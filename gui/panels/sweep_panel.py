@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from squeezelens.cli.plots import draw_sweep_curves, set_sweep_axes
-from squeezelens.gui import engine_api
+from squeezelens.engine.quant import QuantConfig
 from squeezelens.gui.analysis import Analysis
 from squeezelens.gui.panels.quant_presets import fork_curves
 from squeezelens.gui.state import AppState
@@ -52,9 +52,6 @@ class SweepPanel(QWidget):
         self._build()
         self.button.clicked.connect(self.run)
         state.sweep_changed.connect(self.redraw)
-        if not engine_api.has("sweep") or not engine_api.has("quant"):
-            self.button.setEnabled(False)
-            self.button.setToolTip(engine_api.missing_reason("quant"))
 
     def _build(self) -> None:
         row = QHBoxLayout()
@@ -72,8 +69,8 @@ class SweepPanel(QWidget):
         """The configs the settings describe (one per method and bit width); the fork's
         curves are the engine's presets applied to the current config at each width."""
         lo, hi = sorted((self.bits_from.value(), self.bits_to.value()))
-        base = self.state.quant or engine_api.make_quant_config(bits=8)
-        at = [engine_api.config_replace(base, bits=b) for b in range(lo, hi + 1)]
+        base = self.state.quant or QuantConfig(bits=8)
+        at = [base.replace(bits=b) for b in range(lo, hi + 1)]
         out = list(at) if self.current.isChecked() else []
         if self.fork.isChecked():
             out += [preset.apply(config) for preset in fork_curves() for config in at]
