@@ -97,7 +97,8 @@ class ImageReasons:
 def _typing(objects: Sequence[GroundTruthObject], dets: Detections, d: int, protocol: str):
     record = ImageRecord("image", "", tuple(objects), True)
     classes = tuple(c.lower() for c in dets.class_names if c.lower() in MIN_OVERLAP)
-    return type_errors(build_scene([record], {"image": dets}, 0.0, protocol), classes, d, protocol)
+    scene = build_scene([record], {"image": dets}, 0.0, protocol)
+    return type_errors(scene, classes, d, protocol, with_curves=False)
 
 
 def _pseudo_objects(dets: Detections) -> tuple[GroundTruthObject, ...]:

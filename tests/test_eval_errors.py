@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 
 from squeezelens.engine.errors import InputError
 from squeezelens.engine.eval import evaluate_detections
-from squeezelens.engine.eval.devkit import build_scene
+from squeezelens.engine.eval.devkit import build_scene, class_curve
 from squeezelens.engine.eval.errors import (
     CSV_HEADER,
     analyse_errors,
@@ -236,6 +236,12 @@ def check_random_scene(records, detections, protocol):
     ref = evaluate_detections(records, detections, protocol)
     for typing in a.typings:
         fixed = fixed_curves(a.scene, typing, ERROR_TYPES, protocol)
+        for kind in ERROR_TYPES:  # skipping the classes a fix cannot change is exact
+            patched = fixed_scene(a.scene, typing, [kind]) or a.scene
+            got = fixed_curves(a.scene, typing, [kind], protocol)
+            for c in CLASSES:
+                want = class_curve(patched, c, typing.difficulty, protocol)[0]
+                assert (got[c].ap_r11, got[c].ap_r40) == (want.ap_r11, want.ap_r40), (kind, c)
         for c in CLASSES:
             e = a.errors[c][DIFFS[typing.difficulty]]
             assert ref.ap[c][e.difficulty].ap_r40 == e.ap_r40

@@ -11,6 +11,11 @@ from squeezelens.cli.common import (
     prepare_out_dir,
     resolve_kitti_root,
 )
+from squeezelens.cli.error_report import (
+    add_error_arguments,
+    evaluate_with_errors,
+    write_error_files,
+)
 from squeezelens.cli.progress import ProgressBar
 from squeezelens.cli.runner import (
     BoundDetector,
@@ -40,6 +45,7 @@ def register(sub) -> None:
         "the protocol's writer format: squeezedet rounds boxes to 2 and scores to 3 decimals)",
     )
     add_quant_arguments(p)
+    add_error_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -87,15 +93,24 @@ def run(args) -> int:
 
     bar = ProgressBar(f"evaluating {len(dataset)} images ({description})", unit="img")
     model, model_quant = _unbound(runner)
-    result = evaluate(
-        model, dataset, model_quant, protocol=args.protocol, progress=bar, on_image=on_image
-    )
-    print(result.format_table())
-    if args.out is not None:
-        write_json_atomic(
-            args.out / "results.json",
-            results_document(args, result, detector, quant, dataset.split),
+    errors = None
+    if args.errors:
+        errors = evaluate_with_errors(args, detector, model, model_quant, dataset, bar, on_image)
+        result = errors.result
+    else:
+        result = evaluate(
+            model, dataset, model_quant, protocol=args.protocol, progress=bar, on_image=on_image
         )
+    print(result.format_table())
+    if errors is not None:
+        print(errors.format())
+    if args.out is not None:
+        doc = results_document(args, result, detector, quant, dataset.split)
+        if errors is not None:
+            doc["errors"] = errors.to_json_dict()
+            write_error_files(args.out, errors)
+        write_json_atomic(args.out / "results.json", doc)
         result.write_pr_csv(args.out / "pr_curves.csv")
-        print(f"wrote {args.out / 'results.json'}, pr_curves.csv and data/")
+        extra = ", errors.csv" if errors is not None else ""
+        print(f"wrote {args.out / 'results.json'}, pr_curves.csv{extra} and data/")
     return 0

@@ -182,14 +182,15 @@ def _ignored(scene: Scene, cls: str, d: int, protocol: str) -> tuple[np.ndarray,
     return ignored_gt, ignored_det
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PassOne:
     """What the devkit's pass 1 decides for one class x difficulty (scene indices).
 
     ignored_gt / ignored_det: ``cleanData``'s -1/0/1 per object / detection;
     counts_fp: (D,) a valid detection outside every DontCare box (a false
     positive unless assigned); assigned_gt / assigned_det: (K,) the pairs pass 1
-    assigns, greedy by score (ignored objects and detections included).
+    assigns, greedy by score (ignored objects and detections included);
+    tp_scores: the scores of its true positives; batches: the matching problem.
     """
 
     ignored_gt: np.ndarray
@@ -197,32 +198,38 @@ class PassOne:
     counts_fp: np.ndarray
     assigned_gt: np.ndarray
     assigned_det: np.ndarray
+    tp_scores: np.ndarray
+    batches: list
+
+
+def pass_one(scene: Scene, cls: str, d: int, protocol: str) -> PassOne:
+    """``cleanData`` and ``computeStatistics``' pass 1 (greedy by score) for one class x difficulty."""
+    min_ov = MIN_OVERLAP[cls]
+    ig_gt, ig_det = _ignored(scene, cls, d, protocol)
+    counts_fp = (ig_det == 0) & ~(scene.det_dontcare > min_ov)
+    batches = match_batches(scene, ig_gt, ig_det, counts_fp, min_ov)
+    found = [match(b, min_ov, None) for b in batches]
+    joined = [np.concatenate([f[k] for f in found]) if found else np.zeros(0, dtype)
+              for k, dtype in ((0, np.float64), (1, np.int64), (2, np.int64))]  # fmt: skip
+    return PassOne(ig_gt, ig_det, counts_fp, joined[1], joined[2], joined[0], batches)
 
 
 def class_curve(scene: Scene, cls: str, d: int, protocol: str) -> tuple[ClassDifficultyAP, PassOne]:
     """``eval_class`` for one class and difficulty, and its pass-1 assignment."""
     min_ov = MIN_OVERLAP[cls]
-    ig_gt, ig_det = _ignored(scene, cls, d, protocol)
-    counts_fp = (ig_det == 0) & ~(scene.det_dontcare > min_ov)
-    batches = match_batches(scene, ig_gt, ig_det, counts_fp, min_ov)
-    n_gt = int((ig_gt == 0).sum())
-    pass1 = [match(b, min_ov, None) for b in batches]
-    scores = [p[0] for p in pass1]
-    thresholds = get_thresholds(np.concatenate(scores) if scores else np.zeros(0), n_gt)
+    p1 = pass_one(scene, cls, d, protocol)
+    n_gt = int((p1.ignored_gt == 0).sum())
+    thresholds = get_thresholds(p1.tp_scores, n_gt)
     t = len(thresholds)
     tp, fn, fp = np.zeros(t, np.int64), np.zeros(t, np.int64), np.zeros(t, np.int64)
-    batched_gt = sum(int((b.ignored_gt == 0).sum()) for b in batches)
+    batched_gt = sum(int((b.ignored_gt == 0).sum()) for b in p1.batches)
     fn += n_gt - batched_gt  # valid ground truth without any candidate
-    fp_scores = np.sort(scene.det_score[counts_fp])
+    fp_scores = np.sort(scene.det_score[p1.counts_fp])
     fp += len(fp_scores) - np.searchsorted(fp_scores, thresholds, side="left")
-    for b in batches:
+    for b in p1.batches:
         b_tp, b_fn, b_matched = match(b, min_ov, thresholds)
         tp, fn, fp = tp + b_tp, fn + b_fn, fp - b_matched
-    assigned = [np.concatenate([p[k] for p in pass1]) if pass1 else np.zeros(0, np.int64)
-                for k in (1, 2)]  # fmt: skip
-    return _summarise(cls, d, n_gt, thresholds, tp, fp, fn), PassOne(
-        ig_gt, ig_det, counts_fp, *assigned
-    )
+    return _summarise(cls, d, n_gt, thresholds, tp, fp, fn), p1
 
 
 def _summarise(

@@ -183,7 +183,7 @@ def format_error_summary(
     names = list(analyses)
     counts = {m: a.total_counts(difficulty) for m, a in analyses.items()}
     gains = {m: a.mean_dap("r40") for m, a in analyses.items()}
-    width = max(9, *(len(m) for m in names))
+    width = max(9, *(len(m) for m in names)) + 1
     head = "".join(f"{m:>{width}}" for m in names)
     lines = [
         f"Detection errors (TIDE types, t_b {next(iter(analyses.values())).background_iou:g}; "

@@ -9,11 +9,12 @@ devkit's own: a moved box gets its pairs, DontCare overlap and height again.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
 from squeezelens.engine.errors import InputError
-from squeezelens.engine.eval.devkit import box_overlap, class_curve
+from squeezelens.engine.eval.devkit import MIN_HEIGHT, NEIGHBOUR, box_overlap, class_curve
 from squeezelens.engine.eval.matching import Scene
 from squeezelens.engine.eval.results import ClassDifficultyAP
 from squeezelens.engine.eval.tide import ERROR_TYPES, FP_TYPES, ErrorTyping
@@ -90,28 +91,74 @@ def check_kinds(kinds: Iterable[str]) -> frozenset[str]:
     return kinds
 
 
-def fixed_scene(scene: Scene, typing: ErrorTyping, kinds: Iterable[str]) -> Scene | None:
-    """The scene after the oracle fixes every error of ``kinds`` (None: nothing to fix)."""
+@dataclass(frozen=True, eq=False)
+class Fix:
+    """What the oracle changes: detections removed (D,) bool, detections moved (K,) onto
+    objects' boxes with those objects' types, objects removed (G,) bool."""
+
+    removed: np.ndarray
+    moved: np.ndarray
+    removed_objects: np.ndarray
+
+    @property
+    def empty(self) -> bool:
+        return not (self.removed.any() or len(self.moved) or self.removed_objects.any())
+
+
+def plan_fix(scene: Scene, typing: ErrorTyping, kinds: Iterable[str]) -> Fix:
+    """The oracle's changes that fix every error of ``kinds``."""
     kinds = check_kinds(kinds)
     codes = [FP_TYPES.index(k) for k in kinds if k in FP_TYPES]
     chosen = np.isin(typing.det_error, codes)
     snap = chosen & typing.det_fixed
-    keep_det = ~chosen | snap
-    keep_gt = ~typing.gt_missed if "missed" in kinds else np.ones(len(scene.gt_type), bool)
-    if not chosen.any() and keep_gt.all():
+    missed = typing.gt_missed if "missed" in kinds else np.zeros(len(scene.gt_type), bool)
+    return Fix(chosen & ~snap, np.flatnonzero(snap), missed)
+
+
+def fixed_scene(scene: Scene, typing: ErrorTyping, kinds: Iterable[str]) -> Scene | None:
+    """The scene after the oracle fixes every error of ``kinds`` (None: nothing to fix)."""
+    return _apply(scene, typing, plan_fix(scene, typing, kinds))
+
+
+def _apply(scene: Scene, typing: ErrorTyping, fix: Fix) -> Scene | None:
+    if fix.empty:
         return None
-    moved = np.flatnonzero(snap)
     det_type = scene.det_type.copy()
-    det_type[moved] = scene.gt_type[typing.det_object[moved]]
-    boxes = scene.gt_box[typing.det_object[moved]].reshape(-1, 4)
-    return patch_scene(scene, keep_det, keep_gt, det_type, moved, boxes)
+    det_type[fix.moved] = scene.gt_type[typing.det_object[fix.moved]]
+    boxes = scene.gt_box[typing.det_object[fix.moved]].reshape(-1, 4)
+    return patch_scene(scene, ~fix.removed, ~fix.removed_objects, det_type, fix.moved, boxes)
+
+
+def affected_classes(
+    scene: Scene, typing: ErrorTyping, fix: Fix, classes: Iterable[str], protocol: str
+) -> set[str]:
+    """The classes whose devkit evaluation a fix can change: a changed detection counts for
+    its class before and after, and under the official protocol, when it is (or becomes)
+    shorter than the min height, for every class (the devkit ignores short detections of
+    any class); a removed object for its class and the class it neighbours."""
+    changed = np.flatnonzero(fix.removed).tolist() + fix.moved.tolist()
+    types = set(scene.det_type[changed].tolist())
+    types |= set(scene.gt_type[typing.det_object[fix.moved]].tolist())
+    heights = np.concatenate(
+        [scene.det_height[changed], scene.gt_height[typing.det_object[fix.moved]]]
+    )
+    short = protocol == "official" and bool(
+        (np.trunc(heights) < MIN_HEIGHT[typing.difficulty]).any()
+    )
+    gone = set(scene.gt_type[fix.removed_objects].tolist())
+    return {c for c in classes if short or c in types or c in gone or NEIGHBOUR.get(c) in gone}
 
 
 def fixed_curves(
     scene: Scene, typing: ErrorTyping, kinds: Iterable[str], protocol: str
 ) -> dict[str, ClassDifficultyAP]:
-    """Every class's devkit curve at the typing's difficulty after fixing ``kinds``."""
-    patched = fixed_scene(scene, typing, kinds)
-    if patched is None:
-        return dict(typing.curves)
-    return {c: class_curve(patched, c, typing.difficulty, protocol)[0] for c in typing.curves}
+    """Every class's devkit curve at the typing's difficulty after fixing ``kinds`` (a class
+    the fix cannot change keeps its curve)."""
+    fix = plan_fix(scene, typing, kinds)
+    curves = dict(typing.curves)
+    if fix.empty:
+        return curves
+    patched = _apply(scene, typing, fix)
+    for c in affected_classes(scene, typing, fix, typing.curves, protocol):
+        curves[c] = class_curve(patched, c, typing.difficulty, protocol)[0]
+    return curves

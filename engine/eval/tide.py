@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from squeezelens.engine.eval.devkit import MIN_OVERLAP, PassOne, class_curve
+from squeezelens.engine.eval.devkit import MIN_OVERLAP, PassOne, class_curve, pass_one
 from squeezelens.engine.eval.matching import Scene
 from squeezelens.engine.eval.results import ClassDifficultyAP
 
@@ -77,7 +77,7 @@ class ErrorTyping:
     gt_found: (G,) bool, assigned by pass 1 of its own class;
     gt_valid: (G,) bool, counted by the devkit (a false negative when not found);
     gt_missed: (G,) bool, a false negative no Cls/Loc error explains.
-    curves: class -> the devkit's curve at this difficulty.
+    curves: class -> the devkit's curve at this difficulty (empty when not asked for).
     """
 
     difficulty: int
@@ -115,14 +115,18 @@ def _overlap_of_type(scene: Scene) -> np.ndarray:
     return np.array([MIN_OVERLAP.get(str(k), 0.5) for k in kinds])[inverse.reshape(-1)]
 
 
-def _passes(scene: Scene, classes: tuple[str, ...], d: int, protocol: str) -> tuple:
+def _passes(
+    scene: Scene, classes: tuple[str, ...], d: int, protocol: str, with_curves: bool
+) -> tuple:
     """Run the devkit per class: (curves, status (D,), found (G,), valid (G,), tp object (D,))."""
     n_det, n_gt = len(scene.det_score), len(scene.gt_type)
     status, tp_object = np.zeros(n_det, np.int8), np.full(n_det, -1, np.int64)
     found, valid, curves = np.zeros(n_gt, bool), np.zeros(n_gt, bool), {}
     for cls in classes:
-        curve, p1 = class_curve(scene, cls, d, protocol)
-        curves[cls] = curve
+        if with_curves:
+            curves[cls], p1 = class_curve(scene, cls, d, protocol)
+        else:
+            p1 = pass_one(scene, cls, d, protocol)
         own = scene.gt_type[p1.assigned_gt] == cls
         found[p1.assigned_gt[own]] = True
         valid |= p1.ignored_gt == 0
@@ -179,13 +183,15 @@ def type_errors(
     d: int,
     protocol: str,
     t_b: float = BACKGROUND_IOU,
+    with_curves: bool = True,
 ) -> ErrorTyping:
     """The error type of every false positive and missed object at difficulty ``d``.
 
     scene: :func:`engine.eval.devkit.build_scene` with ``keep_iou`` <= t_b (every
     pair the typing needs); classes: the evaluated classes (lower case).
+    with_curves: also score each class (``curves``; pass 1 alone otherwise, faster).
     """
-    curves, status, found, valid, tp_object = _passes(scene, classes, d, protocol)
+    curves, status, found, valid, tp_object = _passes(scene, classes, d, protocol, with_curves)
     error, obj, iou = _classify(scene, status == -1, t_b)
     obj = np.where(status == -1, obj, tp_object)
     fixed = _fixable(scene, error, obj, found)
