@@ -29,6 +29,17 @@ def add_error_arguments(parser) -> None:
     )
 
 
+def check_error_flags(args) -> None:
+    """One-line errors for bad --errors flags, before the model loads."""
+    from squeezelens.engine.errors import InputError
+
+    if args.twin_threshold is not None:
+        if not args.errors:
+            raise InputError("--twin-threshold is only used with --errors")
+        if not 0.0 <= args.twin_threshold <= 1.0:
+            raise InputError(f"--twin-threshold must be in [0, 1], got {args.twin_threshold}")
+
+
 def evaluate_with_errors(args, detector, model, model_quant, dataset, progress, on_image):
     """Run :func:`engine.error_eval.evaluate_errors` for the model evaluate built
     (``model`` is the float ``detector`` itself when no quantization flag was given)."""

@@ -13,6 +13,7 @@ from squeezelens.cli.common import (
 )
 from squeezelens.cli.error_report import (
     add_error_arguments,
+    check_error_flags,
     evaluate_with_errors,
     write_error_files,
 )
@@ -81,6 +82,7 @@ def run(args) -> int:
     dataset = open_dataset(root, args.split)
     calib = kitti_train_images(root)
     check_quant_flags(args, calib)  # bad flags fail before the slow model load
+    check_error_flags(args)
     detector = load_detector(args)
     runner, quant, description = build_runner(args, detector, calib_fallback=calib)
     on_image = None
