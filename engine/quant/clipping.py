@@ -96,8 +96,12 @@ class LayerClipping:
 
 
 def _end_levels(plan: TensorPlan) -> tuple[np.ndarray, np.ndarray]:
-    """The grid's lowest and highest level (scalars or (C,) on the last axis)."""
-    return np.asarray(plan.grid.min_level), np.asarray(plan.grid.max_level)
+    """The grid's lowest and highest level (scalars or (C,) on the last axis), widened by
+    1e-9 of their magnitude: a range end computed in float64 (e.g. 15 * (max|w| / 15)) may
+    miss the weight it came from by an ulp, which is not clipping."""
+    lo, hi = np.asarray(plan.grid.min_level), np.asarray(plan.grid.max_level)
+    slack = 1e-9 * np.maximum(np.abs(lo), np.abs(hi))
+    return lo - slack, hi + slack
 
 
 def _channel_sums(plan: TensorPlan, quantized: np.ndarray) -> np.ndarray:
