@@ -307,6 +307,35 @@ class Detector:
             self._act_bits_loaded = None
         return self.activation_ranges
 
+    def layer_outputs(
+        self, batch: np.ndarray, quant=None, activation_grids: dict | None = None
+    ) -> list[np.ndarray]:
+        """Every layer output, in official layer order, for a preprocessed batch (B, H, W, 3).
+
+        quant: the weights' config (None: float); its activation bits quantize the outputs.
+        activation_grids: {layer: (step, lo, hi)} puts every output on that grid instead
+        (``clip(round(a / step), lo, hi) * step``: an INT8 model's affine scale with
+        lo = -128 - zero point, hi = 127 - zero point).
+        """
+        with self._lock:
+            self._use(quant)
+            act = quant is not None and getattr(quant, "activation_bits", None)
+            if activation_grids is not None:
+                self._set_activation_grids(activation_grids)
+            elif act:
+                self._configure_activation_quant(int(quant.activation_bits))
+            probe = self.graph.actq_probe if act or activation_grids else self.graph.probe
+            return [t.numpy() for t in probe(np.asarray(batch, np.float32), training=False)]
+
+    def _set_activation_grids(self, grids: dict) -> None:
+        for name, layer in self._act_quant.items():
+            step, lo, hi = grids[name]
+            layer.step.assign(step)
+            layer.lo.assign(lo)
+            layer.hi.assign(hi)
+            layer.enabled.assign(1.0)
+        self._act_bits_loaded = None  # calibrated grids must be set again
+
     def _configure_activation_quant(self, bits: int) -> None:
         if self.activation_ranges is None:
             raise InputError("activation bits need calibration images (--calib PATH)")

@@ -232,15 +232,7 @@ def compare_activations(detector, image: np.ndarray, quant) -> list[ActivationRo
     """Float vs quantized activations of every layer output on one BGR image."""
     x, _ = detector.preprocess(image)
     names = layer_names(detector.spec.variant)
-    with detector._lock:
-        detector._use(None)
-        ref = [t.numpy() for t in detector.graph.probe(x[None], training=False)]
-        detector._use(quant)
-        act = quant is not None and getattr(quant, "activation_bits", None)
-        if act:
-            detector._configure_activation_quant(int(quant.activation_bits))
-        probe = detector.graph.actq_probe if act else detector.graph.probe
-        got = [t.numpy() for t in probe(x[None], training=False)]
+    ref, got = detector.layer_outputs(x[None]), detector.layer_outputs(x[None], quant)
     rows = []
     for name, r, g in zip(names, ref, got):
         e = ErrorStats.of(r, g)
