@@ -26,7 +26,7 @@ from squeezelens.engine.diagnostics import ConvDetError, HeadSplit
 from squeezelens.engine.errors import InputError
 from squeezelens.engine.eval.errors import ErrorAnalysis, analyse_errors
 from squeezelens.engine.eval.tide import BACKGROUND_IOU
-from squeezelens.engine.evaluate import LOADERS, LOADING, OnImage, detect_dataset
+from squeezelens.engine.evaluate import OnImage, detect_dataset, prepared_records
 from squeezelens.engine.jobs import CancelToken, Progress, check
 from squeezelens.engine.types import Detections, ImageRecord
 
@@ -90,13 +90,7 @@ def _prepared(detector, dataset: Dataset, cancel, loading) -> Iterator[tuple[Ima
     def prepare(record: ImageRecord):
         return detector.preprocess(read_image_bgr(record.path))
 
-    for record, prepared in LOADERS[loading or LOADING](dataset.records, prepare):
-        check(cancel)
-        if isinstance(prepared, BaseException):
-            if isinstance(prepared, InputError):
-                raise prepared
-            raise InputError(f"cannot read image ({prepared})", record.path)
-        yield record, prepared
+    return prepared_records(dataset.records, prepare, cancel, loading)
 
 
 def _chunks(items: Iterator, size: int) -> Iterator[list]:

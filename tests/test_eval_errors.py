@@ -248,8 +248,18 @@ def check_random_scene(records, detections, protocol):
             assert sum(e.counts[t] for t in FP_TYPES) == e.false_positives
             assert e.counts["missed"] <= e.false_negatives
             assert all(v >= 0 for v in e.dap_r40.values())
-            r11, r40 = max_attainable_ap(fixed[c].n_gt)
-            assert fixed[c].ap_r40 == pytest.approx(r40) and fixed[c].ap_r11 == pytest.approx(r11)
+            assert fixed[c].fp[: fixed[c].n_points].sum() == 0  # no false positive is left
+            # perfect, unless the official devkit's quirk silences a valid object with a
+            # short (ignored) detection: neither TP nor FN, and no error type either
+            tp_objects = typing.det_object[typing.det_status == 1]
+            silenced = typing.gt_valid & typing.gt_found
+            silenced[tp_objects[tp_objects >= 0]] = False
+            if not silenced[a.scene.gt_type == c].any():
+                r11, r40 = max_attainable_ap(fixed[c].n_gt)
+                assert (fixed[c].ap_r11, fixed[c].ap_r40) == (
+                    pytest.approx(r11),
+                    pytest.approx(r40),
+                )
 
 
 def test_error_typing_needs_every_overlap_in_the_scene():
