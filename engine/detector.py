@@ -88,6 +88,7 @@ class Detector:
         self._float_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.activation_ranges: dict[str, float] | None = None
         self._int8 = None
+        self._last_quantized: tuple | None = None  # (config, its weights)
 
     def _build_graph(self, tf) -> None:
         """The Keras models, the one-call weight swap and the two forward tf.functions
@@ -200,11 +201,22 @@ class Detector:
 
         return quantize_weights(self.float_weights, quant)
 
+    def _weights_for(self, quant) -> dict[str, np.ndarray]:
+        """quantized_weights, the last config's kept (one more copy of the weights): going
+        back and forth between float and one config -- image by image, as ``evaluate
+        --errors`` does -- swaps without quantizing again.  Never handed out."""
+        if quant is None:
+            return self.float_weights
+        last = self._last_quantized
+        if last is None or last[0] != quant:
+            last = self._last_quantized = (quant, self.quantized_weights(quant))
+        return last[1]
+
     def _use(self, quant) -> None:
         key = None if quant is None else quant
         if key == self._loaded_key:
             return
-        self._assign(self.quantized_weights(quant))
+        self._assign(self._weights_for(quant))
         self._loaded_key = key
 
     # ---------------------------------------------------------------- forward

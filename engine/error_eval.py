@@ -1,11 +1,11 @@
 """Evaluate with the loss explained: error types of float and quantized, head split, twins.
 
-One pass over a labelled split: each image is read and preprocessed once, the
-float model and the quantized model (simulated: the same Detector with a
-QuantConfig; or an INT8 detector) run on the same input, in chunks of
-:data:`CHUNK` images so a Detector swaps its weights twice per chunk and not
-per image.  Per image the two raw ConvDet outputs feed the head split
-(:class:`engine.diagnostics.HeadSplit`) and the two detection sets, at the
+One pass over a labelled split: each image is read and preprocessed once (in
+the loader threads, as ``evaluate`` does), then the float model and the
+quantized model (simulated: the same Detector with a QuantConfig, which keeps
+the quantized weights, so a swap is one assignment of about 3 ms; or an INT8
+detector) run on the same input.  Per image the two raw ConvDet outputs feed
+the head split (:class:`engine.diagnostics.HeadSplit`) and the two detection sets, at the
 twin threshold, are compared (:func:`engine.compare.compare_detections`); the
 raw outputs are then dropped.  Both detection sets are then scored and
 explained by :func:`engine.eval.errors.analyse_errors`.
@@ -27,10 +27,9 @@ from squeezelens.engine.errors import InputError
 from squeezelens.engine.eval.errors import ErrorAnalysis, analyse_errors
 from squeezelens.engine.eval.tide import BACKGROUND_IOU
 from squeezelens.engine.evaluate import OnImage, detect_dataset, prepared_records
-from squeezelens.engine.jobs import CancelToken, Progress, check
+from squeezelens.engine.jobs import CancelToken, Progress
 from squeezelens.engine.types import Detections, ImageRecord
 
-CHUNK = 8  # images per weight swap of the joint pass
 TWIN_THRESHOLD = 0.4  # the desktop tool's default display threshold
 
 
@@ -93,17 +92,6 @@ def _prepared(detector, dataset: Dataset, cancel, loading) -> Iterator[tuple[Ima
     return prepared_records(dataset.records, prepare, cancel, loading)
 
 
-def _chunks(items: Iterator, size: int) -> Iterator[list]:
-    chunk: list = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def detect_float_and_quantized(
     detector,
     quantized,
@@ -121,22 +109,15 @@ def detect_float_and_quantized(
     floats: dict[str, Detections] = {}
     quants: dict[str, Detections] = {}
     comparisons: list[Comparison] = []
-    for chunk in _chunks(_prepared(detector, dataset, cancel, loading), CHUNK):
-        raw_f = [detector.forward(x[None], None)[0] for _, (x, _) in chunk]
-        raw_q = [quantized.forward(x[None], quant)[0] for _, (x, _) in chunk]
-        for (record, (_, scale)), rf, rq in zip(chunk, raw_f, raw_q, strict=True):
-            split.add(rf, rq)
-            floats[record.stem] = detector.decode(rf, scale)
-            quants[record.stem] = quantized.decode(rq, scale)
-            comparisons.append(
-                compare_detections(
-                    floats[record.stem].above(twin_threshold),
-                    quants[record.stem].above(twin_threshold),
-                )
-            )
-            if on_image is not None:
-                on_image(record, quants[record.stem])
-        check(cancel)
+    for record, (x, scale) in _prepared(detector, dataset, cancel, loading):
+        raw_f = detector.forward(x[None], None)[0]
+        raw_q = quantized.forward(x[None], quant)[0]
+        split.add(raw_f, raw_q)
+        f = floats[record.stem] = detector.decode(raw_f, scale)
+        q = quants[record.stem] = quantized.decode(raw_q, scale)
+        comparisons.append(compare_detections(f.above(twin_threshold), q.above(twin_threshold)))
+        if on_image is not None:
+            on_image(record, q)
         if progress is not None:
             progress(len(floats), len(dataset))
     return PairedDetections(floats, quants, split.result(), TwinStats.of(comparisons))

@@ -15,7 +15,6 @@ import shutil
 import numpy as np
 import pytest
 
-from squeezelens.engine import error_eval
 from squeezelens.engine.compare import (
     SCORE_SHIFT_EDGES,
     Comparison,
@@ -85,8 +84,7 @@ def dataset(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_joint_pass_gives_what_the_separate_passes_give(tiny_detector, dataset, monkeypatch):
-    monkeypatch.setattr(error_eval, "CHUNK", 2)  # chunks of 2, 2 and 1 images
+def test_joint_pass_gives_what_the_separate_passes_give(tiny_detector, dataset):
     quant = QuantConfig(bits=4)
     seen = []
     paired = detect_float_and_quantized(

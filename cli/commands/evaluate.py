@@ -107,12 +107,17 @@ def run(args) -> int:
     if errors is not None:
         print(errors.format())
     if args.out is not None:
-        doc = results_document(args, result, detector, quant, dataset.split)
-        if errors is not None:
-            doc["errors"] = errors.to_json_dict()
-            write_error_files(args.out, errors)
-        write_json_atomic(args.out / "results.json", doc)
-        result.write_pr_csv(args.out / "pr_curves.csv")
-        extra = ", errors.csv" if errors is not None else ""
-        print(f"wrote {args.out / 'results.json'}, pr_curves.csv{extra} and data/")
+        _write_outputs(args, results_document(args, result, detector, quant, dataset.split),
+                       result, errors)  # fmt: skip
     return 0
+
+
+def _write_outputs(args, doc: dict, result, errors) -> None:
+    """results.json (with the errors section under --errors), pr_curves.csv, errors.csv."""
+    if errors is not None:
+        doc["errors"] = errors.to_json_dict()
+        write_error_files(args.out, errors)
+    write_json_atomic(args.out / "results.json", doc)
+    result.write_pr_csv(args.out / "pr_curves.csv")
+    extra = ", errors.csv" if errors is not None else ""
+    print(f"wrote {args.out / 'results.json'}, pr_curves.csv{extra} and data/")

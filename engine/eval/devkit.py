@@ -151,6 +151,11 @@ def build_scene(
         cols["gt_box"].append(gt_box)
         cols["det_box"].append(det_box.reshape(-1, 4))
         n_gt, n_det = n_gt + len(gt_type), n_det + len(det_type)
+    return _as_scene(cols)
+
+
+def _as_scene(cols: dict[str, list]) -> Scene:
+    """The per-image columns of build_scene joined into one Scene."""
     arrays = {
         k: np.concatenate([np.asarray(a) for a in v]) if v else np.zeros(0) for k, v in cols.items()
     }

@@ -132,6 +132,12 @@ def _joined(parts: list[np.ndarray], dtype) -> np.ndarray:
     return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
 
 
+def _pass_one(tp_scores: list, pairs: list) -> tuple[np.ndarray, ...]:
+    """(TP scores, assigned ground truth, assigned detections) of pass 1."""
+    gts, dets = [p[0] for p in pairs], [p[1] for p in pairs]
+    return _joined(tp_scores, np.float64), _joined(gts, np.int64), _joined(dets, np.int64)
+
+
 def match(b: _Batch, min_ov: float, thresholds: np.ndarray | None) -> tuple[np.ndarray, ...]:
     """``computeStatistics`` for every image of a batch and every threshold at once.
 
@@ -172,9 +178,5 @@ def match(b: _Batch, min_ov: float, thresholds: np.ndarray | None) -> tuple[np.n
             tp_scores.append(b.score[np.nonzero(is_tp[0])[0], pick[0][is_tp[0]]])
             pairs.append((b.gt_index[s_i, g], b.det_index[s_i, pick[0, s_i]]))
     if by_score:
-        return (
-            _joined(tp_scores, np.float64),
-            _joined([p[0] for p in pairs], np.int64),
-            _joined([p[1] for p in pairs], np.int64),
-        )
+        return _pass_one(tp_scores, pairs)
     return tp, fn, (assigned & b.counts_fp[None]).sum(axis=(1, 2))
