@@ -101,3 +101,20 @@ def test_compare_int8_command(capsys, files, int8_path, tmp_path, monkeypatch): 
     assert (tmp_path / "cmp" / "int8_layers.csv").exists()
     rc, _, err = run(capsys, *argv[:-4], "--count", "0")
     assert rc == 2 and "--count" in err
+
+
+def test_evaluate_errors_compares_float_with_the_int8_model(detector, int8_path, tmp_path):  # noqa: F811
+    from squeezelens.engine.data.kitti import open_dataset
+    from squeezelens.engine.error_eval import evaluate_errors
+    from squeezelens.engine.evaluate import evaluate
+    from squeezelens.engine.int8 import Int8Detector
+    from tests.test_sweep import write_tiny_kitti
+
+    dataset = open_dataset(write_tiny_kitti(tmp_path / "kitti", n_images=3), "val")
+    int8 = Int8Detector(detector, int8_path)
+    got = evaluate_errors(detector, dataset, int8)
+    assert set(got.analyses) == {"float", "quantized"}
+    want = evaluate(int8, dataset)
+    for c in want.classes:
+        assert got.result.ap[c]["hard"].ap_r40 == want.ap[c]["hard"].ap_r40
+    assert math.isfinite(got.head_split.class_probs.sqnr_db)
