@@ -1,7 +1,9 @@
 """What ``evaluate --errors`` costs on top of ``evaluate``, and the per-image box reasons.
 
 In process (no start-up time, so the ratios are stricter than the commands'),
-alternating the runs, median over --repeats:
+alternating the runs, median over --repeats of the wall time and of the
+process's CPU time (all its threads: steadier than wall time on a shared
+machine, where other processes take cores at random):
 
 * float: ``evaluate`` vs ``evaluate_errors`` (one detection pass either way;
   the difference is the error typing and the oracle's re-scoring);
@@ -47,15 +49,30 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def medians(runs: dict, repeats: int) -> dict[str, float]:
-    """Run each callable ``repeats`` times, alternating, after one warm-up; medians."""
-    times: dict[str, list[float]] = {k: [] for k in runs}
+def timed_both(fn) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def medians(runs: dict, repeats: int) -> dict[str, tuple[float, float]]:
+    """Run each callable ``repeats`` times, alternating, after one warm-up; median
+    (wall, CPU) seconds."""
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in runs}
     for fn in runs.values():
         fn()
     for _ in range(repeats):
         for k, fn in runs.items():
-            times[k].append(timed(fn))
-    return {k: statistics.median(v) for k, v in times.items()}
+            times[k].append(timed_both(fn))
+    return {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
+            for k, v in times.items()}  # fmt: skip
+
+
+def overhead(t: dict, new: str, *base: str) -> str:
+    """'+x.x% wall, +y.y% CPU' of run ``new`` over the sum of runs ``base``."""
+    parts = [t[new][i] / sum(t[b][i] for b in base) - 1 for i in (0, 1)]
+    return f"{parts[0]:+.1%} wall, {parts[1]:+.1%} CPU"
 
 
 def main() -> int:
@@ -79,21 +96,19 @@ def main() -> int:
         "evaluate quantized": lambda: evaluate(det, ds, quant),
         "--errors float+quantized": lambda: evaluate_errors(det, ds, det, quant),
     }, args.repeats)  # fmt: skip
-    for k, v in t.items():
-        print(f"  {k:<26}{v:8.2f} s")
-    both = t["evaluate float"] + t["evaluate quantized"]
-    print(f"overhead, float only:           {t['--errors float'] / t['evaluate float'] - 1:+.1%}")
-    print(f"overhead vs quantized evaluate: {t['--errors float+quantized'] / t['evaluate quantized'] - 1:+.1%}"
-          f"  (the float model runs too)")  # fmt: skip
-    print(
-        f"overhead vs float + quantized evaluate: {t['--errors float+quantized'] / both - 1:+.1%}"
-    )
+    for k, (wall, cpu) in t.items():
+        print(f"  {k:<26}{wall:8.2f} s wall {cpu:8.2f} s CPU")
+    joint = "--errors float+quantized"
+    print("overhead, float only:", overhead(t, "--errors float", "evaluate float"))
+    print("overhead vs quantized evaluate:", overhead(t, joint, "evaluate quantized"),
+          "(the float model runs too)")  # fmt: skip
+    print("overhead vs float + quantized evaluate:",
+          overhead(t, joint, "evaluate float", "evaluate quantized"))  # fmt: skip
     dets = detect_dataset(det, ds, quant)
     a = medians({"devkit": lambda: evaluate_detections(ds.records, dets),
                  "errors": lambda: analyse_errors(ds.records, dets)}, args.repeats)  # fmt: skip
-    print(
-        f"analysis alone: devkit {a['devkit'] * 1e3:.1f} ms, analyse_errors {a['errors'] * 1e3:.1f} ms"
-    )
+    print(f"analysis alone: devkit {a['devkit'][0] * 1e3:.1f} ms, "
+          f"analyse_errors {a['errors'][0] * 1e3:.1f} ms (wall)")  # fmt: skip
     floats = detect_dataset(det, ds)
     per_image = []
     for r in ds.records:
