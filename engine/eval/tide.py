@@ -32,7 +32,14 @@ Adaptation to KITTI (what differs from TIDE's COCO code, and why):
   (objects of classes KITTI does not evaluate are never found);
 * Loc keeps TIDE's test (the best same-class object, found or not); a Loc box
   on a found object is removed by its fix, as TIDE's BestGTMatch suppresses it;
-  the issue's Missed wording says Loc/Both, TIDE's code says Loc/Cls: Cls it is.
+* an object is not Missed when a Cls or Loc error targets it (TIDE's code:
+  those are the errors whose fix can find it; a Both box is only removed);
+* a silenced object (the official devkit's quirk: a valid object whose match
+  is a detection shorter than the min height is neither found nor missed) is
+  no error: the oracle cannot bring it back;
+* the per-type fixes are independent (TIDE's default, not its progressive mode):
+  on a collapsed model (AP near 0) only a fix that makes true positives (Loc,
+  Cls) can raise AP; removing boxes or objects alone cannot.
 * the oracle edits the detections and objects and the devkit scores them again
   (AP|R11 and AP|R40): **Cls** and **Loc** errors on an object not yet found
   are fixed for the highest-scoring error per object (the box takes the
