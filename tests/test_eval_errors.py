@@ -25,7 +25,16 @@ from squeezelens.engine.eval.errors import (
 from squeezelens.engine.eval.oracle import fixed_curves, fixed_scene
 from squeezelens.engine.eval.results import max_attainable_ap
 from squeezelens.engine.eval.tide import ERROR_TYPES, FP_TYPES, type_errors
-from tests.test_devkit import CLASSES, DIFFS, car_grid, dets, obj, record, scenes
+from tests.test_devkit import (
+    CLASSES,
+    DIFFS,
+    car_grid,
+    dets,
+    noisy_detections,
+    obj,
+    record,
+    scenes,
+)
 
 N = 50
 
@@ -313,21 +322,7 @@ def test_real_kitti_with_noisy_detections():
     from squeezelens.engine.data import open_dataset
 
     ds = open_dataset(REAL_KITTI, "trainval")
-    rng = np.random.default_rng(1)
-    detections = {}
-    for r in ds:
-        rows = []
-        for o in r.objects:
-            cls = {"van": "car", "person_sitting": "pedestrian"}.get(o.type.lower(), o.type.lower())
-            if cls in CLASSES and rng.random() < 0.85:
-                cls = CLASSES[rng.integers(3)] if rng.random() < 0.1 else cls
-                rows.append(
-                    (cls, tuple(np.asarray(o.box_xyxy) + rng.normal(0, 5, 4)), rng.random())
-                )
-        for _ in range(rng.integers(0, 4)):
-            x, y = rng.uniform(0, 1100), rng.uniform(100, 300)
-            rows.append((CLASSES[rng.integers(3)], (x, y, x + 60, y + 40), rng.random()))
-        detections[r.stem] = dets(rows)
+    detections = noisy_detections(ds.records, np.random.default_rng(1), jitter=5.0)
     check_random_scene(ds.records, detections, "official")
     a = analyse_errors(ds.records, detections)
     car = a.errors["car"]["moderate"]
