@@ -26,6 +26,7 @@ COMMANDS = (
     "sweep",
     "sensitivity",
     "export",
+    "compare_int8",
     "sample_data",
     "train",
     "finetune",

@@ -87,6 +87,7 @@ class Detector:
         self._lock = threading.RLock()
         self._float_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.activation_ranges: dict[str, float] | None = None
+        self._last_quantized: tuple | None = None  # (config, its weights)
 
     def _build_graph(self, tf) -> None:
         """The Keras models, the one-call weight swap and the two forward tf.functions
@@ -199,11 +200,22 @@ class Detector:
 
         return quantize_weights(self.float_weights, quant)
 
+    def _weights_for(self, quant) -> dict[str, np.ndarray]:
+        """quantized_weights, the last config's kept (one more copy of the weights): going
+        back and forth between float and one config -- image by image, as ``evaluate
+        --errors`` does -- swaps without quantizing again.  Never handed out."""
+        if quant is None:
+            return self.float_weights
+        last = self._last_quantized
+        if last is None or last[0] != quant:
+            last = self._last_quantized = (quant, self.quantized_weights(quant))
+        return last[1]
+
     def _use(self, quant) -> None:
         key = None if quant is None else quant
         if key == self._loaded_key:
             return
-        self._assign(self.quantized_weights(quant))
+        self._assign(self._weights_for(quant))
         self._loaded_key = key
 
     # ---------------------------------------------------------------- forward
@@ -303,6 +315,35 @@ class Detector:
             )
             self._act_bits_loaded = None
         return self.activation_ranges
+
+    def layer_outputs(
+        self, batch: np.ndarray, quant=None, activation_grids: dict | None = None
+    ) -> list[np.ndarray]:
+        """Every layer output, in official layer order, for a preprocessed batch (B, H, W, 3).
+
+        quant: the weights' config (None: float); its activation bits quantize the outputs.
+        activation_grids: {layer: (step, lo, hi)} puts every output on that grid instead
+        (``clip(round(a / step), lo, hi) * step``: an INT8 model's affine scale with
+        lo = -128 - zero point, hi = 127 - zero point).
+        """
+        with self._lock:
+            self._use(quant)
+            act = quant is not None and getattr(quant, "activation_bits", None)
+            if activation_grids is not None:
+                self._set_activation_grids(activation_grids)
+            elif act:
+                self._configure_activation_quant(int(quant.activation_bits))
+            probe = self.graph.actq_probe if act or activation_grids else self.graph.probe
+            return [t.numpy() for t in probe(np.asarray(batch, np.float32), training=False)]
+
+    def _set_activation_grids(self, grids: dict) -> None:
+        for name, layer in self._act_quant.items():
+            step, lo, hi = grids[name]
+            layer.step.assign(step)
+            layer.lo.assign(lo)
+            layer.hi.assign(hi)
+            layer.enabled.assign(1.0)
+        self._act_bits_loaded = None  # calibrated grids must be set again
 
     def _configure_activation_quant(self, bits: int) -> None:
         if self.activation_ranges is None:

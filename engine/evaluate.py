@@ -14,7 +14,7 @@ detector's per-image float cache (no hashing of full images).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -68,6 +68,23 @@ def _pipeline(detector: SupportsDetect, quant) -> tuple[Callable, Callable]:
     return (lambda record: read_image_bgr(record.path)), run_plain
 
 
+def prepared_records(
+    records: Sequence[ImageRecord],
+    prepare: Callable,
+    cancel: CancelToken | None = None,
+    loading: str | None = None,
+) -> Iterator[tuple[ImageRecord, object]]:
+    """(record, prepare(record)) in order, prepared by the loader threads of ``loading``;
+    an image that fails to load raises InputError naming it; cancel is checked per image."""
+    for record, prepared in LOADERS[loading or LOADING](records, prepare):
+        check(cancel)
+        if isinstance(prepared, BaseException):
+            if isinstance(prepared, InputError):
+                raise prepared
+            raise InputError(f"cannot read image ({prepared})", record.path)
+        yield record, prepared
+
+
 def detect_dataset(
     detector: SupportsDetect,
     dataset: Dataset,
@@ -85,12 +102,7 @@ def detect_dataset(
     out: dict[str, Detections] = {}
     total = len(dataset)
     prepare, run = _pipeline(detector, quant)
-    for record, prepared in LOADERS[loading or LOADING](dataset.records, prepare):
-        check(cancel)
-        if isinstance(prepared, BaseException):
-            if isinstance(prepared, InputError):
-                raise prepared
-            raise InputError(f"cannot read image ({prepared})", record.path)
+    for record, prepared in prepared_records(dataset.records, prepare, cancel, loading):
         dets = run(prepared)
         out[record.stem] = dets
         if on_image is not None:

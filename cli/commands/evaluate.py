@@ -11,6 +11,12 @@ from squeezelens.cli.common import (
     load_detector,
     resolve_kitti_root,
 )
+from squeezelens.cli.error_report import (
+    add_error_arguments,
+    check_error_flags,
+    evaluate_with_errors,
+    write_error_files,
+)
 from squeezelens.cli.outputs import check_out_folder
 from squeezelens.cli.progress import ProgressBar
 from squeezelens.cli.runner import (
@@ -35,6 +41,7 @@ def register(sub) -> None:
         "the protocol's writer format: squeezedet rounds boxes to 2 and scores to 3 decimals)",
     )
     add_quant_arguments(p)
+    add_error_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -72,6 +79,7 @@ def run(args) -> int:
     root = resolve_kitti_root(args)
     dataset = open_dataset(root, args.split)
     check_quant_flags(args)  # bad flags fail before the slow model load
+    check_error_flags(args)
     detector = load_detector(args)
     runner, quant, description = build_runner(args, detector)
     on_image = None
@@ -82,15 +90,29 @@ def run(args) -> int:
 
     bar = ProgressBar(f"evaluating {len(dataset)} images ({description})", unit="img")
     model, model_quant = _unbound(runner)
-    result = evaluate(
-        model, dataset, model_quant, protocol=args.protocol, progress=bar, on_image=on_image
-    )
-    print(result.format_table())
-    if args.out is not None:
-        write_json_atomic(
-            args.out / "results.json",
-            results_document(args, result, detector, quant, dataset.split),
+    errors = None
+    if args.errors:
+        errors = evaluate_with_errors(args, detector, model, model_quant, dataset, bar, on_image)
+        result = errors.result
+    else:
+        result = evaluate(
+            model, dataset, model_quant, protocol=args.protocol, progress=bar, on_image=on_image
         )
-        result.write_pr_csv(args.out / "pr_curves.csv")
-        print(f"wrote {args.out / 'results.json'}, pr_curves.csv and data/")
+    print(result.format_table())
+    if errors is not None:
+        print(errors.format())
+    if args.out is not None:
+        _write_outputs(args, results_document(args, result, detector, quant, dataset.split),
+                       result, errors)  # fmt: skip
     return 0
+
+
+def _write_outputs(args, doc: dict, result, errors) -> None:
+    """results.json (with the errors section under --errors), pr_curves.csv, errors.csv."""
+    if errors is not None:
+        doc["errors"] = errors.to_json_dict()
+        write_error_files(args.out, errors)
+    write_json_atomic(args.out / "results.json", doc)
+    result.write_pr_csv(args.out / "pr_curves.csv")
+    extra = ", errors.csv" if errors is not None else ""
+    print(f"wrote {args.out / 'results.json'}, pr_curves.csv{extra} and data/")

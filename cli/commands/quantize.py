@@ -11,6 +11,10 @@ formats: per layer output its largest magnitude and fractional length, from
 the calibration images (--calib, else the train split of --kitti-root, else the
 bundled sample data).  ``--int8`` is refused: this command writes simulated
 grid values; ``export --int8 --out model.tflite`` writes the integer model.
+
+``--report`` prints, per quantized layer, the share of weights clipped and the
+error split into clipping and rounding (MSE and dB beside the SQNR); with
+``--out`` it also writes FILE.clipping.csv (per layer and per output channel).
 """
 
 from __future__ import annotations
@@ -47,11 +51,31 @@ def register(sub) -> None:
     p.add_argument(
         "--out",
         type=Path,
-        required=True,
         metavar="FILE.npz",
-        help="output .npz (a .json is written beside it)",
+        help="output .npz (a .json is written beside it); needed unless --report is given",
+    )
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="print clipping vs rounding per layer (with --out: FILE.clipping.csv, per channel too)",
     )
     p.set_defaults(func=run)
+
+
+def _report(args, detector, quant) -> None:
+    from squeezelens.engine.model.spec import layer_names
+    from squeezelens.engine.quant.clipping import (
+        clipping_report,
+        format_clipping_table,
+        write_clipping_csv,
+    )
+
+    order = layer_names(detector.spec.variant)
+    rows = clipping_report(detector.float_weights, quant, order=order)
+    print(format_clipping_table(rows))
+    if args.out is not None:
+        path = write_clipping_csv(args.out.with_suffix(".clipping.csv"), rows)
+        print(f"wrote {path}")
 
 
 def _calibration(args, quant):
@@ -67,7 +91,10 @@ def run(args) -> int:
     from squeezelens.cli.quant_args import quant_config_from_args
     from squeezelens.engine.quant.export import write_quantized
 
-    check_out_file(args.out, suffixes=(".npz",))
+    if args.out is None and not args.report:
+        raise InputError("give --out FILE.npz, --report, or both")
+    if args.out is not None:
+        check_out_file(args.out, suffixes=(".npz",))
     if args.int8:
         raise InputError(
             "quantize writes simulated grid values, not an INT8 model: "
@@ -79,6 +106,10 @@ def run(args) -> int:
     warn_range_hijacks(detector.float_weights, [quant])
     if calibration is not None:
         say(f"calibrating activations on {len(calibration)} images ({calibration.source})")
+    if args.report:
+        _report(args, detector, quant)
+    if args.out is None:
+        return 0
     npz, side = write_quantized(args.out, detector, quant, calibration)
     tensors = json.loads(side.read_text())["tensors"]
     n = sum(1 for info in tensors.values() if info["quantized"])
