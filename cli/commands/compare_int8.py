@@ -15,7 +15,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from squeezelens.cli.common import add_model_arguments, load_detector, prepare_out_dir, say
+from squeezelens.cli.common import (
+    add_calibration_arguments,
+    add_model_arguments,
+    calibration_source,
+    load_detector,
+    say,
+)
+from squeezelens.cli.outputs import check_out_folder
 from squeezelens.engine.errors import InputError
 
 
@@ -33,14 +40,10 @@ def register(sub) -> None:
     p.add_argument("--kernels", choices=("xnnpack", "reference"), default="xnnpack",
                    help="LiteRT's XNNPACK kernels (what the INT8 detector runs; default) or "
                    "TFLite's reference kernels")  # fmt: skip
-    p.add_argument(
-        "--calib", nargs="+", metavar="PATH", help="calibration images (files or folders)"
-    )
     p.add_argument("--kitti-root", metavar="ROOT",
                    help="without --calib, calibrate on this KITTI folder's train split "
                    "(default: the bundled sample data)")  # fmt: skip
-    p.add_argument("--calib-count", type=int, default=32, metavar="N",
-                   help="calibration images to use (default 32)")  # fmt: skip
+    add_calibration_arguments(p)
     p.add_argument("--out", type=Path, metavar="DIR", help="write int8_layers.csv here")
     p.set_defaults(func=run)
 
@@ -54,20 +57,21 @@ def _images(args) -> list:
 
 
 def run(args) -> int:
-    from squeezelens.cli.commands.export import calibration_paths
     from squeezelens.cli.progress import ProgressBar
     from squeezelens.engine.data.images import read_image_bgr
     from squeezelens.engine.int8 import get_or_convert_int8
     from squeezelens.engine.int8.compare_layers import compare_int8_layers
 
     paths = _images(args)
-    calib_paths, source = calibration_paths(args)  # bad flags fail before the slow load
+    calibration = calibration_source(args).resolve()  # bad flags fail before the slow load
     if args.out is not None:
-        prepare_out_dir(args.out)
+        check_out_folder(args.out)
     detector = load_detector(args)
-    say(f"INT8: {len(calib_paths)} calibration images, {source} (conversions are cached)")
+    say(
+        f"INT8: {len(calibration)} calibration images, {calibration.source} (conversions are cached)"
+    )
     model = get_or_convert_int8(
-        detector, [read_image_bgr(p) for p in calib_paths],
+        detector, calibration.images(),
         progress=ProgressBar("INT8 conversion", unit="step"),
     )  # fmt: skip
     images = [read_image_bgr(p) for p in paths]
