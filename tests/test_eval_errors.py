@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 
 from squeezelens.engine.errors import InputError
 from squeezelens.engine.eval import evaluate_detections
@@ -229,9 +229,32 @@ def test_fixing_every_type_gives_ap_one_on_an_uncapped_class():
             assert one.ap_r40 < 1.0, kind
 
 
+def cls_onto_a_longer_type_name():
+    """A lone cyclist box whose only match is a pedestrian (IoU 0.51 > 0.5): a Cls error
+    whose fix relabels it with a type name longer than every detection type."""
+    records = [record("000000", [obj("Car", (0, 0, 20, 20)), obj("Pedestrian", (0, 0, 24, 60)),
+                                 obj("Car", (0, 0, 20, 20))])]  # fmt: skip
+    return records, {"000000": dets([("cyclist", (-6, -6, 18, 54), 0.1)])}
+
+
+def test_cls_fix_gives_the_box_the_full_name_of_a_longer_type():
+    records, detections = cls_onto_a_longer_type_name()
+    a = analyse_errors(records, detections)
+    for d, typing in enumerate(a.typings):
+        assert a.errors["cyclist"][DIFFS[d]].counts["cls"] == 1
+        assert a.errors["pedestrian"][DIFFS[d]].counts["missed"] == 0
+        scene = fixed_scene(a.scene, typing, ["cls"])
+        assert scene.det_type.tolist() == ["pedestrian"]
+        assert scene.det_box.tolist() == [[0.0, 0.0, 24.0, 60.0]]
+        ped = fixed_curves(a.scene, typing, ["cls"], "official")["pedestrian"]
+        assert (ped.n_gt, ped.ap_r11, ped.ap_r40) == (1, 1 / 11, 0.0)
+        assert a.errors["pedestrian"][DIFFS[d]].dap_r11["cls"] == pytest.approx(1 / 11)
+
+
 def test_counts_add_up_and_fixing_all_is_perfect_on_random_scenes():
     @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(scene=scenes())
+    @example(scene=cls_onto_a_longer_type_name())
     def run(scene):
         records, detections = scene
         for protocol in ("official", "squeezedet"):
@@ -245,6 +268,8 @@ def check_random_scene(records, detections, protocol):
     ref = evaluate_detections(records, detections, protocol)
     for typing in a.typings:
         fixed = fixed_curves(a.scene, typing, ERROR_TYPES, protocol)
+        every = fixed_scene(a.scene, typing, ERROR_TYPES) or a.scene
+        assert set(every.det_type) <= set(a.scene.det_type) | set(a.scene.gt_type)
         for kind in ERROR_TYPES:  # skipping the classes a fix cannot change is exact
             patched = fixed_scene(a.scene, typing, [kind]) or a.scene
             got = fixed_curves(a.scene, typing, [kind], protocol)

@@ -123,7 +123,10 @@ def fixed_scene(scene: Scene, typing: ErrorTyping, kinds: Iterable[str]) -> Scen
 def _apply(scene: Scene, typing: ErrorTyping, fix: Fix) -> Scene | None:
     if fix.empty:
         return None
-    det_type = scene.det_type.copy()
+    # numpy str arrays are fixed width (the longest name in the array): widen the
+    # detection types before an object's type is written, or "pedestrian" written
+    # over "cyclist" would silently become "pedestr" (no class's detection)
+    det_type = scene.det_type.astype(np.result_type(scene.det_type, scene.gt_type))
     det_type[fix.moved] = scene.gt_type[typing.det_object[fix.moved]]
     boxes = scene.gt_box[typing.det_object[fix.moved]].reshape(-1, 4)
     return patch_scene(scene, ~fix.removed, ~fix.removed_objects, det_type, fix.moved, boxes)
