@@ -11,6 +11,7 @@ from squeezelens.cli.common import (
     prepare_out_dir,
     resolve_kitti_root,
 )
+from squeezelens.cli.distributed import ParallelJob, add_parallel_arguments, parallel_spec
 from squeezelens.cli.progress import ProgressBar
 from squeezelens.cli.runner import (
     BoundDetector,
@@ -40,6 +41,7 @@ def register(sub) -> None:
         "the protocol's writer format: squeezedet rounds boxes to 2 and scores to 3 decimals)",
     )
     add_quant_arguments(p)
+    add_parallel_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -71,6 +73,7 @@ def run(args) -> int:
     from squeezelens.engine.eval.kitti_io import write_kitti_detections
     from squeezelens.engine.evaluate import evaluate
 
+    spec = parallel_spec(args)  # --workers / --ray: checked before the slow work
     root = resolve_kitti_root(args)
     dataset = open_dataset(root, args.split)
     calib = kitti_train_images(root)
@@ -85,11 +88,17 @@ def run(args) -> int:
         def on_image(record, dets):  # the protocol's own writer: what its devkit reads
             write_kitti_detections(args.out / "data", {record.stem: dets}, protocol=args.protocol)
 
-    bar = ProgressBar(f"evaluating {len(dataset)} images ({description})", unit="img")
+    label = f"evaluating {len(dataset)} images ({description})"
     model, model_quant = _unbound(runner)
-    result = evaluate(
-        model, dataset, model_quant, protocol=args.protocol, progress=bar, on_image=on_image
+    out = args.out
+    par = spec and ParallelJob(
+        spec, model, label, out and out / "tasks", out and out / "cluster.json"
     )
+    if par:
+        result = par.evaluate(dataset, model_quant, args.protocol, on_image)
+    else:
+        result = evaluate(model, dataset, model_quant, protocol=args.protocol,
+                          progress=ProgressBar(label, unit="img"), on_image=on_image)  # fmt: skip
     print(result.format_table())
     if args.out is not None:
         write_json_atomic(
@@ -98,4 +107,6 @@ def run(args) -> int:
         )
         result.write_pr_csv(args.out / "pr_curves.csv")
         print(f"wrote {args.out / 'results.json'}, pr_curves.csv and data/")
+    if par:
+        par.finish()
     return 0
