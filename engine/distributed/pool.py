@@ -1,45 +1,26 @@
-"""A pool of Ray workers holding one model, and the loop that runs tasks on them.
+"""A pool of Ray workers (actors), each holding one model built from the shipped payload.
 
-Fault tolerance (our own retry loop over Ray's actor restarts):
-
-- each worker is a Ray actor with ``max_restarts`` (:data:`MAX_RESTARTS`): when its
-  process dies (killed, out of memory, node lost), Ray starts a new one, which
-  rebuilds the model from the payload still held in the object store;
-- actor calls are never retried by Ray (``max_task_retries=0``): the loop sees the
-  failed call (``RayActorError``), puts the task back at the head of the queue and
-  sends it again (to whichever worker is free), up to :data:`MAX_ATTEMPTS` times
-  per task, after which the job fails with a one-line message;
-- a task's result is taken once, by task id, so a retried task is never counted
-  twice (and a result is only ever written by the parent).
-
-Scheduling: a free worker gets the first queued task, preferring one on a shard it
-already holds (its prepared inputs are reused) among the tasks of the earliest
-:data:`WINDOW` configs still queued, so results complete roughly in config order.
+Each worker is a Ray actor with ``max_restarts`` (:data:`MAX_RESTARTS`): when its
+process dies (killed, out of memory, node lost) Ray starts a new one, and the pool
+sends it the model again (:meth:`WorkerPool.load`).  Tasks run through
+:mod:`engine.distributed.scheduler` (retries, progress, cancellation).
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from squeezelens.engine.distributed.payload import ModelPayload
 from squeezelens.engine.distributed.runtime import Runtime, WorkerResources
 from squeezelens.engine.distributed.tasks import Task
-from squeezelens.engine.distributed.worker import (
-    DetectorWorker,
-    NotLoaded,
-    TaskFailure,
-    TaskOutput,
-)
+from squeezelens.engine.distributed.worker import DetectorWorker
 from squeezelens.engine.errors import InputError
-from squeezelens.engine.jobs import CancelToken, check
+from squeezelens.engine.jobs import CancelToken
 
 MAX_RESTARTS = 8  # per worker: Ray replaces a dead worker process this often
-MAX_ATTEMPTS = 3  # per task: a task whose worker died this often fails the job
 WINDOW = 2  # configs whose tasks a free worker may pick (shard affinity within them)
-WAIT_S = 0.25  # how often the loop wakes up to check cancellation
 
 
 @dataclass(frozen=True)
@@ -90,8 +71,10 @@ class WorkerPool:
         self.timings: list[dict] = []  # Finished.timing() of each task run, as they arrive
         self.busy: dict[int, Task] = {}  # worker -> the task it is running
         self.cluster: dict = {}  # the runtime's record (nodes, CPUs, GPUs) once started
-        self.unloaded: set[int] = set()  # workers Ray restarted: reload before their next task
-        self._held: list[set[str]] = []
+        self.unloaded: set[int] = set()  # workers Ray restarted: to be sent the model again
+        self.dead: set[int] = set()  # workers Ray gave up restarting
+        self.loading: dict[int, object] = {}  # worker -> ref of its model load still running
+        self.held: list[set[str]] = []  # per worker: shard ids whose inputs it keeps
         self._payload_ref = None
 
     @property
@@ -107,21 +90,34 @@ class WorkerPool:
             max_restarts=MAX_RESTARTS, max_task_retries=0,
         )  # fmt: skip
         self.actors = [actor.remote(res.threads) for _ in range(self.size)]
-        self._held = [set() for _ in self.actors]
+        self.held = [set() for _ in self.actors]
         try:
-            ray.get([self.load(w) for w in range(self.size)])
-            self.workers = ray.get([a.info.remote() for a in self.actors])
+            self.workers = ray.get([self.load(w) for w in range(self.size)])
         except ray.exceptions.RayError as exc:
             self.close()
-            raise InputError(
-                f"a Ray worker could not load the model ({_first_line(exc)})"
-            ) from None
+            raise InputError(f"a Ray worker could not load the model ({first_line(exc)})") from None
 
     def load(self, worker: int):
-        """Send the model to a worker (at start, and after Ray restarted it); returns the call's ref."""
-        self._held[worker].clear()
-        self.unloaded.discard(worker)
+        """Send the model to a worker (at start, and after Ray restarted it); returns the ref
+        of the call, whose value is the worker's :meth:`DetectorWorker.info`."""
+        self.held[worker].clear()
         return self.actors[worker].load.remote([self._payload_ref])
+
+    def recover(self, timeout: float = 300.0, pause: float = 1.0) -> None:
+        """Block until every worker Ray restarted holds the model again (the scheduler does
+        this without blocking); one not back within ``timeout`` seconds is dropped."""
+        deadline = time.monotonic() + timeout
+        for worker in sorted(self.unloaded):
+            while worker in self.unloaded:
+                ref = self.loading.pop(worker, None) or self.load(worker)
+                try:
+                    self.workers[worker] = self.ray.get(ref)
+                    self.unloaded.discard(worker)
+                except self.ray.exceptions.RayActorError:
+                    if time.monotonic() > deadline:
+                        self.unloaded.discard(worker)
+                        self.dead.add(worker)
+                    time.sleep(pause)
 
     def close(self) -> None:
         """Stop the actors (their results so far were handed out already)."""
@@ -142,115 +138,23 @@ class WorkerPool:
     # -------------------------------------------------------------------- the loop
     def run(self, tasks: Sequence[Task], cancel: CancelToken | None = None) -> Iterator[Finished]:
         """Run ``tasks``; yield each one's result once, as it arrives."""
-        return _Loop(self, list(tasks)).results(cancel)
+        from squeezelens.engine.distributed.scheduler import Scheduler
 
-    def _pick(self, worker: int, queue: list[Task]) -> Task:
+        return Scheduler(self, list(tasks)).results(cancel)
+
+    def pick(self, worker: int, queue: list[Task]) -> Task:
+        """The task a free worker runs next: the first queued one, or one on a shard the
+        worker holds among the first :data:`WINDOW` configs' tasks."""
         first = queue[0].index
         for task in queue:
             if task.index >= first + WINDOW:
                 break
-            if task.shard.id in self._held[worker]:
+            if task.shard.id in self.held[worker]:
                 return task
         return queue[0]
 
 
-class _Loop:
-    """One run of the pool over a list of tasks (queue, in-flight calls, retries)."""
-
-    def __init__(self, pool: WorkerPool, tasks: list[Task]) -> None:
-        self.pool, self.queue = pool, tasks
-        self.in_flight: dict = {}  # ref -> (task, worker, sent at)
-        self.attempts: Counter[str] = Counter()
-        self.images: dict[str, object] = {}  # shard id -> ref of its image bytes
-        self.uses = Counter(t.shard.id for t in tasks)
-
-    def results(self, cancel: CancelToken | None) -> Iterator[Finished]:
-        ray, idle = self.pool.ray, list(range(self.pool.size))
-        try:
-            while self.queue or self.in_flight:
-                check(cancel)
-                while idle and self.queue:
-                    self._send(idle.pop(0))
-                ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=WAIT_S)
-                for ref in ready:
-                    task, worker, sent = self.in_flight.pop(ref)
-                    idle.append(worker)
-                    self.pool.busy.pop(worker, None)
-                    done = self._collect(ref, task, worker, sent)
-                    if done is not None:
-                        yield done
-        finally:
-            for ref in self.in_flight:
-                _quietly(ray.cancel, ref)
-            self.in_flight.clear()
-            self.pool.busy.clear()
-
-    def _send(self, worker: int) -> None:
-        task = self.pool._pick(worker, self.queue)
-        self.queue.remove(task)
-        if worker in self.pool.unloaded:  # runs before the task: an actor runs calls in order
-            self.pool.load(worker)
-        shipped = [self._image_ref(task)] if self.pool.ship_images else []
-        ref = self.pool.actors[worker].run.remote(task, shipped)
-        self.in_flight[ref] = (task, worker, time.perf_counter())
-        self.pool.busy[worker] = task
-
-    def _image_ref(self, task: Task):
-        """The object-store ref of a shard's image bytes, put once while tasks need it."""
-        sid = task.shard.id
-        if sid not in self.images:
-            from squeezelens.engine.data.images import read_image_bytes
-
-            blobs = [read_image_bytes(p) for p in task.shard.paths]
-            self.images[sid] = self.pool.ray.put(blobs)
-        return self.images[sid]
-
-    def _release(self, task: Task) -> None:
-        self.uses[task.shard.id] -= 1
-        if self.uses[task.shard.id] == 0:
-            self.images.pop(task.shard.id, None)
-
-    def _collect(self, ref, task: Task, worker: int, sent: float) -> Finished | None:
-        ray = self.pool.ray
-        self.attempts[task.id] += 1
-        try:
-            out = ray.get(ref)
-        except ray.exceptions.RayActorError as exc:  # the worker died: Ray restarts it
-            return self._retry(task, worker, _first_line(exc))
-        except ray.exceptions.RayTaskError as exc:
-            if isinstance(exc.cause, KeyboardInterrupt):
-                raise KeyboardInterrupt from None
-            raise
-        if isinstance(out, NotLoaded):  # restarted while idle
-            return self._retry(task, worker, "its worker had been restarted")
-        if isinstance(out, TaskFailure):
-            raise InputError(out.problem, out.path)
-        assert isinstance(out, TaskOutput)
-        self.pool._held[worker] = set(out.held)
-        self._release(task)
-        return Finished(
-            task, out.detections, worker, out.pid, self.attempts[task.id],
-            time.perf_counter() - sent, out.seconds,
-        )  # fmt: skip
-
-    def _retry(self, task: Task, worker: int, reason: str) -> None:
-        """Queue ``task`` again (first) and reload ``worker``; fail after MAX_ATTEMPTS."""
-        if self.attempts[task.id] >= MAX_ATTEMPTS:
-            raise InputError(
-                f"task {task.id} failed {MAX_ATTEMPTS} times: its Ray workers died ({reason})"
-            )
-        self.pool.retries += 1
-        self.pool.unloaded.add(worker)
-        self.queue.insert(0, task)
-
-
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (Ray's run over many lines)."""
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
-
-
-def _quietly(fn: Callable, *args) -> None:
-    try:
-        fn(*args)
-    except Exception:  # noqa: BLE001 - best effort while stopping
-        pass

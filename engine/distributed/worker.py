@@ -100,7 +100,7 @@ class DetectorWorker:
         self._prepared = _Lru(PREPARED_CACHE_BYTES)
         self._images = _Lru(IMAGE_CACHE_BYTES)
 
-    def load(self, payload: list) -> None:
+    def load(self, payload: list) -> dict:
         """Build the model from ``[ref of the ModelPayload]`` (nested: this worker fetches it).
 
         A method, not a constructor argument: Ray warns about (and cannot always restore)
@@ -110,6 +110,8 @@ class DetectorWorker:
         import ray
 
         self.model = ray.get(payload[0]).build(self.threads)
+        self._prepared.items.clear()
+        return self.info()
 
     def info(self) -> dict:
         """Who this worker is: pid, host, Ray node, threads and GPU ids."""
