@@ -262,3 +262,10 @@ def test_a_payload_rebuilds_the_same_model_and_names_what_shapes_detections(tiny
         tiny_detector.activation_ranges = saved
     assert calibrated.identity != payload.identity
     assert calibrated.build().activation_ranges == {"conv1": 3.5}
+
+
+def test_sample_data_makes_a_val_split_of_the_kitti_val_size() -> None:
+    from squeezelens.engine.synth.dataset import split_indices
+
+    train, val = split_indices(3741, 0, 1.0)  # sample-data --count 3741 --val-fraction 1
+    assert len(val) == 3741 and val == sorted(set(val)) and train == []

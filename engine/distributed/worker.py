@@ -110,7 +110,7 @@ class DetectorWorker:
         import ray
 
         self.model = ray.get(payload[0]).build(self.threads)
-        self._prepared.items.clear()
+        self.drop_caches()
         return self.info()
 
     def info(self) -> dict:
@@ -125,6 +125,11 @@ class DetectorWorker:
             "threads": self.threads,
             "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
         }
+
+    def drop_caches(self) -> None:
+        """Forget the prepared inputs and image bytes kept between tasks (frees their memory)."""
+        self._prepared.items.clear()
+        self._images.items.clear()
 
     def weights_sha256(self, quant) -> str:
         """SHA-256 of the weights this worker runs under ``quant`` (None: float): equal to
