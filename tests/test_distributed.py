@@ -340,3 +340,26 @@ def test_sweep_ctrl_c_then_rerun_on_two_workers_gives_the_single_process_csv(
     assert len(runs) == 2 and len(runs[0]["tasks"]) >= 2
     assert len(runs[0]["tasks"]) + len(runs[1]["tasks"]) == 7 * 2  # no task ran twice
     assert not (out / "tasks").exists()
+
+
+def test_sensitivity_on_two_workers_writes_the_single_process_json(capsys, tmp_path) -> None:
+    """The command's plumbing (flags, task folder, record) on the tiny model, whose scores are
+    meaningless; the numbers themselves are checked on the sample model above."""
+    from squeezelens.engine.checkpoint import save_npz
+    from squeezelens.engine.model.spec import ArchSpec
+    from tests.conftest import random_weights
+    from tests.test_sweep import write_tiny_kitti
+
+    spec = ArchSpec().with_input_size((256, 96))
+    ckpt = save_npz(tmp_path / "tiny.npz", random_weights(spec, seed=3, scale=0.2), spec)
+    kitti = write_tiny_kitti(tmp_path / "kitti", n_images=4)
+    flags = ["sensitivity", "--checkpoint", ckpt, "--kitti-root", kitti, "--bits", "3",
+             "--test-bits", "2"]  # fmt: skip
+    docs = []
+    for name, extra in (("single", []), ("two", ["--workers", "2"])):
+        rc, stdout, err = run(capsys, *flags, "--out", tmp_path / f"{name}.json", *extra)
+        assert rc == 0, err
+        doc = json.loads((tmp_path / f"{name}.json").read_text())
+        docs.append({k: v for k, v in doc.items() if k != "versions"})
+    assert docs[0] == docs[1]
+    assert not (tmp_path / "two.tasks").exists() and (tmp_path / "two.cluster.json").is_file()

@@ -182,10 +182,14 @@ def open_pool(
         finally:
             pool.close()
             if record is not None:
-                _append_run(record, runtime.record(), pool, started)
+                _append_run(record, runtime, pool, started)
 
 
-def _append_run(path: Path, cluster: dict, pool: WorkerPool, started: float) -> None:
+def _append_run(path: Path, runtime: Runtime, pool: WorkerPool, started: float) -> None:
+    try:
+        cluster = runtime.record()
+    except Exception as exc:  # noqa: BLE001 - the runtime is going down with the job
+        cluster = {**pool.cluster, "error": str(exc).splitlines()[0] if str(exc) else repr(exc)}
     res = pool.resources
     run = {
         "started": started, "seconds": round(time.time() - started, 3), "cluster": cluster,
