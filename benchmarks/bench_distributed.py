@@ -154,7 +154,8 @@ def main() -> None:
           f"input, {n_points}-point sweep, {cores} usable cores, medians of {args.repeats} runs "
           "(timings on a shared machine are noisy)")  # fmt: skip
     base = single_process(detector, dataset, args.repeats)
-    ray.init(num_cpus=cores, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    ray.init(address="local", num_cpus=cores, include_dashboard=False, logging_level="WARNING",
+             log_to_driver=False)  # fmt: skip
     try:
         runs = {}
         for w in counts:  # the resource rule's threads, and 1 thread where the rule gives more

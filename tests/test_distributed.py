@@ -37,7 +37,8 @@ CONFIGS = [
 @pytest.fixture(scope="module", autouse=True)
 def ray_runtime():
     """One local Ray runtime for the module (every pool and CLI run here joins it)."""
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING",
+             log_to_driver=False)  # fmt: skip
     yield
     ray.shutdown()
 

@@ -97,6 +97,7 @@ def test_a_local_runtime_offers_the_gpus_tensorflow_sees_and_workers_ask_for_the
     monkeypatch.setattr(runtime, "local_gpus", lambda: 1)
     with Runtime(ClusterSpec(workers=2)) as rt:
         assert fake.started["num_gpus"] == 1 and fake.started["num_cpus"] >= 1
+        assert fake.started["address"] == "local"  # never a cluster `ray start` left here
         workers, res = rt.resources()
         assert workers == 2 and res.num_gpus == 0.5 and res.threads == 4
         assert rt.record()["gpus"] == 1.0

@@ -134,7 +134,8 @@ class Runtime:
         else:
             from squeezelens.engine.prefetch import usable_cpus
 
-            ray.init(num_cpus=usable_cpus(), num_gpus=local_gpus(), **quiet)
+            # "local": a new runtime even where `ray start` left a cluster on this machine
+            ray.init(address="local", num_cpus=usable_cpus(), num_gpus=local_gpus(), **quiet)
         self.owned = True
         return self
 
