@@ -6,14 +6,15 @@ Usage: python benchmarks/bench_distributed.py [--images N] [--repeats R] [--work
 Generates a synthetic val split of N images (``squeezelens sample-data --count N
 --val-fraction 1``; kept in --data DIR to be reused), starts one pool of Ray workers
 per setting (each worker count with the resource rule's threads, plus 1 thread per
-worker where the rule gives more), then times, in interleaved rounds (so a machine
-whose load drifts affects every setting alike), the single-process ``evaluate`` and
-``sweep`` (float + 6-bit stochastic seeds 0 and 1 + 8-bit nearest: 4 points) and the
-same on each pool.  Prints medians over R rounds: images/s, the fraction of
+worker where the rule gives more), then times, in interleaved rounds each starting with
+another setting (so a machine whose load drifts affects every setting alike), the
+single-process ``evaluate`` and ``sweep`` (float + 6-bit stochastic seeds 0 and 1 +
+8-bit nearest: 4 points) and the same on each pool.  Prints medians over R rounds: images/s, the fraction of
 single-process throughput (target for 2 workers on a 2-core machine: >= 0.90), the
 scaling efficiency (throughput / (workers x 1-worker throughput), same threads per
 worker), Ray's per-task overhead (median of wall time minus the worker's own time per
-task), the pool start-up, and the per-image costs the README's projection uses.
+task), the pool start-up, the per-image costs, and the README's projection of the fork's
+3-seed sweep on the full val split for 2, 8, 32 and 128 cores (see :func:`project`).
 Scale up with e.g. ``--images 3741`` (the KITTI val split's size).
 """
 
@@ -134,7 +135,7 @@ def scoring_cost(detector, dataset) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=48, help="synthetic val images (default 48)")
-    ap.add_argument("--repeats", type=int, default=3, help="interleaved rounds (medians)")
+    ap.add_argument("--repeats", type=int, default=4, help="interleaved rounds (medians)")
     ap.add_argument("--workers", default="1,2", help="worker counts to time (default 1,2)")
     ap.add_argument("--data", help="folder to keep (or reuse) the generated set in")
     ap.add_argument("--checkpoint", help="default: the bundled sample model")
@@ -160,10 +161,11 @@ def main() -> None:
         for s in settings:  # warm-up: tracing in every process
             s.evaluate(detector, dataset)
             s.seconds["evaluate"].clear()
-        for _ in range(args.repeats):
-            for s in settings:
+        for r in range(args.repeats):  # each round starts with another setting
+            order = settings[r % len(settings) :] + settings[: r % len(settings)]
+            for s in order:
                 s.evaluate(detector, dataset)
-            for s in settings:
+            for s in order:
                 s.sweep(detector, dataset)
         report(settings, len(dataset), scoring_cost(detector, dataset))
     finally:
@@ -202,6 +204,38 @@ def report(settings: list[Setting], n: int, score_s: float) -> None:
               f"{per_image * threads * 1000:.1f} core-ms (evaluate's tasks: decode, preprocess, "
               "forward, boxes)")  # fmt: skip
     print(f"parent scoring: {score_s * 1000:.2f} ms per image per point (one devkit run)")
+    one = next((s for s in settings[1:] if s.pool.resources.threads == 1), None)
+    if one is not None:
+        per_image = statistics.median(t["compute_s"] / t["images"] for t in one.eval_timings)
+        overhead = statistics.median(t["wall_s"] - t["compute_s"] for t in one.pool.timings)
+        project(per_image, overhead, one.start_s, score_s)
+
+
+FORK_PASSES = 1 + 14 + 14 * 3  # float, 14 nearest points once, 14 stochastic x 3 seeds
+KITTI_VAL = 3741
+
+
+def project(per_image: float, overhead: float, start: float, score: float) -> None:
+    """Wall time of the fork's sweep with 3 seeds on the full val split, one single-threaded
+    worker per core: tasks of 64 images run in waves of one per worker (each wave as long as a
+    full task: per-image cost x 64 + per-task overhead), after the workers' start-up; the
+    parent's scoring runs beside the workers and only counts where it is longer."""
+    from squeezelens.engine.distributed.tasks import default_shard_size
+
+    shard = default_shard_size(KITTI_VAL)
+    tasks = FORK_PASSES * -(-KITTI_VAL // shard)
+    task_s = shard * per_image + overhead
+    scoring = FORK_PASSES * KITTI_VAL * score
+    print(f"projection: fork sweep, 3 seeds, {KITTI_VAL} images: {FORK_PASSES} passes, "
+          f"{tasks} tasks of <= {shard} images, {task_s:.2f} s per task "
+          f"({per_image * 1000:.1f} ms per image per core + {overhead * 1000:.1f} ms), "
+          f"start {start:.0f} s, parent scoring {scoring:.0f} s in all")  # fmt: skip
+    for cores in (2, 8, 32, 128):
+        waves = -(-tasks // cores)
+        wall = start + max(waves * task_s, scoring)
+        print(
+            f"  {cores:>4} cores: {waves:>5} waves -> {wall / 3600:6.2f} h ({wall / 60:7.1f} min)"
+        )
 
 
 if __name__ == "__main__":

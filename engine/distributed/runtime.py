@@ -6,8 +6,9 @@ G GPUs (a local runtime: C = this process's usable cores, G = the GPUs TensorFlo
 sees here):
 
 - each worker asks Ray for C/N CPUs (fractions allowed, so N workers always fit) and
-  runs TensorFlow with ``max(1, floor(C/N))`` intra-op threads (OpenCV as many) and
-  one inter-op thread, so N <= C workers never run more compute threads than cores;
+  runs TensorFlow with ``max(1, floor(C/N))`` intra-op threads (OpenCV as many), so
+  N <= C workers never run more compute threads than cores (inter-op: 1 thread for a
+  single-threaded worker, else 2, as a fire module has two independent convolutions);
 - with G > 0, each worker also asks for ``min(1, G/N)`` GPUs: Ray then shows it its
   GPU (``CUDA_VISIBLE_DEVICES``), TensorFlow runs the forward there, and workers
   sharing a GPU grow their GPU memory as needed instead of taking all of it.

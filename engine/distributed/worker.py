@@ -30,8 +30,9 @@ IMAGE_CACHE_BYTES = 256 << 20
 
 
 def configure_threads(threads: int) -> None:
-    """TensorFlow (intra-op ``threads``, inter-op 1) and OpenCV threads, before any op runs;
-    GPUs Ray gave this worker grow their memory instead of taking all of it."""
+    """TensorFlow (intra-op ``threads``; inter-op 1 for a single thread, else 2: a fire
+    module's two expand convolutions) and OpenCV threads, before any op runs; GPUs Ray gave
+    this worker grow their memory instead of taking all of it."""
     import cv2
 
     from squeezelens.engine.tf_runtime import import_tf
@@ -39,7 +40,7 @@ def configure_threads(threads: int) -> None:
     tf = import_tf()
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1 if threads == 1 else 2)
         for gpu in tf.config.list_physical_devices("GPU"):
             tf.config.experimental.set_memory_growth(gpu, True)
     except RuntimeError:  # the runtime already started in this process: keep its settings
