@@ -38,6 +38,11 @@ def check_error_flags(args) -> None:
             raise InputError("--twin-threshold is only used with --errors")
         if not 0.0 <= args.twin_threshold <= 1.0:
             raise InputError(f"--twin-threshold must be in [0, 1], got {args.twin_threshold}")
+    if args.errors and (getattr(args, "workers", None) or getattr(args, "ray", None)):
+        raise InputError(
+            "--errors runs in one process (it needs each image's float and quantized raw outputs "
+            "together): drop --workers / --ray"
+        )
 
 
 def evaluate_with_errors(args, detector, model, model_quant, dataset, progress, on_image):

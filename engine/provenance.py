@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
+
+import numpy as np
 
 DISTRIBUTIONS = (
     "squeezelens",
@@ -35,6 +37,16 @@ def checkpoint_record(detector) -> dict:
     """{"path", "sha256"} of the detector's checkpoint (nulls for in-memory weights)."""
     info = getattr(detector, "checkpoint", None)
     return {"path": getattr(info, "path", None), "sha256": getattr(info, "sha256", None)}
+
+
+def weights_sha256(weights: Mapping[str, np.ndarray]) -> str:
+    """SHA-256 of a weights dict: each tensor's name, shape and float32 bytes, by name."""
+    digest = hashlib.sha256()
+    for name in sorted(weights):
+        a = np.ascontiguousarray(weights[name], dtype=np.float32)
+        digest.update(f"{name}{a.shape}".encode())
+        digest.update(a.data)
+    return digest.hexdigest()
 
 
 def file_list_sha256(paths: Iterable[str | os.PathLike]) -> str:

@@ -22,11 +22,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from squeezelens.engine.jobs import CancelToken, check
 from squeezelens.engine.model.spec import layer_names
 from squeezelens.engine.quant.config import MIN_BITS, PartialConfig, QuantConfig
+
+if TYPE_CHECKING:
+    from squeezelens.engine.sweep import DetectPoints
 
 
 @dataclass(frozen=True)
@@ -86,35 +91,36 @@ def layer_sensitivity(
     progress: Callable[[int, int], None] | None = None,
     cancel: CancelToken | None = None,
     layers: Sequence[str] | None = None,
+    detect: DetectPoints | None = None,
 ) -> SensitivityResult:
     """mAP cost of quantizing each layer alone at each bit width (on dataset's images).
 
     layers: default :func:`quantized_layers` (those ``base`` quantizes; conv1 only
     when ``base.quantize_first_layer``), so the recommendation keeps the set of
-    layers that share the ranges.
+    layers that share the ranges.  detect: where the detections of each tested
+    config come from (default in this process, inputs prepared once;
+    :func:`squeezelens.engine.distributed.point_source` runs them on Ray).
     """
     from squeezelens.engine.eval import evaluate_detections
-    from squeezelens.engine.sweep import PreparedInputs
+    from squeezelens.engine.sweep import SweepPoint, prepared_detections
 
-    prepared = PreparedInputs(detector, dataset.records, cancel=cancel)
     all_layers = layer_names(detector.spec.variant)
     layers = tuple(layers) if layers is not None else quantized_layers(base, all_layers)
-
-    def score(quant) -> float:
-        dets = prepared.detect_all(detector, quant, cancel=cancel)
-        result = evaluate_detections(
-            dataset.records, dets, protocol=protocol, classes=tuple(detector.class_names)
-        )
-        return float(result.to_json_dict()["map"]["r11"]["all"])
-
-    float_map = score(None)
-    drops, total = {}, len(layers) * len(bits)
-    for i, (layer, b) in enumerate((layer, b) for layer in layers for b in bits):
-        check(cancel)
-        drops[(layer, b)] = float_map - score(single_layer_config(base, layer, b))
-        if progress:
-            progress(i + 1, total)
-    return SensitivityResult(float_map, drops, tuple(bits), layers, base)
+    tested = [(layer, b) for layer in layers for b in bits]
+    points = [SweepPoint(None)] + [SweepPoint(single_layer_config(base, *t)) for t in tested]
+    maps: list[float] = []
+    detect = detect or prepared_detections(detector, dataset, cancel)
+    with closing(detect(points)) as stream:
+        for _, dets in stream:
+            check(cancel)
+            result = evaluate_detections(
+                dataset.records, dets, protocol=protocol, classes=tuple(detector.class_names)
+            )
+            maps.append(float(result.to_json_dict()["map"]["r11"]["all"]))
+            if progress and len(maps) > 1:
+                progress(len(maps) - 1, len(tested))
+    drops = {t: maps[0] - m for t, m in zip(tested, maps[1:], strict=True)}
+    return SensitivityResult(maps[0], drops, tuple(bits), layers, base)
 
 
 def recommend_overrides(

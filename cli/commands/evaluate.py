@@ -11,6 +11,7 @@ from squeezelens.cli.common import (
     load_detector,
     resolve_kitti_root,
 )
+from squeezelens.cli.distributed import ParallelJob, add_parallel_arguments, parallel_spec
 from squeezelens.cli.error_report import (
     add_error_arguments,
     check_error_flags,
@@ -42,6 +43,7 @@ def register(sub) -> None:
     )
     add_quant_arguments(p)
     add_error_arguments(p)
+    add_parallel_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -76,6 +78,7 @@ def run(args) -> int:
     if args.out is not None:
         check_out_folder(args.out)
         check_out_folder(args.out / "data")
+    spec = parallel_spec(args)  # --workers / --ray: checked before the slow work
     root = resolve_kitti_root(args)
     dataset = open_dataset(root, args.split)
     check_quant_flags(args)  # bad flags fail before the slow model load
@@ -88,22 +91,30 @@ def run(args) -> int:
         def on_image(record, dets):  # the protocol's own writer: what its devkit reads
             write_kitti_detections(args.out / "data", {record.stem: dets}, protocol=args.protocol)
 
-    bar = ProgressBar(f"evaluating {len(dataset)} images ({description})", unit="img")
+    label = f"evaluating {len(dataset)} images ({description})"
     model, model_quant = _unbound(runner)
+    out = args.out
+    par = spec and ParallelJob(
+        spec, model, label, out and out / "tasks", out and out / "cluster.json"
+    )
     errors = None
     if args.errors:
-        errors = evaluate_with_errors(args, detector, model, model_quant, dataset, bar, on_image)
+        errors = evaluate_with_errors(args, detector, model, model_quant, dataset,
+                                      ProgressBar(label, unit="img"), on_image)  # fmt: skip
         result = errors.result
+    elif par:
+        result = par.evaluate(dataset, model_quant, args.protocol, on_image)
     else:
-        result = evaluate(
-            model, dataset, model_quant, protocol=args.protocol, progress=bar, on_image=on_image
-        )
+        result = evaluate(model, dataset, model_quant, protocol=args.protocol,
+                          progress=ProgressBar(label, unit="img"), on_image=on_image)  # fmt: skip
     print(result.format_table())
     if errors is not None:
         print(errors.format())
     if args.out is not None:
         _write_outputs(args, results_document(args, result, detector, quant, dataset.split),
                        result, errors)  # fmt: skip
+    if par:
+        par.finish()
     return 0
 
 

@@ -24,6 +24,7 @@ from squeezelens.cli.common import (
     resolve_kitti_root,
     say,
 )
+from squeezelens.cli.distributed import ParallelJob, add_parallel_arguments, parallel_spec
 from squeezelens.cli.hijacks import warn_range_hijacks
 from squeezelens.cli.outputs import check_out_file
 from squeezelens.cli.progress import ProgressBar
@@ -45,6 +46,7 @@ def register(sub) -> None:
                    help="largest mAP drop a layer may cost at its recommended bits (default 0.005)")  # fmt: skip
     p.add_argument("--out", type=Path, metavar="FILE.json", help="write the result as JSON")
     add_quant_arguments(p)
+    add_parallel_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -94,12 +96,17 @@ def run(args) -> int:
     if not 0 <= args.tolerance < 1:
         raise InputError(f"--tolerance must be in [0, 1), not {args.tolerance}")
     bits = _test_bits(args.test_bits, config)
+    spec = parallel_spec(args)  # --workers / --ray: checked before the slow work
     dataset = open_dataset(resolve_kitti_root(args), args.split)
     detector = load_detector(args)
     warn_range_hijacks(detector.float_weights, [config])
     say(f"testing {len(bits)} bit widths per layer on {len(dataset)} images ({dataset.split})")
+    out = args.out
+    par = spec and ParallelJob(spec, detector, "sensitivity", out and out.with_suffix(".tasks"),
+                               out and out.with_suffix(".cluster.json"))  # fmt: skip
     result = layer_sensitivity(detector, dataset, config, bits=bits, protocol=args.protocol,
-                               progress=ProgressBar("sensitivity"))  # fmt: skip
+                               progress=None if par else ProgressBar("sensitivity"),
+                               detect=par and par.points(dataset, prune=False))  # fmt: skip
     overrides = recommend_overrides(result, args.tolerance)
     print(format_table(result, overrides, config))
     flag = ",".join(f"{k}={v}" for k, v in overrides.items())
@@ -110,4 +117,6 @@ def run(args) -> int:
                "checkpoint": checkpoint_record(detector), "versions": versions()}  # fmt: skip
         write_json_atomic(args.out, doc)
         say(f"wrote {args.out}")
+    if par:
+        par.finish()
     return 0

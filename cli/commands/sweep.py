@@ -32,6 +32,7 @@ from squeezelens.cli.common import (
     resolve_kitti_root,
     say,
 )
+from squeezelens.cli.distributed import ParallelJob, add_parallel_arguments, parallel_spec
 from squeezelens.cli.hijacks import warn_range_hijacks
 from squeezelens.cli.outputs import add_wait_argument, locked_out_folder
 from squeezelens.cli.progress import ProgressBar
@@ -56,6 +57,7 @@ def register(sub) -> None:
     )
     add_quant_arguments(p, multi=True)
     add_wait_argument(p)
+    add_parallel_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -98,6 +100,7 @@ def run(args) -> int:
     if getattr(args, "int8", False):
         raise InputError("--int8 is a single model, not a sweep axis; use evaluate --int8")
     points = sweep_points(_configs(args), repeats=args.repeats)
+    spec = parallel_spec(args)  # --workers / --ray: checked before the slow work
     root = resolve_kitti_root(args)
     dataset = open_dataset(root, args.split)
     if not dataset.has_labels:
@@ -110,18 +113,22 @@ def run(args) -> int:
     meta = sweep_meta(detector, dataset, args.protocol, calibration)
     if args.fork_curves and args.protocol != "squeezedet":
         say("note: the fork scored with SqueezeDet's devkit copy (--protocol squeezedet)")
-    bar = ProgressBar(f"sweep: {len(points)} points x {len(dataset)} images")
+    label = f"sweep: {len(points)} points x {len(dataset)} images"
+    par = spec and ParallelJob(spec, detector, label, args.out / "tasks", args.out / "cluster.json")
+    bar = par.bar if par else ProgressBar(label)
 
     def progress(done, total, row):
-        bar(done, total)
+        if not par:  # on Ray the bar counts images over all workers
+            bar(done, total)
         if row is not None:
             bar.write(
                 f"  {row['label']:<32} bits {row['bits']:>5} seed {row['seed']:>3}: mAP R11 {float(row['map_r11']):.3f}"
             )
 
-    rows = run_sweep(
-        detector, dataset, points, args.out, meta, protocol=args.protocol, progress=progress
-    )
+    rows = run_sweep(detector, dataset, points, args.out, meta, protocol=args.protocol,
+                     progress=progress, detect=par and par.points(dataset, prune=True))  # fmt: skip
+    if par:
+        par.finish()
     _report(rows, points, meta, dataset, args)
     return 0
 

@@ -45,14 +45,11 @@ def default_cache_dir() -> Path:
 
 def weights_hash(detector) -> str:
     """The checkpoint's sha256, or a sha256 of the float weights (no checkpoint file)."""
+    from squeezelens.engine.provenance import weights_sha256
+
     if detector.checkpoint is not None and detector.checkpoint.sha256:
         return detector.checkpoint.sha256
-    h = hashlib.sha256()
-    for name in sorted(detector.float_weights):
-        a = np.ascontiguousarray(detector.float_weights[name], dtype=np.float32)
-        h.update(f"{name}{a.shape}".encode())
-        h.update(a.data)
-    return h.hexdigest()
+    return weights_sha256(detector.float_weights)
 
 
 def calibration_hash(images: Sequence[np.ndarray]) -> str:
