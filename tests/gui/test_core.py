@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,12 @@ def test_a_result_reaches_the_handler_bound_at_submit_unless_it_went_stale(qtbot
 
         runner.submit("detect", stale, "detect", on_done=got.append)
         assert finished.wait(5)
-        qtbot.waitUntil(lambda: not runner.is_busy(), timeout=5000)  # queued, not delivered
+        # wait on the thread without running the Qt event loop: the stale result stays
+        # queued (not delivered) until the newer submission below makes it stale
+        deadline = time.monotonic() + 5
+        while runner.is_busy() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert not runner.is_busy()
         runner.submit("detect", lambda ctx: gate.wait(5) and "last", "detect",
                       on_done=got.append)  # fmt: skip
         gate.set()
