@@ -13,7 +13,6 @@ slider moves stay live meanwhile).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -22,17 +21,12 @@ from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
 
 from squeezelens.gui import engine_api
 from squeezelens.gui.controller import Controller
-from squeezelens.gui.facts import (
-    first_quantized,
-    layer_histogram,
-    quant_report,
-    same_grids,
-    sensitivity_columns,
-)
+from squeezelens.gui.facts import first_quantized, layer_histogram, quant_report
+from squeezelens.gui.provenance import ResultTag, eval_key, result_tag
+from squeezelens.gui.sensitivity_jobs import SensitivityJobs
 from squeezelens.gui.state import AppState, EvalState
 from squeezelens.gui.workers import JobContext, JobResult
 
-SENSITIVITY_IMAGES = 20
 ACTIVATIONS_DELAY_MS = 300  # two forward passes: after the user pauses, never before a release
 
 
@@ -41,13 +35,13 @@ def default_sweep_root() -> Path:
     return Path(base or Path.home() / ".squeezelens") / "sweeps"
 
 
-def sweep_dir(root: Path, sha256: str, kitti_root: str, split: str) -> Path:
-    """One resumable sweep folder per checkpoint, dataset folder and split."""
+def sweep_dir(root: Path, sha256: str, kitti_root: str, split: str, protocol: str) -> Path:
+    """One resumable sweep folder per checkpoint, dataset folder, split and protocol."""
     where = hashlib.sha256(f"{kitti_root}\n{split}".encode()).hexdigest()[:8]
-    return root / f"{sha256[:16]}_{split}_{where}"
+    return root / f"{sha256[:16]}_{split}_{protocol}_{where}"
 
 
-class Analysis(QObject):
+class Analysis(SensitivityJobs, QObject):
     """Submits analysis jobs and publishes their results to AppState."""
 
     recommendation_changed = Signal(bool)  # whether a recommendation can be applied now
@@ -68,6 +62,8 @@ class Analysis(QObject):
         self.runner.finished.connect(self._on_finished)
         self.layers_runner.finished.connect(self._on_finished)
         self.runner.partial.connect(self._on_partial)
+        self.runner.failed.connect(lambda r: self._sweep_stopped(r, f"stopped: {r.error}"))
+        self.runner.cancelled.connect(lambda r: self._sweep_stopped(r, "cancelled"))
         controller.long.stopped.connect(self._on_stopped)
         state.quant_changed.connect(self._on_config)
         state.model_changed.connect(self._on_model)
@@ -94,8 +90,15 @@ class Analysis(QObject):
 
     def _on_stopped(self, label: str) -> None:
         """The tracked long job was cancelled or failed."""
-        if label == "sweep":
-            self.state.set_sweep(self.state.sweep.points, running=False)
+        if label == "sweep" and self.state.sweep.running:
+            self.state.set_sweep(self.state.sweep.points, running=False, failure="stopped")
+
+    def _sweep_stopped(self, result: JobResult, why: str) -> None:
+        """Say in the Sweep tab why the tracked sweep did not finish (it keeps its points)."""
+        long = self.controller.long
+        if result.label == "sweep" and result.generation == long.generation:
+            sweep = self.state.sweep
+            self.state.set_sweep(sweep.points, running=False, failure=why)
 
     def cancel(self) -> None:
         """Cancel the running long job (evaluation, sweep, sensitivity, INT8)."""
@@ -105,26 +108,33 @@ class Analysis(QObject):
         self._eval_cache.clear()
         self._sensitivity = None
         self._clear_recommendation()
+        self.update_hijacks()
         self.request_layers()
 
     def _on_config(self) -> None:
         self._activations_timer.stop()  # they would be for the old config
         self._clear_recommendation()  # it was for the old bits / config
         self._refresh_sensitivity()
+        self.update_hijacks()
         self.request_layers()
 
-    def _refresh_sensitivity(self) -> None:
-        """Re-read the measured drops at the new config's bits, or clear them when the new config
-        differs in more than bits and per-layer bits (the drops were measured on other grids)."""
-        if self._sensitivity is None:
-            return
-        result, measured = self._sensitivity
-        config = self.state.other_config
-        if config is not None and same_grids(config, measured):
-            self.state.set_sensitivity(*sensitivity_columns(result, config))
-        else:
-            self._sensitivity = None
-            self.state.set_sensitivity({}, {})
+    def update_hijacks(self) -> None:
+        """Range hijacks of the compared quantized config(s) (engine.quant.hijack, on the
+        model's tensor ranges: microseconds, so on this thread)."""
+        from squeezelens.engine.quant.hijack import find_range_hijacks, hijack_warning
+
+        s, model = self.state, self.state.model
+        ranges = model.tensor_ranges if model is not None else {}
+        configs = [] if s.int8 and s.mode == "float" else [s.other_config]
+        if s.mode == "ab":
+            configs.insert(0, s.ref_config)
+        hijacks, warnings = [], []
+        for config in dict.fromkeys(c for c in configs if c is not None):
+            for h in find_range_hijacks(ranges, config):
+                if h.tensor not in {x.tensor for x in hijacks}:
+                    hijacks.append(h)
+                    warnings.append(hijack_warning(ranges, config, h))
+        s.set_hijacks(tuple(hijacks), tuple(warnings))
 
     def _on_layer(self, _name: str) -> None:
         self.channel = None
@@ -135,11 +145,6 @@ class Analysis(QObject):
         if channel != self.channel:
             self.channel = channel
             self.request_layers()
-
-    def _clear_recommendation(self) -> None:
-        if self.recommendation is not None:
-            self.recommendation = None
-            self.recommendation_changed.emit(False)
 
     def _submit_long(self, fn, label: str, text: str) -> bool:
         return self.controller.long.submit(fn, label, text)
@@ -226,51 +231,75 @@ class Analysis(QObject):
                 f"{dataset.root}: cannot evaluate, the folder has no KITTI labels"
             )
             return
-        s = self.state
-        jobs = [("ref", s.ref_config, False, s.ref_label), ("other", s.other_config,
-                s.int8 and s.mode == "float", s.other_label)]  # fmt: skip
-        cache, gen = self._eval_cache, handle.generation
-        if jobs[1][2] and handle.int8 is None:
+        s, protocol = self.state, self.state.protocol
+        int8 = s.int8 and s.mode == "float"
+        jobs = [("ref", s.ref_config, False, s.ref_label),
+                ("other", s.other_config, int8, s.other_label)]  # fmt: skip
+        if s.ref_config is not None:  # A vs B: the float baseline too (exports record it)
+            jobs.append(("float", None, False, "float"))
+        if int8 and handle.int8 is None:
             self.state.error.emit("The INT8 model is still converting; evaluate when it is ready")
             return
+        tag = result_tag(s, eval_key(s, protocol), protocol)
+        run = self._evaluations(handle, dataset, jobs, protocol)
+        self._submit_long(lambda ctx: (run(ctx), tag), "evaluate",
+                          f"Evaluating on {len(dataset)} images")  # fmt: skip
 
-        def job(ctx: JobContext) -> Any:
+    def _evaluations(self, handle: Any, dataset: Any, jobs: list, protocol: str):
+        """The job body: each (which, config, int8, label) evaluated once per model, folder,
+        split and protocol (cached)."""
+        cache, gen = self._eval_cache, handle.generation
+
+        def run(ctx: JobContext) -> dict:
             from squeezelens.engine.evaluate import evaluate
 
             out = {}
             for which, config, int8, label in jobs:
-                key = (gen, str(dataset.root), dataset.split, repr(config), int8)
+                key = (gen, str(dataset.root), dataset.split, repr(config), int8, protocol)
                 if key not in cache:
                     ctx.set_text(f"Evaluating {label.lower()} on {len(dataset)} images")
                     det = handle.int8 if int8 else handle.detector
-                    cache[key] = evaluate(det, dataset, None if int8 else config,
+                    cache[key] = evaluate(det, dataset, None if int8 else config, protocol,
                                           progress=ctx.progress, cancel=ctx.token)  # fmt: skip
                 out[which] = cache[key]
-            return out, jobs[0][3], jobs[1][3]
+            return out
 
-        self._submit_long(job, "evaluate", f"Evaluating on {len(dataset)} images")
+        return run
 
     def _done_evaluate(self, value: Any) -> None:
-        out, ref_label, other_label = value
-        self.state.set_evaluation(EvalState(out["ref"], out["other"], ref_label, other_label))
+        out, tag = value
+        float_result = out.get("float", out["ref"] if tag.ref_config == "float" else None)
+        self.state.set_evaluation(EvalState(out["ref"], out["other"], tag.ref_label,
+                                            tag.other_label, tag, float_result))  # fmt: skip
         ref, other = out["ref"].map["r11"]["all"], out["other"].map["r11"]["all"]
         self.state.message.emit(
-            f"mAP R11: {ref_label} {ref:.4f}, {other_label} {other:.4f} ({other - ref:+.4f})"
+            f"mAP R11: {tag.ref_label} {ref:.4f}, {tag.other_label} {other:.4f} "
+            f"({other - ref:+.4f}) · {tag.scope()}"
         )
 
     # ------------------------------------------------------------------ sweep
-    def sweep(self, configs: list, repeats: int = 1) -> None:
-        """mAP vs bits for the given configs; points appear as they finish."""
+    def sweep(self, configs: list, repeats: int = 1, protocol: str = "official",
+              tag: ResultTag | None = None) -> None:  # fmt: skip
+        """mAP vs bits for the given configs, scored with ``protocol``; points appear as they
+        finish.  ``tag``: the settings the sweep panel describes (kept with the points)."""
         handle, dataset = self.controller.handle, self.state.dataset
         if handle is None or dataset is None or not dataset.has_labels:
             self.state.error.emit("A sweep needs a checkpoint and a labelled KITTI folder")
             return
-        from squeezelens.engine.sweep import run_sweep, sweep_meta, sweep_points
+        from squeezelens.engine.sweep import sweep_points
+
+        points = sweep_points(configs, repeats=repeats)
+        job = self._sweep_job(handle, dataset, points, protocol)
+        if self._submit_long(job, "sweep", f"Sweeping {len(points)} points ({protocol})"):
+            self.state.set_sweep([], running=True, tag=tag)
+
+    def _sweep_job(self, handle: Any, dataset: Any, points: list, protocol: str):
+        """The job body: run_sweep into this checkpoint's, folder's and protocol's folder."""
+        from squeezelens.engine.sweep import run_sweep, sweep_meta
 
         det = handle.detector
         sha = det.checkpoint.sha256 if det.checkpoint else "random"
-        points = sweep_points(configs, repeats=repeats)
-        out_dir = sweep_dir(self.sweep_root, sha, str(dataset.root), dataset.split)
+        out_dir = sweep_dir(self.sweep_root, sha, str(dataset.root), dataset.split, protocol)
         activations = any(p.quant is not None and p.quant.activation_bits for p in points)
         calibrate = self.controller.calibration if activations else None
 
@@ -283,93 +312,17 @@ class Analysis(QObject):
             calibration = calibrate() if calibrate else None
             if calibration is not None:
                 handle.calibrate(calibration)
-            meta = sweep_meta(det, dataset, "official", calibration)
+            meta = sweep_meta(det, dataset, protocol, calibration)
             keys = {p.key for p in points}
-            rows = run_sweep(
-                det, dataset, points, out_dir, meta, progress=progress, cancel=ctx.token
-            )
+            rows = run_sweep(det, dataset, points, out_dir, meta, protocol=protocol,
+                             progress=progress, cancel=ctx.token)  # fmt: skip
             return [r for r in rows if r["key"] in keys]
 
-        if self._submit_long(job, "sweep", f"Sweeping {len(points)} points"):
-            self.state.set_sweep([], running=True)
+        return job
 
     def _done_sweep(self, rows: list) -> None:
         self.state.set_sweep(rows, running=False)
         self.state.message.emit(f"Sweep finished: {len(rows)} points")
-
-    # ------------------------------------------------------------ sensitivity
-    def sensitivity(self) -> None:
-        """mAP drop of each layer quantized alone at the current bits and the few below them
-        (engine.sensitivity, on a subset of images); the engine's recommendation is kept."""
-        handle, dataset, config = (
-            self.controller.handle,
-            self.state.dataset,
-            self.state.other_config,
-        )
-        if handle is None or dataset is None or not dataset.has_labels or config is None:
-            self.state.error.emit(
-                "Sensitivity needs a model, a labelled KITTI folder and a quantized config"
-            )
-            return
-        subset = dataclasses.replace(dataset, records=dataset.records[:SENSITIVITY_IMAGES])
-
-        def job(ctx: JobContext) -> Any:
-            from squeezelens.engine.sensitivity import (
-                apply_recommendation,
-                layer_sensitivity,
-                sensitivity_bits,
-            )
-
-            result = layer_sensitivity(handle.detector, subset, config, bits=sensitivity_bits(config),
-                                       progress=ctx.progress, cancel=ctx.token)  # fmt: skip
-            return result, apply_recommendation(config, result), handle, config
-
-        self._submit_long(job, "sensitivity", f"Sensitivity on {len(subset)} images")
-
-    def _done_sensitivity(self, value: Any) -> None:
-        result, recommended, handle, config = value
-        if handle is not self.controller.handle or config != self.state.other_config:
-            self.state.message.emit(
-                "Sensitivity discarded: the model or the config changed while it ran"
-            )
-            return
-        self._sensitivity = (result, config)
-        self.state.set_sensitivity(*sensitivity_columns(result, config))
-        self.recommendation = recommended if recommended != config else None
-        self.recommendation_changed.emit(self.recommendation is not None)
-        self.state.message.emit(
-            "Sensitivity computed; 'Apply recommendation' sets per-layer bits"
-            if self.recommendation is not None
-            else "Sensitivity computed; every layer already has the recommended bits"
-        )
-
-    def apply_recommendation(self) -> None:
-        """Use the engine's recommendation (the config with per-layer bits) as the compared config."""
-        if self.recommendation is None or self.state.other_config is None:
-            self.state.error.emit("Compute the sensitivity of the current quantized config first")
-            return
-        self._set_other(self.recommendation)
-
-    def set_overrides(self, overrides: dict) -> bool:
-        """Per-layer bits ('float' or int) of the compared config (B in A-vs-B mode);
-        False when there is no quantized config to edit or the engine refused them."""
-        config = self.state.other_config
-        if config is None:
-            return False
-        try:
-            new = engine_api.config_replace(config, overrides=dict(overrides))
-        except ValueError as exc:
-            self.state.error.emit(str(exc))
-            return False
-        self._set_other(new)
-        return True
-
-    def _set_other(self, config: Any) -> None:
-        """Make ``config`` the compared config (B in A-vs-B mode, else the quantized one)."""
-        if self.state.mode == "ab":
-            self.state.set_quant(self.state.quant, config)
-        else:
-            self.state.set_quant(config, self.state.quant_b)
 
     # ----------------------------------------------------------------- export
     def export_quantized(self, path: str) -> None:

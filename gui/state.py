@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Signal
 
 from squeezelens.engine.compare import Comparison
 from squeezelens.engine.types import Detections
+from squeezelens.gui.provenance import ResultTag
 
 MODES = ("float", "ab")  # float vs config A, or config A vs config B
 VIEW_MODES = ("overlay", "side")
@@ -34,16 +35,22 @@ class ModelInfo:
     sha256: str = ""
     layer_names: tuple[str, ...] = ()
     tensor_sizes: dict[str, int] = field(default_factory=dict, compare=False)
+    tensor_ranges: dict[str, Any] = field(default_factory=dict, compare=False)  # TensorRange
 
 
 @dataclass(frozen=True)
 class ImageCounts:
-    """One image's row in the browser: GT, reference, other and changed boxes."""
+    """One image's row in the browser: GT, reference, other and changed boxes; with labels,
+    what the other model costs by the devkit's matching (engine.eval.hurt)."""
 
     gt: int
     ref: int
     other: int
     changes: int
+    scored: bool = False  # the hurt fields below were measured (the image has labels)
+    tp_lost: int = 0  # reference true positives the other model misses
+    recall_drop: float = 0.0  # reference recall minus the other's
+    fp_gained: int = 0  # the other's false positives minus the reference's
 
 
 @dataclass(frozen=True)
@@ -59,12 +66,15 @@ class ImageResult:
 
 @dataclass
 class EvalState:
-    """Evaluation results: reference and other EvalResult (engine objects)."""
+    """Evaluation results: reference and other EvalResult (engine objects), the settings
+    they were computed with (``tag``) and the float model's result (the baseline)."""
 
     ref: Any = None
     other: Any = None
     ref_label: str = "float"
     other_label: str = "quantized"
+    tag: ResultTag | None = None
+    float_result: Any = None
 
 
 @dataclass
@@ -73,6 +83,8 @@ class SweepState:
 
     points: list = field(default_factory=list)
     running: bool = False
+    tag: ResultTag | None = None  # the settings the sweep runs with
+    failure: str = ""  # why the last sweep stopped early ("" when it finished or runs)
 
 
 class AppState(QObject):
@@ -99,6 +111,9 @@ class AppState(QObject):
     activation_changed = Signal()
     eval_changed = Signal()
     sweep_changed = Signal()
+    protocol_changed = Signal(str)  # the evaluation protocol chosen for Evaluate
+    editing_changed = Signal(str)  # "a" or "b": the config the quantization panel edits
+    hijacks_changed = Signal()  # range hijacks of the compared config(s)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -125,6 +140,12 @@ class AppState(QObject):
         self.sensitivity_by_bits: dict[str, dict[int, float]] = {}  # ... at every tested width
         self.evaluation = EvalState()
         self.sweep = SweepState()
+        self.protocol: str = "official"
+        self.editing: str = "a"
+        self.sensitivity_tag: ResultTag | None = None  # what the sensitivity was measured on
+        self.sensitivity_noise: dict[str, float] = {}  # bootstrap spread of each shown drop
+        self.hijacks: tuple = ()  # engine RangeHijack of the compared config(s)
+        self.hijack_warnings: tuple[str, ...] = ()
         self.busy = False
         self.computing = False
         self.scanning = False
@@ -163,6 +184,7 @@ class AppState(QObject):
         self.counts = {}
         self.layer_rows, self.histogram, self.activations = [], None, None
         self.sensitivity, self.sensitivity_by_bits = {}, {}
+        self.sensitivity_tag, self.sensitivity_noise = None, {}
         self.evaluation = EvalState()
         self.model_changed.emit()
         self.counts_changed.emit(-1)
@@ -263,9 +285,37 @@ class AppState(QObject):
         self.evaluation = evaluation
         self.eval_changed.emit()
 
-    def set_sweep(self, points: list, running: bool) -> None:
-        self.sweep = SweepState(list(points), running)
+    def set_sweep(
+        self, points: list, running: bool, tag: ResultTag | None = None, failure: str = ""
+    ) -> None:
+        """The sweep's points; ``tag`` None keeps the running sweep's tag."""
+        self.sweep = SweepState(list(points), running, tag or self.sweep.tag, failure)
         self.sweep_changed.emit()
+
+    def set_protocol(self, protocol: str) -> None:
+        if protocol != self.protocol:
+            self.protocol = protocol
+            self.protocol_changed.emit(protocol)
+
+    def set_editing(self, which: str) -> None:
+        if which in ("a", "b") and which != self.editing:
+            self.editing = which
+            self.editing_changed.emit(which)
+
+    @property
+    def edited_config(self) -> Any:
+        """The config the quantization panel edits (B in A-vs-B mode when editing B)."""
+        return self.quant_b if self.mode == "ab" and self.editing == "b" else self.quant
+
+    def set_sensitivity_info(self, tag: ResultTag | None, noise: dict[str, float]) -> None:
+        """What the sensitivity column was measured on, and its per-layer noise."""
+        self.sensitivity_tag, self.sensitivity_noise = tag, dict(noise)
+        self.layers_changed.emit()
+
+    def set_hijacks(self, hijacks: tuple, warnings: tuple[str, ...]) -> None:
+        if (tuple(warnings), tuple(hijacks)) != (self.hijack_warnings, self.hijacks):
+            self.hijacks, self.hijack_warnings = tuple(hijacks), tuple(warnings)
+            self.hijacks_changed.emit()
 
     def set_busy(self, busy: bool) -> None:
         if busy != self.busy:
