@@ -34,11 +34,12 @@ class ResultTag:
     sha256: str
     key: tuple = field(default=(), compare=False)
     configs: dict = field(default_factory=dict, compare=False)  # label -> config dict or None
+    summary: str = ""  # what was computed, when not "reference vs other" (a sweep's curves)
 
     def caption(self) -> str:
         """'Float (float) vs Quantized (4 bits · global · nearest) · 45 images of val · official'."""
         models = f"{self.ref_label} ({self.ref_config}) vs {self.other_label} ({self.other_config})"
-        return SEP.join([models, self.scope()])
+        return SEP.join([self.summary or models, self.scope()])
 
     def scope(self) -> str:
         """'45 images of val · official protocol'."""

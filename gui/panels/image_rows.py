@@ -1,0 +1,148 @@
+"""The image browser's rows: what they sort by, and how they are drawn.
+
+A row is the thumbnail, the image's name and its counts (ground truth, reference,
+other), each line elided in the middle when the list is narrow (the full text is in
+the tooltip), and a badge at the right with the value the list is sorted by (changes,
+true positives lost, recall drop, false positives gained), which is laid out first
+and so never cut off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
+from PySide6.QtGui import QColor, QPainter, QPalette
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+Index = QModelIndex | QPersistentModelIndex
+ROLE = Qt.ItemDataRole.UserRole
+CHANGES_ROLE, ROW_ROLE, TP_LOST_ROLE, RECALL_ROLE, FP_ROLE, BADGE_ROLE, LINES_ROLE = (
+    ROLE + k for k in range(1, 8)
+)
+BADGE_COLOR = {"changes": "#56B4E9", "tp_lost": "#D55E00", "recall": "#D55E00", "fp": "#E69F00"}
+PAD = 4
+
+
+@dataclass(frozen=True)
+class Sort:
+    """One choice of the Sort box: its label, the role it sorts by, its badge."""
+
+    label: str
+    role: int
+    descending: bool
+    badge: str  # key of BADGE_COLOR, or "changes" for file order
+
+
+SORTS = (
+    Sort("File order", ROW_ROLE, False, "changes"),
+    Sort("Most changes", CHANGES_ROLE, True, "changes"),
+    Sort("True positives lost", TP_LOST_ROLE, True, "tp_lost"),
+    Sort("Recall drop", RECALL_ROLE, True, "recall"),
+    Sort("False positives gained", FP_ROLE, True, "fp"),
+)
+UNSCORED = -1e9  # sort key of a row not scanned yet or without labels: last
+
+
+def sort_value(counts: Any, role: int) -> float:
+    """The number a row sorts by under ``role`` (UNSCORED when it has none)."""
+    if counts is None:
+        return UNSCORED
+    if role == CHANGES_ROLE:
+        return counts.changes
+    if not counts.scored:
+        return UNSCORED
+    return {TP_LOST_ROLE: counts.tp_lost, RECALL_ROLE: counts.recall_drop,
+            FP_ROLE: counts.fp_gained}[role]  # fmt: skip
+
+
+def badge_text(counts: Any, badge: str) -> str:
+    """'Δ 7', '−2 TP', 'R −40%', '+3 FP' ('…' before the scan, '–' without labels)."""
+    if counts is None:
+        return "…"
+    if badge == "changes":
+        return f"Δ {counts.changes}"
+    if not counts.scored:
+        return "–"
+    if badge == "tp_lost":
+        return f"−{counts.tp_lost} TP" if counts.tp_lost else "0 TP"
+    if badge == "recall":
+        pct = round(100 * counts.recall_drop)
+        return "R ±0%" if pct == 0 else f"R {-pct:+d}%".replace("-", "−")
+    return f"{counts.fp_gained:+d} FP".replace("-", "−")
+
+
+def tooltip(path: str, counts: Any, ref: str, other: str) -> str:
+    """The row's full text: path and every count."""
+    if counts is None:
+        return f"{path}\nnot scanned yet"
+    text = (f"{path}\nGT {counts.gt} · {ref} {counts.ref} · {other} {counts.other} · "
+            f"{counts.changes} boxes changed (lost + new + class flips)")  # fmt: skip
+    if counts.scored:
+        text += (f"\n{other} loses {counts.tp_lost} of {ref}'s true positives (devkit matching) · "
+                 f"recall {-100 * counts.recall_drop:+.0f}% · false positives "
+                 f"{counts.fp_gained:+d}")  # fmt: skip
+    return text
+
+
+class ImageRowDelegate(QStyledItemDelegate):
+    """Thumbnail, two elided lines, and the sort key's badge (never elided)."""
+
+    badge = "changes"
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:  # noqa: N802
+        line = option.fontMetrics.height()
+        icon = option.decorationSize.height() if option.decorationSize.isValid() else 0
+        return QSize(option.rect.width() or 200, max(icon, 2 * line) + 2 * PAD)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        style = opt.widget.style() if opt.widget else None
+        lines = index.data(LINES_ROLE) or ("", "")
+        opt.text = ""  # the panel is drawn by the style, the text here
+        if style is not None:
+            style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, opt.widget)
+        painter.save()
+        rect = option.rect.adjusted(PAD, PAD, -PAD, -PAD)
+        icon_w = opt.decorationSize.width() + PAD if not opt.icon.isNull() else 0
+        text_rect = rect.adjusted(icon_w, 0, 0, 0)
+        badge = index.data(BADGE_ROLE) or ""
+        badge_rect = self._badge_rect(opt, text_rect, badge)
+        text_rect.setRight(badge_rect.left() - PAD)
+        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
+        role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        painter.setPen(opt.palette.color(role))
+        metrics, line_h = opt.fontMetrics, opt.fontMetrics.height()
+        for k, text in enumerate(lines[:2]):
+            shown = metrics.elidedText(
+                text, Qt.TextElideMode.ElideMiddle, max(0, text_rect.width())
+            )
+            line = QRect(text_rect.left(), text_rect.top() + k * line_h, text_rect.width(), line_h)
+            painter.drawText(
+                line, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, shown
+            )
+        self._draw_badge(painter, badge_rect, badge)
+        painter.restore()
+
+    @staticmethod
+    def badge_width(option: QStyleOptionViewItem, text: str) -> int:
+        return option.fontMetrics.horizontalAdvance(text) + 2 * PAD if text else 0
+
+    def _badge_rect(self, opt: QStyleOptionViewItem, area: QRect, text: str) -> QRect:
+        w, h = self.badge_width(opt, text), opt.fontMetrics.height() + 2
+        return QRect(area.right() - w + 1, area.center().y() - h // 2, w, h)
+
+    def _draw_badge(self, painter: QPainter, rect: QRect, text: str) -> None:
+        if not text:
+            return
+        color = QColor(BADGE_COLOR.get(self.badge, "#56B4E9"))
+        if text in ("…", "–", "0 TP", "R ±0%", "+0 FP", "Δ 0"):
+            color = QColor("#BBBBBB")
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(color)
+        painter.drawRoundedRect(rect, 4, 4)
+        painter.setPen(QColor("#000000"))
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
