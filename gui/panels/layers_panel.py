@@ -193,7 +193,7 @@ class LayersPanel(QWidget):
         self.apply_button.setEnabled(self.analysis.recommendation is not None)
 
     def _select_current(self) -> None:
-        self.select_layer(self.state.selected_layer)
+        self.select_layer(self.state.selected_layer, scroll=False)
 
     def _set_row(self, r: int, row, info, override, config) -> None:
         cells = row_cells(self.state, r, row, info, override, config)
@@ -294,13 +294,14 @@ class LayersPanel(QWidget):
         if not self.analysis.set_overrides(overrides):
             self._fill()
 
-    def select_layer(self, layer: str) -> None:
-        """Select and show ``layer``'s row (whatever the table's sort)."""
+    def select_layer(self, layer: str, scroll: bool = True) -> None:
+        """Select (and show) ``layer``'s row, whatever the table's sort."""
         for r in range(self.table.rowCount()):
             item = self.table.item(r, 0)
             if item is not None and item.text() == layer:
                 self.table.selectRow(r)
-                self.table.scrollToItem(item)
+                if scroll:
+                    self.table.scrollToItem(item)
                 return
 
     def select_row(self, index: QModelIndex | int) -> None:

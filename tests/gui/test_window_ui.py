@@ -122,7 +122,9 @@ def test_levels_over_translucent_bars_and_one_channel_per_channel(loaded, qtbot,
     assert np.allclose(np.sort(win.state.histogram.levels), np.sort(grid.levels[c]))
     spin, plot = win.layers_panel.channel_spin, win.layers_panel.hist
     assert spin.isVisible() and spin.value() == c
-    assert f"channel {c} of {n} (widest range)" in plot.getPlotItem().titleLabel.text
+    info = win.layers_panel.histograms.channel_info
+    assert info.isVisible() and info.text() == f"of {n} (widest range)"
+    assert f"ch {c} ·" in plot.getPlotItem().titleLabel.text
     items = {i.name(): i for i in plot.listDataItems()}
     assert items["levels"].zValue() > items["float"].zValue()  # levels over the bars
     fill = pg.mkBrush(items["float"].opts["fillBrush"])
@@ -133,7 +135,8 @@ def test_levels_over_translucent_bars_and_one_channel_per_channel(loaded, qtbot,
     wait_idle(qtbot, win)
     assert win.state.histogram_channel[0] == other
     assert np.allclose(np.sort(win.state.histogram.levels), np.sort(grid.levels[other]))
-    assert f"channel {other} of {n} ·" in plot.getPlotItem().titleLabel.text
+    assert f"ch {other} ·" in plot.getPlotItem().titleLabel.text
+    assert info.text() == f"of {n}"
     win.quant_panel.scale.setCurrentText("layer")
     wait_idle(qtbot, win)
     assert win.state.histogram_channel is None and not spin.isVisible()
