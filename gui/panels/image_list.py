@@ -189,7 +189,7 @@ class ImageListPanel(QWidget):
         self.only_changed = QCheckBox("Only images quantization changed")
         self.only_changed.setObjectName("onlyChangedCheck")
         self.only_changed.toggled.connect(self.proxy.set_only_changed)
-        self.only_tp_lost = QCheckBox("Only images where a true positive is lost")
+        self.only_tp_lost = QCheckBox("Only images losing a true positive")
         self.only_tp_lost.setObjectName("onlyTpLostCheck")
         self.only_tp_lost.setToolTip("Images where the quantized model misses an object the float "
                                      "model finds, by the KITTI devkit's matching at the score "
@@ -203,7 +203,7 @@ class ImageListPanel(QWidget):
         self.sort.currentIndexChanged.connect(self._sort)
         self._build_split_and_scan()
         self.setMinimumWidth(200)
-        self.summary = QLabel("No images")
+        self.summary = QLabel("No images", wordWrap=True)
         self.summary.setObjectName("listSummary")
         self._layout()
         state.image_changed.connect(self._select_current)
@@ -297,8 +297,8 @@ class ImageListPanel(QWidget):
         ab = self.state.mode == "ab"
         word = "B differs from A" if ab else "quantization changed"
         self.only_changed.setText(f"Only images {word}")
-        lost = "B loses a true positive of A" if ab else "a true positive is lost"
-        self.only_tp_lost.setText(f"Only images where {lost}")
+        self.only_tp_lost.setText("Only images where B misses A's TP" if ab
+                                  else "Only images losing a true positive")  # fmt: skip
 
     def _update_summary(self, *_args) -> None:
         ds = self.state.dataset

@@ -2,9 +2,9 @@
 
 A row is the thumbnail, the image's name and its counts (ground truth, reference,
 other), each line elided in the middle when the list is narrow (the full text is in
-the tooltip), and a badge at the right with the value the list is sorted by (changes,
-true positives lost, recall drop, false positives gained), which is laid out first
-and so never cut off.
+the tooltip), and, right of the name, a badge with the value the list is sorted by
+(changes, true positives lost, recall drop, false positives gained), which is laid
+out first and so never cut off.
 """
 
 from __future__ import annotations
@@ -105,34 +105,35 @@ class ImageRowDelegate(QStyledItemDelegate):
         if style is not None:
             style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, opt.widget)
         painter.save()
-        rect = option.rect.adjusted(PAD, PAD, -PAD, -PAD)
-        icon_w = opt.decorationSize.width() + PAD if not opt.icon.isNull() else 0
-        text_rect = rect.adjusted(icon_w, 0, 0, 0)
-        badge = index.data(BADGE_ROLE) or ""
-        badge_rect = self._badge_rect(opt, text_rect, badge)
-        text_rect.setRight(badge_rect.left() - PAD)
+        first, second = self.text_lines(opt, index.data(BADGE_ROLE) or "")
+        badge_rect = self._badge_rect(opt, first, index.data(BADGE_ROLE) or "")
         selected = bool(opt.state & QStyle.StateFlag.State_Selected)
         role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         painter.setPen(opt.palette.color(role))
-        metrics, line_h = opt.fontMetrics, opt.fontMetrics.height()
-        for k, text in enumerate(lines[:2]):
-            shown = metrics.elidedText(
-                text, Qt.TextElideMode.ElideMiddle, max(0, text_rect.width())
-            )
-            line = QRect(text_rect.left(), text_rect.top() + k * line_h, text_rect.width(), line_h)
-            painter.drawText(
-                line, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, shown
-            )
-        self._draw_badge(painter, badge_rect, badge)
+        align = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+        for line, text in zip((first, second), lines):
+            mode, room = Qt.TextElideMode.ElideMiddle, max(0, line.width())
+            painter.drawText(line, align, opt.fontMetrics.elidedText(text, mode, room))
+        self._draw_badge(painter, badge_rect, index.data(BADGE_ROLE) or "")
         painter.restore()
+
+    def text_lines(self, opt: QStyleOptionViewItem, badge: str) -> tuple[QRect, QRect]:
+        """The rectangles of the two text lines: the first ends before the badge."""
+        rect = opt.rect.adjusted(PAD, PAD, -PAD, -PAD)
+        icon_w = opt.decorationSize.width() + PAD if opt.decorationSize.isValid() else 0
+        line_h = opt.fontMetrics.height()
+        first = QRect(rect.left() + icon_w, rect.top(), rect.width() - icon_w, line_h)
+        second = first.translated(0, line_h)
+        first.setRight(first.right() - self.badge_width(opt, badge) - PAD)
+        return first, second
 
     @staticmethod
     def badge_width(option: QStyleOptionViewItem, text: str) -> int:
         return option.fontMetrics.horizontalAdvance(text) + 2 * PAD if text else 0
 
-    def _badge_rect(self, opt: QStyleOptionViewItem, area: QRect, text: str) -> QRect:
-        w, h = self.badge_width(opt, text), opt.fontMetrics.height() + 2
-        return QRect(area.right() - w + 1, area.center().y() - h // 2, w, h)
+    def _badge_rect(self, opt: QStyleOptionViewItem, line: QRect, text: str) -> QRect:
+        w, h = self.badge_width(opt, text), opt.fontMetrics.height()
+        return QRect(line.right() - w + 1, line.top(), w, h)
 
     def _draw_badge(self, painter: QPainter, rect: QRect, text: str) -> None:
         if not text:

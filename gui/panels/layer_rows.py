@@ -47,8 +47,9 @@ def sensitivity_tip(state: Any, layer: str) -> str:
         return f"{head}: Compute sensitivity"
     widths = " · ".join(f"{b} bits {d:+.4f}" for b, d in sorted(drops.items()))
     noise = state.sensitivity_noise.get(layer)
-    spread = f"\nEvaluation noise at the bits shown: ±{noise:.4f} (bootstrap over images)"
-    return f"{head}: {widths}" + (spread if noise is not None else "")
+    if noise is None:
+        return f"{head}: {widths}"
+    return f"{head}: {widths}\nEvaluation noise at the bits shown: ±{noise:.4f} (bootstrap)"
 
 
 def sensitivity_cell(state: Any, layer: str) -> tuple[str, float]:

@@ -13,7 +13,7 @@ the float vs quantized activation SQNR of every layer on the current image
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, Qt
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSplitter,
+    QStyle,
     QStyledItemDelegate,
     QTableWidget,
     QTableWidgetItem,
@@ -48,6 +49,7 @@ MIN_DROP = 0.005  # ... and exceed this (the engine's recommendation tolerance)
 SENSITIVE_BRUSH = QColor(213, 94, 0, 70)  # vermillion, translucent
 HIJACK_BRUSH = QColor(230, 159, 0, 110)  # orange
 STALE_COLOR = QColor("#9a9a9a")
+WARNING = QStyle.StandardPixmap.SP_MessageBoxWarning
 
 
 class BitsDelegate(QStyledItemDelegate):
@@ -232,6 +234,9 @@ class LayersPanel(QWidget):
         """Hijacked ranges and the most sensitive layers get a background and a tooltip."""
         name, rng, sens = (self.table.item(r, c) for c in (0, RANGE_COL, SENS_COL))
         name.setBackground(QBrush(HIJACK_BRUSH) if hijack else QBrush())
+        name.setIcon(
+            self.style().standardIcon(WARNING) if hijack else QIcon()
+        )  # shows when selected
         rng.setBackground(QBrush(HIJACK_BRUSH) if hijack else QBrush())
         rng.setToolTip(hijack or "Weights' min … max (kernel and bias)")
         name.setToolTip(hijack or "")

@@ -4,16 +4,19 @@ A :class:`ResultCaption` is the line above a result (AP table and PR curves, swe
 plot): the compared configs, images, split and protocol of its
 :class:`~gui.provenance.ResultTag`.  When the settings change, :meth:`set_stale`
 turns the line into a warning ("settings changed — Evaluate again") and greys the
-result widgets (translucent: they stay readable, but read as old).
+result widgets: a translucent white veil over them (:class:`StaleVeil`), so they stay
+readable but read as old, on any style and in screenshots alike.
 """
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QGraphicsOpacityEffect, QLabel, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QColor, QPainter
+from PySide6.QtWidgets import QLabel, QWidget
 
 from squeezelens.gui.provenance import ResultTag, stale_text
 
-STALE_OPACITY = 0.35
+VEIL = QColor(255, 255, 255, 175)
 STALE_STYLE = "color: #D55E00; font-weight: 600;"
 
 
@@ -48,15 +51,37 @@ class ResultCaption(QLabel):
         self._greyed.extend(widgets)
 
 
+class StaleVeil(QWidget):
+    """A translucent white layer over a widget, passing every mouse event through."""
+
+    def __init__(self, target: QWidget) -> None:
+        super().__init__(target, objectName="staleVeil")
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        target.installEventFilter(self)
+        self.setGeometry(target.rect())
+        self.hide()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.Resize:
+            self.setGeometry(watched.rect())
+        return False
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        QPainter(self).fillRect(self.rect(), VEIL)
+
+
 def grey(widget: QWidget, on: bool) -> None:
-    """Draw ``widget`` translucent (``on``) or normally."""
-    if on and not is_greyed(widget):
-        effect = QGraphicsOpacityEffect(widget)
-        effect.setOpacity(STALE_OPACITY)
-        widget.setGraphicsEffect(effect)
-    elif widget.graphicsEffect() is not None:
-        widget.setGraphicsEffect(None)
+    """Veil ``widget`` (``on``) or show it plainly."""
+    veil = widget.findChild(StaleVeil, "staleVeil")
+    if veil is None:
+        if not on:
+            return
+        veil = StaleVeil(widget)
+    veil.setVisible(on)
+    if on:
+        veil.raise_()
 
 
 def is_greyed(widget: QWidget) -> bool:
-    return isinstance(widget.graphicsEffect(), QGraphicsOpacityEffect)
+    veil = widget.findChild(StaleVeil, "staleVeil")
+    return veil is not None and veil.isVisibleTo(widget)
