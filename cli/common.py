@@ -95,6 +95,24 @@ def load_detector(args):
     return Detector.from_checkpoint(resolve_checkpoint(args), input_size=args.input_size)
 
 
+def warn_range_hijacks(detector, configs) -> list[str]:
+    """Print on stderr the range-hijack warnings of the quantized ``configs`` (engine.quant.hijack:
+    the hint the GUI shows), one per hijacking tensor and range unit (a sweep's widths alike);
+    returns them."""
+    from squeezelens.engine.quant.hijack import find_range_hijacks, hijack_warning, tensor_ranges
+
+    configs = [c for c in configs if c is not None]
+    ranges = tensor_ranges(detector.float_weights) if configs else {}
+    warnings: dict[tuple[str, str], str] = {}
+    for config in configs:
+        for h in find_range_hijacks(ranges, config):
+            if (h.tensor, h.unit) not in warnings:
+                warnings[(h.tensor, h.unit)] = hijack_warning(ranges, config, h)
+    for warning in warnings.values():
+        say(f"warning: {warning}")
+    return list(warnings.values())
+
+
 def prepare_out_dir(path: Path, flag: str = "--out") -> Path:
     """Create an output folder (and parents) or raise a one-line InputError naming it."""
     path = Path(path)

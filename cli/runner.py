@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from squeezelens.cli.common import calibration_source, say
+from squeezelens.cli.common import calibration_source, say, warn_range_hijacks
 from squeezelens.engine.errors import InputError
 
 
@@ -67,6 +67,7 @@ def check_quant_flags(args):
 def build_runner(args, detector):
     """(runner with .detect, quant config or None, a one-line description)."""
     quant, calibration = check_quant_flags(args)
+    warn_range_hijacks(detector, [quant])
     if calibration is not None:
         say(f"calibrating on {len(calibration)} images ({calibration.source})")
     if getattr(args, "int8", False):

@@ -24,6 +24,7 @@ from squeezelens.cli.common import (
     calibration_source,
     load_detector,
     say,
+    warn_range_hijacks,
 )
 from squeezelens.engine.errors import InputError
 
@@ -75,6 +76,7 @@ def run(args) -> int:
     quant = quant_config_from_args(args)  # validate before the slow model load
     calibration = _calibration(args, quant)
     detector = load_detector(args)
+    warn_range_hijacks(detector, [quant])
     if calibration is not None:
         say(f"calibrating activations on {len(calibration)} images ({calibration.source})")
     npz, side = write_quantized(args.out, detector, quant, calibration)

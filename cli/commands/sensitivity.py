@@ -22,6 +22,7 @@ from squeezelens.cli.common import (
     load_detector,
     resolve_kitti_root,
     say,
+    warn_range_hijacks,
 )
 from squeezelens.cli.progress import ProgressBar
 from squeezelens.engine.atomic import write_json_atomic
@@ -95,6 +96,7 @@ def run(args) -> int:
     bits = _test_bits(args.test_bits, config)
     dataset = open_dataset(resolve_kitti_root(args), args.split)
     detector = load_detector(args)
+    warn_range_hijacks(detector, [config])
     say(f"testing {len(bits)} bit widths per layer on {len(dataset)} images ({dataset.split})")
     result = layer_sensitivity(detector, dataset, config, bits=bits, protocol=args.protocol,
                                progress=ProgressBar("sensitivity"))  # fmt: skip

@@ -30,6 +30,7 @@ from squeezelens.cli.common import (
     load_detector,
     resolve_kitti_root,
     say,
+    warn_range_hijacks,
 )
 from squeezelens.cli.progress import ProgressBar
 from squeezelens.engine.errors import InputError
@@ -104,6 +105,7 @@ def run(args) -> int:
         raise InputError("cannot sweep: the folder has no KITTI labels", dataset.root)
     calibration = _calibration(args, points)  # before the slow model load
     detector = load_detector(args)
+    warn_range_hijacks(detector, [p.quant for p in points])
     if calibration is not None:
         detector.calibrate_activations(calibration.images())
     meta = sweep_meta(detector, dataset, args.protocol, calibration)
