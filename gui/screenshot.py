@@ -88,6 +88,8 @@ class ScreenshotDriver(QObject):
         long = self.window.controller.long
         job = long.running()
         where = f"the {job} job was still running" if job else "the window was still busy"
+        if not self._started:
+            where += f" (the {step!r} step had not started)"
         shown = self.window.statusBar().findChild(QObject, "jobProgress")
         if job and shown is not None and shown.maximum() > 0:
             where += f" ({shown.value()} of {shown.maximum()} done)"
