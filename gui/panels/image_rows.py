@@ -105,8 +105,8 @@ class ImageRowDelegate(QStyledItemDelegate):
         if style is not None:
             style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, opt.widget)
         painter.save()
-        first, second = self.text_lines(opt, index.data(BADGE_ROLE) or "")
-        badge_rect = self._badge_rect(opt, first, index.data(BADGE_ROLE) or "")
+        badge = index.data(BADGE_ROLE) or ""
+        first, second, badge_rect = self.row_layout(opt, badge)
         selected = bool(opt.state & QStyle.StateFlag.State_Selected)
         role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         painter.setPen(opt.palette.color(role))
@@ -114,26 +114,25 @@ class ImageRowDelegate(QStyledItemDelegate):
         for line, text in zip((first, second), lines):
             mode, room = Qt.TextElideMode.ElideMiddle, max(0, line.width())
             painter.drawText(line, align, opt.fontMetrics.elidedText(text, mode, room))
-        self._draw_badge(painter, badge_rect, index.data(BADGE_ROLE) or "")
+        self._draw_badge(painter, badge_rect, badge)
         painter.restore()
 
-    def text_lines(self, opt: QStyleOptionViewItem, badge: str) -> tuple[QRect, QRect]:
-        """The rectangles of the two text lines: the first ends before the badge."""
+    def row_layout(self, opt: QStyleOptionViewItem, badge: str) -> tuple[QRect, QRect, QRect]:
+        """(first text line, second text line, badge): the badge at the right end of the
+        first line, which ends before it; the second line spans the row."""
         rect = opt.rect.adjusted(PAD, PAD, -PAD, -PAD)
         icon_w = opt.decorationSize.width() + PAD if opt.decorationSize.isValid() else 0
         line_h = opt.fontMetrics.height()
         first = QRect(rect.left() + icon_w, rect.top(), rect.width() - icon_w, line_h)
         second = first.translated(0, line_h)
-        first.setRight(first.right() - self.badge_width(opt, badge) - PAD)
-        return first, second
+        w = self.badge_width(opt, badge)
+        badge_rect = QRect(first.right() - w + 1, first.top(), w, line_h)
+        first.setRight(badge_rect.left() - PAD)
+        return first, second, badge_rect
 
     @staticmethod
     def badge_width(option: QStyleOptionViewItem, text: str) -> int:
         return option.fontMetrics.horizontalAdvance(text) + 2 * PAD if text else 0
-
-    def _badge_rect(self, opt: QStyleOptionViewItem, line: QRect, text: str) -> QRect:
-        w, h = self.badge_width(opt, text), opt.fontMetrics.height()
-        return QRect(line.right() - w + 1, line.top(), w, h)
 
     def _draw_badge(self, painter: QPainter, rect: QRect, text: str) -> None:
         if not text:

@@ -84,7 +84,7 @@ class MetricsPanel(QWidget):
         self.summary = QLabel("Not evaluated yet: press Evaluate", objectName="evalSummary")
         self.summary.setWordWrap(True)
         self._build()
-        self.caption.greys(self.table, self.plot)
+        self.caption.greys(self.table, self.plot, self.summary)
         self.class_combo.currentIndexChanged.connect(self._draw_curves)
         self.diff_combo.currentIndexChanged.connect(self._draw_curves)
         self.protocol_combo.currentTextChanged.connect(state.set_protocol)

@@ -86,12 +86,13 @@ def test_row_text_and_badge_fit_at_the_default_width(loaded):
         view.initViewItemOption(option)
         option.rect = view.visualRect(index)
         delegate.initStyleOption(option, index)
-        first, second = delegate.text_lines(option, index.data(BADGE_ROLE))
+        first, second, badge = delegate.row_layout(option, index.data(BADGE_ROLE))
         stem, counts = index.data(Qt.ItemDataRole.DisplayRole).split("\n")
         assert metrics.horizontalAdvance(stem) <= first.width()
         assert metrics.horizontalAdvance(counts) <= second.width()
-        badge = delegate.badge_width(option, index.data(BADGE_ROLE))
-        assert first.right() + badge < option.rect.right()  # the badge inside the row
+        assert not badge.intersects(first) and not badge.intersects(second)
+        assert badge.width() >= metrics.horizontalAdvance(index.data(BADGE_ROLE))
+        assert option.rect.contains(badge)  # whole: never cut off
     assert panel.only_tp_lost.sizeHint().width() <= panel.only_tp_lost.width()
 
 
