@@ -54,7 +54,7 @@ class ActivationChart(pg.PlotWidget):
         sqnr = np.array([min(r.sqnr_db, SQNR_CAP) for r in self.rows], dtype=float)
         x = np.arange(len(self.rows))
         self.addItem(pg.BarGraphItem(x=x, height=sqnr, width=0.7, brush=HIST_QUANT))
-        self.setXRange(-0.6, len(self.rows) - 0.4, padding=0)
+        self.setXRange(-1.2, len(self.rows) + 0.2, padding=0)  # room for the end labels
         worst = min(self.rows, key=lambda r: r.sqnr_db)
         self.setTitle(
             f"Activation SQNR (dB) · worst {worst.name} {worst.sqnr_db:.1f} dB", size="10pt"
@@ -77,15 +77,18 @@ class ActivationChart(pg.PlotWidget):
         return view.width() / max(x1 - x0, 1e-9)
 
     def _set_ticks(self) -> None:
-        """The module names, left to right, each kept only when it clears the last kept one
-        by :data:`LABEL_GAP` pixels at the current width (none overlap)."""
+        """The module names, left to right, each kept only when it lies wholly on the axis
+        (the axis drops a label that does not) and clears the last kept one by
+        :data:`LABEL_GAP` pixels at the current width: none overlap."""
         metrics = QFontMetrics(self.getAxis("bottom").font())
-        per_bar, kept, right = self.pixels_per_bar(), [], -math.inf
+        view = self.getPlotItem().getViewBox()
+        x0, per_bar, width = view.viewRange()[0][0], self.pixels_per_bar(), view.width()
+        kept, right = [], -math.inf
         for i, name in self.candidate_ticks():
-            half = metrics.horizontalAdvance(name) / 2
-            if i * per_bar - half >= right + LABEL_GAP:
+            pos, half = (i - x0) * per_bar, metrics.horizontalAdvance(name) / 2
+            if pos - half >= max(0.0, right + LABEL_GAP) and pos + half <= width:
                 kept.append((i, name))
-                right = i * per_bar + half
+                right = pos + half
         self._ticks = kept
         self.getAxis("bottom").setTicks([kept])
 
