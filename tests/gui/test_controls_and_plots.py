@@ -42,9 +42,14 @@ def test_activation_bits_tooltip_explains_the_format_and_the_calibration_images(
 
 
 # ------------------------------------------------------------------ item 7
-def _hijack(win, tiny_detector, peak: float = 9.0) -> None:
-    """Give the loaded model's ranges a fire8/squeeze1x1 bias reaching ``peak``."""
+def _hijack(win, qtbot, tiny_detector, peak: float = 9.0) -> None:
+    """Quantize at 8 bits, then give the loaded model's ranges a fire8/squeeze1x1 bias
+    reaching ``peak``."""
     from squeezelens.engine.quant.hijack import tensor_ranges
+
+    win.quant_panel.bits.setValue(8)
+    win.quant_panel.float_button.setChecked(False)
+    wait_idle(qtbot, win)
 
     weights = dict(tiny_detector.float_weights)
     biases = weights["fire8/squeeze1x1/biases"].copy()
@@ -59,10 +64,7 @@ def test_a_hijacked_range_shows_a_hint_and_is_highlighted_in_layers(loaded, qtbo
     from squeezelens.gui.panels import layers_panel as lp
 
     win = loaded
-    win.quant_panel.bits.setValue(8)
-    win.quant_panel.float_button.setChecked(False)
-    wait_idle(qtbot, win)
-    _hijack(win, tiny_detector)
+    _hijack(win, qtbot, tiny_detector)
     hint = win.hint
     assert hint.isVisible() and "fire8/squeeze1x1/biases reaches +9.00" in hint.text
     assert "float biases (--quantize-biases off)" in hint.text
@@ -83,10 +85,7 @@ def test_a_hijacked_range_shows_a_hint_and_is_highlighted_in_layers(loaded, qtbo
 
 def test_a_dismissed_hint_returns_only_for_other_findings(loaded, qtbot, tiny_detector):
     win = loaded
-    win.quant_panel.bits.setValue(8)
-    win.quant_panel.float_button.setChecked(False)
-    wait_idle(qtbot, win)
-    _hijack(win, tiny_detector)
+    _hijack(win, qtbot, tiny_detector)
     win.hint.dismiss()
     win.analysis.update_hijacks()
     assert not win.hint.isVisible()
