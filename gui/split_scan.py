@@ -31,11 +31,13 @@ class SplitScan:
     _pairs: dict[int, tuple[Detections, Detections]]
     _pairs_key: tuple
 
-    def _store_pair(self, key: tuple, index: int, ref: Detections, other: Detections) -> None:
+    def _store_pair(self, key: tuple, index: int, ref: Detections, other: Detections,
+                    counts: ImageCounts | None = None) -> None:  # fmt: skip
+        """Keep a scanned pair and show its counts (``counts``: already computed, on a worker)."""
         if key != self._pairs_key:
             self._pairs, self._pairs_key = {}, key
         self._pairs[index] = (ref, other)
-        self.state.set_counts(index, self._counts(index, ref, other))
+        self.state.set_counts(index, counts or self._counts(index, ref, other))
 
     def _counts(self, index: int, ref: Detections, other: Detections) -> ImageCounts:
         record = self.state.dataset.records[index] if self.state.dataset else None
@@ -89,6 +91,7 @@ class SplitScan:
             return
         todo = [i for i in range(len(dataset)) if i not in self._pairs]
         records = dataset.records
+        names = self.state.model.class_names if self.state.model else ()
 
         def detect(ctx: JobContext, images: dict, i: int, config: Any, int8: bool = False):
             from squeezelens.engine.data.images import read_image_bgr
@@ -108,17 +111,21 @@ class SplitScan:
                 # reference first, then the other config: fewer weight swaps
                 refs = [detect(ctx, images, i, key[1]) for i in chunk]
                 others = [detect(ctx, images, i, key[2], key[3]) for i in chunk]
-                yield key, list(zip(chunk, refs, others))
+                t = self.state.threshold  # counts here: the devkit matching costs ~1 ms an image
+                counts = [image_counts(records[i], names, r, o, t)
+                          for i, r, o in zip(chunk, refs, others)]  # fmt: skip
+                yield key, t, list(zip(chunk, refs, others, counts))
 
         if todo:
             self.model_runner.submit("scan", scan, "scan")
 
     def _partial_scan(self, result: JobResult) -> None:
-        key, rows = result.value
+        key, t, rows = result.value
         if key != self._config_key():
             return
-        for index, ref, other in rows:
-            self._store_pair(key, index, ref, other)
+        current = t == self.state.threshold  # else recounted here at the new threshold
+        for index, ref, other, counts in rows:
+            self._store_pair(key, index, ref, other, counts if current else None)
 
     def pair(self, index: int) -> tuple[Detections, Detections] | None:
         """The cached (reference, other) detections of an image, if scanned."""

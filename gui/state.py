@@ -17,6 +17,7 @@ from squeezelens.engine.compare import Comparison
 from squeezelens.engine.types import Detections
 from squeezelens.gui.provenance import ResultTag
 
+KEEP = object()  # set_sweep: keep the sweep's tag
 MODES = ("float", "ab")  # float vs config A, or config A vs config B
 VIEW_MODES = ("overlay", "side")
 LAYERS = ("gt", "ref", "other")
@@ -285,11 +286,11 @@ class AppState(QObject):
         self.evaluation = evaluation
         self.eval_changed.emit()
 
-    def set_sweep(
-        self, points: list, running: bool, tag: ResultTag | None = None, failure: str = ""
-    ) -> None:
-        """The sweep's points; ``tag`` None keeps the running sweep's tag."""
-        self.sweep = SweepState(list(points), running, tag or self.sweep.tag, failure)
+    def set_sweep(self, points: list, running: bool, tag: Any = KEEP, failure: str = "") -> None:
+        """The sweep's points; ``tag`` (a ResultTag, or None for a sweep without one) is the
+        settings of a sweep that starts; left out, the sweep keeps its tag."""
+        tag = self.sweep.tag if tag is KEEP else tag
+        self.sweep = SweepState(list(points), running, tag, failure)
         self.sweep_changed.emit()
 
     def set_protocol(self, protocol: str) -> None:

@@ -118,8 +118,8 @@ class LayersPanel(QWidget):
         analysis.recommendation_changed.connect(self.apply_button.setEnabled)
         state.layers_changed.connect(self._fill)
         state.hijacks_changed.connect(self._fill)
-        for signal in (state.quant_changed, state.protocol_changed, state.dataset_changed):
-            signal.connect(self._fill)
+        for signal in (state.protocol_changed, state.dataset_changed):  # config changes: via
+            signal.connect(self._on_settings)  # Analysis._refresh_sensitivity
         state.activation_changed.connect(lambda: self.act_plot.set_rows(state.activations))
         if not engine_api.has("diagnostics"):
             self.setToolTip(engine_api.missing_reason("diagnostics"))
@@ -193,6 +193,11 @@ class LayersPanel(QWidget):
         self._filling = False
         self._caption()
         self.apply_button.setEnabled(self.analysis.recommendation is not None)
+
+    def _on_settings(self, *_args) -> None:
+        """Another protocol or image set: a measured sensitivity turns stale."""
+        if self.state.sensitivity_tag is not None:
+            self._fill()
 
     def _select_current(self) -> None:
         self.select_layer(self.state.selected_layer, scroll=False)

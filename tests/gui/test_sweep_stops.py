@@ -71,7 +71,7 @@ def _driver(win, **args) -> ScreenshotDriver:
     base = {"screenshot": None, "image": None, "bits": None, "view": None, "tab": "sweep",
             "evaluate": False, "sweep": "both", "sweep_bits": (2, 9), "screenshot_timeout": 1.0}  # fmt: skip
     driver = ScreenshotDriver(win, SimpleNamespace(**{**base, **args}))
-    driver._save = lambda: driver.timer.stop()  # keep the window: the test looks at it
+    driver._save = lambda: None  # keep the window open: the test looks at it
     return driver
 
 
