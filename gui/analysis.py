@@ -64,7 +64,6 @@ class Analysis(SensitivityJobs, QObject):
         self.runner.partial.connect(self._on_partial)
         self.runner.failed.connect(lambda r: self._sweep_stopped(r, f"stopped: {r.error}"))
         self.runner.cancelled.connect(lambda r: self._sweep_stopped(r, "cancelled"))
-        controller.long.stopped.connect(self._on_stopped)
         state.quant_changed.connect(self._on_config)
         state.model_changed.connect(self._on_model)
         state.layer_selected.connect(self._on_layer)
@@ -88,13 +87,9 @@ class Analysis(SensitivityJobs, QObject):
         if result.label == "sweep" and self.runner.is_current(result.lane, result.generation):
             self.state.set_sweep([*self.state.sweep.points, result.value], running=True)
 
-    def _on_stopped(self, label: str) -> None:
-        """The tracked long job was cancelled or failed."""
-        if label == "sweep" and self.state.sweep.running:
-            self.state.set_sweep(self.state.sweep.points, running=False, failure="stopped")
-
     def _sweep_stopped(self, result: JobResult, why: str) -> None:
-        """Say in the Sweep tab why the tracked sweep did not finish (it keeps its points)."""
+        """The tracked sweep was cancelled or failed: it stops, keeps its points and says why
+        in the Sweep tab (one state change: never 'stopped' without its reason)."""
         long = self.controller.long
         if result.label == "sweep" and result.generation == long.generation:
             sweep = self.state.sweep

@@ -5,6 +5,7 @@ names the step it was still waiting for and exits non-zero."""
 from __future__ import annotations
 
 import json
+import shutil
 from types import SimpleNamespace
 
 from squeezelens.gui.screenshot import EXIT_STOPPED, EXIT_TIMEOUT, ScreenshotDriver
@@ -61,6 +62,7 @@ def test_a_sweep_that_cannot_finish_says_why(loaded, qtbot):
     assert "another checkpoint" in error.args[0]
     assert win.state.sweep.failure.startswith("stopped: ") and "another" in win.state.sweep.failure
     assert "stopped: " in panel.status.text()  # stays in the Sweep tab after the banner
+    shutil.rmtree(folder)
     panel.run()
     win.analysis.cancel()
     qtbot.waitUntil(lambda: not win.state.sweep.running, timeout=60000)
