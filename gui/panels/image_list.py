@@ -186,6 +186,22 @@ class ImageListPanel(QWidget):
         self.jump.setObjectName("jumpEdit")
         self.jump.setClearButtonEnabled(True)
         self.jump.textEdited.connect(self._jump)
+        self._build_filters_and_sort()
+        self._build_split_and_scan()
+        self.setMinimumWidth(200)
+        self.summary = QLabel("No images", wordWrap=True)
+        self.summary.setObjectName("listSummary")
+        self._layout()
+        state.image_changed.connect(self._select_current)
+        state.counts_changed.connect(self._update_summary)
+        state.dataset_changed.connect(self._update_summary)
+        state.quant_changed.connect(self._update_labels)
+        state.dataset_changed.connect(self._sync_split)
+        state.error.connect(self._sync_split)  # a split that failed to open: show the open one
+        state.scanning_changed.connect(self.scan_busy.setVisible)
+        self._sync_split()
+
+    def _build_filters_and_sort(self) -> None:
         self.only_changed = QCheckBox("Only images quantization changed")
         self.only_changed.setObjectName("onlyChangedCheck")
         self.only_changed.toggled.connect(self.proxy.set_only_changed)
@@ -201,19 +217,6 @@ class ImageListPanel(QWidget):
                              "recall drop, false positives gained: by the devkit's matching of "
                              "each model to the ground truth (a spurious new box is not a lost car)")  # fmt: skip
         self.sort.currentIndexChanged.connect(self._sort)
-        self._build_split_and_scan()
-        self.setMinimumWidth(200)
-        self.summary = QLabel("No images", wordWrap=True)
-        self.summary.setObjectName("listSummary")
-        self._layout()
-        state.image_changed.connect(self._select_current)
-        state.counts_changed.connect(self._update_summary)
-        state.dataset_changed.connect(self._update_summary)
-        state.quant_changed.connect(self._update_labels)
-        state.dataset_changed.connect(self._sync_split)
-        state.error.connect(self._sync_split)  # a split that failed to open: show the open one
-        state.scanning_changed.connect(self.scan_busy.setVisible)
-        self._sync_split()
 
     def _build_split_and_scan(self) -> None:
         self.split = QComboBox(objectName="splitCombo")

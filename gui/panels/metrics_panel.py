@@ -64,10 +64,6 @@ class MetricsPanel(QWidget):
         self.diff_combo = QComboBox(objectName="difficultyCombo")
         self.diff_combo.addItems(DIFFS)
         self.diff_combo.setCurrentText("moderate")
-        self.protocol_combo = QComboBox(objectName="protocolCombo")
-        self.protocol_combo.addItems(PROTOCOLS)
-        self.protocol_combo.setToolTip(PROTOCOL_TIP)
-        self.caption = ResultCaption("Not evaluated yet: press Evaluate", "Evaluate", "evalCaption")
         self.plot = pg.PlotWidget(title="Precision / recall")
         self.plot.setObjectName("prPlot")
         self.plot.setMenuEnabled(False)
@@ -83,6 +79,7 @@ class MetricsPanel(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.summary = QLabel("Not evaluated yet: press Evaluate", objectName="evalSummary")
         self.summary.setWordWrap(True)
+        self._build_protocol_and_caption()
         self._build()
         self.caption.greys(self.table, self.plot, self.summary)
         self.class_combo.currentIndexChanged.connect(self._draw_curves)
@@ -96,6 +93,12 @@ class MetricsPanel(QWidget):
         if not engine_api.has("evaluate"):
             self.evaluate_button.setEnabled(False)
             self.evaluate_button.setToolTip(engine_api.missing_reason("evaluate"))
+
+    def _build_protocol_and_caption(self) -> None:
+        self.protocol_combo = QComboBox(objectName="protocolCombo")
+        self.protocol_combo.addItems(PROTOCOLS)
+        self.protocol_combo.setToolTip(PROTOCOL_TIP)
+        self.caption = ResultCaption("Not evaluated yet: press Evaluate", "Evaluate", "evalCaption")
 
     def _build(self) -> None:
         top = QHBoxLayout()
