@@ -179,3 +179,17 @@ def test_quantizing_commands_warn_on_stderr(tmp_path, capsys) -> None:
     assert line.endswith("(at 4, 5, 6 bits in this run)")
     assert warn_range_hijacks(model(), [QuantConfig(bits=8), None]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_warnings_over_several_configs_are_one_per_tensor_and_unit() -> None:
+    from squeezelens.engine.quant.hijack import hijack_warnings
+
+    configs = [QuantConfig(bits=4), QuantConfig(bits=5, rounding="stochastic"), None,
+               QuantConfig(bits=4, scale="layer")]  # fmt: skip
+    warnings = hijack_warnings(model(), configs)
+    assert [(w.hijack.unit, w.bits) for w in warnings] == [("global", (4, 5)),
+                                                          ("fire2/squeeze1x1", (4,))]  # fmt: skip
+    assert {w.layer for w in warnings} == {"fire2/squeeze1x1"}
+    assert warnings[0].text().endswith("(at 4, 5 bits in this run)")
+    assert "remedies: per-channel ranges (--scale channel)" in warnings[1].text()
+    assert hijack_warnings(model(), [None, QuantConfig(bits=4, scale="channel")]) == []

@@ -123,8 +123,10 @@ def fixed_scene(scene: Scene, typing: ErrorTyping, kinds: Iterable[str]) -> Scen
 def _apply(scene: Scene, typing: ErrorTyping, fix: Fix) -> Scene | None:
     if fix.empty:
         return None
-    det_type = scene.det_type.copy()
-    det_type[fix.moved] = scene.gt_type[typing.det_object[fix.moved]]
+    new_types = scene.gt_type[typing.det_object[fix.moved]]
+    # wide enough for the objects' types too ('cyclist' boxes would cut 'pedestrian' short)
+    det_type = scene.det_type.astype(np.result_type(scene.det_type, new_types))
+    det_type[fix.moved] = new_types
     boxes = scene.gt_box[typing.det_object[fix.moved]].reshape(-1, 4)
     return patch_scene(scene, ~fix.removed, ~fix.removed_objects, det_type, fix.moved, boxes)
 
