@@ -117,6 +117,17 @@ class Hijack:
         fixes = [f"{r.description} ({' '.join(r.flags)})" for r in self.remedies if r.clears]
         return text + (f"; remedies: {', '.join(fixes)}" if fixes else "")
 
+    def summary(self) -> str:
+        """A shorter line for a window's hint (:meth:`describe` holds every number and the
+        remedies' flags): the tensor and its extreme value, the step, the remedies by name."""
+        lo, hi = self.tensor_range
+        peak = hi if abs(hi) >= abs(lo) else lo
+        text = (f"{self.tensor} (reaching {peak:+.3g}) stretches the {self.unit} range: the "
+                f"{self.bits}-bit step is {self.step:.2g}, {self.stretch:.1f}x what the rest "
+                f"needs, for weights of median magnitude {self.typical_magnitude:.2g}")  # fmt: skip
+        fixes = [r.description for r in self.remedies if r.clears]
+        return text + (f". Remedies: {', '.join(fixes)}" if fixes else "")
+
 
 def find_range_hijacks(
     weights: Mapping[str, np.ndarray], config: QuantConfig, remedies: bool = True

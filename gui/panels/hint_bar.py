@@ -1,7 +1,8 @@
 """The range-hijack hint: a bar above the canvas naming the tensor and the remedies.
 
 Shown while a compared quantized config has a range hijack
-(:func:`engine.quant.hijack.hijack_warnings`, the line the CLI prints as a warning); "Show in
+(:func:`engine.quant.hijack.hijack_warnings`): its summary, and as the tooltip the line the
+CLI prints as a warning, with every number and the remedies' flags; "Show in
 Layers" opens the Layers tab at the hijacked layer (highlighted there).  Dismissed,
 it stays hidden until the findings change.  Dark text on a light amber background
 set on the frame itself, legible under light and dark themes alike.
@@ -57,7 +58,7 @@ class HintBar(QFrame):
             self.hide()
             return
         more = len(warnings) - 1
-        text = f"⚠ Range hijacked: {warnings[0]}"
+        text = f"⚠ Range hijacked: {self.state.hijacks[0].summary()}"
         if more:
             text += f" (+{more} more range{'s' if more > 1 else ''} hijacked: see the Layers tab)"
         self.label.setText(text)

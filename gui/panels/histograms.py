@@ -182,26 +182,36 @@ class WeightHistograms(QWidget):
             self.state.layer_rows[0].name if self.state.layer_rows else ""
         )
         channel = self.state.histogram_channel
-        which = "" if channel is None else f" · ch {channel[0]}"
+        ch = "" if channel is None else f"ch {channel[0]} · "
         info = (self.analysis.report or {}).get(f"{name}/kernels")
         total = info.n_levels if info is not None and info.quantized else 0
         if self.state.other_config is None:
-            title = "float model: choose bits to see a grid"
+            name, title = "", "float model: choose bits to see a grid"
         elif not n_levels:
-            title = f"{name}{which} · float · no grid (this layer stays float)"
+            title = f"{ch}float · no grid (this layer stays float)"
         elif total > n_levels:  # a shared (global / group) grid reaches beyond this layer
-            title = f"{name}{which} · float · {n_levels}/{total} levels"
+            title = f"{ch}float · {n_levels}/{total} levels"
         else:
-            title = f"{name}{which} · float · {n_levels} levels"
-        self._titles = (title, f"{name}{which} · quantized")
+            title = f"{ch}float · {n_levels} levels"
+        self._titles = ((name, title), (name, f"{ch}quantized"))
         self._fit_titles()
 
     def _fit_titles(self) -> None:
-        """Each plot's title, elided in the middle when the plot is narrower than it."""
+        """Each plot's title ('layer · what'), fitted to the room over the view box (right of
+        the fixed-width count axis: a wider title would widen the plot item beyond its
+        widget, and be cut): the layer name is elided first, in the middle, so the channel
+        and the levels stay readable; the full title is the plot's tooltip then."""
         metrics = QFontMetrics(title_font())
-        for plot, text in zip((self.hist, self.qhist), getattr(self, "_titles", ())):
-            room = max(40, plot.width() - 16)
-            shown = metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, room)
+        for plot, (name, what) in zip((self.hist, self.qhist), getattr(self, "_titles", ())):
+            room = max(40, plot.width() - plot.getAxis("left").width() - 16)
+            text = f"{name} · {what}" if name else what
+            shown = text
+            if metrics.horizontalAdvance(text) > room:
+                left = room - metrics.horizontalAdvance(f" · {what}")
+                mode = Qt.TextElideMode.ElideMiddle
+                shown = (f"{metrics.elidedText(name, mode, left)} · {what}"
+                         if name and left >= metrics.horizontalAdvance("fire1…1x1")
+                         else metrics.elidedText(text, Qt.TextElideMode.ElideRight, room))  # fmt: skip
             plot.setToolTip(text if shown != text else "")
             if plot.getPlotItem().titleLabel.text != shown:
                 plot.setTitle(shown, size=f"{TITLE_PT}pt")

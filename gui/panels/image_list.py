@@ -310,6 +310,9 @@ class ImageListPanel(QWidget):
         counts = self.state.counts
         changed = sum(1 for c in counts.values() if c.changes > 0)
         lost = sum(1 for c in counts.values() if c.tp_lost > 0)
-        text = f"{len(ds.records)} images · {len(counts)} scanned · {changed} changed"
-        self.summary.setText(text + (f" · {lost} lose a TP" if ds.has_labels else ""))
-        self.summary.setToolTip(text + f" · {lost} where a true positive is lost")
+        parts = [f"{len(ds.records)} images", f"{len(counts)} scanned", f"{changed} changed"]
+        if ds.has_labels:
+            parts.append(f"{lost} lose a TP")
+        # a narrow list wraps between the parts, never inside one
+        self.summary.setText(" · ".join(p.replace(" ", "\u00a0") for p in parts))
+        self.summary.setToolTip(" · ".join(parts[:3]) + f" · {lost} where a true positive is lost")

@@ -89,6 +89,7 @@ class LayersPanel(QWidget):
         self.sens_caption = QLabel("", objectName="sensitivityCaption", wordWrap=True)
         self._filling = False
         self._sized_for: tuple = ()
+        self._shown_tag: object = None  # the sensitivity whose column was brought into view
         self._build()
         self._connect()
 
@@ -174,7 +175,9 @@ class LayersPanel(QWidget):
         overrides = dict(getattr(config, "overrides", None) or ())
         self._filling = True
         self.table.setSortingEnabled(False)  # rows keep their places while they are written
-        shape = (len(rows), bool(report))
+        s = self.state
+        shape = (len(rows), bool(report), bool(s.hijacks), bool(s.sensitivity),
+                 bool(s.sensitivity_noise), s.sensitivity_tag, self.sensitivity_stale())  # fmt: skip
         fresh, self._sized_for = shape != self._sized_for, shape
         self.table.setRowCount(len(rows))
         hijacks = {h.layer: w for h, w in zip(self.state.hijacks, self.state.hijack_warnings)}
@@ -185,11 +188,23 @@ class LayersPanel(QWidget):
             self._mark_row(r, row.name, hijacks.get(row.name), row.name in sensitive)
         self.table.setSortingEnabled(True)
         self._select_current()
-        if fresh:  # sizing columns costs ~0.1 s: only when rows or float/quantized change
+        self._caption()  # the header's text first: the sizing below counts it
+        if fresh:  # sizing columns costs ~0.1 s: only when rows, float/quantized, a measured
+            # sensitivity or a hijack mark (the icon) come or go
             self.table.resizeColumnsToContents()
+        if s.sensitivity_tag is not None and s.sensitivity_tag is not self._shown_tag:
+            self._show_column(SENS_COL)  # a new measurement: bring its column into view
+        self._shown_tag = s.sensitivity_tag
         self._filling = False
-        self._caption()
         self.apply_button.setEnabled(self.analysis.sensitivity.recommendation is not None)
+
+    def _show_column(self, column: int) -> None:
+        """Scroll the table sideways (only) until ``column`` is in view."""
+        bar, header = self.table.horizontalScrollBar(), self.table.horizontalHeader()
+        left, width = header.sectionPosition(column), header.sectionSize(column)
+        view = self.table.viewport().width()
+        if left < bar.value() or left + width > bar.value() + view:
+            bar.setValue(min(left, max(0, left + width - view)))
 
     def _on_settings(self, *_args) -> None:
         """Another protocol or image set: a measured sensitivity turns stale."""

@@ -81,9 +81,10 @@ def test_a_hijacked_range_shows_a_hint_and_is_highlighted_in_layers(
     _hijack(win, qtbot, hijacked_detector)
     hint = win.hint
     (warning,) = hijack_warnings(hijacked_detector.float_weights, [win.state.quant])
-    assert hint.isVisible() and warning.text() in hint.text  # the CLI's very line
-    assert "fire8/squeeze1x1/biases hijacks the global range" in hint.text
-    assert "float biases (--quantize-biases off)" in hint.text
+    assert hint.isVisible() and warning.text() in hint.toolTip()  # the CLI's very line
+    assert hint.text.endswith(warning.hijack.summary())
+    assert "fire8/squeeze1x1/biases (reaching +9)" in hint.text
+    assert "float biases" in hint.text and "--quantize-biases off" in hint.toolTip()
     hint.button.click()  # Show in Layers
     wait_idle(qtbot, win)
     assert win.tabs.currentWidget() is win.layers_panel
@@ -112,7 +113,7 @@ def test_a_dismissed_hint_returns_only_for_other_findings(
     assert not win.hint.isVisible()
     win.quant_panel.bits.setValue(6)  # another step: other findings
     wait_idle(qtbot, win)
-    assert win.hint.isVisible() and "6-bit step" in win.hint.text
+    assert win.hint.isVisible() and "6-bit step" in win.hint.text and "6-bit" in win.hint.toolTip()
     win.quant_panel.int8.setChecked(True)  # the INT8 model has its own scales: no hint
     wait_idle(qtbot, win)
     assert not win.hint.isVisible() and win.state.hijacks == ()
@@ -138,6 +139,7 @@ def test_per_channel_histograms_are_not_clipped(loaded, qtbot):
             assert x0 <= hist.levels.min() and x1 >= hist.levels.max()
         title = plot.getPlotItem().titleLabel.text
         assert metrics.horizontalAdvance(title) <= plot.width()
+        assert plot.getPlotItem().width() <= plot.width()  # the title never widens the plot
 
 
 def test_activation_labels_never_overlap_and_every_bar_is_named(qtbot):
