@@ -70,7 +70,8 @@ def run_app(args: Any) -> int:
     app = make_app()
     window = start(args)
     code = app.exec()
-    return _finish(window, code)
+    shot = getattr(window, "_screenshot", None)
+    return _finish(window, code or (shot.exit_code if shot is not None else 0))
 
 
 def start(args: Any) -> Any:
@@ -115,8 +116,13 @@ def _report_first_boxes(window: Any) -> None:
 
 
 def _finish(window: Any, code: int) -> int:
-    """Leave promptly even if a worker is still inside a TensorFlow call."""
+    """Leave promptly even if a worker is still inside a TensorFlow call (saying so: an exit
+    that skips the interpreter's shutdown is never silent)."""
     alive = window.controller.model_runner.thread_alive
+    if alive:
+        jobs = ", ".join(window.controller.model_runner.running_labels()) or "a"
+        print(f"squeezelens gui: closed while {jobs} job was still running; exiting without "
+              f"waiting for it (exit code {code})", file=sys.stderr)  # fmt: skip
     sys.stdout.flush()
     sys.stderr.flush()
     if alive:

@@ -2,7 +2,8 @@
 
 They carry every flag that changes a number: the checkpoint, the config (or
 --int8), the calibration images and, for detect, the score threshold; evaluate
-scores with the protocol the window's Evaluate uses (the CLI default, official).
+scores with the protocol the window's Evaluate uses (``--protocol`` when it is not the
+CLI's default, official).
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ def command_lines(state: AppState) -> list[str]:
                                  "--threshold", f"{state.threshold:.2f}", *quant, *detect_kitti,
                                  *calib]))  # fmt: skip
     if kitti:
+        protocol = ["--protocol", state.protocol] if state.protocol != "official" else []
         lines.append(shlex.join(["squeezelens", "evaluate", *ckpt, *kitti, "--split", ds.split,
-                                 *quant, *calib]))  # fmt: skip
+                                 *protocol, *quant, *calib]))  # fmt: skip
     if state.mode == "ab" and state.quant is not None and record is not None:
         lines.insert(0, "# config A: " + shlex.join(_q(state.quant)))
     return lines

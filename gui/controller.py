@@ -4,9 +4,10 @@ Three workers: ``model`` owns the detector (one thread, prioritised lanes:
 load > detect > activations > export > long > scan), ``io`` reads
 datasets and images and recounts the browser's rows when the score threshold
 moves, so the image list fills while TensorFlow is still loading and the UI
-thread never loops over a whole split, and ``analysis`` computes the layer table
-and histograms (numpy only, no TensorFlow), so a slider release never waits for
-them: they wait for the detection instead (:meth:`Controller.yield_to_detection`).
+thread never loops over a whole split, and ``analysis`` computes the layer table,
+histograms and range hijacks (numpy only, no TensorFlow), so a slider release never
+waits for them: they wait for the detection instead
+(:meth:`Controller.yield_to_detection`).
 The ``long`` lane runs one job at a time (:class:`gui.long_jobs.LongJobs`).  Every result is
 checked twice before it touches the state: its generation must still be the
 lane's latest, and the configuration it was computed for must still be the
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 
 MODEL_LANES = ("load", "detect", "activations", "export", "long", "scan")
 IO_LANES = ("dataset", "image", "recount")
-ANALYSIS_LANES = ("layers", "warm")
+ANALYSIS_LANES = ("layers", "hijacks", "warm")
 # The UI thread (and Qt's raster threads, which it waits on while painting) must win
 # the CPU over the model's threads at once.  Measured during an evaluation, the
 # longest UI stall was 43-65 ms at nice 4, 32-43 ms at nice 10 and 24-39 ms at
@@ -332,7 +333,7 @@ class Controller(QObject):
             self.state.message.emit(f"INT8 model ready: {int8.summary()}")
             self.refresh()
 
-    def _on_long_stopped(self, label: str) -> None:
+    def _on_long_stopped(self, label: str, _why: str) -> None:
         """A cancelled or failed INT8 conversion: back to float vs quantized, retry later."""
         if label == "int8":
             self._int8_pending = -1

@@ -33,7 +33,7 @@ def title(label: str) -> str:
 class LongJobs(QObject):
     """Starts long jobs on the model worker and reports their end to AppState."""
 
-    stopped = Signal(str)  # label of the tracked job, after it was cancelled or failed
+    stopped = Signal(str, str)  # label of the tracked job and why it stopped (cancelled, failed)
 
     def __init__(self, state: AppState, runner: LatestJobRunner, parent: QObject | None = None):
         super().__init__(parent)
@@ -87,9 +87,9 @@ class LongJobs(QObject):
         if self._tracked(result):
             self.state.job_progress.emit("", 0, 0)
             self.state.message.emit(f"{title(result.label)} cancelled")
-            self.stopped.emit(result.label)
+            self.stopped.emit(result.label, "cancelled")
 
     def _on_failed(self, result: JobResult) -> None:
         if self._tracked(result):
             self.state.job_progress.emit("", 0, 0)
-            self.stopped.emit(result.label)
+            self.stopped.emit(result.label, f"stopped: {result.error}")

@@ -44,6 +44,7 @@ from squeezelens.gui.canvas.image_view import Canvas
 from squeezelens.gui.command import command_lines
 from squeezelens.gui.controller import Controller
 from squeezelens.gui.export_dialogs import ExportDialogs
+from squeezelens.gui.panels.hint_bar import HintBar
 from squeezelens.gui.panels.image_list import ImageListPanel
 from squeezelens.gui.panels.image_summary import ImageSummary
 from squeezelens.gui.panels.layers_panel import LayersPanel
@@ -101,6 +102,8 @@ class MainWindow(QMainWindow):
         self.layers_panel = LayersPanel(s, self.analysis)
         self.metrics_panel = MetricsPanel(s)
         self.sweep_panel = SweepPanel(s, self.analysis)
+        self.hint = HintBar(s)
+        self.hint.show_layer.connect(self.show_layer)
         self.top = QSplitter(Qt.Orientation.Horizontal, objectName="topSplitter")
         right_scroll = self._right_column()
         for w in (self.image_list, self.canvas, right_scroll):
@@ -122,6 +125,7 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.banner)
+        layout.addWidget(self.hint)
         layout.addWidget(self.main_split, 1)
         self.setCentralWidget(central)
 
@@ -409,6 +413,12 @@ class MainWindow(QMainWindow):
     def _sweep(self) -> None:
         self.tabs.setCurrentWidget(self.sweep_panel)
         self.sweep_panel.run()
+
+    def show_layer(self, layer: str) -> None:
+        """The Layers tab, at ``layer``'s row."""
+        self.tabs.setCurrentWidget(self.layers_panel)
+        self.state.select_layer(layer)
+        self.layers_panel.select_layer(layer)
 
     def _show_shortcuts(self) -> None:
         QMessageBox.information(self, "Keyboard shortcuts", SHORTCUTS_HELP)

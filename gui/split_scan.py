@@ -6,17 +6,18 @@ configs, in chunks, so the browser can show per-image counts and sort by how
 much quantization changed; when the score threshold moves, the ``io`` worker
 recounts the scanned rows.  What it needs from the controller is passed in
 explicitly: the two runners, ``current()`` (the loaded model and the key of the
-configs being compared) and ``calibration`` (for activation bits).
+configs being compared) and ``calibration`` (for activation bits).  The scan counts its
+rows on the worker too (with labels, the devkit's matching: true positives lost).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
 
-from squeezelens.engine.types import Detections
+from squeezelens.engine.types import Detections, ImageRecord
 from squeezelens.gui.facts import image_counts
 from squeezelens.gui.model_handle import Calibration, ConfigKey, ModelHandle
 from squeezelens.gui.state import AppState, ImageCounts
@@ -56,11 +57,13 @@ class SplitScan(QObject):
         self.timers = (self._scan_timer, self._recount_timer)
 
     # ------------------------------------------------------------- interface
-    def store(self, key: ConfigKey, index: int, ref: Detections, other: Detections) -> None:
-        """Keep one image's pair (forgetting pairs of other configs) and publish its counts."""
+    def store(self, key: ConfigKey, index: int, ref: Detections, other: Detections,
+              counts: ImageCounts | None = None) -> None:  # fmt: skip
+        """Keep one image's pair (forgetting pairs of other configs) and publish its counts
+        (``counts``: already computed on a worker at the current threshold)."""
         self._reset(key)
         self.pairs[index] = (ref, other)
-        self.state.set_counts(index, self._counts(index, ref, other))
+        self.state.set_counts(index, counts or self._counts(index, ref, other))
 
     def config_changed(self) -> None:
         """The compared configs changed: drop the old scan, rescan once the user pauses
@@ -88,7 +91,9 @@ class SplitScan(QObject):
             return
         todo = [i for i in range(len(dataset)) if i not in self.pairs]
         if todo:
-            job = _scan_job(handle, key, [r.path for r in dataset.records], todo, self.calibration)
+            names = self.state.model.class_names if self.state.model else ()
+            job = _scan_job(handle, key, dataset.records, todo, self.calibration, names,
+                            lambda: self.state.threshold)  # fmt: skip
             self.model_runner.submit("scan", job, "scan", on_partial=self._scanned)
 
     # -------------------------------------------------------------- internals
@@ -103,12 +108,13 @@ class SplitScan(QObject):
         names = self.state.model.class_names if self.state.model else ()
         return image_counts(record, names, ref, other, self.state.threshold)
 
-    def _scanned(self, value: tuple[ConfigKey, list]) -> None:
-        key, rows = value
+    def _scanned(self, value: tuple[ConfigKey, float, list]) -> None:
+        key, t, rows = value
         if key != self.current()[1]:
             return
-        for index, ref, other in rows:
-            self.store(key, index, ref, other)
+        current = t == self.state.threshold  # else recounted here at the new threshold
+        for index, ref, other, counts in rows:
+            self.store(key, index, ref, other, counts if current else None)
 
     def _recount_all(self) -> None:
         """Recount every scanned row at the new threshold on the io worker, in chunks."""
@@ -132,14 +138,17 @@ class SplitScan(QObject):
             self.state.update_counts(counts)
 
 
-def _scan_job(handle: ModelHandle, key: ConfigKey, paths: list[str], todo: list[int],
-              calibration: Calibration) -> Callable[[JobContext], Any]:  # fmt: skip
-    """The scan of ``todo`` (indices into ``paths``) on the model worker, in chunks."""
+def _scan_job(handle: ModelHandle, key: ConfigKey, records: Sequence[ImageRecord],
+              todo: list[int], calibration: Calibration, names: tuple[str, ...],
+              threshold: Callable[[], float]) -> Callable[[JobContext], Any]:  # fmt: skip
+    """The scan of ``todo`` (indices into ``records``) on the model worker, in chunks; each
+    chunk's rows are counted there too (the devkit's matching costs ~1 ms an image) at the
+    threshold of the moment, which every partial result carries."""
 
     def detect(ctx: JobContext, images: dict, i: int, config: Any, int8: bool = False):
         from squeezelens.engine.data.images import read_image_bgr
 
-        path = paths[i]
+        path = records[i].path
         if i not in images and handle.needs_image(path, config, int8):
             images[i] = read_image_bgr(path)
             ctx.checkpoint()  # a live request waits for one decode or one forward at most
@@ -154,6 +163,9 @@ def _scan_job(handle: ModelHandle, key: ConfigKey, paths: list[str], todo: list[
             # reference first, then the other config: fewer weight swaps
             refs = [detect(ctx, images, i, key.ref) for i in chunk]
             others = [detect(ctx, images, i, key.other, key.int8) for i in chunk]
-            yield key, list(zip(chunk, refs, others))
+            t = threshold()
+            counts = [image_counts(records[i], names, r, o, t)
+                      for i, r, o in zip(chunk, refs, others)]  # fmt: skip
+            yield key, t, list(zip(chunk, refs, others, counts))
 
     return scan

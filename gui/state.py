@@ -10,27 +10,38 @@ changed), so no change can go unannounced.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, TypeVar, cast, overload
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from squeezelens.engine.compare import Comparison
-from squeezelens.engine.types import Detections, ImageRecord
+from squeezelens.engine.types import ImageRecord
+from squeezelens.gui.provenance import ResultTag
+from squeezelens.gui.state_records import (
+    EvalState,
+    ImageCounts,
+    ImageResult,
+    ModelInfo,
+    SweepState,
+)
 
 if TYPE_CHECKING:
     from squeezelens.engine.data.kitti import Dataset
     from squeezelens.engine.diagnostics import ActivationRow, Histogram, LayerRow
-    from squeezelens.engine.eval.results import EvalResult
     from squeezelens.engine.quant import QuantConfig
+    from squeezelens.engine.quant.hijack import Hijack
+
+__all__ = ["AppState", "EvalState", "Field", "ImageCounts", "ImageResult", "ModelInfo",
+           "SweepState"]  # fmt: skip
 
 Mode = Literal["float", "ab"]  # float vs config A, or config A vs config B
 ViewMode = Literal["overlay", "side"]
+Editing = Literal["a", "b"]  # the config the quantization panel edits
 MODES: tuple[Mode, ...] = ("float", "ab")
 VIEW_MODES: tuple[ViewMode, ...] = ("overlay", "side")
 LAYERS = ("gt", "ref", "other")
+KEEP = object()  # set_sweep: keep the sweep's tag
 T = TypeVar("T")
 
 
@@ -49,60 +60,6 @@ class Field(Generic[T]):
 
     def __set__(self, obj: object, value: T) -> NoReturn:
         raise AttributeError(f"AppState.{self.name} is read-only: change it through its setter")
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What the window shows about the loaded detector (no engine object inside)."""
-
-    summary: str
-    variant: str
-    num_parameters: int
-    class_names: tuple[str, ...]
-    input_size: tuple[int, int]
-    checkpoint_path: str
-    sha256: str = ""
-    layer_names: tuple[str, ...] = ()
-    tensor_sizes: dict[str, int] = field(default_factory=dict, compare=False)
-
-
-@dataclass(frozen=True)
-class ImageCounts:
-    """One image's row in the browser: GT, reference, other and changed boxes."""
-
-    gt: int
-    ref: int
-    other: int
-    changes: int
-
-
-@dataclass(frozen=True)
-class ImageResult:
-    """Detections of the current image by the reference and the other model."""
-
-    index: int
-    ref: Detections
-    other: Detections
-    comparison: Comparison
-    threshold: float
-
-
-@dataclass(frozen=True)
-class EvalState:
-    """Evaluation results: reference and other EvalResult (engine objects)."""
-
-    ref: EvalResult | None = None
-    other: EvalResult | None = None
-    ref_label: str = "float"
-    other_label: str = "quantized"
-
-
-@dataclass(frozen=True)
-class SweepState:
-    """Rows of the running/finished sweep (engine.sweep's result rows, as in results.jsonl)."""
-
-    points: tuple[dict[str, Any], ...] = ()
-    running: bool = False
 
 
 def _frozen(mapping: Mapping[str, T]) -> Mapping[str, T]:
@@ -134,6 +91,9 @@ class AppState(QObject):
     activation_changed = Signal()
     eval_changed = Signal()
     sweep_changed = Signal()
+    protocol_changed = Signal(str)  # the evaluation protocol chosen for Evaluate
+    editing_changed = Signal(str)  # "a" or "b": the config the quantization panel edits
+    hijacks_changed = Signal()  # range hijacks of the compared config(s)
 
     model: Field[ModelInfo | None] = Field()
     dataset: Field[Dataset | None] = Field()
@@ -157,6 +117,12 @@ class AppState(QObject):
     sensitivity_by_bits: Field[Mapping[str, Mapping[int, float]]] = Field()  # every width
     evaluation: Field[EvalState] = Field()
     sweep: Field[SweepState] = Field()
+    protocol: Field[str] = Field()  # "official" or "squeezedet": what Evaluate scores with
+    editing: Field[Editing] = Field()
+    sensitivity_tag: Field[ResultTag | None] = Field()  # what the sensitivity was measured on
+    sensitivity_noise: Field[Mapping[str, float]] = Field()  # bootstrap spread of each drop
+    hijacks: Field[tuple[Hijack, ...]] = Field()  # engine.quant.hijack of the compared configs
+    hijack_warnings: Field[tuple[str, ...]] = Field()  # their one-line texts (as the CLI's)
     loading_text: Field[str] = Field()
     busy: Field[bool] = Field()
     computing: Field[bool] = Field()
@@ -187,6 +153,12 @@ class AppState(QObject):
         self._sensitivity_by_bits: Mapping[str, Mapping[int, float]] = _frozen({})
         self._evaluation = EvalState()
         self._sweep = SweepState()
+        self._protocol = "official"
+        self._editing: Editing = "a"
+        self._sensitivity_tag: ResultTag | None = None
+        self._sensitivity_noise: Mapping[str, float] = _frozen({})
+        self._hijacks: tuple[Hijack, ...] = ()
+        self._hijack_warnings: tuple[str, ...] = ()
         self._loading_text = ""
         self._busy = self._computing = self._scanning = False
 
@@ -230,6 +202,7 @@ class AppState(QObject):
         self._counts = {}
         self._layer_rows, self._histogram, self._activations = (), None, None
         self._sensitivity, self._sensitivity_by_bits = _frozen({}), _frozen({})
+        self._sensitivity_tag, self._sensitivity_noise = None, _frozen({})
         self._evaluation = EvalState()
         self.model_changed.emit()
         self.counts_changed.emit(-1)
@@ -337,9 +310,40 @@ class AppState(QObject):
         self.eval_changed.emit()
 
     def set_sweep(self, points: list[dict[str, Any]] | tuple[dict[str, Any], ...],
-                  running: bool) -> None:  # fmt: skip
-        self._sweep = SweepState(tuple(points), running)
+                  running: bool, tag: ResultTag | None | object = KEEP,
+                  failure: str = "") -> None:  # fmt: skip
+        """The sweep's points; ``tag`` (a ResultTag, or None for a sweep without one) is the
+        settings of a sweep that starts; left out, the sweep keeps its tag.  ``failure``:
+        why it stopped early."""
+        kept = self.sweep.tag if tag is KEEP else cast("ResultTag | None", tag)
+        self._sweep = SweepState(tuple(points), running, kept, failure)
         self.sweep_changed.emit()
+
+    def set_protocol(self, protocol: str) -> None:
+        if protocol != self.protocol:
+            self._protocol = protocol
+            self.protocol_changed.emit(protocol)
+
+    def set_editing(self, which: str) -> None:
+        if which in ("a", "b") and which != self.editing:
+            self._editing = which  # type: ignore[assignment]  # checked just above
+            self.editing_changed.emit(which)
+
+    @property
+    def edited_config(self) -> QuantConfig | None:
+        """The config the quantization panel edits (B in A-vs-B mode when editing B)."""
+        return self.quant_b if self.mode == "ab" and self.editing == "b" else self.quant
+
+    def set_sensitivity_info(self, tag: ResultTag | None, noise: Mapping[str, float]) -> None:
+        """What the sensitivity column was measured on, and its per-layer noise."""
+        self._sensitivity_tag, self._sensitivity_noise = tag, _frozen(noise)
+        self.layers_changed.emit()
+
+    def set_hijacks(self, hijacks: tuple[Hijack, ...], warnings: tuple[str, ...]) -> None:
+        """The range hijacks of the compared configs and their texts (emits when they change)."""
+        if (tuple(warnings), tuple(hijacks)) != (self.hijack_warnings, self.hijacks):
+            self._hijacks, self._hijack_warnings = tuple(hijacks), tuple(warnings)
+            self.hijacks_changed.emit()
 
     def set_loading(self, text: str) -> None:
         """A long load's progress text ('' when it is done)."""

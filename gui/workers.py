@@ -250,6 +250,11 @@ class LatestJobRunner(QObject):
                 return bool(self._pending or self._running)
             return lane in self._pending or lane in self._running
 
+    def running_labels(self) -> list[str]:
+        """The labels of the jobs running now (outermost first)."""
+        with self._cond:
+            return [job.label for job in self._running.values()]
+
     def shutdown(self, timeout: float = 1.0) -> bool:
         """Cancel everything and stop the thread; True when it ended within ``timeout``."""
         with self._cond:

@@ -352,3 +352,16 @@ def test_real_kitti_with_noisy_detections():
     a = analyse_errors(ds.records, detections)
     car = a.errors["car"]["moderate"]
     assert car.counts["loc"] > 0 and car.counts["bkg"] > 0 and car.dap_r40["loc"] > 0
+
+
+def test_a_fixed_box_takes_the_whole_name_of_its_objects_type():
+    """A cyclist box fixed into a pedestrian (a Cls error) is scored as 'pedestrian', not as
+    the type cut to the length of 'cyclist'."""
+    rec = record("000000", [obj("Pedestrian", (0.0, 0.0, 20.0, 40.0))])
+    detections = {"000000": dets([("cyclist", (-6.0, -6.0, 18.0, 34.0), 0.1)])}
+    a = analyse_errors([rec], detections)
+    hard = a.typings[2]
+    assert hard.det_error[0] == FP_TYPES.index("cls") and hard.det_fixed[0]
+    assert fixed_scene(a.scene, hard, ["cls"]).det_type.tolist() == ["pedestrian"]
+    fixed = fixed_curves(a.scene, hard, ERROR_TYPES, "official")["pedestrian"]
+    assert (fixed.ap_r11, fixed.ap_r40) == pytest.approx(max_attainable_ap(1))

@@ -179,3 +179,28 @@ def test_quantizing_commands_warn_on_stderr(tmp_path, capsys) -> None:
     assert line.endswith("(at 4, 5, 6 bits in this run)")
     assert warn_range_hijacks(model(), [QuantConfig(bits=8), None]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_warnings_over_several_configs_are_one_per_tensor_and_unit() -> None:
+    from squeezelens.engine.quant.hijack import hijack_warnings
+
+    configs = [QuantConfig(bits=4), QuantConfig(bits=5, rounding="stochastic"), None,
+               QuantConfig(bits=4, scale="layer")]  # fmt: skip
+    warnings = hijack_warnings(model(), configs)
+    assert [(w.hijack.unit, w.bits) for w in warnings] == [("global", (4, 5)),
+                                                          ("fire2/squeeze1x1", (4,))]  # fmt: skip
+    assert {w.layer for w in warnings} == {"fire2/squeeze1x1"}
+    assert warnings[0].text().endswith("(at 4, 5 bits in this run)")
+    assert "remedies: per-channel ranges (--scale channel)" in warnings[1].text()
+    assert hijack_warnings(model(), [None, QuantConfig(bits=4, scale="channel")]) == []
+
+
+def test_the_summary_names_the_tensor_its_peak_the_step_and_the_remedies() -> None:
+    (hijack,) = find_range_hijacks(model(), QuantConfig(bits=4))
+    text = hijack.summary()
+    assert text.startswith("fire2/squeeze1x1/biases (reaching +4) stretches the global range")
+    assert "the 4-bit step is 0.3, 4.5x what the rest needs" in text
+    assert text.endswith("Remedies: per-channel ranges, float biases, fire2/squeeze1x1 in float")
+    negative = {**model(), "fire2/squeeze1x1/biases": np.array([-4.0, 0.0], np.float32)}
+    (low,) = find_range_hijacks(negative, QuantConfig(bits=4))
+    assert "(reaching -4)" in low.summary()

@@ -187,6 +187,13 @@ def _ignored(scene: Scene, cls: str, d: int, protocol: str) -> tuple[np.ndarray,
     return ignored_gt, ignored_det
 
 
+def _cleaned(scene: Scene, cls: str, d: int, protocol: str) -> tuple[np.ndarray, ...]:
+    """(ignored_gt, ignored_det, counts_fp): ``cleanData`` and the detections that count as
+    false positives unless assigned (valid, outside every DontCare box)."""
+    ig_gt, ig_det = _ignored(scene, cls, d, protocol)
+    return ig_gt, ig_det, (ig_det == 0) & ~(scene.det_dontcare > MIN_OVERLAP[cls])
+
+
 @dataclass(frozen=True, eq=False)
 class PassOne:
     """What the devkit's pass 1 decides for one class x difficulty (scene indices).
@@ -210,13 +217,43 @@ class PassOne:
 def pass_one(scene: Scene, cls: str, d: int, protocol: str) -> PassOne:
     """``cleanData`` and ``computeStatistics``' pass 1 (greedy by score) for one class x difficulty."""
     min_ov = MIN_OVERLAP[cls]
-    ig_gt, ig_det = _ignored(scene, cls, d, protocol)
-    counts_fp = (ig_det == 0) & ~(scene.det_dontcare > min_ov)
+    ig_gt, ig_det, counts_fp = _cleaned(scene, cls, d, protocol)
     batches = match_batches(scene, ig_gt, ig_det, counts_fp, min_ov)
     found = [match(b, min_ov, None) for b in batches]
     joined = [np.concatenate([f[k] for f in found]) if found else np.zeros(0, dtype)
               for k, dtype in ((0, np.float64), (1, np.int64), (2, np.int64))]  # fmt: skip
     return PassOne(ig_gt, ig_det, counts_fp, joined[1], joined[2], joined[0], batches)
+
+
+@dataclass(frozen=True, eq=False)
+class PassTwo:
+    """What ``computeStatistics``' pass 2 counts for one class x difficulty at one score
+    threshold (detections below it left out, as the devkit's per-threshold pass does).
+
+    tp_objects: scene indices of the valid objects it counts as true positives;
+    valid: how many objects it scores; false_positives: its FP count.
+    """
+
+    tp_objects: np.ndarray
+    valid: int
+    false_positives: int
+
+
+def pass_two(scene: Scene, cls: str, d: int, protocol: str, threshold: float) -> PassTwo:
+    """``cleanData`` and pass 2 (largest IoU first) at ``threshold`` for one class x difficulty:
+    the true positives, scored objects and false positives of the curve point at that
+    threshold (per image, when ``scene`` holds one image)."""
+    min_ov = MIN_OVERLAP[cls]
+    ig_gt, ig_det, counts_fp = _cleaned(scene, cls, d, protocol)
+    thr = np.array([threshold], dtype=np.float64)
+    fp = int((counts_fp & (scene.det_score >= threshold)).sum())
+    tp_objects = []
+    for b in match_batches(scene, ig_gt, ig_det, counts_fp, min_ov):
+        _, _, matched, objects = match(b, min_ov, thr, tp_objects=True)
+        fp -= int(matched[0])
+        tp_objects.append(objects)
+    found = np.concatenate(tp_objects) if tp_objects else np.zeros(0, np.int64)
+    return PassTwo(found, int((ig_gt == 0).sum()), fp)
 
 
 def class_curve(scene: Scene, cls: str, d: int, protocol: str) -> tuple[ClassDifficultyAP, PassOne]:

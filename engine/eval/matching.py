@@ -138,7 +138,9 @@ def _pass_one(tp_scores: list, pairs: list) -> tuple[np.ndarray, ...]:
     return _joined(tp_scores, np.float64), _joined(gts, np.int64), _joined(dets, np.int64)
 
 
-def match(b: _Batch, min_ov: float, thresholds: np.ndarray | None) -> tuple[np.ndarray, ...]:
+def match(
+    b: _Batch, min_ov: float, thresholds: np.ndarray | None, tp_objects: bool = False
+) -> tuple[np.ndarray, ...]:
     """``computeStatistics`` for every image of a batch and every threshold at once.
 
     thresholds None: pass 1 (highest-score candidate); returns (TP scores,
@@ -146,7 +148,8 @@ def match(b: _Batch, min_ov: float, thresholds: np.ndarray | None) -> tuple[np.n
     every pair pass 1 assigns (ignored objects and detections included).
     Otherwise pass 2 (largest-IoU candidate); returns per-threshold (T,)
     arrays tp, fn and the number of matched detections that would otherwise
-    have been false positives.
+    have been false positives; with ``tp_objects``, a fourth array: the scene
+    indices of the objects that are true positives at the first threshold.
     """
     by_score = thresholds is None
     thr = np.array([-np.inf]) if by_score else thresholds
@@ -155,6 +158,7 @@ def match(b: _Batch, min_ov: float, thresholds: np.ndarray | None) -> tuple[np.n
     tp, fn = np.zeros(len(thr), np.int64), np.zeros(len(thr), np.int64)
     tp_scores, valid_det, ignored_det = [], b.ignored_det[None] == 0, b.ignored_det[None] == 1
     pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    tp_gt: list[np.ndarray] = []
     for g in range(b.overlap.shape[1]):
         ov = b.overlap[None, :, g, :]
         cand = active & ~assigned & (ov > min_ov)
@@ -177,6 +181,9 @@ def match(b: _Batch, min_ov: float, thresholds: np.ndarray | None) -> tuple[np.n
         if by_score:
             tp_scores.append(b.score[np.nonzero(is_tp[0])[0], pick[0][is_tp[0]]])
             pairs.append((b.gt_index[s_i, g], b.det_index[s_i, pick[0, s_i]]))
+        elif tp_objects:
+            tp_gt.append(b.gt_index[np.nonzero(is_tp[0])[0], g])
     if by_score:
         return _pass_one(tp_scores, pairs)
-    return tp, fn, (assigned & b.counts_fp[None]).sum(axis=(1, 2))
+    matched = (assigned & b.counts_fp[None]).sum(axis=(1, 2))
+    return (tp, fn, matched, _joined(tp_gt, np.int64)) if tp_objects else (tp, fn, matched)

@@ -34,12 +34,16 @@ On the bundled model at 8 bits, ``conv12/biases`` hijacks the ``conv`` group and
 
 Each :class:`Hijack` lists :class:`Remedy` configs (per-channel or per-layer ranges,
 float biases, the layer in float), each re-checked with this very rule.
+
+:func:`hijack_warnings` is what the clients show: one :class:`HijackWarning` per tensor
+and range unit over several configs (a sweep's widths, or the GUI's configs A and B),
+its text the line the CLI prints on stderr and the GUI's hint shows above the canvas.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import reduce
 
@@ -112,6 +116,17 @@ class Hijack:
                 f"median magnitude {self.typical_magnitude:.3g}")  # fmt: skip
         fixes = [f"{r.description} ({' '.join(r.flags)})" for r in self.remedies if r.clears]
         return text + (f"; remedies: {', '.join(fixes)}" if fixes else "")
+
+    def summary(self) -> str:
+        """A shorter line for a window's hint (:meth:`describe` holds every number and the
+        remedies' flags): the tensor and its extreme value, the step, the remedies by name."""
+        lo, hi = self.tensor_range
+        peak = hi if abs(hi) >= abs(lo) else lo
+        text = (f"{self.tensor} (reaching {peak:+.3g}) stretches the {self.unit} range: the "
+                f"{self.bits}-bit step is {self.step:.2g}, {self.stretch:.1f}x what the rest "
+                f"needs, for weights of median magnitude {self.typical_magnitude:.2g}")  # fmt: skip
+        fixes = [r.description for r in self.remedies if r.clears]
+        return text + (f". Remedies: {', '.join(fixes)}" if fixes else "")
 
 
 def find_range_hijacks(
@@ -213,3 +228,50 @@ def _with_remedies(
         clears = not any(h.tensor == hijack.tensor for h in left)
         remedies.append(Remedy(description, changed, _flag_changes(config, changed), clears))
     return dataclasses.replace(hijack, remedies=tuple(remedies))
+
+
+@dataclass(frozen=True)
+class HijackWarning:
+    """One tensor hijacking one range unit under some of the configs checked together.
+
+    hijack: the finding (with its remedies) under the first config that has it;
+    bits: every width it hijacks at among those configs (a sweep's widths).
+    """
+
+    hijack: Hijack
+    bits: tuple[int, ...]
+
+    @property
+    def layer(self) -> str:
+        return self.hijack.layer
+
+    def text(self) -> str:
+        """:meth:`Hijack.describe`, plus the widths when more than one config has it."""
+        also = (
+            f" (at {', '.join(map(str, self.bits))} bits in this run)" if len(self.bits) > 1 else ""
+        )
+        return self.hijack.describe() + also
+
+
+def _range_config(config: QuantConfig) -> QuantConfig:
+    """``config`` with the fields that change no range or step at their defaults (so a
+    sweep's rounding x zero x seed points are checked once per distinct grid)."""
+    return config.replace(rounding="nearest", seed=0, reserve_zero=False, activation_bits=None)
+
+
+def hijack_warnings(
+    weights: Mapping[str, np.ndarray], configs: Iterable[QuantConfig | None]
+) -> list[HijackWarning]:
+    """The hijacks of any of ``configs`` (None entries, float models, are skipped), one per
+    tensor and range unit, in the order first found (each config's largest stretch first)."""
+    distinct = list(dict.fromkeys(_range_config(c) for c in configs if c is not None))
+    found: dict[tuple[str, str], list[tuple[QuantConfig, Hijack]]] = {}
+    for config in distinct:
+        for hijack in find_range_hijacks(weights, config, remedies=False):
+            found.setdefault((hijack.tensor, hijack.unit), []).append((config, hijack))
+    out = []
+    for pairs in found.values():
+        config, first = pairs[0]
+        full = _with_remedies(first, weights, config)
+        out.append(HijackWarning(full, tuple(sorted({h.bits for _, h in pairs}))))
+    return out

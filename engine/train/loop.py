@@ -14,9 +14,8 @@ TensorFlow sees one.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +26,9 @@ from squeezelens.engine.jobs import CancelToken
 from squeezelens.engine.model.spec import ArchSpec
 from squeezelens.engine.model.squeezedet import DROPOUT
 from squeezelens.engine.tf_runtime import import_tf, op_determinism
-from squeezelens.engine.train.augment import AugmentConfig
+from squeezelens.engine.train.config import TrainConfig, dtype_policy
 from squeezelens.engine.train.data import Batch, BatchSource, Prefetcher, dropout_seed
-from squeezelens.engine.train.loss import LossConfig, total_loss
+from squeezelens.engine.train.loss import total_loss
 from squeezelens.engine.train.monitor import (
     LOG_FILE,
     LossLog,
@@ -47,78 +46,6 @@ from squeezelens.engine.train.state import (
     spec_from_dict,
     write_checkpoint,
 )
-
-PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # -> Keras dtype policy
-
-
-@contextlib.contextmanager
-def dtype_policy(precision: str):
-    """Build Keras layers under ``precision``'s dtype policy (restored afterwards: the
-    policy is global, and a float32 Detector may be built in the same process)."""
-    from squeezelens.engine.model.squeezedet import keras_module
-
-    keras = keras_module()
-    before = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(PRECISIONS[precision])
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(before)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters; defaults are the original KITTI SqueezeDet configuration.
-
-    steps: total number of updates of the run (a resumed run stops there too).
-    checkpoint_every / log_every: in steps; keep_checkpoints: snapshots kept (0 = all).
-    augmentation: None trains on plain resized images.
-    precision: "float32", or "bfloat16": Keras mixed precision (float32 weights,
-    updates and loss; convolutions in bfloat16), about 1.7x faster per step on
-    CPUs with AVX512-BF16 (measured: 1.2 vs 2.0 s for 8 images at 1248x384).
-    deterministic: switch on TensorFlow's op determinism (process-wide) so that GPU
-    kernels give bit-identical runs too.  Every random draw of a run is a function of
-    (seed, step) (:mod:`engine.train.data`), so on a CPU two runs with the same seed and
-    data, and a killed-and-resumed run, are bit-identical without it; it measured free
-    there (benchmarks/bench_train_determinism.py).
-    """
-
-    steps: int = 1000
-    batch: int = 20
-    learning_rate: float = 0.01
-    decay_steps: int = 10000
-    decay_factor: float = 0.5
-    momentum: float = 0.9
-    max_grad_norm: float = 1.0
-    dropout_rate: float = 0.5
-    checkpoint_every: int = 1000
-    log_every: int = 10
-    keep_checkpoints: int = 5
-    seed: int = 0
-    split: str = "train"
-    augmentation: AugmentConfig | None = field(default_factory=AugmentConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    precision: str = "float32"
-    deterministic: bool = False
-
-    def validate(self) -> None:
-        for name in ("steps", "batch", "decay_steps", "checkpoint_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise InputError(
-                    f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
-                )
-        if not (self.learning_rate > 0 and 0 < self.decay_factor <= 1 and 0 <= self.momentum < 1):
-            raise InputError(
-                "learning rate must be > 0, decay factor in (0, 1], momentum in [0, 1)"
-            )
-        if self.precision not in PRECISIONS:
-            raise InputError(
-                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
-            )
-
-    def lr_at(self, step: int) -> float:
-        """Staircase exponential decay of the learning rate for the update after ``step``."""
-        return self.learning_rate * self.decay_factor ** (step // self.decay_steps)
 
 
 class Trainer:

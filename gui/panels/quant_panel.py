@@ -3,7 +3,8 @@
 Every change replaces the config in AppState (``dataclasses.replace``), which
 makes the controller re-detect the image.  While the bits slider is dragged
 the update is debounced (``DEBOUNCE_MS``); a release or a key press sends it at
-once.  The panel never quantizes anything itself.
+once.  The panel never quantizes anything itself.  With TFLite INT8 on, the
+weight controls the INT8 model ignores are disabled and say why in their tooltip.
 """
 
 from __future__ import annotations
@@ -28,11 +29,16 @@ from PySide6.QtWidgets import (
 
 from squeezelens.engine.quant import QuantConfig
 from squeezelens.gui.busy import BusyIndicator
-from squeezelens.gui.panels.quant_presets import describe_size, presets
+from squeezelens.gui.panels.quant_presets import activation_tip, describe_size, presets
 from squeezelens.gui.state import AppState
 
 DEBOUNCE_MS = 75
 ACT_OFF = 3  # activationBitsSpin value shown as "off"
+INT8_TIP = ("Disabled while TFLite INT8 is on: the INT8 model quantizes weights itself "
+            "(TFLite's converter: 8-bit, per-channel weights, int32 biases) and ignores this "
+            "setting. Untick TFLite INT8 to use it.")  # fmt: skip
+AB_INT8_TIP = ("TFLite INT8 compares the float model with the INT8 model: choose "
+               "'Float vs quantized' to use it.")  # fmt: skip
 CHOICES = {
     "rounding": ("nearest", "stochastic"),
     "scale": ("global", "groups", "layer", "channel"),
@@ -60,10 +66,12 @@ class QuantPanel(QWidget):
         self._timer.timeout.connect(self.apply)
         self._build()
         self._connect()
+        self._tips = {w: w.toolTip() for w in (*self.weight_controls(), self.int8)}
         self.busy.setVisible(False)
         state.quant_changed.connect(self.sync_from_state)
         state.computing_changed.connect(self._on_busy)  # this image's result only
         state.model_changed.connect(self._update_size)
+        state.dataset_changed.connect(self._update_act_tip)
         # the engine's defaults (the fork at 8 bits) under Float, until the state says otherwise
         self._set_widgets(QuantConfig().to_dict(), True)
         self.sync_from_state()
@@ -99,7 +107,7 @@ class QuantPanel(QWidget):
         """Activations, INT8, switches, presets, comparison mode, busy bar, size line."""
         self.act_bits = QSpinBox(objectName="activationBitsSpin", minimum=ACT_OFF, maximum=16)
         self.act_bits.setSpecialValueText("off")
-        self.act_bits.setToolTip("Activation bit width (needs calibration; done on 8 images)")
+        self.act_bits.setToolTip(activation_tip(None))
         self.int8 = QCheckBox("TFLite INT8", objectName="int8Check")
         self.int8.setToolTip("Compare float with the integer-only TFLite model")
         self.biases = QCheckBox("Quantize biases", objectName="quantizeBiasesCheck")
@@ -166,10 +174,35 @@ class QuantPanel(QWidget):
         self.seed.valueChanged.connect(self._edited)
         self.act_bits.valueChanged.connect(self._edited)
         self.int8.toggled.connect(self.state.set_int8)
+        self.int8.toggled.connect(lambda _on: self._lock_for_int8())
         self.preset.activated.connect(self._on_preset)
         self.reset.clicked.connect(self.reset_to_float)
         self.compare.currentIndexChanged.connect(self._on_compare)
         self.edit_a.toggled.connect(lambda on: self._set_editing("a" if on else "b"))
+
+    def weight_controls(self) -> tuple[QWidget, ...]:
+        """The controls of the simulated quantizer (ignored by the TFLite INT8 model)."""
+        return (self.bits, self.float_button, self.rounding, self.seed, self.reserve_zero,
+                self.scale, self.range, self.grid, self.act_bits, self.biases, self.first,
+                self.preset)  # fmt: skip
+
+    def _lock_for_int8(self) -> None:
+        """With TFLite INT8 compared, the weight controls do nothing: disabled, with why;
+        in A-vs-B mode the INT8 switch does nothing: disabled, with why."""
+        int8 = self.state.int8 and self.state.mode == "float"
+        for w in self.weight_controls():
+            w.setEnabled(not int8 and (w is not self.seed or self._stochastic()))
+            w.setToolTip(INT8_TIP if int8 else self._tips[w])
+        ab = self.state.mode == "ab"
+        self.int8.setEnabled(not ab)
+        self.int8.setToolTip(AB_INT8_TIP if ab else self._tips[self.int8])
+
+    def _stochastic(self) -> bool:
+        return self.rounding.currentText() == "stochastic"
+
+    def _update_act_tip(self) -> None:
+        self._tips[self.act_bits] = activation_tip(self.state.dataset)
+        self._lock_for_int8()
 
     # ------------------------------------------------------------ from widgets
     def _leave_float(self) -> None:
@@ -221,7 +254,7 @@ class QuantPanel(QWidget):
     def apply(self) -> None:
         """Send the widgets' config to AppState now (cancels a pending debounce)."""
         self._timer.stop()
-        self.seed.setEnabled(self.rounding.currentText() == "stochastic")
+        self._lock_for_int8()
         try:
             config = self.widget_config()
         except ValueError as exc:  # InputError: the engine's one-line reason
@@ -257,6 +290,7 @@ class QuantPanel(QWidget):
 
     def _set_editing(self, which: str) -> None:
         self.editing = which
+        self.state.set_editing(which)
         self.sync_from_state()
 
     # -------------------------------------------------------------- to widgets
@@ -270,6 +304,7 @@ class QuantPanel(QWidget):
         if not ab:
             self.editing = "a"
             self.edit_a.setChecked(True)
+            self.state.set_editing("a")
         self.int8.setChecked(self.state.int8)
         config = self._current()
         self.float_button.setChecked(config is None)
@@ -277,7 +312,7 @@ class QuantPanel(QWidget):
             self._set_widgets(config.to_dict(), float_on=False)
         self._block(False)
         self._show_bits()
-        self.seed.setEnabled(self.rounding.currentText() == "stochastic")
+        self._lock_for_int8()
         self._update_size()
 
     def _set_widgets(self, values: dict, float_on: bool) -> None:

@@ -10,6 +10,7 @@ is triggered): a later status message never hides it.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -139,11 +140,22 @@ class StatusPanel:
 
     def show_message(self, text: str) -> None:
         self.bar.setStyleSheet("")
-        self.bar.showMessage(text, MESSAGE_MS)
+        self.bar.showMessage(self._fit(text), MESSAGE_MS)
+        self.bar.setToolTip(text)
 
     def show_error(self, text: str) -> None:
         self.bar.setStyleSheet("QStatusBar { color: #D55E00; font-weight: 600; }")
-        self.bar.showMessage(f"Error: {text}", 2 * MESSAGE_MS)
+        self.bar.showMessage(self._fit(f"Error: {text}", bold=True), 2 * MESSAGE_MS)
+        self.bar.setToolTip(f"Error: {text}")
+
+    def _fit(self, text: str, bold: bool = False) -> str:
+        """``text`` elided to the room left of the model summary (Qt would draw a long
+        message under it); the whole text is the bar's tooltip.  The job widgets are not
+        counted: they show only while a job runs, and a message often ends one."""
+        font = self.bar.font()
+        font.setBold(bold)
+        room = max(120, self.bar.width() - self.summary.sizeHint().width() - 32)
+        return QFontMetrics(font).elidedText(text, Qt.TextElideMode.ElideRight, room)
 
     def set_loading(self, text: str) -> None:
         self.loading.setText(text)

@@ -124,7 +124,9 @@ def test_levels_over_translucent_bars_and_one_channel_per_channel(loaded, qtbot,
     assert np.allclose(np.sort(win.state.histogram.levels), np.sort(grid.levels[c]))
     spin, plot = win.layers_panel.channel_spin, win.layers_panel.hist
     assert spin.isVisible() and spin.value() == c
-    assert f"channel {c} of {n} (widest range)" in plot.getPlotItem().titleLabel.text
+    info = win.layers_panel.histograms.channel_info
+    assert info.isVisible() and info.text() == f"of {n} (widest range)"
+    assert f"ch {c} ·" in plot.getPlotItem().titleLabel.text
     items = {i.name(): i for i in plot.listDataItems()}
     assert items["levels"].zValue() > items["float"].zValue()  # levels over the bars
     fill = pg.mkBrush(items["float"].opts["fillBrush"])
@@ -135,7 +137,8 @@ def test_levels_over_translucent_bars_and_one_channel_per_channel(loaded, qtbot,
     wait_idle(qtbot, win)
     assert win.state.histogram_channel[0] == other
     assert np.allclose(np.sort(win.state.histogram.levels), np.sort(grid.levels[other]))
-    assert f"channel {other} of {n} ·" in plot.getPlotItem().titleLabel.text
+    assert f"ch {other} ·" in plot.getPlotItem().titleLabel.text
+    assert info.text() == f"of {n}"
     win.quant_panel.scale.setCurrentText("layer")
     wait_idle(qtbot, win)
     assert win.state.histogram_channel is None and not spin.isVisible()
@@ -146,7 +149,7 @@ def test_sensitivity_recommendation_is_cleared_when_the_config_changes(loaded, q
     from squeezelens.engine.sensitivity import SensitivityResult, apply_recommendation
 
     win = loaded
-    analysis, button = win.analysis, win.layers_panel.apply_button
+    analysis, button = win.analysis.sensitivity, win.layers_panel.apply_button
     assert analysis.recommendation is None and not button.isEnabled()
     _layers_ready(win, qtbot)
     win.quant_panel.bits.setValue(4)
@@ -155,8 +158,8 @@ def test_sensitivity_recommendation_is_cleared_when_the_config_changes(loaded, q
     layer = "fire2/squeeze1x1"
     drops = {(layer, 3): 0.001, (layer, 4): 0.0, ("conv12", 3): 0.2, ("conv12", 4): 0.03}
     result = SensitivityResult(0.5, drops, (3, 4), (layer, "conv12"), stale)
-    done = (result, apply_recommendation(stale, result), win.controller.handle, stale)
-    analysis._sensitivity_ready(done)
+    done = (result, apply_recommendation(stale, result), win.controller.handle, stale, None)
+    analysis.ready(done)
     assert dict(analysis.recommendation.overrides) == {layer: 3, "conv12": "float"}
     assert button.isEnabled()
     assert win.state.sensitivity == {layer: 0.0, "conv12": 0.03}  # the drops at 4 bits
@@ -171,11 +174,11 @@ def test_sensitivity_recommendation_is_cleared_when_the_config_changes(loaded, q
     win.state.error.connect(errors.append)
     analysis.apply_recommendation()
     assert errors and not win.state.quant.overrides
-    analysis._sensitivity_ready(done)
+    analysis.ready(done)
     assert analysis.recommendation is None and not button.isEnabled()  # computed for 4 bits
     win.quant_panel.bits.setValue(4)
     wait_idle(qtbot, win)
-    analysis._sensitivity_ready(done)
+    analysis.ready(done)
     analysis.apply_recommendation()
     wait_idle(qtbot, win)
     assert dict(win.state.quant.overrides) == {layer: 3, "conv12": "float"}
