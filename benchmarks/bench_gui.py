@@ -1,9 +1,12 @@
 """Responsiveness of the desktop tool (headless, Qt offscreen).
 
-Usage: python benchmarks/bench_gui.py [--repeats N] [--tiny | --sample]
+Usage: python benchmarks/bench_gui.py [--repeats N] [--tiny | --sample] [--startup-runs N]
 Prints:
-- launch → window visible, and launch → first boxes shown (subprocess, `squeezelens gui`);
-  target: visible <= 3 s;
+- launch → window visible, and launch → first boxes shown (subprocess, `squeezelens gui`
+  with SQUEEZELENS_TIMING=1, which makes it print its markers); target: visible <= 3 s;
+- the longest UI-thread gaps from the window's first paint until its first boxes are shown
+  and the split is scanned, for plain `squeezelens gui` (the bundled sample, what
+  `make run` opens), median over --startup-runs launches (10 ms timer; target <= 50 ms);
 - median bits-slider release → updated quantized boxes on the canvas's state (in process);
 - the same while an evaluation runs in the background;
 - the longest UI-thread gap during an evaluation, and during a three-point sweep, with
@@ -74,8 +77,9 @@ def launch_times(ckpt: str, root: str, tmp: Path) -> tuple[float, float]:
     if not Path(cmd[0]).exists():
         cmd = [sys.executable, "-m", "squeezelens.cli.main", *cmd[1:]]
     start = time.perf_counter()
+    env = {**os.environ, "SQUEEZELENS_TIMING": "1"}
     proc = subprocess.Popen(
-        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
     )
     visible = ready = float("nan")
     for line in proc.stdout:
@@ -101,10 +105,68 @@ class GapMeter:
         self.ticks = [time.perf_counter()]
         self.timer.start()
 
+    def gaps(self) -> list[tuple[float, float]]:
+        """(gap, seconds after start at which it began), longest first."""
+        t0 = self.ticks[0] if self.ticks else 0.0
+        pairs = [(b - a, a - t0) for a, b in zip(self.ticks, self.ticks[1:])]
+        return sorted(pairs, reverse=True)
+
     def stop(self) -> float:
         self.timer.stop()
-        gaps = [b - a for a, b in zip(self.ticks, self.ticks[1:])]
-        return max(gaps) if gaps else float("nan")
+        gaps = self.gaps()
+        return gaps[0][0] if gaps else float("nan")
+
+
+def startup_child(settings: str) -> None:
+    """(In a fresh process.)  Run plain `squeezelens gui` (the bundled sample) and print the
+    UI-thread gaps from its first paint until the first boxes are shown and it is idle."""
+    from PySide6.QtCore import QEvent, QObject, QTimer
+
+    from squeezelens.cli.main import build_parser
+    from squeezelens.gui.app import make_app, run_app
+
+    app, meter, marks = make_app(), GapMeter(), {}
+
+    class FirstPaint(QObject):
+        def eventFilter(self, obj, event) -> bool:  # noqa: N802
+            if event.type() == QEvent.Type.Paint and "paint" not in marks:
+                marks["paint"] = time.perf_counter()
+                QTimer.singleShot(0, meter.start)  # once this first paint is done
+            return False
+
+    def attach() -> None:
+        win = next(w for w in app.topLevelWidgets() if w.objectName() == "mainWindow")
+        win.installEventFilter(watcher)
+
+        def check() -> None:
+            if "ready" not in marks and win.state.result is not None and idle(win):
+                marks["ready"] = time.perf_counter()
+                QTimer.singleShot(1000, finish)  # and a second of what follows
+
+        def finish() -> None:
+            gaps = meter.gaps()
+            top = " ".join(f"{g * 1000:.0f}@{t:.2f}" for g, t in gaps[:5])
+            print(f"STARTUP_GAPS max_ms={gaps[0][0] * 1000:.1f} over50={sum(g > 0.05 for g, _ in gaps)}"
+                  f" ready_s={marks['ready'] - marks['paint']:.2f} top={top}", flush=True)  # fmt: skip
+            win.close()
+
+        poll.timeout.connect(check)
+        poll.start()
+
+    watcher, poll = FirstPaint(), QTimer(interval=20)
+    QTimer.singleShot(0, attach)
+    args = build_parser().parse_args(["gui", "--settings", settings, "--size", "1600x1000"])
+    run_app(args)
+
+
+def startup_gaps(runs: int, tmp: Path) -> list[str]:
+    """STARTUP_GAPS lines of ``runs`` fresh launches of plain `squeezelens gui`."""
+    lines = []
+    for k in range(runs):
+        cmd = [sys.executable, __file__, "--startup-child", str(tmp / f"startup{k}.ini")]
+        out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600).stdout
+        lines += [ln for ln in out.splitlines() if ln.startswith("STARTUP_GAPS")]
+    return lines
 
 
 def wait(predicate, timeout: float = 300.0) -> None:
@@ -141,7 +203,7 @@ def release_latency(win, repeats: int, during_eval: bool = False) -> float:
         arrived: list[float] = []
 
         def on_result(b=bits, arrived=arrived) -> None:
-            q = win.controller._pairs_key[2] if win.controller._pairs_key else None
+            q = win.controller.scan.key.other if win.controller.scan.key else None
             if not arrived and q is not None and q.bits == b and win.state.quant.bits == b:
                 arrived.append(time.perf_counter())
 
@@ -211,8 +273,23 @@ def main() -> None:
     ap.add_argument(
         "--sample", action="store_true", help="the bundled sample model and scenes (make run's)"
     )
+    ap.add_argument("--startup-runs", type=int, default=3, help="launches measured for UI gaps")
+    ap.add_argument("--startup-only", action="store_true", help="only the start-up UI gaps")
+    ap.add_argument("--startup-child", metavar="INI", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.startup_child:
+        return startup_child(args.startup_child)
     tmp = Path(tempfile.mkdtemp())
+    if args.startup_runs > 0:
+        lines = startup_gaps(args.startup_runs, tmp)
+        worst = [float(ln.split("max_ms=")[1].split()[0]) for ln in lines]
+        for line in lines:
+            print("  " + line)
+        median = statistics.median(worst) if worst else float("nan")
+        print(f"start-up: longest UI gap from the first paint: {median:6.0f} ms  "
+              f"(median of {len(worst)} launches of plain `squeezelens gui`; target <= 50 ms)")  # fmt: skip
+    if args.startup_only:
+        return
     ckpt, root, what = inputs(args.tiny, tmp, args.sample)
     print(f"bench_gui: {what}")
     visible, ready = launch_times(ckpt, root, tmp)

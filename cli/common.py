@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
-from pathlib import Path
 
 from squeezelens.engine.errors import InputError
 
@@ -27,6 +25,20 @@ def add_model_arguments(parser: argparse.ArgumentParser, required: bool = False)
     parser.add_argument(
         "--input-size", type=parse_size, metavar="WxH", help="override the network input size"
     )
+
+
+PROTOCOL_HELP = "official devkit, or the copy shipped with SqueezeDet (keeps short detections)"
+
+
+def add_scoring_arguments(parser: argparse.ArgumentParser, protocol_help: str = PROTOCOL_HELP,
+                          split_help: str = "split to score (default val)") -> None:  # fmt: skip
+    """--kitti-root, --split and --protocol of the commands that score a KITTI split."""
+    parser.add_argument(
+        "--kitti-root", metavar="ROOT", help="KITTI object folder (default: bundled sample data)"
+    )
+    parser.add_argument("--split", default="val", help=split_help)
+    parser.add_argument("--protocol", choices=("official", "squeezedet"), default="official",
+                        help=protocol_help)  # fmt: skip
 
 
 def add_quant_arguments(parser: argparse.ArgumentParser, multi: bool = False) -> None:
@@ -93,17 +105,3 @@ def load_detector(args):
     from squeezelens.engine.detector import Detector
 
     return Detector.from_checkpoint(resolve_checkpoint(args), input_size=args.input_size)
-
-
-def prepare_out_dir(path: Path, flag: str = "--out") -> Path:
-    """Create an output folder (and parents) or raise a one-line InputError naming it."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise InputError(f"{flag} must name a folder, but this is a file", path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create the {flag} folder ({exc.strerror or exc})", path) from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise InputError(f"the {flag} folder is not writable", path)
-    return path

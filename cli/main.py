@@ -6,14 +6,14 @@ callable ``(args) -> int``.  Bad input raised as :class:`engine.errors.InputErro
 and any ``OSError`` (a file where a folder should be, a full disk, a folder
 without write permission), becomes a one-line message on stderr that names the
 path, and exit code 2; ``--verbose`` (before or after the subcommand) adds the
-traceback.
+traceback and shows TensorFlow's log chatter, which is otherwise filtered out
+(:mod:`squeezelens.engine.tf_quiet`).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 import traceback
 
@@ -28,6 +28,7 @@ COMMANDS = (
     "search",
     "sensitivity",
     "export",
+    "compare_int8",
     "sample_data",
     "train",
     "finetune",
@@ -36,7 +37,10 @@ COMMANDS = (
 )
 
 
-VERBOSE_HELP = "print full tracebacks on errors"
+VERBOSE_HELP = "print full tracebacks on errors, and TensorFlow's log output"
+# the desktop tool's stdout and stderr stay unfiltered: a crash report must reach the
+# terminal even when the process dies while printing it
+UNFILTERED = ("gui",)
 
 
 def _add_verbose(parser: argparse.ArgumentParser, default: object) -> None:
@@ -81,14 +85,16 @@ def _fail(args, message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from squeezelens.engine.tf_quiet import quiet_tensorflow
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with quiet_tensorflow(verbose=args.verbose, native=args.command not in UNFILTERED):
+            return int(args.func(args) or 0)
     except InputError as exc:
         return _fail(args, str(exc))
     except OSError as exc:

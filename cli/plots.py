@@ -43,7 +43,7 @@ def provenance_caption(meta: dict) -> str:
     return " · ".join(parts)
 
 
-def _save_with_metadata(item, out_png: Path, out_svg: Path, title: str, caption: str) -> None:
+def save_with_metadata(item, out_png: Path, out_svg: Path, title: str, caption: str) -> None:
     """Export PNG (1500 px wide) and SVG, the title and caption stored as metadata."""
     import pyqtgraph.exporters as pge
 
@@ -159,7 +159,7 @@ def render_plot(draw, out_png: Path, out_svg: Path, title: str, caption: str = "
     out_png.parent.mkdir(parents=True, exist_ok=True)
     plot.show()
     app.processEvents()
-    _save_with_metadata(item, out_png, out_svg, title, caption)
+    save_with_metadata(item, out_png, out_svg, title, caption)
     plot.close()
 
 

@@ -21,20 +21,27 @@ class ProgressBar:
         self.unit = unit
         self.stream = stream or sys.stderr
         self._bar: tqdm | None = None
+        self._note = ""
 
-    def _open(self, total: int) -> tqdm:
+    def _open(self, total: int, initial: int) -> tqdm:
         tty = getattr(self.stream, "isatty", lambda: False)()
-        return tqdm(total=total, desc=self.label, unit=self.unit, file=self.stream,
+        return tqdm(total=total, initial=initial, desc=self.label, unit=self.unit, file=self.stream,
                     dynamic_ncols=True, mininterval=0.1 if tty else 30.0,
                     miniters=None if tty else max(1, total // 10), leave=True)  # fmt: skip
 
     def __call__(self, done: int, total: int) -> None:
         if self._bar is None or self._bar.total != total:
             self.close()
-            self._bar = self._open(total)
+            self._bar = self._open(total, done)  # work done before (a resumed job) sets no rate
+        if self._note:
+            self._bar.set_postfix_str(self._note, refresh=False)
         self._bar.update(max(0, done - self._bar.n))
         if done >= total:
             self.close()
+
+    def note(self, text: str) -> None:
+        """Text shown after the bar's counts and rate (e.g. ``tasks 3/40``), from the next update."""
+        self._note = text
 
     def write(self, message: str) -> None:
         """Print a line above the bar."""

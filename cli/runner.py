@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from squeezelens.cli.common import calibration_source, say
+from squeezelens.cli.hijacks import warn_range_hijacks
 from squeezelens.cli.progress import ProgressBar
 from squeezelens.engine.errors import InputError
 
@@ -74,6 +75,8 @@ def check_quant_flags(args):
 def build_runner(args, detector):
     """(runner with .detect, quant config or None, a one-line description)."""
     quant, calibration = check_quant_flags(args)
+    if quant is not None and not getattr(args, "int8", False):
+        warn_range_hijacks(detector.float_weights, [quant])
     if calibration is not None:
         say(f"calibrating on {len(calibration)} images ({calibration.source})")
     if getattr(args, "int8", False):
@@ -98,7 +101,8 @@ def int8_runner(detector, quant, calibration):
         say(f"INT8 remedies: {remedies.describe()}")
     source = int8_source(detector, quant, ProgressBar("remedies", unit="layer"))
     say("INT8: converting (cached per checkpoint, remedies and calibration set)")
-    int8 = Int8Detector.from_detector(source, calibration.images())
+    bar = ProgressBar("INT8 conversion", unit="step")
+    int8 = Int8Detector.from_detector(source, calibration.images(), progress=bar)
     label = "INT8 (TFLite full-integer" + (f", {remedies.describe()})" if remedies else ")")
     return int8, remedies, label
 

@@ -91,6 +91,7 @@ class Detector:
         self.calibration: CalibrationInputs | None = None
         self._activation_limits: dict[tuple, dict[str, float]] = {}
         self._int8 = None
+        self._last_quantized: tuple | None = None  # (config, its weights)
 
     def _build_graph(self, tf) -> None:
         """The Keras models, the one-call weight swap and the two forward tf.functions
@@ -222,11 +223,22 @@ class Detector:
         self._assign(equalized_weights(self))
         self._loaded_key = _SWAPPED
 
+    def _weights_for(self, quant) -> dict[str, np.ndarray]:
+        """quantized_weights, the last config's kept (one more copy of the weights): going
+        back and forth between float and one config -- image by image, as ``evaluate
+        --errors`` does -- swaps without quantizing again.  Never handed out."""
+        if quant is None:
+            return self.float_weights
+        last = self._last_quantized
+        if last is None or last[0] != quant:
+            last = self._last_quantized = (quant, self.quantized_weights(quant))
+        return last[1]
+
     def _use(self, quant) -> None:
         key = None if quant is None else quant
         if key == self._loaded_key:
             return
-        self._assign(self.quantized_weights(quant))
+        self._assign(self._weights_for(quant))
         self._loaded_key = key
 
     # ---------------------------------------------------------------- forward
@@ -302,8 +314,6 @@ class Detector:
 
         Returns every detection the post-processing keeps with score >= threshold.
         """
-        if quant is not None and getattr(quant, "int8", False):
-            raise InputError("use detect_int8 for the integer model")
         dets = self.decode(*self.raw_output(image, quant))
         return dets.above(threshold) if threshold > 0 else dets
 
@@ -348,6 +358,46 @@ class Detector:
             self.activation_ranges = activation_ranges(self, self.calibration.inputs, progress)
             self._act_bits_loaded = None
         return self.activation_ranges
+
+    def layer_outputs(
+        self,
+        batch: np.ndarray,
+        quant=None,
+        activation_grids: dict | None = None,
+        equalized: bool = False,
+    ) -> list[np.ndarray]:
+        """Every layer output, in official layer order, for a preprocessed batch (B, H, W, 3).
+
+        quant: the weights' config (None: float; with ``equalized`` the equalized float
+        weights, the same function with other per-layer outputs: what an equalizing config
+        rounds); its activation bits quantize the outputs.  activation_grids: {layer:
+        (step, lo, hi)} puts every output on that grid instead (``clip(round(a / step), lo,
+        hi) * step``: an INT8 model's affine scale with lo = -128 - zero point, hi = 127 -
+        zero point).
+        """
+        with self._lock:
+            act = quant is not None and getattr(quant, "activation_bits", None)
+            if activation_grids is not None:
+                self._set_activation_grids(activation_grids)
+            elif act:  # first: computing clipping ranges may swap other weights in
+                self._configure_activation_quant(
+                    int(quant.activation_bits), quant.activation_range, quant.equalize
+                )
+            if quant is None and equalized:
+                self._use_reference(True)
+            else:
+                self._use(quant)
+            probe = self.graph.actq_probe if act or activation_grids else self.graph.probe
+            return [t.numpy() for t in probe(np.asarray(batch, np.float32), training=False)]
+
+    def _set_activation_grids(self, grids: dict) -> None:
+        for name, layer in self._act_quant.items():
+            step, lo, hi = grids[name]
+            layer.step.assign(step)
+            layer.lo.assign(lo)
+            layer.hi.assign(hi)
+            layer.enabled.assign(1.0)
+        self._act_bits_loaded = None  # calibrated grids must be set again
 
     def activation_limits(
         self, bits: int, method: str = "minmax", equalized: bool = False

@@ -14,7 +14,7 @@ detector's per-image float cache (no hashing of full images).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -38,6 +38,7 @@ class SupportsDetect(Protocol):
 
 
 OnImage = Callable[[ImageRecord, Detections], None]
+ReadImage = Callable[[ImageRecord], np.ndarray]  # record -> BGR image
 LOADERS = {"auto": load_adaptively, "bursts": load_in_bursts, "ahead": prefetch}
 LOADING = "auto"
 _STAGES = ("preprocess", "forward", "decode")
@@ -49,12 +50,17 @@ def has_stages(detector) -> bool:
     return all(callable(getattr(detector, name, None)) for name in _STAGES)
 
 
-def _pipeline(detector: SupportsDetect, quant) -> tuple[Callable, Callable]:
+def read_record(record: ImageRecord) -> np.ndarray:
+    """The image of a record, read from its path (the default :data:`ReadImage`)."""
+    return read_image_bgr(record.path)
+
+
+def _pipeline(detector: SupportsDetect, quant, read: ReadImage) -> tuple[Callable, Callable]:
     """(prepare(record) for the loader threads, run(prepared) -> Detections in series)."""
     if has_stages(detector):
 
         def prepare(record: ImageRecord):
-            return detector.preprocess(read_image_bgr(record.path))
+            return detector.preprocess(read(record))
 
         def run(prepared) -> Detections:
             x, scale = prepared
@@ -65,7 +71,24 @@ def _pipeline(detector: SupportsDetect, quant) -> tuple[Callable, Callable]:
     def run_plain(image: np.ndarray) -> Detections:
         return detector.detect(image) if quant is None else detector.detect(image, quant=quant)
 
-    return (lambda record: read_image_bgr(record.path)), run_plain
+    return read, run_plain
+
+
+def prepared_records(
+    records: Sequence[ImageRecord],
+    prepare: Callable,
+    cancel: CancelToken | None = None,
+    loading: str | None = None,
+) -> Iterator[tuple[ImageRecord, object]]:
+    """(record, prepare(record)) in order, prepared by the loader threads of ``loading``;
+    an image that fails to load raises InputError naming it; cancel is checked per image."""
+    for record, prepared in LOADERS[loading or LOADING](records, prepare):
+        check(cancel)
+        if isinstance(prepared, BaseException):
+            if isinstance(prepared, InputError):
+                raise prepared
+            raise InputError(f"cannot read image ({prepared})", record.path)
+        yield record, prepared
 
 
 def detect_dataset(
@@ -76,21 +99,18 @@ def detect_dataset(
     cancel: CancelToken | None = None,
     on_image: OnImage | None = None,
     loading: str | None = None,
+    read: ReadImage | None = None,
 ) -> dict[str, Detections]:
     """Detections (every kept box, no threshold) for each image of a dataset, by stem.
 
     loading: how images are read while the model runs, a key of :data:`LOADERS`
-    (default :data:`LOADING`).
+    (default :data:`LOADING`).  read: how a record's image is obtained (default
+    from its path; a Ray worker decodes shipped bytes).
     """
     out: dict[str, Detections] = {}
     total = len(dataset)
-    prepare, run = _pipeline(detector, quant)
-    for record, prepared in LOADERS[loading or LOADING](dataset.records, prepare):
-        check(cancel)
-        if isinstance(prepared, BaseException):
-            if isinstance(prepared, InputError):
-                raise prepared
-            raise InputError(f"cannot read image ({prepared})", record.path)
+    prepare, run = _pipeline(detector, quant, read or read_record)
+    for record, prepared in prepared_records(dataset.records, prepare, cancel, loading):
         dets = run(prepared)
         out[record.stem] = dets
         if on_image is not None:
@@ -98,6 +118,14 @@ def detect_dataset(
         if progress is not None:
             progress(len(out), total)
     return out
+
+
+def require_labels(dataset: Dataset) -> None:
+    """InputError unless every image of ``dataset`` has a label file (it can be scored)."""
+    if not dataset.has_labels:
+        raise InputError(
+            "cannot evaluate: the folder has no KITTI labels (training/label_2)", dataset.root
+        )
 
 
 def evaluate(
@@ -113,10 +141,7 @@ def evaluate(
     """Detect on every image of a labelled dataset and return its KITTI EvalResult."""
     from squeezelens.engine.eval import evaluate_detections
 
-    if not dataset.has_labels:
-        raise InputError(
-            "cannot evaluate: the folder has no KITTI labels (training/label_2)", dataset.root
-        )
+    require_labels(dataset)
     dets = detect_dataset(detector, dataset, quant, progress, cancel, on_image, loading)
     return evaluate_detections(
         dataset.records, dets, protocol=protocol, classes=tuple(detector.class_names)

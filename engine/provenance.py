@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
 
@@ -39,6 +39,16 @@ def checkpoint_record(detector) -> dict:
     return {"path": getattr(info, "path", None), "sha256": getattr(info, "sha256", None)}
 
 
+def weights_sha256(weights: Mapping[str, np.ndarray]) -> str:
+    """SHA-256 of a weights dict: each tensor's name, shape and float32 bytes, by name."""
+    digest = hashlib.sha256()
+    for name in sorted(weights):
+        a = np.ascontiguousarray(weights[name], dtype=np.float32)
+        digest.update(f"{name}{a.shape}".encode())
+        digest.update(a.data)
+    return digest.hexdigest()
+
+
 def file_list_sha256(paths: Iterable[str | os.PathLike]) -> str:
     """SHA-256 of a set of files: their absolute paths and sizes, in sorted order.
 
@@ -58,16 +68,12 @@ def calibration_record(paths: Iterable[str | os.PathLike], source: str | None = 
     return {"count": len(paths), "sha256": file_list_sha256(paths), "source": source}
 
 
-def weights_sha256(detector) -> str:
-    """The checkpoint's sha256, or a sha256 of the float weights (no checkpoint file)."""
+def model_sha256(detector) -> str:
+    """The checkpoint's sha256, or :func:`weights_sha256` of the float weights (no checkpoint
+    file): what identifies a detector's weights in cache keys."""
     if detector.checkpoint is not None and detector.checkpoint.sha256:
         return detector.checkpoint.sha256
-    h = hashlib.sha256()
-    for name in sorted(detector.float_weights):
-        a = np.ascontiguousarray(detector.float_weights[name], dtype=np.float32)
-        h.update(f"{name}{a.shape}".encode())
-        h.update(a.data)
-    return h.hexdigest()
+    return weights_sha256(detector.float_weights)
 
 
 def images_sha256(images: Iterable[np.ndarray]) -> str:

@@ -22,11 +22,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from contextlib import closing
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from squeezelens.engine.jobs import CancelToken, check
 from squeezelens.engine.model.spec import layer_names
 from squeezelens.engine.quant.config import MIN_BITS, PartialConfig, QuantConfig
+
+if TYPE_CHECKING:
+    from squeezelens.engine.sweep import DetectPoints
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,9 @@ class SensitivityResult:
 
     drops[(layer, bits)] = float_map - map with only that layer at that many bits.
     base: the config the layers were tested under (None in hand-made results).
+    images: how many images were scored (0: not recorded).
+    noise[(layer, bits)]: the bootstrap spread of that drop (:func:`with_noise`; empty
+    until measured).
     """
 
     float_map: float
@@ -42,19 +50,30 @@ class SensitivityResult:
     bits: tuple[int, ...]
     layers: tuple[str, ...]
     base: QuantConfig | None = None
+    images: int = 0
+    noise: dict[tuple[str, int], float] = field(default_factory=dict)
 
     def drop(self, layer: str, bits: int) -> float:
         return self.drops[(layer, bits)]
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "float_map": self.float_map,
             "bits": list(self.bits),
             "base": None if self.base is None else self.base.to_dict(),
+            "images": self.images,
             "drops": {
                 layer: {str(b): self.drops[(layer, b)] for b in self.bits} for layer in self.layers
             },
         }
+        if self.noise:
+            out["noise"] = {
+                layer: {
+                    str(b): self.noise[(layer, b)] for b in self.bits if (layer, b) in self.noise
+                }
+                for layer in self.layers
+            }
+        return out
 
 
 def sensitivity_bits(base: QuantConfig, span: int = 3) -> tuple[int, ...]:
@@ -86,35 +105,61 @@ def layer_sensitivity(
     progress: Callable[[int, int], None] | None = None,
     cancel: CancelToken | None = None,
     layers: Sequence[str] | None = None,
+    detect: DetectPoints | None = None,
+    on_detections: Callable[[tuple[str, int] | None, dict], None] | None = None,
 ) -> SensitivityResult:
     """mAP cost of quantizing each layer alone at each bit width (on dataset's images).
 
     layers: default :func:`quantized_layers` (those ``base`` quantizes; conv1 only
     when ``base.quantize_first_layer``), so the recommendation keeps the set of
-    layers that share the ranges.
+    layers that share the ranges.  detect: where the detections of each tested
+    config come from (default in this process, inputs prepared once;
+    :func:`squeezelens.engine.distributed.point_source` runs them on Ray).
+    on_detections(key, detections by stem): called for the float model (key None)
+    and every (layer, bits), e.g. to measure the noise of the drops (:func:`with_noise`).
     """
     from squeezelens.engine.eval import evaluate_detections
-    from squeezelens.engine.sweep import PreparedInputs
+    from squeezelens.engine.sweep import SweepPoint, prepared_detections
 
-    prepared = PreparedInputs(detector, dataset.records, cancel=cancel)
     all_layers = layer_names(detector.spec.variant)
     layers = tuple(layers) if layers is not None else quantized_layers(base, all_layers)
+    tested = [(layer, b) for layer in layers for b in bits]
+    points = [SweepPoint(None)] + [SweepPoint(single_layer_config(base, *t)) for t in tested]
+    keys: list[tuple[str, int] | None] = [None, *tested]
+    maps: list[float] = []
+    detect = detect or prepared_detections(detector, dataset, cancel)
+    with closing(detect(points)) as stream:
+        for key, (_, dets) in zip(keys, stream):
+            check(cancel)
+            if on_detections is not None:
+                on_detections(key, dets)
+            result = evaluate_detections(
+                dataset.records, dets, protocol=protocol, classes=tuple(detector.class_names)
+            )
+            maps.append(float(result.to_json_dict()["map"]["r11"]["all"]))
+            if progress and len(maps) > 1:
+                progress(len(maps) - 1, len(tested))
+    drops = {t: maps[0] - m for t, m in zip(tested, maps[1:], strict=True)}
+    return SensitivityResult(maps[0], drops, tuple(bits), layers, base, len(dataset.records))
 
-    def score(quant) -> float:
-        dets = prepared.detect_all(detector, quant, cancel=cancel)
-        result = evaluate_detections(
-            dataset.records, dets, protocol=protocol, classes=tuple(detector.class_names)
-        )
-        return float(result.to_json_dict()["map"]["r11"]["all"])
 
-    float_map = score(None)
-    drops, total = {}, len(layers) * len(bits)
-    for i, (layer, b) in enumerate((layer, b) for layer in layers for b in bits):
-        check(cancel)
-        drops[(layer, b)] = float_map - score(single_layer_config(base, layer, b))
-        if progress:
-            progress(i + 1, total)
-    return SensitivityResult(float_map, drops, tuple(bits), layers, base)
+def with_noise(
+    result: SensitivityResult,
+    records: Sequence,
+    detections: dict,
+    protocol: str = "official",
+    classes: Sequence[str] = ("car", "pedestrian", "cyclist"),
+    progress: Callable[[int, int], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> SensitivityResult:
+    """``result`` with the bootstrap spread of every drop (:func:`engine.bootstrap.paired_bootstrap`
+    over ``records``); ``detections``: what ``on_detections`` received (None: float)."""
+    from squeezelens.engine.bootstrap import paired_bootstrap
+
+    others = {k: v for k, v in detections.items() if k is not None}
+    noise = paired_bootstrap(records, detections[None], others, protocol, classes,
+                             progress=progress, cancel=cancel)  # fmt: skip
+    return dataclasses.replace(result, noise=noise)
 
 
 def recommend_overrides(

@@ -18,7 +18,8 @@ import io
 import itertools
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -261,17 +262,23 @@ def append_row(
 class PreparedInputs:
     """Decoded, pre-processed network inputs of a dataset, kept for every sweep point.
 
-    inputs: (N, h, w, 3) float32; scales: N (sx, sy) pairs.
+    inputs: (N, h, w, 3) float32; scales: N (sx, sy) pairs.  read: how a record's
+    image is obtained (default from its path; a Ray worker decodes shipped bytes).
     """
 
     def __init__(
-        self, detector, records: Sequence, progress=None, cancel: CancelToken | None = None
+        self,
+        detector,
+        records: Sequence,
+        progress=None,
+        cancel: CancelToken | None = None,
+        read: Callable | None = None,
     ):
-        from squeezelens.engine.data.images import read_image_bgr
+        from squeezelens.engine.evaluate import read_record
         from squeezelens.engine.prefetch import prefetch
 
         xs, self.scales, self.records = [], [], list(records)
-        for i, (rec, image) in enumerate(prefetch(self.records, lambda r: read_image_bgr(r.path))):
+        for i, (rec, image) in enumerate(prefetch(self.records, read or read_record)):
             check(cancel)
             if isinstance(image, BaseException):
                 raise image if isinstance(image, InputError) else InputError(str(image), rec.path)
@@ -295,6 +302,28 @@ class PreparedInputs:
         return out
 
 
+DetectPoints = Callable[[Sequence[SweepPoint]], Generator[tuple[SweepPoint, dict], None, None]]
+"""A source of detections: a generator function that, given points, yields (point, detections
+by stem) for each, in the points' order (closed early when its consumer stops)."""
+
+
+def prepared_detections(
+    detector, dataset, cancel: CancelToken | None = None, batch: int = 4
+) -> DetectPoints:
+    """The single-process source: the dataset's inputs prepared once (on the first point),
+    then each point's detections in turn (:meth:`PreparedInputs.detect_all`, the unit of
+    work a Ray worker runs on its shard too)."""
+
+    def detect(points: Sequence[SweepPoint]) -> Generator[tuple[SweepPoint, dict], None, None]:
+        if not points:
+            return
+        prepared = PreparedInputs(detector, dataset.records, cancel=cancel)
+        for point in points:
+            yield point, prepared.detect_all(detector, point.quant, batch=batch, cancel=cancel)
+
+    return detect
+
+
 def run_sweep(
     detector,
     dataset,
@@ -304,10 +333,13 @@ def run_sweep(
     protocol: str = "official",
     progress: Callable[[int, int, dict | None], None] | None = None,
     cancel: CancelToken | None = None,
+    detect: DetectPoints | None = None,
 ) -> list[dict]:
     """Score every point not yet in ``out_dir/sweep.csv``; returns all rows (old and new).
 
     progress(done_points, total_points, row_just_finished_or_None).
+    detect: where the detections come from (default :func:`prepared_detections`, in
+    this process; :func:`squeezelens.engine.distributed.point_source` runs them on Ray).
     """
     from squeezelens.engine.eval import evaluate_detections
 
@@ -321,17 +353,17 @@ def run_sweep(
         progress(len(points) - len(todo), len(points), None)
     if not todo:
         return rows
-    prepared = PreparedInputs(detector, dataset.records, cancel=cancel)
-    for point in todo:
-        dets = prepared.detect_all(detector, point.quant, cancel=cancel)
-        result = evaluate_detections(
-            dataset.records, dets, protocol=protocol, classes=tuple(detector.class_names)
-        )
-        row = _row(point, result)
-        append_row(out_dir, row)
-        rows.append(row)
-        if progress:
-            progress(len(points) - len(todo) + todo.index(point) + 1, len(points), row)
+    detect = detect or prepared_detections(detector, dataset, cancel)
+    with closing(detect(todo)) as stream:
+        for n, (point, dets) in enumerate(stream, start=1):
+            result = evaluate_detections(
+                dataset.records, dets, protocol=protocol, classes=tuple(detector.class_names)
+            )
+            row = _row(point, result)
+            append_row(out_dir, row)
+            rows.append(row)
+            if progress:
+                progress(len(points) - len(todo) + n, len(points), row)
     return rows
 
 

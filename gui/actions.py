@@ -16,6 +16,8 @@ class Actions(NamedTuple):
     open_session: QAction
     save_session: QAction
     copy_command: QAction
+    reopen_last: QAction
+    reopen_at_start: QAction
     quit: QAction
     export_any: QAction
     export_canvas: QAction
@@ -62,6 +64,9 @@ def _file_actions(window: QWidget, style: QStyle) -> dict[str, QAction]:
         open_session=_action(window, "Open session…", "Ctrl+Shift+O", "Reopen a saved session (.json)"),
         save_session=_action(window, "&Save session…", key.Save, "Save the whole view as JSON"),
         copy_command=_action(window, "Copy as &command", "Ctrl+Shift+C", "Copy the equivalent squeezelens command"),
+        reopen_last=_action(window, "Reopen &last files", "Ctrl+Shift+R", "Open the last checkpoint and folder again"),
+        reopen_at_start=_action(window, "Reopen last files at start-up", None,
+                                "squeezelens gui without arguments reopens the last files (else the bundled sample)"),
         quit=_action(window, "&Quit", key.Quit, "Quit SqueezeLens"),
     )  # fmt: skip
 
@@ -108,6 +113,7 @@ def create_actions(window: QWidget) -> Actions:
     style = window.style()
     a = Actions(**_file_actions(window, style), **_export_actions(window, style),
                 **_view_actions(window), **_run_actions(window, style))  # fmt: skip
+    a.reopen_at_start.setCheckable(True)
     a.overlay.setCheckable(True)
     a.side_by_side.setCheckable(True)
     a.overlay.setChecked(True)

@@ -1,38 +1,36 @@
-"""Analysis jobs: per-layer diagnostics, activations, evaluation, sweeps, sensitivity.
+"""Analysis jobs: per-layer diagnostics, range hijacks, activations, evaluation, sweeps,
+sensitivity (:class:`gui.sensitivity_jobs.SensitivityJobs`).
 
 Layer tables and histograms need no TensorFlow: they run on the controller's
 ``analysis`` worker (live, latest wins), step by step, each step waiting while
-the model worker detects, so a slider release gets its boxes first.  The rest
+the model worker detects, so a slider release gets its boxes first; so do the range
+hijacks of the compared configs (:func:`engine.quant.hijack.hijack_warnings`, the
+CLI's warning: the window's hint).  The rest
 runs on the model worker (the detector's only thread): activations on the
 ``activations`` lane; exports the
 ``export`` lane (cheap, never in the way of a long job); evaluation, sweeps and
 sensitivity the ``long`` lane through :class:`gui.long_jobs.LongJobs` (one at a
 time, progress, cancellation and a :class:`~gui.workers.ServicingToken`, so
-slider moves stay live meanwhile).
+slider moves stay live meanwhile).  Every evaluation and sweep keeps the
+:class:`~gui.provenance.ResultTag` of the settings it was started with, and is scored
+with the protocol chosen in the window.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
+from PySide6.QtCore import QObject, QStandardPaths, QTimer
 
-from squeezelens.gui import engine_api
 from squeezelens.gui.controller import Controller
-from squeezelens.gui.facts import (
-    first_quantized,
-    layer_histogram,
-    quant_report,
-    same_grids,
-    sensitivity_columns,
-)
+from squeezelens.gui.facts import first_quantized, layer_histogram, quant_report
+from squeezelens.gui.provenance import ResultTag, eval_key, result_tag
+from squeezelens.gui.sensitivity_jobs import SensitivityJobs
 from squeezelens.gui.state import AppState, EvalState
-from squeezelens.gui.workers import JobContext, JobResult
+from squeezelens.gui.workers import JobContext
 
-SENSITIVITY_IMAGES = 20
 ACTIVATIONS_DELAY_MS = 300  # two forward passes: after the user pauses, never before a release
 
 
@@ -41,16 +39,14 @@ def default_sweep_root() -> Path:
     return Path(base or Path.home() / ".squeezelens") / "sweeps"
 
 
-def sweep_dir(root: Path, sha256: str, kitti_root: str, split: str) -> Path:
-    """One resumable sweep folder per checkpoint, dataset folder and split."""
+def sweep_dir(root: Path, sha256: str, kitti_root: str, split: str, protocol: str) -> Path:
+    """One resumable sweep folder per checkpoint, dataset folder, split and protocol."""
     where = hashlib.sha256(f"{kitti_root}\n{split}".encode()).hexdigest()[:8]
-    return root / f"{sha256[:16]}_{split}_{where}"
+    return root / f"{sha256[:16]}_{split}_{protocol}_{where}"
 
 
 class Analysis(QObject):
     """Submits analysis jobs and publishes their results to AppState."""
-
-    recommendation_changed = Signal(bool)  # whether a recommendation can be applied now
 
     def __init__(self, state: AppState, controller: Controller, parent: QObject | None = None):
         super().__init__(parent)
@@ -62,12 +58,9 @@ class Analysis(QObject):
         self.activations_active = False
         self._eval_cache: dict[tuple, Any] = {}
         self.report: dict | None = None
-        self.recommendation: dict | None = None  # for the config the sensitivity ran on
-        self._sensitivity: tuple[Any, Any] | None = None  # (result, config it was measured on)
+        self.sensitivity = SensitivityJobs(state, controller, self)
         self.channel: int | None = None  # per-channel histogram: None = the widest channel
-        self.runner.finished.connect(self._on_finished)
-        self.layers_runner.finished.connect(self._on_finished)
-        self.runner.partial.connect(self._on_partial)
+        self._histogram_of = ""  # the layer whose histogram was computed last
         controller.long.stopped.connect(self._on_stopped)
         state.quant_changed.connect(self._on_config)
         state.model_changed.connect(self._on_model)
@@ -78,24 +71,12 @@ class Analysis(QObject):
         controller.idle_timers.append(self._activations_timer)
         state.result_changed.connect(self._on_result)
 
-    # ---------------------------------------------------------------- routing
-    def _on_finished(self, result: JobResult) -> None:
-        runner = self.layers_runner if result.lane == "layers" else self.runner
-        if result.lane in ("layers", "activations", "export", "long") and runner.is_current(
-            result.lane, result.generation
-        ):
-            handler = getattr(self, f"_done_{result.label}", None)
-            if handler is not None:
-                handler(result.value)
-
-    def _on_partial(self, result: JobResult) -> None:
-        if result.label == "sweep" and self.runner.is_current(result.lane, result.generation):
-            self.state.set_sweep([*self.state.sweep.points, result.value], running=True)
-
-    def _on_stopped(self, label: str) -> None:
-        """The tracked long job was cancelled or failed."""
+    # ---------------------------------------------------------------- general
+    def _on_stopped(self, label: str, why: str) -> None:
+        """The tracked long job was cancelled or failed: a sweep stops, keeps its points and
+        says why in the Sweep tab (one state change: never 'stopped' without its reason)."""
         if label == "sweep":
-            self.state.set_sweep(self.state.sweep.points, running=False)
+            self.state.set_sweep(self.state.sweep.points, running=False, failure=why)
 
     def cancel(self) -> None:
         """Cancel the running long job (evaluation, sweep, sensitivity, INT8)."""
@@ -103,32 +84,51 @@ class Analysis(QObject):
 
     def _on_model(self) -> None:
         self._eval_cache.clear()
-        self._sensitivity = None
-        self._clear_recommendation()
+        self.sensitivity.model_changed()
+        self.request_hijacks()
         self.request_layers()
 
     def _on_config(self) -> None:
         self._activations_timer.stop()  # they would be for the old config
-        self._clear_recommendation()  # it was for the old bits / config
-        self._refresh_sensitivity()
+        self.sensitivity.config_changed()
+        self.request_hijacks()
         self.request_layers()
 
-    def _refresh_sensitivity(self) -> None:
-        """Re-read the measured drops at the new config's bits, or clear them when the new config
-        differs in more than bits and per-layer bits (the drops were measured on other grids)."""
-        if self._sensitivity is None:
+    def _hijacked_configs(self) -> tuple:
+        """The quantized configs compared now whose ranges the hint checks (none for INT8)."""
+        s = self.state
+        if s.int8 and s.mode == "float":
+            return ()
+        return tuple(c for c in (s.ref_config, s.other_config) if c is not None)
+
+    def request_hijacks(self) -> None:
+        """The range hijacks of the compared configs (engine.quant.hijack.hijack_warnings, the
+        CLI's warning) on the analysis worker: tens of milliseconds on a full model."""
+        handle, configs = self.controller.handle, self._hijacked_configs()
+        if handle is None or not configs:
+            self.state.set_hijacks((), ())
             return
-        result, measured = self._sensitivity
-        config = self.state.other_config
-        if config is not None and same_grids(config, measured):
-            self.state.set_sensitivity(*sensitivity_columns(result, config))
-        else:
-            self._sensitivity = None
-            self.state.set_sensitivity({}, {})
+        pause = self.controller.yield_to_detection
 
-    def _on_layer(self, _name: str) -> None:
-        self.channel = None
-        self.request_layers()
+        def job(ctx: JobContext) -> Any:
+            from squeezelens.engine.quant.hijack import hijack_warnings
+
+            pause(ctx)
+            return handle, configs, hijack_warnings(handle.detector.float_weights, configs)
+
+        self.layers_runner.submit("hijacks", job, "hijacks", on_done=self._hijacks_found)
+
+    def _hijacks_found(self, value: Any) -> None:
+        handle, configs, warnings = value
+        if handle is self.controller.handle and configs == self._hijacked_configs():
+            self.state.set_hijacks(tuple(w.hijack for w in warnings),
+                                   tuple(w.text() for w in warnings))  # fmt: skip
+
+    def _on_layer(self, name: str) -> None:
+        """Another layer chosen: its histogram (not again for the one just computed)."""
+        if name != self._histogram_of:
+            self.channel = None
+            self.request_layers()
 
     def set_channel(self, channel: int) -> None:
         """Show channel ``channel``'s histogram and levels (per-channel grids)."""
@@ -136,19 +136,11 @@ class Analysis(QObject):
             self.channel = channel
             self.request_layers()
 
-    def _clear_recommendation(self) -> None:
-        if self.recommendation is not None:
-            self.recommendation = None
-            self.recommendation_changed.emit(False)
-
-    def _submit_long(self, fn, label: str, text: str) -> bool:
-        return self.controller.long.submit(fn, label, text)
-
     # ------------------------------------------------------------ layer table
     def request_layers(self) -> None:
         """Per-layer table and the selected layer's histogram for the current config."""
         handle = self.controller.handle
-        if handle is None or not self.layers_active or not engine_api.has("diagnostics"):
+        if handle is None or not self.layers_active:
             return
         config, layer, channel = self.state.other_config, self.state.selected_layer, self.channel
         pause = self.controller.yield_to_detection
@@ -168,14 +160,15 @@ class Analysis(QObject):
             hist, shown = layer_histogram(det.float_weights, qw, config, name, channel)
             return rows, report, name, hist, shown
 
-        self.layers_runner.submit("layers", job, "layers")
+        self.layers_runner.submit("layers", job, "layers", on_done=self._layers_ready)
 
-    def _done_layers(self, value: Any) -> None:
+    def _layers_ready(self, value: Any) -> None:
         rows, report, name, hist, shown = value
         self.report = report
+        self._histogram_of = name
         self.state.set_layer_rows(rows)
         if not self.state.selected_layer and report is not None:
-            self.state.selected_layer = name  # keep the first quantized layer once chosen
+            self.state.select_layer(name)  # keep the first quantized layer once chosen
         self.state.set_histogram(hist, shown)
 
     def _activations_for(self) -> tuple:
@@ -194,7 +187,7 @@ class Analysis(QObject):
         handle, image = self.controller.handle, self.state.image
         if handle is None or image is None or not self.activations_active:
             return
-        if not engine_api.has("diagnostics") or self.state.other_config is None:
+        if self.state.other_config is None:
             self._activations_key = ()
             self.state.set_activations(None)
             return
@@ -205,14 +198,11 @@ class Analysis(QObject):
         def job(ctx: JobContext) -> Any:
             from squeezelens.engine.diagnostics import compare_activations
 
-            if getattr(config, "activation_bits", None):
+            if config.activation_bits:
                 handle.calibrate(calibration())
             return compare_activations(handle.detector, image, config)
 
-        self.runner.submit("activations", job, "activations")
-
-    def _done_activations(self, rows: Any) -> None:
-        self.state.set_activations(rows)
+        self.runner.submit("activations", job, "activations", on_done=self.state.set_activations)
 
     # ------------------------------------------------------------- evaluation
     def evaluate(self) -> None:
@@ -226,51 +216,77 @@ class Analysis(QObject):
                 f"{dataset.root}: cannot evaluate, the folder has no KITTI labels"
             )
             return
-        s = self.state
-        jobs = [("ref", s.ref_config, False, s.ref_label), ("other", s.other_config,
-                s.int8 and s.mode == "float", s.other_label)]  # fmt: skip
-        cache, gen = self._eval_cache, handle.generation
-        if jobs[1][2] and handle.int8 is None:
+        s, protocol = self.state, self.state.protocol
+        int8 = s.int8 and s.mode == "float"
+        jobs = [("ref", s.ref_config, False, s.ref_label),
+                ("other", s.other_config, int8, s.other_label)]  # fmt: skip
+        if s.ref_config is not None:  # A vs B: the float baseline too (exports record it)
+            jobs.append(("float", None, False, "float"))
+        if int8 and handle.int8 is None:
             self.state.error.emit("The INT8 model is still converting; evaluate when it is ready")
             return
+        tag = result_tag(s, eval_key(s, protocol), protocol)
+        run = self._evaluations(handle, dataset, jobs, protocol)
+        self.controller.long.submit(lambda ctx: (run(ctx), tag), "evaluate",
+                                    f"Evaluating on {len(dataset)} images",
+                                    on_done=self._evaluated)  # fmt: skip
 
-        def job(ctx: JobContext) -> Any:
+    def _evaluations(self, handle: Any, dataset: Any, jobs: list, protocol: str):
+        """The job body: each (which, config, int8, label) evaluated once per model, folder,
+        split and protocol (cached)."""
+        cache, gen = self._eval_cache, handle.generation
+
+        def run(ctx: JobContext) -> dict:
             from squeezelens.engine.evaluate import evaluate
 
             out = {}
             for which, config, int8, label in jobs:
-                key = (gen, str(dataset.root), dataset.split, repr(config), int8)
+                key = (gen, str(dataset.root), dataset.split, repr(config), int8, protocol)
                 if key not in cache:
                     ctx.set_text(f"Evaluating {label.lower()} on {len(dataset)} images")
                     det = handle.int8 if int8 else handle.detector
-                    cache[key] = evaluate(det, dataset, None if int8 else config,
+                    cache[key] = evaluate(det, dataset, None if int8 else config, protocol,
                                           progress=ctx.progress, cancel=ctx.token)  # fmt: skip
                 out[which] = cache[key]
-            return out, jobs[0][3], jobs[1][3]
+            return out
 
-        self._submit_long(job, "evaluate", f"Evaluating on {len(dataset)} images")
+        return run
 
-    def _done_evaluate(self, value: Any) -> None:
-        out, ref_label, other_label = value
-        self.state.set_evaluation(EvalState(out["ref"], out["other"], ref_label, other_label))
+    def _evaluated(self, value: Any) -> None:
+        out, tag = value
+        float_result = out.get("float", out["ref"] if tag.ref_config == "float" else None)
+        self.state.set_evaluation(EvalState(out["ref"], out["other"], tag.ref_label,
+                                            tag.other_label, tag, float_result))  # fmt: skip
         ref, other = out["ref"].map["r11"]["all"], out["other"].map["r11"]["all"]
         self.state.message.emit(
-            f"mAP R11: {ref_label} {ref:.4f}, {other_label} {other:.4f} ({other - ref:+.4f})"
+            f"mAP R11: {tag.ref_label} {ref:.4f}, {tag.other_label} {other:.4f} "
+            f"({other - ref:+.4f}) · {tag.scope()}"
         )
 
     # ------------------------------------------------------------------ sweep
-    def sweep(self, configs: list, repeats: int = 1) -> None:
-        """mAP vs bits for the given configs; points appear as they finish."""
+    def sweep(self, configs: list, repeats: int = 1, protocol: str = "official",
+              tag: ResultTag | None = None) -> None:  # fmt: skip
+        """mAP vs bits for the given configs, scored with ``protocol``; points appear as they
+        finish.  ``tag``: the settings the sweep panel describes (kept with the points)."""
         handle, dataset = self.controller.handle, self.state.dataset
         if handle is None or dataset is None or not dataset.has_labels:
             self.state.error.emit("A sweep needs a checkpoint and a labelled KITTI folder")
             return
-        from squeezelens.engine.sweep import run_sweep, sweep_meta, sweep_points
+        from squeezelens.engine.sweep import sweep_points
+
+        points = sweep_points(configs, repeats=repeats)
+        job = self._sweep_job(handle, dataset, points, protocol)
+        if self.controller.long.submit(job, "sweep", f"Sweeping {len(points)} points ({protocol})",
+                                       on_done=self._swept, on_partial=self._sweep_point):  # fmt: skip
+            self.state.set_sweep([], running=True, tag=tag)
+
+    def _sweep_job(self, handle: Any, dataset: Any, points: list, protocol: str):
+        """The job body: run_sweep into this checkpoint's, folder's and protocol's folder."""
+        from squeezelens.engine.sweep import run_sweep, sweep_meta
 
         det = handle.detector
         sha = det.checkpoint.sha256 if det.checkpoint else "random"
-        points = sweep_points(configs, repeats=repeats)
-        out_dir = sweep_dir(self.sweep_root, sha, str(dataset.root), dataset.split)
+        out_dir = sweep_dir(self.sweep_root, sha, str(dataset.root), dataset.split, protocol)
         activations = any(p.quant is not None and p.quant.activation_bits for p in points)
         calibrate = self.controller.calibration if activations else None
 
@@ -283,93 +299,20 @@ class Analysis(QObject):
             calibration = calibrate() if calibrate else None
             if calibration is not None:
                 handle.calibrate(calibration)
-            meta = sweep_meta(det, dataset, "official", calibration)
+            meta = sweep_meta(det, dataset, protocol, calibration)
             keys = {p.key for p in points}
-            rows = run_sweep(
-                det, dataset, points, out_dir, meta, progress=progress, cancel=ctx.token
-            )
+            rows = run_sweep(det, dataset, points, out_dir, meta, protocol=protocol,
+                             progress=progress, cancel=ctx.token)  # fmt: skip
             return [r for r in rows if r["key"] in keys]
 
-        if self._submit_long(job, "sweep", f"Sweeping {len(points)} points"):
-            self.state.set_sweep([], running=True)
+        return job
 
-    def _done_sweep(self, rows: list) -> None:
+    def _sweep_point(self, row: dict) -> None:
+        self.state.set_sweep([*self.state.sweep.points, row], running=True)
+
+    def _swept(self, rows: list) -> None:
         self.state.set_sweep(rows, running=False)
         self.state.message.emit(f"Sweep finished: {len(rows)} points")
-
-    # ------------------------------------------------------------ sensitivity
-    def sensitivity(self) -> None:
-        """mAP drop of each layer quantized alone at the current bits and the few below them
-        (engine.sensitivity, on a subset of images); the engine's recommendation is kept."""
-        handle, dataset, config = (
-            self.controller.handle,
-            self.state.dataset,
-            self.state.other_config,
-        )
-        if handle is None or dataset is None or not dataset.has_labels or config is None:
-            self.state.error.emit(
-                "Sensitivity needs a model, a labelled KITTI folder and a quantized config"
-            )
-            return
-        subset = dataclasses.replace(dataset, records=dataset.records[:SENSITIVITY_IMAGES])
-
-        def job(ctx: JobContext) -> Any:
-            from squeezelens.engine.sensitivity import (
-                apply_recommendation,
-                layer_sensitivity,
-                sensitivity_bits,
-            )
-
-            result = layer_sensitivity(handle.detector, subset, config, bits=sensitivity_bits(config),
-                                       progress=ctx.progress, cancel=ctx.token)  # fmt: skip
-            return result, apply_recommendation(config, result), handle, config
-
-        self._submit_long(job, "sensitivity", f"Sensitivity on {len(subset)} images")
-
-    def _done_sensitivity(self, value: Any) -> None:
-        result, recommended, handle, config = value
-        if handle is not self.controller.handle or config != self.state.other_config:
-            self.state.message.emit(
-                "Sensitivity discarded: the model or the config changed while it ran"
-            )
-            return
-        self._sensitivity = (result, config)
-        self.state.set_sensitivity(*sensitivity_columns(result, config))
-        self.recommendation = recommended if recommended != config else None
-        self.recommendation_changed.emit(self.recommendation is not None)
-        self.state.message.emit(
-            "Sensitivity computed; 'Apply recommendation' sets per-layer bits"
-            if self.recommendation is not None
-            else "Sensitivity computed; every layer already has the recommended bits"
-        )
-
-    def apply_recommendation(self) -> None:
-        """Use the engine's recommendation (the config with per-layer bits) as the compared config."""
-        if self.recommendation is None or self.state.other_config is None:
-            self.state.error.emit("Compute the sensitivity of the current quantized config first")
-            return
-        self._set_other(self.recommendation)
-
-    def set_overrides(self, overrides: dict) -> bool:
-        """Per-layer bits ('float' or int) of the compared config (B in A-vs-B mode);
-        False when there is no quantized config to edit or the engine refused them."""
-        config = self.state.other_config
-        if config is None:
-            return False
-        try:
-            new = engine_api.config_replace(config, overrides=dict(overrides))
-        except ValueError as exc:
-            self.state.error.emit(str(exc))
-            return False
-        self._set_other(new)
-        return True
-
-    def _set_other(self, config: Any) -> None:
-        """Make ``config`` the compared config (B in A-vs-B mode, else the quantized one)."""
-        if self.state.mode == "ab":
-            self.state.set_quant(self.state.quant, config)
-        else:
-            self.state.set_quant(config, self.state.quant_b)
 
     # ----------------------------------------------------------------- export
     def export_quantized(self, path: str) -> None:
@@ -389,7 +332,7 @@ class Analysis(QObject):
             return tuple(map(str, write_quantized(path, handle.detector, config, calibration)))
 
         self.state.message.emit(f"Writing quantized parameters to {path}…")
-        self.runner.submit("export", job, "export")
+        self.runner.submit("export", job, "export", on_done=self._exported)
 
-    def _done_export(self, paths: tuple[str, str]) -> None:
+    def _exported(self, paths: tuple[str, str]) -> None:
         self.state.message.emit(f"Wrote {paths[0]} and {paths[1]}")

@@ -79,19 +79,19 @@ class ExportDialogs(QObject):
         path = self._ask_save("Export PR curves (writes .png, .svg and .csv)", "pr_curves.png",
                               export.PLOT_FILTER)  # fmt: skip
         if path:
-            plot = self.window.metrics_panel.plot
-            self._guard(lambda: export.export_plot_all(plot, path), "PR export")
+            plot, evaluation = self.window.metrics_panel.plot, self.state.evaluation
+            self._guard(lambda: export.export_pr(evaluation, plot, path), "PR export")
 
     def ask_sweep(self) -> None:
         if not self.state.sweep.points:
             self.state.error.emit("Nothing to export: run a sweep first")
             return
-        path = self._ask_save("Export sweep plot (writes .png, .svg and .csv)", "sweep.png",
+        path = self._ask_save("Export sweep (writes .png, .svg, .csv and .json)", "sweep.png",
                               export.PLOT_FILTER)  # fmt: skip
         if path:
             self.window.sweep_panel.redraw(force=True)  # drawn even if its tab is hidden
-            plot = self.window.sweep_panel.plot
-            self._guard(lambda: export.export_plot_all(plot, path), "Sweep export")
+            plot, sweep = self.window.sweep_panel.plot, self.state.sweep
+            self._guard(lambda: export.export_sweep(sweep, plot, path), "Sweep export")
 
     def ask_canvas(self) -> None:
         stem = self.state.record.stem if self.state.record else "canvas"

@@ -43,23 +43,46 @@ def gt_count(record: Any, class_names: tuple[str, ...]) -> int:
 
 def image_counts(record: Any, class_names: tuple[str, ...], ref: Detections, other: Detections,
                  threshold: float) -> ImageCounts:  # fmt: skip
-    """One browser row at ``threshold`` (the engine compares; runs on either thread)."""
+    """One browser row at ``threshold`` (the engine compares and, for a labelled image,
+    scores both models with the devkit's matching; runs on either thread)."""
+    from squeezelens.engine.eval.hurt import image_hurt
+
     r, o = ref.above(threshold), other.above(threshold)
-    return ImageCounts(gt_count(record, class_names), len(r), len(o),
-                       compare_detections(r, o).change_count)  # fmt: skip
+    counts = (gt_count(record, class_names), len(r), len(o), compare_detections(r, o).change_count)
+    if record is None or not record.has_labels:
+        return ImageCounts(*counts)
+    hurt = image_hurt(record, ref, other, threshold)
+    return ImageCounts(*counts, True, hurt.tp_lost, hurt.recall_drop, hurt.fp_gained)
+
+
+def shown_bits(result: Any, config: Any, layer: str) -> int | None:
+    """The width whose drop the layer table shows for ``layer``: its override when that
+    width was tested, else ``config.bits``; None when the analysis did not test it."""
+    own = config.layer_bits(layer)
+    bits = own if own in result.bits else config.bits
+    return bits if bits in result.bits else None
 
 
 def sensitivity_columns(result: Any, config: Any) -> tuple[dict[str, float], dict[str, dict]]:
     """The layer table's sensitivity: per tested layer the drop at the bits the config gives it
-    (its override when that width was tested, else ``config.bits``), and every tested width's."""
+    (:func:`shown_bits`), and every tested width's."""
     drops, by_bits = {}, {}
     for layer in result.layers:
-        own = config.layer_bits(layer)
-        bits = own if own in result.bits else config.bits
-        if bits in result.bits:  # a width the analysis did not test has no drop to show
+        bits = shown_bits(result, config, layer)
+        if bits is not None:  # a width the analysis did not test has no drop to show
             drops[layer] = result.drop(layer, bits)
         by_bits[layer] = {b: result.drop(layer, b) for b in result.bits}
     return drops, by_bits
+
+
+def noise_column(result: Any, config: Any) -> dict[str, float]:
+    """Per tested layer, the bootstrap spread of the drop the table shows (engine.bootstrap)."""
+    out = {}
+    for layer in result.layers:
+        bits = shown_bits(result, config, layer)
+        if bits is not None and (layer, bits) in result.noise:
+            out[layer] = result.noise[(layer, bits)]
+    return out
 
 
 def same_grids(config: Any, measured: Any) -> bool:

@@ -4,15 +4,32 @@ Why: with TensorFlow and a model loaded the process tracks ~340,000 objects, and
 full (generation 2) collection of them takes 200-350 ms here (measured with
 ``gc.collect()``).  The interpreter runs one whenever enough survivors pile up, on
 whichever thread happens to allocate, holding the interpreter lock throughout: the
-window would freeze for that long.  Once a model is loaded its objects live as long
-as the model, so :func:`settle` moves everything alive into the permanent
-generation, and later collections scan only what is new (well under a
+window would freeze for that long.  While a model loads (TensorFlow's import builds
+most of those objects) the collector is paused (:func:`loading`); once loaded, the
+model's objects live as long as the model, so everything alive is moved into the
+permanent generation and later collections scan only what is new (well under a
 millisecond).
 """
 
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def loading() -> Iterator[None]:
+    """Around a model load on a worker: no collection while TensorFlow is imported and the
+    model built (each full one held the interpreter lock for 100-300 ms, so the UI thread
+    stalled; measured in benchmarks/bench_gui.py), then everything alive is frozen before
+    the collector resumes, so its first run does not scan the whole new heap either.
+    Freezing frees nothing, so it is safe off the UI thread (see :func:`settle`)."""
+    from squeezelens.engine.tf_runtime import graph_building
+
+    with graph_building():  # pauses the collector (nests with TensorFlow's own pauses)
+        yield
+        gc.freeze()
 
 
 def settle(replaced: bool = False) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from squeezelens.gui.state import AppState
-from squeezelens.gui.workers import JobContext, JobProgress, JobResult, LatestJobRunner
+from squeezelens.gui.workers import Handler, JobContext, JobProgress, JobResult, LatestJobRunner
 
 LANE = "long"
 TITLES = {
@@ -33,7 +33,7 @@ def title(label: str) -> str:
 class LongJobs(QObject):
     """Starts long jobs on the model worker and reports their end to AppState."""
 
-    stopped = Signal(str)  # label of the tracked job, after it was cancelled or failed
+    stopped = Signal(str, str)  # label of the tracked job and why it stopped (cancelled, failed)
 
     def __init__(self, state: AppState, runner: LatestJobRunner, parent: QObject | None = None):
         super().__init__(parent)
@@ -51,8 +51,10 @@ class LongJobs(QObject):
             return self.label
         return ""
 
-    def submit(self, fn: Callable[[JobContext], Any], label: str, text: str) -> bool:
-        """Start ``fn`` unless another long job runs (then say so and return False)."""
+    def submit(self, fn: Callable[[JobContext], Any], label: str, text: str, *,
+               on_done: Handler | None = None, on_partial: Handler | None = None) -> bool:  # fmt: skip
+        """Start ``fn`` unless another long job runs (then say so and return False);
+        its value goes to ``on_done`` (and partial values to ``on_partial``)."""
         busy = self.running()
         if busy:
             self.state.message.emit(
@@ -61,7 +63,8 @@ class LongJobs(QObject):
             return False
         self.label = label
         self.state.job_progress.emit(text, 0, 1)
-        self.generation = self.runner.submit(LANE, fn, label, text)
+        self.generation = self.runner.submit(LANE, fn, label, text, on_done=on_done,
+                                             on_partial=on_partial)  # fmt: skip
         return True
 
     def cancel(self) -> None:
@@ -84,9 +87,9 @@ class LongJobs(QObject):
         if self._tracked(result):
             self.state.job_progress.emit("", 0, 0)
             self.state.message.emit(f"{title(result.label)} cancelled")
-            self.stopped.emit(result.label)
+            self.stopped.emit(result.label, "cancelled")
 
     def _on_failed(self, result: JobResult) -> None:
         if self._tracked(result):
             self.state.job_progress.emit("", 0, 0)
-            self.stopped.emit(result.label)
+            self.stopped.emit(result.label, f"stopped: {result.error}")

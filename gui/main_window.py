@@ -2,7 +2,12 @@
 
 Layout (see the design sketch): image list | canvas | quantization panel on
 top, tabs (Layers, Metrics, Sweep) below, status bar at the bottom.  The window
-owns no data: AppState does; the Controller and Analysis run the jobs.
+owns no data: AppState does; the Controller and Analysis run the jobs,
+SessionRestore saves and reopens sessions, gui.startup decides what opens first.
+
+It starts quantized at what the controls show (the engine's default config, the
+fork at 8 bits), so Evaluate, Copy as command and the canvas agree with the
+slider from the first frame.
 """
 
 from __future__ import annotations
@@ -32,12 +37,14 @@ from PySide6.QtWidgets import (
 )
 
 from squeezelens.engine.errors import InputError
-from squeezelens.gui import session
+from squeezelens.engine.quant import QuantConfig
 from squeezelens.gui.actions import SHORTCUTS_HELP, Actions, create_actions
 from squeezelens.gui.analysis import Analysis
 from squeezelens.gui.canvas.image_view import Canvas
+from squeezelens.gui.command import command_lines
 from squeezelens.gui.controller import Controller
 from squeezelens.gui.export_dialogs import ExportDialogs
+from squeezelens.gui.panels.hint_bar import HintBar
 from squeezelens.gui.panels.image_list import ImageListPanel
 from squeezelens.gui.panels.image_summary import ImageSummary
 from squeezelens.gui.panels.layers_panel import LayersPanel
@@ -45,30 +52,38 @@ from squeezelens.gui.panels.metrics_panel import MetricsPanel
 from squeezelens.gui.panels.quant_panel import QuantPanel
 from squeezelens.gui.panels.status import ErrorBanner, StatusPanel
 from squeezelens.gui.panels.sweep_panel import SweepPanel
+from squeezelens.gui.session import TABS, Session
+from squeezelens.gui.session_restore import SessionRestore
 from squeezelens.gui.settings import Settings
+from squeezelens.gui.startup import REOPEN_LAST, StartupPlan, plan_reopen_last
 from squeezelens.gui.state import AppState
 
 CHECKPOINT_FILTER = "Checkpoints (*.index *.npz *.h5 *.keras *.data-*);;All files (*)"
+CHECKPOINT_SUFFIXES = (".index", ".npz", ".h5", ".keras")
 SPLITTERS = ("mainSplitter", "topSplitter")
-TABS = ("layers", "metrics", "sweep")  # the bottom tabs, as sessions name them
 
 
 class MainWindow(QMainWindow):
     """SqueezeLens' main window."""
 
-    def __init__(self, settings: Settings | None = None, split: str | None = None) -> None:
-        """``split``: the KITTI split to open folders with (default: the last one chosen)."""
+    def __init__(self, settings: Settings | None = None) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
         self.setWindowTitle("SqueezeLens")
         self.setAcceptDrops(True)
         self.settings = settings or Settings()
-        self.split = split or self.settings.value("split", "val", str)
+        # the split KITTI folders open with: the last one that opened (a remembered choice)
+        self.split = self.settings.value("split", "val", str)
         self.state = AppState(self)
+        self.state.set_quant(QuantConfig())  # what the controls show at start-up
         self.controller = Controller(self.state, self)
         self.analysis = Analysis(self.state, self.controller, self)
-        self._pending_session: dict | None = None
+        self.banner = ErrorBanner()
         self.actions_ = create_actions(self)
+        for action in self.actions_:  # the user's next action supersedes the messages shown
+            action.triggered.connect(self.banner.clear)
+        self.sessions = SessionRestore(self.state, self.controller, self.settings,
+                                       self._window_view, self._apply_window_view, self)  # fmt: skip
         self.exports = ExportDialogs(self)
         self._build_panels()
         self._build_menus()
@@ -87,7 +102,8 @@ class MainWindow(QMainWindow):
         self.layers_panel = LayersPanel(s, self.analysis)
         self.metrics_panel = MetricsPanel(s)
         self.sweep_panel = SweepPanel(s, self.analysis)
-        self.banner = ErrorBanner()
+        self.hint = HintBar(s)
+        self.hint.show_layer.connect(self.show_layer)
         self.top = QSplitter(Qt.Orientation.Horizontal, objectName="topSplitter")
         right_scroll = self._right_column()
         for w in (self.image_list, self.canvas, right_scroll):
@@ -109,6 +125,7 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.banner)
+        layout.addWidget(self.hint)
         layout.addWidget(self.main_split, 1)
         self.setCentralWidget(central)
 
@@ -136,6 +153,8 @@ class MainWindow(QMainWindow):
             file_menu.addAction(act)
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
+        file_menu.addAction(a.reopen_last)
+        file_menu.addAction(a.reopen_at_start)
         file_menu.addSeparator()
         file_menu.addAction(a.open_session)
         file_menu.addAction(a.save_session)
@@ -187,8 +206,9 @@ class MainWindow(QMainWindow):
         a, s = self.actions_, self.state
         pairs: list[tuple[object, Callable]] = [
             (a.open_checkpoint, self.ask_checkpoint), (a.open_kitti, self.ask_kitti),
-            (a.open_images, self.ask_images), (a.open_session, self.ask_open_session),
-            (a.save_session, self.ask_save_session), (a.copy_command, self.copy_command),
+            (a.open_images, self.ask_images), (a.open_session, self.sessions.ask_open),
+            (a.save_session, self.sessions.ask_save), (a.copy_command, self.copy_command),
+            (a.reopen_last, self.reopen_last),
             (a.quit, self.close), (a.prev_image, lambda: self._navigate(-1)),
             (a.next_image, lambda: self._navigate(+1)), (a.flip, self._flip_key),
             (a.overlay, lambda: s.set_view_mode("overlay")),
@@ -198,6 +218,8 @@ class MainWindow(QMainWindow):
         ]  # fmt: skip
         for action, slot in pairs:
             action.triggered.connect(slot)
+        a.reopen_at_start.setChecked(self.settings.value(REOPEN_LAST, False, bool))
+        a.reopen_at_start.toggled.connect(lambda on: self.settings.set(REOPEN_LAST, on))
         self.view_combo.currentIndexChanged.connect(
             lambda i: s.set_view_mode("side" if i == 1 else "overlay")
         )
@@ -205,7 +227,7 @@ class MainWindow(QMainWindow):
         s.threshold_changed.connect(self._on_threshold)
         s.view_changed.connect(self._on_view)
         s.error.connect(self.banner.show_error)
-        s.message.connect(lambda _t: self.banner.hide())
+        s.notice.connect(self.banner.show_notice)
         s.model_changed.connect(self._on_model)
         s.dataset_changed.connect(self._on_dataset)
         self.status.cancel.clicked.connect(self.analysis.cancel)
@@ -215,7 +237,6 @@ class MainWindow(QMainWindow):
         self.metrics_panel.export_pr.clicked.connect(self.exports.ask_pr)
         self.metrics_panel.export_ap.clicked.connect(self.exports.ask_ap)
         self.sweep_panel.export.clicked.connect(self.exports.ask_sweep)
-        self.controller.failed.connect(self._on_job_failed)
 
     # ------------------------------------------------------------ state echo
     def _on_threshold(self, value: float) -> None:
@@ -238,7 +259,6 @@ class MainWindow(QMainWindow):
         if info is not None:
             self.settings.add_recent("checkpoint", info.checkpoint_path)
             self.setWindowTitle(f"SqueezeLens — {Path(info.checkpoint_path).name}")
-        self._resume_session()
 
     def _on_dataset(self) -> None:
         ds = self.state.dataset
@@ -246,14 +266,6 @@ class MainWindow(QMainWindow):
             self.settings.add_recent("images" if ds.split == "images" else "kitti", str(ds.root))
             if ds.split != "images":
                 self.split = ds.split  # the split KITTI folders open with from now on
-        self._resume_session()
-
-    def _on_job_failed(self, label: str) -> None:
-        """A session whose checkpoint or dataset failed to open is not restored later."""
-        if label in ("load", "dataset") and self._pending_session is not None:
-            self._pending_session = None
-            what = "checkpoint" if label == "load" else "dataset"
-            self.status.show_error(f"session not restored: its {what} failed to open")
 
     # ------------------------------------------------------------ navigation
     def _navigate(self, delta: int) -> None:
@@ -285,21 +297,34 @@ class MainWindow(QMainWindow):
             self.state.set_visible("other", not ref)
 
     # --------------------------------------------------------------- opening
-    def open_initial(self, checkpoint: str | None, kitti_root: str | None, split: str) -> None:
-        """Open what the command line named (both load in the background)."""
-        if kitti_root:
-            self.controller.open_dataset(kitti_root, split)
-        if checkpoint:
-            self.controller.open_checkpoint(checkpoint)
+    def open_plan(self, plan: StartupPlan) -> None:
+        """Open what gui.startup chose (both load in the background); say what fell back."""
+        if plan.root:
+            self.controller.open_dataset(plan.root, plan.split, remembered=plan.remembered)
+        if plan.checkpoint:
+            self.controller.open_checkpoint(plan.checkpoint)
+        else:
+            self.state.message.emit("No checkpoint: File ▸ Open checkpoint… (or drop one here)")
+        for note in plan.notes:
+            self.state.notice.emit(note)
 
-    def open_path(self, path: str) -> None:
-        """Open a dropped or recent path: session, checkpoint, or image/KITTI folder."""
+    def reopen_last(self) -> None:
+        """File ▸ Reopen last files: the last checkpoint and folder (gone ones fall back)."""
+        self.open_plan(plan_reopen_last(self.settings, self.split))
+
+    def open_path(self, path: str, kind: str = "") -> None:
+        """Open a dropped or recent path: session, checkpoint, or image/KITTI folder.
+
+        A .json file is a session unless it is a checkpoint's sidecar (a checkpoint of
+        the same name beside it); the session loader reports what is wrong with it."""
         p = Path(path)
-        if p.suffix.lower() == ".json" and p.is_file():
-            if b"squeezelens_session" in p.read_bytes()[:4096]:
-                self.open_session(path)
+        if kind == "session" or (p.suffix.lower() == ".json" and not p.is_dir()):
+            sidecar_of = [Path(str(p.with_suffix("")) + s) for s in CHECKPOINT_SUFFIXES]
+            owner = next((c for c in sidecar_of if c.exists()), None)
+            if kind == "session" or owner is None:
+                self.sessions.open(path)
                 return
-            path, p = str(p.with_suffix("")), p.with_suffix("")  # a checkpoint's sidecar
+            path, p = str(p.with_suffix("")), p.with_suffix("")
         if not p.is_dir():  # any file (or TF1 prefix): its errors are the checkpoint's
             self.controller.open_checkpoint(path)
             return
@@ -308,7 +333,8 @@ class MainWindow(QMainWindow):
         try:
             identify(p)  # a folder holding a checkpoint
         except (InputError, OSError):
-            self.controller.open_dataset(path, self.split)
+            self.controller.open_dataset(path, "all" if kind == "images" else self.split,
+                                         remembered=kind != "images")  # fmt: skip
             return
         self.controller.open_checkpoint(path)
 
@@ -325,7 +351,7 @@ class MainWindow(QMainWindow):
     def ask_kitti(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open KITTI folder", self.dialog_dir("kitti"))
         if path:
-            self.controller.open_dataset(path, self.split)
+            self.controller.open_dataset(path, self.split, remembered=True)
 
     def ask_images(self) -> None:
         path = QFileDialog.getExistingDirectory(
@@ -338,7 +364,8 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         for kind, path in self.settings.recent():
             act = self.recent_menu.addAction(f"{kind}: {path}")
-            act.triggered.connect(lambda _c=False, p=path: self.open_path(p))
+            act.triggered.connect(self.banner.clear)
+            act.triggered.connect(lambda _c=False, p=path, k=kind: self.open_path(p, k))
         if not self.recent_menu.actions():
             self.recent_menu.addAction("(none)").setEnabled(False)
 
@@ -347,88 +374,31 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        self.banner.clear()
         for url in event.mimeData().urls():
             if url.isLocalFile():
                 self.open_path(url.toLocalFile())
         event.acceptProposedAction()
 
     # --------------------------------------------------------------- sessions
-    def ask_save_session(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save session", self.dialog_dir("session"),
-                                              "Session (*.json)")  # fmt: skip
-        if path:
-            self.save_session(path if path.endswith(".json") else path + ".json")
-
-    def save_session(self, path: str) -> None:
-        try:
-            session.save_session(path, {**session.session_dict(self.state), **self._window_view()})
-        except OSError as exc:
-            self.state.error.emit(f"{path}: cannot write the session ({exc.strerror or exc})")
-            return
-        self.settings.add_recent("session", path)
-        self.state.message.emit(f"Saved session {path}")
-
-    def ask_open_session(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open session", self.dialog_dir("session"),
-                                              "Session (*.json)")  # fmt: skip
-        if path:
-            self.open_session(path)
-
-    def open_session(self, path: str) -> None:
-        """Reopen a session: files load in the background, the view is restored after."""
-        try:
-            data = session.load_session(path)
-        except InputError as exc:
-            self.state.error.emit(str(exc))
-            return
-        self.settings.add_recent("session", path)
-        self._pending_session = data
-        ckpt, root = data.get("checkpoint"), data.get("kitti_root")
-        if ckpt and (self.state.model is None or self.state.model.checkpoint_path != ckpt):
-            self.controller.open_checkpoint(ckpt)
-        if root and (self.state.dataset is None or str(self.state.dataset.root) != root
-                     or self.state.dataset.split != data.get("split")):  # fmt: skip
-            self.controller.open_dataset(root, data.get("split") or "val")
-        self._resume_session()
-
-    def _resume_session(self) -> None:
-        """Apply a pending session once its checkpoint and dataset are the open ones."""
-        data = self._pending_session
-        if data is None:
-            return
-        model, ds = self.state.model, self.state.dataset
-        if data.get("checkpoint") and (
-            model is None or model.checkpoint_path != data["checkpoint"]
-        ):
-            return
-        if data.get("kitti_root") and (ds is None or str(ds.root) != data["kitti_root"]):
-            return
-        self._pending_session = None
-        try:
-            session.apply_view(self.state, data)
-        except (InputError, RuntimeError) as exc:
-            self.state.error.emit(str(exc))
-        self._apply_window_view(data)
-        if ds is not None and data.get("image") in ds.stems:
-            self.controller.go_to(ds.stems.index(data["image"]))
-        self.state.message.emit("Session restored")
-
     def _window_view(self) -> dict:
         """The parts of a session that live in widgets: bottom tab, metrics choices."""
         m = self.metrics_panel
-        return {"tab": TABS[self.tabs.currentIndex()], "metrics_class": m.class_combo.currentText(),
-                "metrics_difficulty": m.diff_combo.currentText()}  # fmt: skip
+        return {"tab": TABS[self.tabs.currentIndex()],
+                "metrics_class": m.class_combo.currentText() or None,
+                "metrics_difficulty": m.diff_combo.currentText() or None}  # fmt: skip
 
-    def _apply_window_view(self, data: dict) -> None:
-        if data.get("tab") in TABS:
-            self.tabs.setCurrentIndex(TABS.index(data["tab"]))
+    def _apply_window_view(self, data: Session) -> None:
+        if data.tab is not None:
+            self.tabs.setCurrentIndex(TABS.index(data.tab))
         m = self.metrics_panel
-        for combo, key in ((m.class_combo, "metrics_class"), (m.diff_combo, "metrics_difficulty")):
-            if data.get(key) and combo.findText(str(data[key])) >= 0:
-                combo.setCurrentText(str(data[key]))
+        for combo, value in ((m.class_combo, data.metrics_class),
+                             (m.diff_combo, data.metrics_difficulty)):  # fmt: skip
+            if value is not None and combo.findText(value) >= 0:
+                combo.setCurrentText(value)
 
     def copy_command(self) -> None:
-        lines = session.command_lines(self.state)
+        lines = command_lines(self.state)
         if not lines:
             self.state.error.emit("Open a checkpoint first")
             return
@@ -443,6 +413,12 @@ class MainWindow(QMainWindow):
     def _sweep(self) -> None:
         self.tabs.setCurrentWidget(self.sweep_panel)
         self.sweep_panel.run()
+
+    def show_layer(self, layer: str) -> None:
+        """The Layers tab, at ``layer``'s row."""
+        self.tabs.setCurrentWidget(self.layers_panel)
+        self.state.select_layer(layer)
+        self.layers_panel.select_layer(layer)
 
     def _show_shortcuts(self) -> None:
         QMessageBox.information(self, "Keyboard shortcuts", SHORTCUTS_HELP)

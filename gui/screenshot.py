@@ -1,12 +1,20 @@
 """``squeezelens gui --screenshot PATH``: drive the window to a state, save it, quit.
 
 Steps run one after another, each waiting until the workers are idle: load,
-optionally pick an image, set bits, switch the view or tab, evaluate, then
+optionally pick an image, set bits, switch the view or tab, evaluate, sweep, then
 grab the whole window as PNG.
+
+A step that does not end within ``--screenshot-timeout`` seconds (a long sweep on a
+busy machine) is never passed over silently: the window says which step was still
+running and how far it got (the error banner, so the screenshot shows it), the same
+line goes to stderr, and the process exits with :data:`EXIT_TIMEOUT`; a sweep that
+stopped early (failed or cancelled) is shown with its reason and exits with
+:data:`EXIT_STOPPED`.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +22,8 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer
 
 POLL_MS = 200
+EXIT_TIMEOUT = 3  # a step was still running at the time limit
+EXIT_STOPPED = 4  # the sweep stopped before its last point
 
 
 class ScreenshotDriver(QObject):
@@ -25,6 +35,7 @@ class ScreenshotDriver(QObject):
         self.deadline = time.monotonic() + float(getattr(args, "screenshot_timeout", 180))
         self.steps: list[tuple[str, Callable[[], None], Callable[[], bool]]] = self._plan()
         self._started = False
+        self.exit_code = 0
         self.timer = QTimer(self, interval=POLL_MS)
         self.timer.timeout.connect(self._tick)
         self.timer.start()
@@ -55,10 +66,36 @@ class ScreenshotDriver(QObject):
             steps.append(("evaluate", w.analysis.evaluate,
                           lambda: s.evaluation.ref is not None and self._idle()))  # fmt: skip
         if getattr(a, "sweep", None):
-            steps.append(("sweep", self._run_sweep,
-                          lambda: not s.sweep.running and bool(s.sweep.points) and self._idle()))  # fmt: skip
+            steps.append(("sweep", self._run_sweep, self._sweep_ended))
         steps.append(("settle", lambda: None, self._idle))
         return steps
+
+    def _sweep_ended(self) -> bool:
+        """The sweep finished, or stopped early (then the screenshot shows why)."""
+        sweep = self.window.state.sweep
+        ended = not sweep.running and (bool(sweep.points) or bool(sweep.failure))
+        if ended and self._idle() and sweep.failure:
+            self._report(f"the sweep stopped ({sweep.failure})", EXIT_STOPPED)
+        return ended and self._idle()
+
+    def _report(self, text: str, code: int) -> None:
+        """Say why the screenshot is not of the finished state: in the window and on stderr."""
+        self.exit_code = self.exit_code or code
+        self.window.state.error.emit(f"Screenshot: {text}")
+        print(f"screenshot: {text}", file=sys.stderr, flush=True)
+
+    def _timed_out(self, step: str) -> None:
+        long = self.window.controller.long
+        job = long.running()
+        where = f"the {job} job was still running" if job else "the window was still busy"
+        if not self._started:
+            where += f" (the {step!r} step had not started)"
+        shown = self.window.statusBar().findChild(QObject, "jobProgress")
+        if job and shown is not None and shown.maximum() > 0:
+            where += f" ({shown.value()} of {shown.maximum()} done)"
+        limit = getattr(self.args, "screenshot_timeout", 180)
+        self._report(f"taken after the {limit:.0f} s limit while waiting for the {step!r} "
+                     f"step: {where}; raise --screenshot-timeout to wait longer", EXIT_TIMEOUT)  # fmt: skip
 
     def _run_sweep(self) -> None:
         panel, a = self.window.sweep_panel, self.args
@@ -76,8 +113,8 @@ class ScreenshotDriver(QObject):
         panel.apply()
 
     def _tick(self) -> None:
-        if time.monotonic() > self.deadline:
-            print("screenshot: timed out waiting; saving what is shown", flush=True)
+        if time.monotonic() > self.deadline and self.steps:
+            self._timed_out(self.steps[0][0])
             self.steps = []
         if self.steps:
             name, start, done = self.steps[0]

@@ -1,60 +1,127 @@
 """The image browser's counts: detecting the whole split, and recounting its rows.
 
-A mixin of :class:`gui.controller.Controller` (it shares the controller's
-workers, state and detection helpers): after a config change the ``scan`` lane
-detects every image of the split for both compared configs, in chunks, so the
-browser can show per-image counts and sort by how much quantization changed; when
-the score threshold moves, the ``io`` worker recounts the scanned rows.
+A collaborator of :class:`gui.controller.Controller`: after a config change the
+model worker's ``scan`` lane detects every image of the split for both compared
+configs, in chunks, so the browser can show per-image counts and sort by how
+much quantization changed; when the score threshold moves, the ``io`` worker
+recounts the scanned rows.  What it needs from the controller is passed in
+explicitly: the two runners, ``current()`` (the loaded model and the key of the
+configs being compared) and ``calibration`` (for activation bits).  The scan counts its
+rows on the worker too (with labels, the devkit's matching: true positives lost).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from squeezelens.engine.types import Detections
+from PySide6.QtCore import QObject, QTimer
+
+from squeezelens.engine.types import Detections, ImageRecord
 from squeezelens.gui.facts import image_counts
-from squeezelens.gui.state import ImageCounts
-from squeezelens.gui.workers import JobContext, JobResult
+from squeezelens.gui.model_handle import Calibration, ConfigKey, ModelHandle
+from squeezelens.gui.state import AppState, ImageCounts
+from squeezelens.gui.workers import JobContext, LatestJobRunner
 
 SCAN_CHUNK = 8
 RECOUNT_CHUNK = 256  # rows per partial result of a recount (a yield point between chunks)
+SCAN_DELAY_MS = 300  # after a config change the split's scan waits for the user to pause
+RECOUNT_DELAY_MS = 150
+
+Current = Callable[[], tuple[ModelHandle | None, ConfigKey]]
+Pairs = dict[int, tuple[Detections, Detections]]
 
 
-class SplitScan:
+class SplitScan(QObject):
     """Scanned (reference, other) detections per image of the split, and their counts.
 
-    Uses the controller's ``state``, ``handle``, runners, ``_scan_timer``,
-    ``_recount`` and detection helpers (``_config_key``, ``_needs_image``,
-    ``_detect``, ``_publish_result``).
+    Interface: :meth:`store` (a detection of the shown image joins the scan),
+    :meth:`restart` (scan what is missing now), :meth:`config_changed` (forget the old
+    configs' pairs, scan once the user pauses), :meth:`recount_later` (the threshold
+    moved), :meth:`stop`; :attr:`pairs` (index -> (reference, other) detections) for
+    :attr:`key`, and :attr:`timers` (delayed work still to come).
     """
 
-    _pairs: dict[int, tuple[Detections, Detections]]
-    _pairs_key: tuple
+    def __init__(self, state: AppState, model_runner: LatestJobRunner,
+                 io_runner: LatestJobRunner, current: Current, calibration: Calibration,
+                 parent: QObject | None = None) -> None:  # fmt: skip
+        super().__init__(parent)
+        self.state, self.model_runner, self.io_runner = state, model_runner, io_runner
+        self.current, self.calibration = current, calibration
+        self.pairs: Pairs = {}
+        self.key: ConfigKey | None = None  # the configs the pairs were computed for
+        self._scan_timer = QTimer(self, singleShot=True, interval=SCAN_DELAY_MS)
+        self._scan_timer.timeout.connect(self.restart)
+        self._recount_timer = QTimer(self, singleShot=True, interval=RECOUNT_DELAY_MS)
+        self._recount_timer.timeout.connect(self._recount_all)
+        self.timers = (self._scan_timer, self._recount_timer)
 
-    def _store_pair(self, key: tuple, index: int, ref: Detections, other: Detections) -> None:
-        if key != self._pairs_key:
-            self._pairs, self._pairs_key = {}, key
-        self._pairs[index] = (ref, other)
-        self.state.set_counts(index, self._counts(index, ref, other))
+    # ------------------------------------------------------------- interface
+    def store(self, key: ConfigKey, index: int, ref: Detections, other: Detections,
+              counts: ImageCounts | None = None) -> None:  # fmt: skip
+        """Keep one image's pair (forgetting pairs of other configs) and publish its counts
+        (``counts``: already computed on a worker at the current threshold)."""
+        self._reset(key)
+        self.pairs[index] = (ref, other)
+        self.state.set_counts(index, counts or self._counts(index, ref, other))
+
+    def config_changed(self) -> None:
+        """The compared configs changed: drop the old scan, rescan once the user pauses
+        (a burst of releases costs no stale scan steps in front of the next detection)."""
+        self.model_runner.cancel("scan")
+        self._reset(self.current()[1])
+        self._scan_timer.start()
+
+    def recount_later(self) -> None:
+        """The threshold moved: recount the scanned rows after a short pause."""
+        self._recount_timer.start()
+
+    def stop(self) -> None:
+        for timer in self.timers:
+            timer.stop()
+
+    def restart(self) -> None:
+        """Detect every image of the dataset not scanned yet (for the browser's counts)."""
+        self._scan_timer.stop()
+        (handle, key), dataset = self.current(), self.state.dataset
+        if handle is None or dataset is None or not len(dataset):
+            return
+        self._reset(key)
+        if key.int8 and handle.int8 is None:  # INT8 still converting
+            return
+        todo = [i for i in range(len(dataset)) if i not in self.pairs]
+        if todo:
+            names = self.state.model.class_names if self.state.model else ()
+            job = _scan_job(handle, key, dataset.records, todo, self.calibration, names,
+                            lambda: self.state.threshold)  # fmt: skip
+            self.model_runner.submit("scan", job, "scan", on_partial=self._scanned)
+
+    # -------------------------------------------------------------- internals
+    def _reset(self, key: ConfigKey) -> None:
+        """Forget the scanned pairs (and the browser's counts) of another configuration."""
+        if key != self.key:
+            self.pairs, self.key = {}, key
+            self.state.reset_counts()
 
     def _counts(self, index: int, ref: Detections, other: Detections) -> ImageCounts:
         record = self.state.dataset.records[index] if self.state.dataset else None
         names = self.state.model.class_names if self.state.model else ()
         return image_counts(record, names, ref, other, self.state.threshold)
 
-    def _on_threshold(self, _value: float) -> None:
-        """The current image follows at once; the browser's counts after a short pause."""
-        result = self.state.result
-        if result is not None:
-            self._publish_result(result.index, result.ref, result.other)
-        self._recount.start()
+    def _scanned(self, value: tuple[ConfigKey, float, list]) -> None:
+        key, t, rows = value
+        if key != self.current()[1]:
+            return
+        current = t == self.state.threshold  # else recounted here at the new threshold
+        for index, ref, other, counts in rows:
+            self.store(key, index, ref, other, counts if current else None)
 
     def _recount_all(self) -> None:
         """Recount every scanned row at the new threshold on the io worker, in chunks."""
         dataset = self.state.dataset
-        if dataset is None or not self._pairs:
+        if dataset is None or not self.pairs:
             return
-        pairs, key, t = list(self._pairs.items()), self._pairs_key, self.state.threshold
+        pairs, key, t = list(self.pairs.items()), self.key, self.state.threshold
         records = dataset.records
         names = self.state.model.class_names if self.state.model else ()
 
@@ -63,63 +130,42 @@ class SplitScan:
                 chunk = pairs[start : start + RECOUNT_CHUNK]
                 yield key, t, {i: image_counts(records[i], names, r, o, t) for i, (r, o) in chunk}
 
-        self.io_runner.submit("recount", recount, "recount")
+        self.io_runner.submit("recount", recount, "recount", on_partial=self._recounted)
 
-    def _partial_recount(self, result: JobResult) -> None:
-        key, t, counts = result.value
-        if key == self._pairs_key and t == self.state.threshold:
+    def _recounted(self, value: tuple[ConfigKey, float, dict[int, ImageCounts]]) -> None:
+        key, t, counts = value
+        if key == self.key and t == self.state.threshold:
             self.state.update_counts(counts)
 
-    def _reset_pairs(self, key: tuple) -> None:
-        """Forget the scanned pairs (and the browser's counts) of another configuration."""
-        if key != self._pairs_key:
-            self._pairs, self._pairs_key = {}, key
-            self.state.reset_counts()
 
-    # ------------------------------------------------------------------- scan
-    def _restart_scan(self) -> None:
-        """Detect every image of the dataset (for the browser's counts), in chunks."""
-        self._scan_timer.stop()
-        handle, dataset = self.handle, self.state.dataset
-        if handle is None or dataset is None or not len(dataset):
-            return
-        key = self._config_key()
-        self._reset_pairs(key)
-        if key[3] and handle.int8 is None:  # INT8 still converting
-            return
-        todo = [i for i in range(len(dataset)) if i not in self._pairs]
-        records = dataset.records
+def _scan_job(handle: ModelHandle, key: ConfigKey, records: Sequence[ImageRecord],
+              todo: list[int], calibration: Calibration, names: tuple[str, ...],
+              threshold: Callable[[], float]) -> Callable[[JobContext], Any]:  # fmt: skip
+    """The scan of ``todo`` (indices into ``records``) on the model worker, in chunks; each
+    chunk's rows are counted there too (the devkit's matching costs ~1 ms an image) at the
+    threshold of the moment, which every partial result carries."""
 
-        def detect(ctx: JobContext, images: dict, i: int, config: Any, int8: bool = False):
-            from squeezelens.engine.data.images import read_image_bgr
+    def detect(ctx: JobContext, images: dict, i: int, config: Any, int8: bool = False):
+        from squeezelens.engine.data.images import read_image_bgr
 
-            path = records[i].path
-            if i not in images and self._needs_image(handle, path, config, int8):
-                images[i] = read_image_bgr(path)
-                ctx.checkpoint()  # a live request waits for one decode or one forward at most
-            dets = self._detect(handle, path, config, records, int8, images.get(i), keep=False)
-            ctx.checkpoint()
-            return dets
+        path = records[i].path
+        if i not in images and handle.needs_image(path, config, int8):
+            images[i] = read_image_bgr(path)
+            ctx.checkpoint()  # a live request waits for one decode or one forward at most
+        dets = handle.detect(path, config, calibration, int8, images.get(i), keep=False)
+        ctx.checkpoint()
+        return dets
 
-        def scan(ctx: JobContext):
-            for start in range(0, len(todo), SCAN_CHUNK):
-                chunk = todo[start : start + SCAN_CHUNK]
-                images: dict[int, Any] = {}  # each image decoded once for both configs
-                # reference first, then the other config: fewer weight swaps
-                refs = [detect(ctx, images, i, key[1]) for i in chunk]
-                others = [detect(ctx, images, i, key[2], key[3]) for i in chunk]
-                yield key, list(zip(chunk, refs, others))
+    def scan(ctx: JobContext):
+        for start in range(0, len(todo), SCAN_CHUNK):
+            chunk = todo[start : start + SCAN_CHUNK]
+            images: dict[int, Any] = {}  # each image decoded once for both configs
+            # reference first, then the other config: fewer weight swaps
+            refs = [detect(ctx, images, i, key.ref) for i in chunk]
+            others = [detect(ctx, images, i, key.other, key.int8) for i in chunk]
+            t = threshold()
+            counts = [image_counts(records[i], names, r, o, t)
+                      for i, r, o in zip(chunk, refs, others)]  # fmt: skip
+            yield key, t, list(zip(chunk, refs, others, counts))
 
-        if todo:
-            self.model_runner.submit("scan", scan, "scan")
-
-    def _partial_scan(self, result: JobResult) -> None:
-        key, rows = result.value
-        if key != self._config_key():
-            return
-        for index, ref, other in rows:
-            self._store_pair(key, index, ref, other)
-
-    def pair(self, index: int) -> tuple[Detections, Detections] | None:
-        """The cached (reference, other) detections of an image, if scanned."""
-        return self._pairs.get(index)
+    return scan

@@ -1,85 +1,77 @@
 """AppState: the one source of truth of the window, as a QObject with signals.
 
 Widgets read from it and ask the :class:`gui.controller.Controller` for
-changes; the controller runs engine jobs and writes their results here.
-Setters emit a signal only when the value really changed.
+changes; the controller runs engine jobs and writes their results here.  Every
+field is read-only from outside (:class:`Field`): the only way to change one is
+its setter, which emits the field's signal (most only when the value really
+changed), so no change can go unannounced.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, TypeVar, cast, overload
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from squeezelens.engine.compare import Comparison
-from squeezelens.engine.types import Detections
+from squeezelens.engine.types import ImageRecord
+from squeezelens.gui.provenance import ResultTag
+from squeezelens.gui.state_records import (
+    EvalState,
+    ImageCounts,
+    ImageResult,
+    ModelInfo,
+    SweepState,
+)
 
-MODES = ("float", "ab")  # float vs config A, or config A vs config B
-VIEW_MODES = ("overlay", "side")
+if TYPE_CHECKING:
+    from squeezelens.engine.data.kitti import Dataset
+    from squeezelens.engine.diagnostics import ActivationRow, Histogram, LayerRow
+    from squeezelens.engine.quant import QuantConfig
+    from squeezelens.engine.quant.hijack import Hijack
+
+__all__ = ["AppState", "EvalState", "Field", "ImageCounts", "ImageResult", "ModelInfo",
+           "SweepState"]  # fmt: skip
+
+Mode = Literal["float", "ab"]  # float vs config A, or config A vs config B
+ViewMode = Literal["overlay", "side"]
+Editing = Literal["a", "b"]  # the config the quantization panel edits
+MODES: tuple[Mode, ...] = ("float", "ab")
+VIEW_MODES: tuple[ViewMode, ...] = ("overlay", "side")
 LAYERS = ("gt", "ref", "other")
+KEEP = object()  # set_sweep: keep the sweep's tag
+T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    """What the window shows about the loaded detector (no engine object inside)."""
+class Field(Generic[T]):
+    """A public read-only view of one AppState field, kept in ``_<name>``."""
 
-    summary: str
-    variant: str
-    num_parameters: int
-    class_names: tuple[str, ...]
-    input_size: tuple[int, int]
-    checkpoint_path: str
-    sha256: str = ""
-    layer_names: tuple[str, ...] = ()
-    tensor_sizes: dict[str, int] = field(default_factory=dict, compare=False)
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name, self.slot = name, f"_{name}"
 
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Field[T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> T: ...
+    def __get__(self, obj: object | None, owner: type | None = None) -> T | Field[T]:
+        return self if obj is None else getattr(obj, self.slot)
 
-@dataclass(frozen=True)
-class ImageCounts:
-    """One image's row in the browser: GT, reference, other and changed boxes."""
-
-    gt: int
-    ref: int
-    other: int
-    changes: int
+    def __set__(self, obj: object, value: T) -> NoReturn:
+        raise AttributeError(f"AppState.{self.name} is read-only: change it through its setter")
 
 
-@dataclass(frozen=True)
-class ImageResult:
-    """Detections of the current image by the reference and the other model."""
-
-    index: int
-    ref: Detections
-    other: Detections
-    comparison: Comparison
-    threshold: float
-
-
-@dataclass
-class EvalState:
-    """Evaluation results: reference and other EvalResult (engine objects)."""
-
-    ref: Any = None
-    other: Any = None
-    ref_label: str = "float"
-    other_label: str = "quantized"
-
-
-@dataclass
-class SweepState:
-    """Points of the running/finished sweep (engine point objects or dicts)."""
-
-    points: list = field(default_factory=list)
-    running: bool = False
+def _frozen(mapping: Mapping[str, T]) -> Mapping[str, T]:
+    return MappingProxyType(dict(mapping))
 
 
 class AppState(QObject):
     """Everything the window shows; signals announce changes."""
 
     message = Signal(str)  # transient status text
-    error = Signal(str)  # a user-facing error (status bar + optional dialog)
+    error = Signal(str)  # a user-facing error (banner until dismissed + status bar)
+    notice = Signal(str)  # something to know that is no error (a fallback): banner + status bar
     loading = Signal(str)  # a long load's progress text ("" when done)
     busy_changed = Signal(bool)
     computing_changed = Signal(bool)  # the current image's result is being computed
@@ -99,37 +91,83 @@ class AppState(QObject):
     activation_changed = Signal()
     eval_changed = Signal()
     sweep_changed = Signal()
+    protocol_changed = Signal(str)  # the evaluation protocol chosen for Evaluate
+    editing_changed = Signal(str)  # "a" or "b": the config the quantization panel edits
+    hijacks_changed = Signal()  # range hijacks of the compared config(s)
+
+    model: Field[ModelInfo | None] = Field()
+    dataset: Field[Dataset | None] = Field()
+    splits: Field[tuple[str, ...]] = Field()  # KITTI splits of the dataset's folder (+ "all")
+    index: Field[int] = Field()
+    image: Field[np.ndarray | None] = Field()  # current BGR image
+    quant: Field[QuantConfig | None] = Field()  # config A (None = float)
+    quant_b: Field[QuantConfig | None] = Field()  # config B for mode "ab"
+    int8: Field[bool] = Field()
+    mode: Field[Mode] = Field()
+    threshold: Field[float] = Field()
+    view_mode: Field[ViewMode] = Field()
+    visible: Field[Mapping[str, bool]] = Field()
+    result: Field[ImageResult | None] = Field()
+    layer_rows: Field[tuple[LayerRow, ...]] = Field()
+    selected_layer: Field[str] = Field()
+    histogram: Field[Histogram | None] = Field()  # the selected layer's (with grid levels)
+    histogram_channel: Field[tuple[int, int, int] | None] = Field()  # shown, count, widest
+    activations: Field[tuple[ActivationRow, ...] | None] = Field()  # float vs quantized
+    sensitivity: Field[Mapping[str, float]] = Field()  # mAP drop per layer at its bits
+    sensitivity_by_bits: Field[Mapping[str, Mapping[int, float]]] = Field()  # every width
+    evaluation: Field[EvalState] = Field()
+    sweep: Field[SweepState] = Field()
+    protocol: Field[str] = Field()  # "official" or "squeezedet": what Evaluate scores with
+    editing: Field[Editing] = Field()
+    sensitivity_tag: Field[ResultTag | None] = Field()  # what the sensitivity was measured on
+    sensitivity_noise: Field[Mapping[str, float]] = Field()  # bootstrap spread of each drop
+    hijacks: Field[tuple[Hijack, ...]] = Field()  # engine.quant.hijack of the compared configs
+    hijack_warnings: Field[tuple[str, ...]] = Field()  # their one-line texts (as the CLI's)
+    loading_text: Field[str] = Field()
+    busy: Field[bool] = Field()
+    computing: Field[bool] = Field()
+    scanning: Field[bool] = Field()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.model: ModelInfo | None = None
-        self.dataset: Any = None  # engine.data.kitti.Dataset
-        self.splits: tuple[str, ...] = ()  # KITTI splits of the dataset's folder (+ "all")
-        self.index: int = -1
-        self.image: np.ndarray | None = None  # current BGR image
-        self.quant: Any = None  # config A (None = float)
-        self.quant_b: Any = None  # config B for mode "ab"
-        self.int8: bool = False
-        self.mode: str = "float"
-        self.threshold: float = 0.4
-        self.view_mode: str = "overlay"
-        self.visible: dict[str, bool] = dict.fromkeys(LAYERS, True)
-        self.result: ImageResult | None = None
-        self.counts: dict[int, ImageCounts] = {}
-        self.layer_rows: list = []  # engine per-layer report rows
-        self.selected_layer: str = ""
-        self.histogram: Any = None  # engine histogram (+ levels) of the selected layer
-        self.histogram_channel: tuple[int, int, int] | None = None  # channel, count, widest
-        self.activations: Any = None  # engine activation comparison for the image
-        self.sensitivity: dict[str, float] = {}  # mAP drop per layer at the bits it has
-        self.sensitivity_by_bits: dict[str, dict[int, float]] = {}  # ... at every tested width
-        self.evaluation = EvalState()
-        self.sweep = SweepState()
-        self.busy = False
-        self.computing = False
-        self.scanning = False
+        self._model: ModelInfo | None = None
+        self._dataset: Dataset | None = None
+        self._splits: tuple[str, ...] = ()
+        self._index = -1
+        self._image: np.ndarray | None = None
+        self._quant: QuantConfig | None = None
+        self._quant_b: QuantConfig | None = None
+        self._int8 = False
+        self._mode: Mode = "float"
+        self._threshold = 0.4
+        self._view_mode: ViewMode = "overlay"
+        self._visible: Mapping[str, bool] = _frozen(dict.fromkeys(LAYERS, True))
+        self._result: ImageResult | None = None
+        self._counts: dict[int, ImageCounts] = {}
+        self._layer_rows: tuple[LayerRow, ...] = ()
+        self._selected_layer = ""
+        self._histogram: Histogram | None = None
+        self._histogram_channel: tuple[int, int, int] | None = None
+        self._activations: tuple[ActivationRow, ...] | None = None
+        self._sensitivity: Mapping[str, float] = _frozen({})
+        self._sensitivity_by_bits: Mapping[str, Mapping[int, float]] = _frozen({})
+        self._evaluation = EvalState()
+        self._sweep = SweepState()
+        self._protocol = "official"
+        self._editing: Editing = "a"
+        self._sensitivity_tag: ResultTag | None = None
+        self._sensitivity_noise: Mapping[str, float] = _frozen({})
+        self._hijacks: tuple[Hijack, ...] = ()
+        self._hijack_warnings: tuple[str, ...] = ()
+        self._loading_text = ""
+        self._busy = self._computing = self._scanning = False
 
     # ----------------------------------------------------------------- labels
+    @property
+    def counts(self) -> Mapping[int, ImageCounts]:
+        """The browser's rows computed so far (a read-only view)."""
+        return MappingProxyType(self._counts)
+
     @property
     def ref_label(self) -> str:
         return "A" if self.mode == "ab" else "Float"
@@ -141,141 +179,186 @@ class AppState(QObject):
         return "INT8" if self.int8 else "Quantized"
 
     @property
-    def ref_config(self) -> Any:
+    def ref_config(self) -> QuantConfig | None:
         """The config of the reference boxes (None = float)."""
         return self.quant if self.mode == "ab" else None
 
     @property
-    def other_config(self) -> Any:
+    def other_config(self) -> QuantConfig | None:
         """The config of the compared boxes (None = float)."""
         return self.quant_b if self.mode == "ab" else self.quant
 
     @property
-    def record(self) -> Any:
+    def record(self) -> ImageRecord | None:
         if self.dataset is None or not (0 <= self.index < len(self.dataset.records)):
             return None
         return self.dataset.records[self.index]
 
     # ---------------------------------------------------------------- setters
     def set_model(self, info: ModelInfo | None) -> None:
-        self.model = info
-        self.result = None
-        self.counts = {}
-        self.layer_rows, self.histogram, self.activations = [], None, None
-        self.sensitivity, self.sensitivity_by_bits = {}, {}
-        self.evaluation = EvalState()
+        """A new model: everything computed with the old one goes."""
+        self._model = info
+        self._result = None
+        self._counts = {}
+        self._layer_rows, self._histogram, self._activations = (), None, None
+        self._sensitivity, self._sensitivity_by_bits = _frozen({}), _frozen({})
+        self._sensitivity_tag, self._sensitivity_noise = None, _frozen({})
+        self._evaluation = EvalState()
         self.model_changed.emit()
         self.counts_changed.emit(-1)
 
-    def set_dataset(self, dataset: Any, splits: tuple[str, ...] = ()) -> None:
-        self.dataset = dataset
-        self.splits = tuple(splits)
-        self.index = -1
-        self.image = None
-        self.result = None
-        self.counts = {}
-        self.evaluation = EvalState()
+    def set_dataset(self, dataset: Dataset | None, splits: tuple[str, ...] = ()) -> None:
+        """A new dataset: no image shown yet, no counts, no evaluation."""
+        self._dataset = dataset
+        self._splits = tuple(splits)
+        self._index = -1
+        self._image = None
+        self._result = None
+        self._counts = {}
+        self._evaluation = EvalState()
         self.dataset_changed.emit()
         self.counts_changed.emit(-1)
 
     def set_image(self, index: int, image: np.ndarray | None) -> None:
-        self.index = index
-        self.image = image
-        if self.result is not None and self.result.index != index:
-            self.result = None
+        self._index = index
+        self._image = image
+        if self._result is not None and self._result.index != index:
+            self._result = None
         self.image_changed.emit()
 
-    def set_quant(self, config: Any, config_b: Any = None, *, mode: str | None = None) -> None:
+    def set_quant(self, config: QuantConfig | None, config_b: QuantConfig | None = None, *,
+                  mode: Mode | None = None) -> None:  # fmt: skip
         """Replace config A (and B); emits quant_changed when anything differs."""
         mode = self.mode if mode is None else mode
+        if mode not in MODES:
+            raise ValueError(f"unknown comparison mode {mode!r}")
         if (config, config_b, mode) == (self.quant, self.quant_b, self.mode):
             return
-        self.quant, self.quant_b, self.mode = config, config_b, mode
+        self._quant, self._quant_b, self._mode = config, config_b, mode
         self.quant_changed.emit()
 
     def set_int8(self, on: bool) -> None:
         if on != self.int8:
-            self.int8 = on
+            self._int8 = on
             self.quant_changed.emit()
 
     def set_result(self, result: ImageResult | None) -> None:
-        self.result = result
+        self._result = result
         self.result_changed.emit()
 
     def set_counts(self, index: int, counts: ImageCounts) -> None:
-        self.counts[index] = counts
+        self._counts[index] = counts
         self.counts_changed.emit(index)
 
-    def update_counts(self, counts: dict[int, ImageCounts]) -> None:
+    def update_counts(self, counts: Mapping[int, ImageCounts]) -> None:
         """Replace the counts of many rows at once (one signal)."""
-        self.counts.update(counts)
+        self._counts.update(counts)
         self.counts_changed.emit(-1)
 
-    def reset_counts(self, counts: dict[int, ImageCounts] | None = None) -> None:
-        self.counts = dict(counts or {})
+    def reset_counts(self, counts: Mapping[int, ImageCounts] | None = None) -> None:
+        self._counts = dict(counts or {})
         self.counts_changed.emit(-1)
 
     def set_threshold(self, value: float) -> None:
         value = float(min(max(value, 0.0), 1.0))
         if abs(value - self.threshold) > 1e-9:
-            self.threshold = value
+            self._threshold = value
             self.threshold_changed.emit(value)
 
     def set_view_mode(self, mode: str) -> None:
         if mode in VIEW_MODES and mode != self.view_mode:
-            self.view_mode = mode
+            self._view_mode = mode  # type: ignore[assignment]  # checked just above
             self.view_changed.emit()
 
     def set_visible(self, layer: str, on: bool) -> None:
-        if self.visible.get(layer) != on:
-            self.visible[layer] = on
+        if layer not in LAYERS:
+            raise ValueError(f"unknown box layer {layer!r}")
+        if self.visible[layer] != on:
+            self._visible = _frozen({**self.visible, layer: bool(on)})
             self.view_changed.emit()
 
-    def set_layer_rows(self, rows: list) -> None:
-        self.layer_rows = list(rows)
+    def set_layer_rows(self, rows: list[LayerRow] | tuple[LayerRow, ...]) -> None:
+        self._layer_rows = tuple(rows)
         self.layers_changed.emit()
 
-    def set_sensitivity(
-        self, values: dict[str, float], by_bits: dict[str, dict[int, float]] | None = None
-    ) -> None:
+    def set_sensitivity(self, values: Mapping[str, float],
+                        by_bits: Mapping[str, Mapping[int, float]] | None = None) -> None:  # fmt: skip
         """Per layer the mAP drop (a fraction) at its bits and, optionally, at each tested width."""
-        self.sensitivity = dict(values)
-        self.sensitivity_by_bits = dict(by_bits or {})
+        self._sensitivity = _frozen(values)
+        self._sensitivity_by_bits = _frozen(by_bits or {})
         self.layers_changed.emit()
 
     def select_layer(self, name: str) -> None:
         if name != self.selected_layer:
-            self.selected_layer = name
+            self._selected_layer = name
             self.layer_selected.emit(name)
 
-    def set_histogram(self, histogram: Any, channel: tuple[int, int, int] | None = None) -> None:
+    def set_histogram(self, histogram: Histogram | None,
+                      channel: tuple[int, int, int] | None = None) -> None:  # fmt: skip
         """The selected layer's histogram; ``channel`` = (shown, of how many, widest range)
         when the grid is per channel and the histogram shows one channel."""
-        self.histogram = histogram
-        self.histogram_channel = channel
+        self._histogram = histogram
+        self._histogram_channel = channel
         self.histogram_changed.emit()
 
-    def set_activations(self, comparison: Any) -> None:
-        self.activations = comparison
+    def set_activations(self, rows: list[ActivationRow] | None) -> None:
+        self._activations = None if rows is None else tuple(rows)
         self.activation_changed.emit()
 
     def set_evaluation(self, evaluation: EvalState) -> None:
-        self.evaluation = evaluation
+        self._evaluation = evaluation
         self.eval_changed.emit()
 
-    def set_sweep(self, points: list, running: bool) -> None:
-        self.sweep = SweepState(list(points), running)
+    def set_sweep(self, points: list[dict[str, Any]] | tuple[dict[str, Any], ...],
+                  running: bool, tag: ResultTag | None | object = KEEP,
+                  failure: str = "") -> None:  # fmt: skip
+        """The sweep's points; ``tag`` (a ResultTag, or None for a sweep without one) is the
+        settings of a sweep that starts; left out, the sweep keeps its tag.  ``failure``:
+        why it stopped early."""
+        kept = self.sweep.tag if tag is KEEP else cast("ResultTag | None", tag)
+        self._sweep = SweepState(tuple(points), running, kept, failure)
         self.sweep_changed.emit()
+
+    def set_protocol(self, protocol: str) -> None:
+        if protocol != self.protocol:
+            self._protocol = protocol
+            self.protocol_changed.emit(protocol)
+
+    def set_editing(self, which: str) -> None:
+        if which in ("a", "b") and which != self.editing:
+            self._editing = which  # type: ignore[assignment]  # checked just above
+            self.editing_changed.emit(which)
+
+    @property
+    def edited_config(self) -> QuantConfig | None:
+        """The config the quantization panel edits (B in A-vs-B mode when editing B)."""
+        return self.quant_b if self.mode == "ab" and self.editing == "b" else self.quant
+
+    def set_sensitivity_info(self, tag: ResultTag | None, noise: Mapping[str, float]) -> None:
+        """What the sensitivity column was measured on, and its per-layer noise."""
+        self._sensitivity_tag, self._sensitivity_noise = tag, _frozen(noise)
+        self.layers_changed.emit()
+
+    def set_hijacks(self, hijacks: tuple[Hijack, ...], warnings: tuple[str, ...]) -> None:
+        """The range hijacks of the compared configs and their texts (emits when they change)."""
+        if (tuple(warnings), tuple(hijacks)) != (self.hijack_warnings, self.hijacks):
+            self._hijacks, self._hijack_warnings = tuple(hijacks), tuple(warnings)
+            self.hijacks_changed.emit()
+
+    def set_loading(self, text: str) -> None:
+        """A long load's progress text ('' when it is done)."""
+        self._loading_text = text
+        self.loading.emit(text)
 
     def set_busy(self, busy: bool) -> None:
         if busy != self.busy:
-            self.busy = busy
+            self._busy = busy
             self.busy_changed.emit(busy)
 
     def set_activity(self, computing: bool, scanning: bool) -> None:
         if computing != self.computing:
-            self.computing = computing
+            self._computing = computing
             self.computing_changed.emit(computing)
         if scanning != self.scanning:
-            self.scanning = scanning
+            self._scanning = scanning
             self.scanning_changed.emit(scanning)

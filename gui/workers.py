@@ -17,6 +17,11 @@ it step by step and emits every yielded value as ``partial``; between steps
 (and whenever a long job reports progress through ``ctx.progress``) pending
 jobs of higher-priority lanes run first, so a slider move stays live during an
 evaluation.
+
+Where a result goes is said where the job is submitted: ``submit(..., on_done=f,
+on_partial=g)`` binds the handlers, and the runner calls them on the UI thread
+(the thread it lives in) with the job's value, only while the job's generation is
+still the lane's latest: a stale result is dropped here, in one place.
 """
 
 from __future__ import annotations
@@ -35,10 +40,12 @@ from PySide6.QtCore import QObject, Signal
 from squeezelens.engine.errors import Cancelled, InputError
 from squeezelens.engine.jobs import CancelToken
 
+Handler = Callable[[Any], None]  # receives a job's value (or one partial value) on the UI thread
+
 
 @dataclass
 class Job:
-    """One submitted unit of work."""
+    """One submitted unit of work, with the handlers its results go to."""
 
     lane: str
     generation: int
@@ -46,6 +53,8 @@ class Job:
     label: str = ""
     text: str = ""  # what a progress bar says while it runs
     token: CancelToken = field(default_factory=CancelToken)
+    on_done: Handler | None = None
+    on_partial: Handler | None = None
 
 
 @dataclass(frozen=True)
@@ -62,13 +71,15 @@ class JobProgress:
 
 @dataclass(frozen=True)
 class JobResult:
-    """What a job produced (value) or why it failed (error), tagged with its generation."""
+    """What a job produced (value) or why it failed (error), tagged with its generation;
+    ``handler`` is where the runner delivers ``value`` (the job's on_done or on_partial)."""
 
     lane: str
     generation: int
     label: str
     value: Any = None
     error: str = ""
+    handler: Handler | None = field(default=None, compare=False, repr=False)
 
 
 class ServicingToken(CancelToken):
@@ -106,7 +117,8 @@ class JobContext:
 
     def emit_partial(self, value: Any) -> None:
         """Hand an intermediate result to the GUI (e.g. one finished sweep point)."""
-        self._runner._emit(self._runner.partial, self.job, value=value)
+        self._runner._emit(self._runner.partial, self.job, value=value,
+                           handler=self.job.on_partial)  # fmt: skip
 
     def checkpoint(self) -> None:
         """Run pending higher-priority jobs, then raise Cancelled if this job was cancelled."""
@@ -155,19 +167,33 @@ class LatestJobRunner(QObject):
         self._stop = False
         self._busy = False
         self._busy_lock = threading.Lock()
+        # queued from the worker, delivered on this object's (the UI) thread
+        self.finished.connect(self._deliver)
+        self.partial.connect(self._deliver)
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
     # ------------------------------------------------------------- public API
     def submit(
-        self, lane: str, fn: Callable[[JobContext], Any], label: str = "", text: str = ""
+        self,
+        lane: str,
+        fn: Callable[[JobContext], Any],
+        label: str = "",
+        text: str = "",
+        *,
+        on_done: Handler | None = None,
+        on_partial: Handler | None = None,
     ) -> int:
-        """Queue ``fn`` on ``lane``; replaces its pending job and cancels its running one."""
+        """Queue ``fn`` on ``lane``; replaces its pending job and cancels its running one.
+
+        ``on_done(value)`` / ``on_partial(value)`` run on the UI thread while this
+        submission is still the lane's latest (never for a superseded one)."""
         if lane not in self._rank:
             raise ValueError(f"unknown lane {lane!r}")
         with self._cond:
             self._generation += 1
-            job = Job(lane, self._generation, fn, label, text)
+            job = Job(lane, self._generation, fn, label, text, on_done=on_done,
+                      on_partial=on_partial)  # fmt: skip
             self._latest[lane] = job.generation
             old = self._pending.get(lane)
             if old is not None:
@@ -206,6 +232,12 @@ class LatestJobRunner(QObject):
             self._update_busy()
             self._notify_lanes()
 
+    def _deliver(self, result: JobResult) -> None:
+        """UI thread: hand a finished or partial value to its handler unless it went stale
+        while the signal was queued (a newer submission to its lane)."""
+        if result.handler is not None and self.is_current(result.lane, result.generation):
+            result.handler(result.value)
+
     def is_current(self, lane: str, generation: int) -> bool:
         """True while ``generation`` is the latest submission to ``lane``."""
         with self._cond:
@@ -217,6 +249,11 @@ class LatestJobRunner(QObject):
             if lane is None:
                 return bool(self._pending or self._running)
             return lane in self._pending or lane in self._running
+
+    def running_labels(self) -> list[str]:
+        """The labels of the jobs running now (outermost first)."""
+        with self._cond:
+            return [job.label for job in self._running.values()]
 
     def shutdown(self, timeout: float = 1.0) -> bool:
         """Cancel everything and stop the thread; True when it ended within ``timeout``."""
@@ -286,7 +323,7 @@ class LatestJobRunner(QObject):
             if inspect.isgenerator(value):
                 value = self._drive(ctx, value)
             job.token.raise_if_cancelled()
-            self._emit(self.finished, job, value=value)
+            self._emit(self.finished, job, value=value, handler=job.on_done)
         except Cancelled:
             self._emit(self.cancelled, job, always=True)
         except InputError as exc:
@@ -305,15 +342,16 @@ class LatestJobRunner(QObject):
         last = None
         for value in gen:
             last = value
-            self._emit(self.partial, ctx.job, value=value)
+            self._emit(self.partial, ctx.job, value=value, handler=ctx.job.on_partial)
             ctx.checkpoint()
         return last
 
-    def _emit(self, signal, job: Job, value: Any = None, error: str = "", always=False) -> None:
+    def _emit(self, signal, job: Job, value: Any = None, error: str = "", always=False,
+              handler: Handler | None = None) -> None:  # fmt: skip
         if self._stop or not (always or self.is_current(job.lane, job.generation)):
             return
         try:
-            signal.emit(JobResult(job.lane, job.generation, job.label, value, error))
+            signal.emit(JobResult(job.lane, job.generation, job.label, value, error, handler))
         except RuntimeError:  # the QObject was deleted while the app closes
             pass
 

@@ -504,28 +504,34 @@ def test_matches_loop_oracle_on_random_scenes(protocol, scene):
     assert_matches_oracle(records, detections, protocol)
 
 
-def test_matches_loop_oracle_on_real_kitti_with_noisy_detections():
-    if not SHARED.is_dir():
-        pytest.skip(f"shared KITTI data not found at {SHARED}")
-    from squeezelens.engine.data import open_dataset
-
-    ds = open_dataset(SHARED, "trainval")
-    rng = np.random.default_rng(0)
+def noisy_detections(records, rng, jitter: float = 4.0) -> dict[str, Detections]:
+    """Detections made from labels: 85% of the objects found with jittered boxes (10% of
+    them with a random class), plus up to 3 random boxes per image."""
     detections = {}
-    for r in ds:
+    for r in records:
         rows = []
         for o in r.objects:
             cls = {"van": "car", "person_sitting": "pedestrian"}.get(o.type.lower(), o.type.lower())
             if cls in CLASSES and rng.random() < 0.85:
                 if rng.random() < 0.1:
                     cls = CLASSES[rng.integers(3)]
-                box = np.asarray(o.box_xyxy) + rng.normal(0, 4, 4)
+                box = np.asarray(o.box_xyxy) + rng.normal(0, jitter, 4)
                 rows.append((cls, tuple(box), float(rng.random())))
         for _ in range(rng.integers(0, 4)):
             x, y = rng.uniform(0, 1100), rng.uniform(100, 300)
             box = (x, y, x + rng.uniform(10, 150), y + rng.uniform(10, 100))
             rows.append((CLASSES[rng.integers(3)], box, float(rng.random())))
         detections[r.stem] = dets(rows)
+    return detections
+
+
+def test_matches_loop_oracle_on_real_kitti_with_noisy_detections():
+    if not SHARED.is_dir():
+        pytest.skip(f"shared KITTI data not found at {SHARED}")
+    from squeezelens.engine.data import open_dataset
+
+    ds = open_dataset(SHARED, "trainval")
+    detections = noisy_detections(ds.records, np.random.default_rng(0))
     for protocol in ("official", "squeezedet"):
         assert_matches_oracle(ds.records, detections, protocol)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from squeezelens.cli.common import say
+from squeezelens.cli.outputs import check_out_file
 
 
 def register(sub) -> None:
@@ -24,11 +25,9 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from squeezelens.engine.checkpoint.writers import save_npz, write_sidecar
-    from squeezelens.engine.errors import InputError
     from squeezelens.engine.train.average import average_checkpoints
 
-    if args.out.suffix != ".npz":
-        raise InputError("the output must be a .npz file", args.out)
+    check_out_file(args.out, suffixes=(".npz",))
     result = average_checkpoints(args.checkpoints)
     path = save_npz(args.out, result.weights)
     write_sidecar(path, result.spec, {"averaged_from": [Path(s).name for s in result.sources]})

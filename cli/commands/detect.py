@@ -15,9 +15,9 @@ from squeezelens.cli.common import (
     add_model_arguments,
     add_quant_arguments,
     load_detector,
-    prepare_out_dir,
     resolve_kitti_root,
 )
+from squeezelens.cli.outputs import check_out_folder
 from squeezelens.cli.runner import build_runner, calibration_used, check_quant_flags
 from squeezelens.engine.atomic import write_json_atomic
 from squeezelens.engine.errors import InputError
@@ -95,6 +95,8 @@ def run(args) -> int:
 
     if not 0.0 <= args.threshold <= 1.0:
         raise InputError(f"--threshold must be in [0, 1], got {args.threshold}")
+    if args.out is not None:
+        check_out_folder(args.out)
     paths = _image_paths(args)
     check_quant_flags(args)  # bad flags fail before the slow model load
     detector = load_detector(args)
@@ -106,8 +108,6 @@ def run(args) -> int:
         "calibration": calibration_used(detector),
         "versions": versions(),
     }
-    if args.out is not None:
-        prepare_out_dir(args.out)
     if args.out is not None and args.format == "kitti":
         write_json_atomic(args.out / "provenance.json", provenance)
     for path, image in prefetch(paths, read_image_bgr):

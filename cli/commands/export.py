@@ -25,6 +25,7 @@ from squeezelens.cli.common import (
     load_detector,
     say,
 )
+from squeezelens.cli.outputs import check_out_file
 from squeezelens.cli.progress import ProgressBar
 from squeezelens.engine.atomic import copy_atomic
 from squeezelens.engine.errors import InputError
@@ -36,7 +37,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "export", help="export weights (npz, TF1) or an INT8 .tflite", description=__doc__
     )
-    add_model_arguments(p, required=True)
+    add_model_arguments(p)
     p.add_argument(
         "--out", required=True, type=Path, metavar="FILE", help="output file or TF1 prefix"
     )
@@ -167,6 +168,7 @@ def run(args) -> int:
     from squeezelens.engine.quant.remedies.int8 import int8_config
 
     fmt = resolve_format(args.out, args.format, args.int8)
+    check_out_file(args.out)
     if (args.calib or args.kitti_root) and fmt != "tflite":
         raise InputError("--calib and --kitti-root are only used with --int8")
     quant = quant_from_args(args)

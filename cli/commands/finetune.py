@@ -7,8 +7,10 @@ copies, which the run's checkpoints hold.  Rerun the same command to continue.
 
 from __future__ import annotations
 
-from squeezelens.cli.commands.train import add_run_arguments, report, train_config
+from squeezelens.cli.commands.train import add_run_arguments, run_training, train_config
 from squeezelens.cli.common import parse_size, resolve_checkpoint, resolve_kitti_root, say
+from squeezelens.cli.hijacks import warn_range_hijacks
+from squeezelens.cli.outputs import locked_out_folder
 
 
 def register(sub) -> None:
@@ -32,20 +34,20 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+@locked_out_folder
 def run(args) -> int:
     from squeezelens.cli.quant_args import quant_config_from_args
-    from squeezelens.engine.train import TrainingDiverged, finetune
+    from squeezelens.engine.train import finetune
 
     if args.quant_rounding is None:
         args.quant_rounding = "stochastic"
+    from squeezelens.engine.checkpoint import load_checkpoint
+
     quant = quant_config_from_args(args)
     config = train_config(args)
-    try:
-        result = finetune(
-            resolve_checkpoint(args), resolve_kitti_root(args), args.out, quant,
-            input_size=args.input_size, config=config, progress=not args.no_progress, say=say,
-        )  # fmt: skip
-    except TrainingDiverged as exc:
-        say(f"squeezelens finetune: {exc}")
-        return 1
-    return report(result)
+    checkpoint = resolve_checkpoint(args)
+    warn_range_hijacks(load_checkpoint(checkpoint, input_size=args.input_size).weights, [quant])
+    return run_training("finetune", lambda: finetune(
+        checkpoint, resolve_kitti_root(args), args.out, quant,
+        input_size=args.input_size, config=config, progress=not args.no_progress, say=say,
+    ))  # fmt: skip

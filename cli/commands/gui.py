@@ -1,8 +1,10 @@
 """``squeezelens gui``: the desktop tool (PySide6 + pyqtgraph; imported lazily).
 
-Without --checkpoint and --kitti-root it opens the bundled sample model and
-data (when this install has them).  --screenshot PATH drives the window to a
-state (--image, --bits, --view, --tab, --evaluate), saves it as PNG and quits.
+Without --checkpoint, --kitti-root or --images it opens the bundled sample
+model and data (when this install has them), or the last files when the setting
+File > Reopen last files at start-up is on.  --screenshot PATH drives the window
+to a state (--image, --bits, --view, --tab, --evaluate), saves it as PNG and quits.
+SQUEEZELENS_TIMING=1 prints launch timing markers on stdout.
 """
 
 from __future__ import annotations

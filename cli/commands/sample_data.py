@@ -10,6 +10,7 @@ import argparse
 import sys
 import time
 
+from squeezelens.cli.outputs import check_out_folder
 from squeezelens.engine.errors import InputError
 
 
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--seed must be non-negative, got {args.seed}")
     if not 0.0 <= args.val_fraction <= 1.0:
         raise InputError(f"--val-fraction must be in [0, 1], got {args.val_fraction}")
+    check_out_folder(args.out)
     from squeezelens.engine.synth import write_kitti_tree  # keeps `squeezelens --help` light
 
     out = write_kitti_tree(

@@ -23,10 +23,10 @@ from squeezelens.cli.common import (
     add_model_arguments,
     add_quant_arguments,
     load_detector,
-    prepare_out_dir,
     resolve_kitti_root,
     say,
 )
+from squeezelens.cli.outputs import add_wait_argument, locked_out_folder
 from squeezelens.cli.progress import ProgressBar
 from squeezelens.engine.errors import InputError
 
@@ -48,6 +48,7 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
                    help="folder for the csv files, search.json and the front plot")  # fmt: skip
     add_quant_arguments(p)
+    add_wait_argument(p)
     p.set_defaults(func=run)
 
 
@@ -67,6 +68,7 @@ def _base_and_bits(args):
     return base, bits
 
 
+@locked_out_folder
 def run(args) -> int:
     from squeezelens.cli.runner import calibrate
     from squeezelens.engine.data.kitti import open_dataset
@@ -80,7 +82,6 @@ def run(args) -> int:
     if not dataset.has_labels:
         raise InputError("cannot search: the folder has no KITTI labels", dataset.root)
     calibration = _calibration(args, base)
-    prepare_out_dir(args.out)
     detector = load_detector(args)
     if calibration is not None:
         calibrate(detector, base, calibration)

@@ -19,11 +19,15 @@ from pathlib import Path
 from squeezelens.cli.common import (
     add_model_arguments,
     add_quant_arguments,
+    add_scoring_arguments,
     calibration_source,
     load_detector,
     resolve_kitti_root,
     say,
 )
+from squeezelens.cli.distributed import ParallelJob, add_parallel_arguments, parallel_spec
+from squeezelens.cli.hijacks import warn_range_hijacks
+from squeezelens.cli.outputs import check_out_file
 from squeezelens.cli.progress import ProgressBar
 from squeezelens.engine.atomic import write_json_atomic
 from squeezelens.engine.errors import InputError
@@ -36,17 +40,14 @@ def register(sub) -> None:
         description=__doc__,
     )
     add_model_arguments(p)
-    p.add_argument(
-        "--kitti-root", metavar="ROOT", help="KITTI folder (default: bundled sample data)"
-    )
-    p.add_argument("--split", default="val", help="split to score (default val)")
-    p.add_argument("--protocol", choices=("official", "squeezedet"), default="official")
+    add_scoring_arguments(p)
     p.add_argument("--test-bits", metavar="N,N,...",
                    help="bit widths to test per layer (default: the config's bits and the 3 below)")  # fmt: skip
     p.add_argument("--tolerance", type=float, default=0.005, metavar="T",
                    help="largest mAP drop a layer may cost at its recommended bits (default 0.005)")  # fmt: skip
     p.add_argument("--out", type=Path, metavar="FILE.json", help="write the result as JSON")
     add_quant_arguments(p)
+    add_parallel_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -86,6 +87,8 @@ def run(args) -> int:
     from squeezelens.engine.provenance import checkpoint_record, versions
     from squeezelens.engine.sensitivity import layer_sensitivity, recommend_overrides
 
+    if args.out:
+        check_out_file(args.out)
     config = quant_config_from_args(args)
     if args.int8 or config.activation_bits:
         raise InputError(
@@ -94,14 +97,20 @@ def run(args) -> int:
     if not 0 <= args.tolerance < 1:
         raise InputError(f"--tolerance must be in [0, 1), not {args.tolerance}")
     bits = _test_bits(args.test_bits, config)
+    spec = parallel_spec(args)  # --workers / --ray: checked before the slow work
     dataset = open_dataset(resolve_kitti_root(args), args.split)
     calibration = calibration_source(args).resolve() if config.needs_calibration else None
     detector = load_detector(args)
+    warn_range_hijacks(detector.float_weights, [config])
     if calibration is not None:  # bias correction, AdaRound
         detector.set_calibration(calibration.images(), record=calibration.record())
     say(f"testing {len(bits)} bit widths per layer on {len(dataset)} images ({dataset.split})")
+    out = args.out
+    par = spec and ParallelJob(spec, detector, "sensitivity", out and out.with_suffix(".tasks"),
+                               out and out.with_suffix(".cluster.json"))  # fmt: skip
     result = layer_sensitivity(detector, dataset, config, bits=bits, protocol=args.protocol,
-                               progress=ProgressBar("sensitivity"))  # fmt: skip
+                               progress=None if par else ProgressBar("sensitivity"),
+                               detect=par and par.points(dataset, prune=False))  # fmt: skip
     overrides = recommend_overrides(result, args.tolerance)
     print(format_table(result, overrides, config))
     flag = ",".join(f"{k}={v}" for k, v in overrides.items())
@@ -112,4 +121,6 @@ def run(args) -> int:
                "checkpoint": checkpoint_record(detector), "versions": versions()}  # fmt: skip
         write_json_atomic(args.out, doc)
         say(f"wrote {args.out}")
+    if par:
+        par.finish()
     return 0

@@ -26,11 +26,15 @@ from pathlib import Path
 from squeezelens.cli.common import (
     add_model_arguments,
     add_quant_arguments,
+    add_scoring_arguments,
     calibration_source,
     load_detector,
     resolve_kitti_root,
     say,
 )
+from squeezelens.cli.distributed import ParallelJob, add_parallel_arguments, parallel_spec
+from squeezelens.cli.hijacks import warn_range_hijacks
+from squeezelens.cli.outputs import add_wait_argument, locked_out_folder
 from squeezelens.cli.progress import ProgressBar
 from squeezelens.engine.errors import InputError
 
@@ -39,12 +43,7 @@ def register(sub) -> None:
     p = sub.add_parser("sweep", help="sweep quantization settings against KITTI mAP", description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     add_model_arguments(p)
-    p.add_argument(
-        "--kitti-root", metavar="ROOT", help="KITTI object folder (default: bundled sample data)"
-    )
-    p.add_argument("--split", default="val", help="split to score (default val)")
-    p.add_argument("--protocol", choices=("official", "squeezedet"), default="official",
-                   help="official devkit, or SqueezeDet's copy (what the fork scored with)")  # fmt: skip
+    add_scoring_arguments(p, "official devkit, or SqueezeDet's copy (what the fork scored with)")
     p.add_argument("--repeats", type=int, default=1, help="seeds per stochastic point (mean ± std)")
     p.add_argument("--fork-curves", action="store_true",
                    help="the fork's four curves: nearest/stochastic x (no zero, global | zero, "
@@ -57,6 +56,8 @@ def register(sub) -> None:
         help="folder for sweep.csv, sweep.png, sweep.svg",
     )
     add_quant_arguments(p, multi=True)
+    add_wait_argument(p)
+    add_parallel_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -99,6 +100,7 @@ def _calibrated(quant) -> bool:
     return quant is not None and bool(quant.activation_bits or quant.needs_calibration)
 
 
+@locked_out_folder
 def run(args) -> int:
     from squeezelens.engine.data.kitti import open_dataset
     from squeezelens.engine.sweep import run_sweep, sweep_meta, sweep_points
@@ -106,29 +108,35 @@ def run(args) -> int:
     if getattr(args, "int8", False):
         raise InputError("--int8 is a single model, not a sweep axis; use evaluate --int8")
     points = sweep_points(_configs(args), repeats=args.repeats)
+    spec = parallel_spec(args)  # --workers / --ray: checked before the slow work
     root = resolve_kitti_root(args)
     dataset = open_dataset(root, args.split)
     if not dataset.has_labels:
         raise InputError("cannot sweep: the folder has no KITTI labels", dataset.root)
     calibration = _calibration(args, points)  # before the slow model load
     detector = load_detector(args)
+    warn_range_hijacks(detector.float_weights, [p.quant for p in points])
     if calibration is not None:
         detector.calibrate_activations(calibration.images(), record=calibration.record())
     meta = sweep_meta(detector, dataset, args.protocol, calibration)
     if args.fork_curves and args.protocol != "squeezedet":
         say("note: the fork scored with SqueezeDet's devkit copy (--protocol squeezedet)")
-    bar = ProgressBar(f"sweep: {len(points)} points x {len(dataset)} images")
+    label = f"sweep: {len(points)} points x {len(dataset)} images"
+    par = spec and ParallelJob(spec, detector, label, args.out / "tasks", args.out / "cluster.json")
+    bar = par.bar if par else ProgressBar(label)
 
     def progress(done, total, row):
-        bar(done, total)
+        if not par:  # on Ray the bar counts images over all workers
+            bar(done, total)
         if row is not None:
             bar.write(
                 f"  {row['label']:<32} bits {row['bits']:>5} seed {row['seed']:>3}: mAP R11 {float(row['map_r11']):.3f}"
             )
 
-    rows = run_sweep(
-        detector, dataset, points, args.out, meta, protocol=args.protocol, progress=progress
-    )
+    rows = run_sweep(detector, dataset, points, args.out, meta, protocol=args.protocol,
+                     progress=progress, detect=par and par.points(dataset, prune=True))  # fmt: skip
+    if par:
+        par.finish()
     _report(rows, points, meta, dataset, args)
     return 0
 

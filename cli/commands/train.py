@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from squeezelens.cli.common import parse_size, resolve_kitti_root, say
+from squeezelens.cli.outputs import add_wait_argument, locked_out_folder
 
 
 def add_run_arguments(
@@ -42,11 +45,15 @@ def add_run_arguments(
     p.add_argument(seed_flag, dest="train_seed", type=int, default=0, metavar="S",
                    help="seed of sample order, augmentation and init (default 0)")  # fmt: skip
     p.add_argument("--no-augment", action="store_true", help="no drift/flip augmentation")
+    p.add_argument("--deterministic", action="store_true",
+                   help="bit-identical runs on a GPU too (TensorFlow op determinism); on a CPU, "
+                        "runs with the same seed are bit-identical without it")  # fmt: skip
     if bf16:
         p.add_argument("--bf16", action="store_true",
                        help="mixed precision: convolutions in bfloat16, weights and loss in "
                             "float32 (about 1.7x faster on CPUs with AVX512-BF16)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_wait_argument(p)
 
 
 def register(sub) -> None:
@@ -74,11 +81,20 @@ def train_config(args):
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.train_seed,
         split=args.split, augmentation=None if args.no_augment else AugmentConfig(),
         precision="bfloat16" if getattr(args, "bf16", False) else "float32",
+        deterministic=args.deterministic,
     )  # fmt: skip
 
 
-def report(result) -> int:
-    """One line on how the run ended."""
+def run_training(command: str, start: Callable[[], Any]) -> int:
+    """Run ``start()`` (the engine's train or finetune call) and say in one line how the run
+    ended; 1 when it diverged."""
+    from squeezelens.engine.train import TrainingDiverged
+
+    try:
+        result = start()
+    except TrainingDiverged as exc:
+        say(f"squeezelens {command}: {exc}")
+        return 1
     if result.step == result.resumed_from:
         say(f"nothing to do: the run already reached step {result.step}")
     else:
@@ -87,21 +103,17 @@ def report(result) -> int:
     return 0
 
 
+@locked_out_folder
 def run(args) -> int:
     from squeezelens.engine.errors import InputError
     from squeezelens.engine.model.spec import ArchSpec
-    from squeezelens.engine.train import TrainingDiverged, train
+    from squeezelens.engine.train import train
 
     config = train_config(args)
     if args.variant and args.init:
         raise InputError("--variant is for new models; --init brings its own architecture")
     spec = ArchSpec(variant=args.variant) if args.variant else None
-    try:
-        result = train(
-            resolve_kitti_root(args), args.out, init=args.init, spec=spec,
-            input_size=args.input_size, config=config, progress=not args.no_progress, say=say,
-        )  # fmt: skip
-    except TrainingDiverged as exc:
-        say(f"squeezelens train: {exc}")
-        return 1
-    return report(result)
+    return run_training("train", lambda: train(
+        resolve_kitti_root(args), args.out, init=args.init, spec=spec,
+        input_size=args.input_size, config=config, progress=not args.no_progress, say=say,
+    ))  # fmt: skip

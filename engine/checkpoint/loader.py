@@ -13,6 +13,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -133,11 +134,17 @@ def read_sidecar(path: Path) -> dict:
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    return read_npz_weights(path, path)
+
+
+def read_npz_weights(source: Path | BinaryIO, where: str | Path) -> dict[str, np.ndarray]:
+    """The float32 arrays of an ``.npz`` (a path or a file object such as ``io.BytesIO``
+    of :func:`engine.checkpoint.writers.npz_bytes`); ``where`` names it in errors."""
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with np.load(source, allow_pickle=False) as z:
             return {k: np.asarray(z[k], dtype=np.float32) for k in z.files}
     except Exception as exc:  # zipfile / numpy raise many kinds on corrupt archives
-        raise InputError(f"cannot read .npz ({type(exc).__name__}: {exc})", path) from None
+        raise InputError(f"cannot read .npz ({type(exc).__name__}: {exc})", where) from None
 
 
 def _load_tf1(prefix: Path) -> dict[str, np.ndarray]:

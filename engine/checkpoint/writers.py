@@ -4,12 +4,13 @@ that the original SqueezeDet code can restore with its Saver (and find with
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
 import numpy as np
 
-from squeezelens.engine.atomic import atomic_path, write_json_atomic, write_text_atomic
+from squeezelens.engine.atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
 from squeezelens.engine.model.spec import ArchSpec
 
 
@@ -20,13 +21,19 @@ def write_sidecar(path: Path, spec: ArchSpec, extra: dict | None = None) -> Path
     return side
 
 
+def npz_bytes(weights: dict[str, np.ndarray]) -> bytes:
+    """The ``.npz`` file :func:`save_npz` writes, as bytes (float32 arrays by official name)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **{k: np.asarray(v, dtype=np.float32) for k, v in weights.items()})
+    return buffer.getvalue()
+
+
 def save_npz(
     path: str | Path, weights: dict[str, np.ndarray], spec: ArchSpec | None = None
 ) -> Path:
     """Save weights keyed by official names; with a spec, also its JSON sidecar."""
     path = Path(path)
-    with atomic_path(path, suffix=".npz") as tmp:
-        np.savez(tmp, **{k: np.asarray(v, dtype=np.float32) for k, v in weights.items()})
+    write_bytes_atomic(path, npz_bytes(weights))
     if spec is not None:
         write_sidecar(path, spec)
     return path

@@ -2,7 +2,8 @@
 
 ``cv2.imread`` fails silently on paths with non-ASCII characters on some
 platforms and returns ``None`` for every kind of problem, so images are read
-as bytes with :func:`numpy.fromfile` and decoded with :func:`cv2.imdecode`;
+as bytes and decoded with :func:`cv2.imdecode` (the same decode for bytes
+shipped to a worker, :func:`decode_image_bgr`);
 each failure becomes an :class:`InputError` naming the file.
 """
 
@@ -19,6 +20,20 @@ from squeezelens.engine.errors import InputError
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp")
 
 
+def read_image_bytes(path: str | Path) -> bytes:
+    """The encoded bytes of an image file (what :func:`decode_image_bgr` decodes).
+
+    Raises InputError (naming the file) when it is missing, not a file or unreadable.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("image file not found" if not path.exists() else "not a file", path)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read image file ({exc.strerror or exc})", path) from exc
+
+
 def read_image_bgr(path: str | Path) -> np.ndarray:
     """Read an image file as an 8-bit BGR array.
 
@@ -29,16 +44,17 @@ def read_image_bgr(path: str | Path) -> np.ndarray:
     Raises InputError (naming the file) when the file is missing, empty, not
     an image, corrupt or has zero width or height.
     """
+    return decode_image_bgr(read_image_bytes(path), path)
+
+
+def decode_image_bgr(data: bytes, path: str | Path) -> np.ndarray:
+    """Decode an image file's bytes exactly as :func:`read_image_bgr` does (``path`` names
+    the file in error messages).  Workers given shipped image bytes decode with it."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError("image file not found" if not path.exists() else "not a file", path)
-    try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError as exc:
-        raise InputError(f"cannot read image file ({exc.strerror or exc})", path) from exc
-    if data.size == 0:
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    if buffer.size == 0:
         raise InputError("image file is empty (0 bytes)", path)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0 or min(image.shape[:2]) < 1:
         raise InputError("not a readable image (corrupt or unsupported format)", path)
     return _to_bgr8(image, path)

@@ -34,6 +34,7 @@ padded arrays, one ground-truth slot at a time.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -115,12 +116,15 @@ def _image_arrays(record: ImageRecord, dets: Detections, protocol: str) -> tuple
     return gt_box, gt_type, det_box, det_score, det_type
 
 
-def _build_scene(
+def build_scene(
     records: Sequence[ImageRecord],
     detections: Mapping[str, Detections],
     keep_iou: float,
     protocol: str,
 ) -> Scene:
+    """All images' ground truth and detections as flat arrays, with the det/gt pairs whose
+    IoU exceeds ``keep_iou`` (the devkit needs the smallest class overlap; error analysis
+    keeps every overlapping pair with ``keep_iou=0``)."""
     cols: dict[str, list] = {k: [] for k in Scene.__dataclass_fields__}
     n_gt = n_det = 0
     for i, record in enumerate(records):
@@ -144,7 +148,14 @@ def _build_scene(
         cols["det_type"].append(np.asarray(det_type, dtype=str))
         cols["det_score"].append(det_score)
         cols["det_height"].append(np.abs(det_box[:, 1] - det_box[:, 3]))
+        cols["gt_box"].append(gt_box)
+        cols["det_box"].append(det_box.reshape(-1, 4))
         n_gt, n_det = n_gt + len(gt_type), n_det + len(det_type)
+    return _as_scene(cols)
+
+
+def _as_scene(cols: dict[str, list]) -> Scene:
+    """The per-image columns of build_scene joined into one Scene."""
     arrays = {
         k: np.concatenate([np.asarray(a) for a in v]) if v else np.zeros(0) for k, v in cols.items()
     }
@@ -176,25 +187,91 @@ def _ignored(scene: Scene, cls: str, d: int, protocol: str) -> tuple[np.ndarray,
     return ignored_gt, ignored_det
 
 
-def _curve(scene: Scene, cls: str, d: int, protocol: str) -> ClassDifficultyAP:
-    """``eval_class`` for one class and difficulty."""
-    min_ov = MIN_OVERLAP[cls]
+def _cleaned(scene: Scene, cls: str, d: int, protocol: str) -> tuple[np.ndarray, ...]:
+    """(ignored_gt, ignored_det, counts_fp): ``cleanData`` and the detections that count as
+    false positives unless assigned (valid, outside every DontCare box)."""
     ig_gt, ig_det = _ignored(scene, cls, d, protocol)
-    counts_fp = (ig_det == 0) & ~(scene.det_dontcare > min_ov)
+    return ig_gt, ig_det, (ig_det == 0) & ~(scene.det_dontcare > MIN_OVERLAP[cls])
+
+
+@dataclass(frozen=True, eq=False)
+class PassOne:
+    """What the devkit's pass 1 decides for one class x difficulty (scene indices).
+
+    ignored_gt / ignored_det: ``cleanData``'s -1/0/1 per object / detection;
+    counts_fp: (D,) a valid detection outside every DontCare box (a false
+    positive unless assigned); assigned_gt / assigned_det: (K,) the pairs pass 1
+    assigns, greedy by score (ignored objects and detections included);
+    tp_scores: the scores of its true positives; batches: the matching problem.
+    """
+
+    ignored_gt: np.ndarray
+    ignored_det: np.ndarray
+    counts_fp: np.ndarray
+    assigned_gt: np.ndarray
+    assigned_det: np.ndarray
+    tp_scores: np.ndarray
+    batches: list
+
+
+def pass_one(scene: Scene, cls: str, d: int, protocol: str) -> PassOne:
+    """``cleanData`` and ``computeStatistics``' pass 1 (greedy by score) for one class x difficulty."""
+    min_ov = MIN_OVERLAP[cls]
+    ig_gt, ig_det, counts_fp = _cleaned(scene, cls, d, protocol)
     batches = match_batches(scene, ig_gt, ig_det, counts_fp, min_ov)
-    n_gt = int((ig_gt == 0).sum())
-    scores = [match(b, min_ov, None)[0] for b in batches]
-    thresholds = get_thresholds(np.concatenate(scores) if scores else np.zeros(0), n_gt)
+    found = [match(b, min_ov, None) for b in batches]
+    joined = [np.concatenate([f[k] for f in found]) if found else np.zeros(0, dtype)
+              for k, dtype in ((0, np.float64), (1, np.int64), (2, np.int64))]  # fmt: skip
+    return PassOne(ig_gt, ig_det, counts_fp, joined[1], joined[2], joined[0], batches)
+
+
+@dataclass(frozen=True, eq=False)
+class PassTwo:
+    """What ``computeStatistics``' pass 2 counts for one class x difficulty at one score
+    threshold (detections below it left out, as the devkit's per-threshold pass does).
+
+    tp_objects: scene indices of the valid objects it counts as true positives;
+    valid: how many objects it scores; false_positives: its FP count.
+    """
+
+    tp_objects: np.ndarray
+    valid: int
+    false_positives: int
+
+
+def pass_two(scene: Scene, cls: str, d: int, protocol: str, threshold: float) -> PassTwo:
+    """``cleanData`` and pass 2 (largest IoU first) at ``threshold`` for one class x difficulty:
+    the true positives, scored objects and false positives of the curve point at that
+    threshold (per image, when ``scene`` holds one image)."""
+    min_ov = MIN_OVERLAP[cls]
+    ig_gt, ig_det, counts_fp = _cleaned(scene, cls, d, protocol)
+    thr = np.array([threshold], dtype=np.float64)
+    fp = int((counts_fp & (scene.det_score >= threshold)).sum())
+    tp_objects = []
+    for b in match_batches(scene, ig_gt, ig_det, counts_fp, min_ov):
+        _, _, matched, objects = match(b, min_ov, thr, tp_objects=True)
+        fp -= int(matched[0])
+        tp_objects.append(objects)
+    found = np.concatenate(tp_objects) if tp_objects else np.zeros(0, np.int64)
+    return PassTwo(found, int((ig_gt == 0).sum()), fp)
+
+
+def class_curve(scene: Scene, cls: str, d: int, protocol: str) -> tuple[ClassDifficultyAP, PassOne]:
+    """``eval_class`` for one class and difficulty, and its pass-1 assignment."""
+    min_ov = MIN_OVERLAP[cls]
+    p1 = pass_one(scene, cls, d, protocol)
+    n_gt = int((p1.ignored_gt == 0).sum())
+    thresholds = get_thresholds(p1.tp_scores, n_gt)
     t = len(thresholds)
     tp, fn, fp = np.zeros(t, np.int64), np.zeros(t, np.int64), np.zeros(t, np.int64)
-    batched_gt = sum(int((b.ignored_gt == 0).sum()) for b in batches)
+    batched_gt = sum(int((b.ignored_gt == 0).sum()) for b in p1.batches)
     fn += n_gt - batched_gt  # valid ground truth without any candidate
-    fp_scores = np.sort(scene.det_score[counts_fp])
+    fp_scores = np.sort(scene.det_score[p1.counts_fp])
     fp += len(fp_scores) - np.searchsorted(fp_scores, thresholds, side="left")
-    for b in batches:
+    for b in p1.batches:
         b_tp, b_fn, b_matched = match(b, min_ov, thresholds)
         tp, fn, fp = tp + b_tp, fn + b_fn, fp - b_matched
-    return _summarise(cls, d, n_gt, thresholds, tp, fp, fn)
+    return _summarise(cls, d, n_gt, thresholds, tp, fp, fn), p1
 
 
 def _summarise(
@@ -217,7 +294,7 @@ def _summarise(
     )  # fmt: skip
 
 
-def _check_inputs(
+def check_inputs(
     records: Sequence[ImageRecord], protocol: str, classes: Sequence[str]
 ) -> tuple[str, ...]:
     if protocol not in PROTOCOLS:
@@ -264,9 +341,24 @@ def evaluate_detections(
     Raises InputError for an unknown protocol or class, no images, or an image
     without labels.
     """
-    classes = _check_inputs(records, protocol, classes)
-    scene = _build_scene(records, detections, min(MIN_OVERLAP[c] for c in classes), protocol)
-    curves = [_curve(scene, c, d, protocol) for c in classes for d in range(len(DIFFICULTIES))]
+    classes = check_inputs(records, protocol, classes)
+    scene = build_scene(records, detections, min(MIN_OVERLAP[c] for c in classes), protocol)
+    curves = [
+        class_curve(scene, c, d, protocol)[0] for c in classes for d in range(len(DIFFICULTIES))
+    ]
+    return scene_result(records, detections, scene, protocol, classes, curves)
+
+
+def scene_result(
+    records: Sequence[ImageRecord],
+    detections: Mapping[str, Detections],
+    scene: Scene,
+    protocol: str,
+    classes: tuple[str, ...],
+    curves: Sequence[ClassDifficultyAP],
+) -> EvalResult:
+    """The EvalResult of a scene's curves (every class x difficulty), counts and warnings."""
+    curves = list(curves)
     ap = {c: {cv.difficulty: cv for cv in curves if cv.cls == c} for c in classes}
     dontcare = int((scene.gt_type == "dontcare").sum())
     counts = {

@@ -22,8 +22,10 @@ class Scene:
 
     gt_*: (G,) per object; det_*: (D,) per detection (score-descending within
     an image); pair_*: (P,) det/gt pairs of one image with IoU above the
-    smallest class overlap.  det_dontcare: (D,) max intersection / own area
-    with any DontCare box of its image.
+    scene's pair threshold (the smallest class overlap, or lower for error
+    analysis), DontCare boxes excluded.  det_dontcare: (D,) max intersection /
+    own area with any DontCare box of its image.  gt_box / det_box: (G, 4) /
+    (D, 4) float64 xyxy, detections as the devkit reads them back.
     """
 
     gt_image: np.ndarray
@@ -39,6 +41,8 @@ class Scene:
     pair_gt: np.ndarray
     pair_det: np.ndarray
     pair_iou: np.ndarray
+    gt_box: np.ndarray
+    det_box: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,8 @@ class _Batch:
     overlap: (S, G, C) IoU of candidate det c with ground truth g (0 = none),
     g in label-file order and c in detection order; ignored_gt: (S, G) int8
     (-1 padding); ignored_det: (S, C) int8; score: (S, C) float64 (-inf
-    padding); counts_fp: (S, C) bool, a valid det outside every DontCare box.
+    padding); counts_fp: (S, C) bool, a valid det outside every DontCare box;
+    gt_index / det_index: (S, G) / (S, C) scene indices (-1 padding).
     """
 
     overlap: np.ndarray
@@ -56,6 +61,8 @@ class _Batch:
     ignored_det: np.ndarray
     score: np.ndarray
     counts_fp: np.ndarray
+    gt_index: np.ndarray
+    det_index: np.ndarray
 
 
 def _local_rank(owner: np.ndarray) -> np.ndarray:
@@ -104,26 +111,45 @@ def batches(
         ov[pos[g_slot[g_of_pair[ps]]], g_local[g_of_pair[ps]], d_local[d_of_pair[ps]]] = po[ps]
         igt = np.full((n, g_n), -1, dtype=np.int8)
         igt[pos[g_slot[gs]], g_local[gs]] = ig_gt[gts[gs]]
+        g_index = np.full((n, g_n), -1, dtype=np.int64)
+        g_index[pos[g_slot[gs]], g_local[gs]] = gts[gs]
+        d_index = np.full((n, c_n), -1, dtype=np.int64)
         idet = np.full((n, c_n), -1, dtype=np.int8)
         score = np.full((n, c_n), -np.inf)
         cfp = np.zeros((n, c_n), dtype=bool)
         at = (pos[d_slot[ds]], d_local[ds])
-        idet[at], score[at], cfp[at] = (
+        idet[at], score[at], cfp[at], d_index[at] = (
             ig_det[dets[ds]],
             scene.det_score[dets[ds]],
             counts_fp[dets[ds]],
+            dets[ds],
         )
-        out.append(_Batch(ov, igt, idet, score, cfp))
+        out.append(_Batch(ov, igt, idet, score, cfp, g_index, d_index))
     return out
 
 
-def match(b: _Batch, min_ov: float, thresholds: np.ndarray | None) -> tuple[np.ndarray, ...]:
+def _joined(parts: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
+
+def _pass_one(tp_scores: list, pairs: list) -> tuple[np.ndarray, ...]:
+    """(TP scores, assigned ground truth, assigned detections) of pass 1."""
+    gts, dets = [p[0] for p in pairs], [p[1] for p in pairs]
+    return _joined(tp_scores, np.float64), _joined(gts, np.int64), _joined(dets, np.int64)
+
+
+def match(
+    b: _Batch, min_ov: float, thresholds: np.ndarray | None, tp_objects: bool = False
+) -> tuple[np.ndarray, ...]:
     """``computeStatistics`` for every image of a batch and every threshold at once.
 
-    thresholds None: pass 1 (highest-score candidate); returns (TP scores,).
+    thresholds None: pass 1 (highest-score candidate); returns (TP scores,
+    assigned ground truth (K,), assigned detections (K,)): the scene indices of
+    every pair pass 1 assigns (ignored objects and detections included).
     Otherwise pass 2 (largest-IoU candidate); returns per-threshold (T,)
     arrays tp, fn and the number of matched detections that would otherwise
-    have been false positives.
+    have been false positives; with ``tp_objects``, a fourth array: the scene
+    indices of the objects that are true positives at the first threshold.
     """
     by_score = thresholds is None
     thr = np.array([-np.inf]) if by_score else thresholds
@@ -131,6 +157,8 @@ def match(b: _Batch, min_ov: float, thresholds: np.ndarray | None) -> tuple[np.n
     assigned = np.zeros(active.shape, dtype=bool)
     tp, fn = np.zeros(len(thr), np.int64), np.zeros(len(thr), np.int64)
     tp_scores, valid_det, ignored_det = [], b.ignored_det[None] == 0, b.ignored_det[None] == 1
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    tp_gt: list[np.ndarray] = []
     for g in range(b.overlap.shape[1]):
         ov = b.overlap[None, :, g, :]
         cand = active & ~assigned & (ov > min_ov)
@@ -152,6 +180,10 @@ def match(b: _Batch, min_ov: float, thresholds: np.ndarray | None) -> tuple[np.n
         assigned[t_i, s_i, pick[t_i, s_i]] = True
         if by_score:
             tp_scores.append(b.score[np.nonzero(is_tp[0])[0], pick[0][is_tp[0]]])
+            pairs.append((b.gt_index[s_i, g], b.det_index[s_i, pick[0, s_i]]))
+        elif tp_objects:
+            tp_gt.append(b.gt_index[np.nonzero(is_tp[0])[0], g])
     if by_score:
-        return (np.concatenate(tp_scores) if tp_scores else np.zeros(0),)
-    return tp, fn, (assigned & b.counts_fp[None]).sum(axis=(1, 2))
+        return _pass_one(tp_scores, pairs)
+    matched = (assigned & b.counts_fp[None]).sum(axis=(1, 2))
+    return (tp, fn, matched, _joined(tp_gt, np.int64)) if tp_objects else (tp, fn, matched)

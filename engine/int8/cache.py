@@ -30,7 +30,7 @@ from squeezelens.engine.int8.convert import (
     load_calibration_images,
 )
 from squeezelens.engine.jobs import CancelToken, Progress
-from squeezelens.engine.provenance import images_sha256, weights_sha256
+from squeezelens.engine.provenance import images_sha256, model_sha256
 
 RECIPE_VERSION = 1  # bump when the conversion recipe changes its output
 _TFLITE_IDENT = b"TFL3"  # flatbuffer file identifier at bytes 4..8
@@ -66,7 +66,7 @@ def cache_path(
     """Where the INT8 model for (weights, input size, calibration set, recipe) lives."""
     w, h = detector.spec.input_size
     name = (
-        f"{weights_sha256(detector)[:16]}-{w}x{h}-{images_sha256(images)[:16]}"
+        f"{model_sha256(detector)[:16]}-{w}x{h}-{images_sha256(images)[:16]}"
         f"-{recipe_hash(detector, options)[:8]}.tflite"
     )
     return Path(cache_dir).expanduser() / name if cache_dir else default_cache_dir() / name

@@ -16,12 +16,12 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from squeezelens.engine.errors import InputError
-from squeezelens.engine.int8.convert import DEFAULT_OPTIONS, ConvertOptions, ImageLike
-from squeezelens.engine.jobs import CancelToken, Progress
+from squeezelens.engine.int8.convert import ImageLike
 from squeezelens.engine.types import Detections
 
 
@@ -115,22 +115,19 @@ class Int8Detector:
         cls,
         detector,
         calibration_images: Sequence[ImageLike],
-        cache_dir: str | Path | None = None,
-        progress: Progress | None = None,
-        cancel: CancelToken | None = None,
-        options: ConvertOptions = DEFAULT_OPTIONS,
+        *,
         num_threads: int = 2,
-        isolated: bool = False,
+        **conversion: Any,
     ) -> Int8Detector:
         """Convert (or fetch from the cache) and load the INT8 model of a float Detector.
 
-        isolated: convert in a child process (for hosts with other busy threads).
+        conversion: the keywords of :func:`engine.int8.cache.get_or_convert_int8`
+        (``cache_dir``, ``progress``, ``cancel``, ``options``, and ``isolated``: convert in
+        a child process, for hosts with other busy threads).
         """
         from squeezelens.engine.int8.cache import get_or_convert_int8
 
-        path = get_or_convert_int8(
-            detector, calibration_images, cache_dir, progress, cancel, options, isolated
-        )
+        path = get_or_convert_int8(detector, calibration_images, **conversion)
         return cls(detector, path, num_threads=num_threads)
 
     # ------------------------------------------------------------------ facade

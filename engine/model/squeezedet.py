@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from squeezelens.engine.model.spec import CONV1, FIRES, POOL_AFTER, ArchSpec, layer_names
 
+DROPOUT = "drop11"
+
 
 def keras_name(official_layer: str) -> str:
     return official_layer.replace("/", "_")
@@ -79,7 +81,9 @@ def _wire(spec: ArchSpec, layers: dict, x, act_quant: dict | None, dropout_rate:
         x = keras.layers.Concatenate(axis=-1, name=f"{fire}_concat")([e1, e3])
         if fire in POOL_AFTER[spec.variant]:
             x = pool(fire, x)
-    x = keras.layers.Dropout(dropout_rate, name="drop11")(x)
+    # seeded: an unseeded Dropout draws its seed from Python's global random module; the
+    # trainer sets its state to a function of (run seed, step) before every step
+    x = keras.layers.Dropout(dropout_rate, seed=0, name=DROPOUT)(x)
     return out("conv12", layers["conv12"](x))
 
 

@@ -122,6 +122,16 @@ def _tensors_to_quantize(
     return plans, None
 
 
+def range_members(weights: Mapping[str, np.ndarray], config: QuantConfig) -> list[TensorPlan]:
+    """Grid-less plans of every tensor the config quantizes, in order: the tensors that take
+    part in the ranges (InputError for unknown override layers or a non-float tensor)."""
+    _check_overrides(weights, config)
+    plans, not_float = _tensors_to_quantize(weights, config)
+    if not_float is not None:
+        raise not_float
+    return plans
+
+
 def plan_quantization(
     weights: Mapping[str, np.ndarray], config: QuantConfig
 ) -> dict[str, TensorPlan]:

@@ -4,7 +4,10 @@ Every batch is a pure function of the run's seed and the step number: the
 sample order is a per-epoch permutation drawn from ``(seed, 0, epoch)`` and the
 augmentation of example i of step s uses ``(seed, 1, s, i)``.  So a resumed run
 reads exactly the batches the killed one would have read, and prefetching
-ahead does not disturb any random state that would need saving.
+ahead does not disturb any random state that would need saving.  The other
+random draws of a run follow the same scheme: initial weights ``(seed, 2)``
+(:func:`engine.train.state.init_weights`), the dropout mask of step s
+``(seed, 3, s)`` (:func:`dropout_seed`).
 """
 
 from __future__ import annotations
@@ -120,6 +123,13 @@ class BatchSource:
             box=np.stack([x.box for x in t]),
             labels=np.stack([x.labels for x in t]),
         )
+
+
+def dropout_seed(seed: int, step: int) -> np.ndarray:
+    """The dropout layer's seed for a step, drawn from ``(seed, 3, step)``: two int64
+    values below 2**32 (the state of Keras' stateless dropout)."""
+    words = np.random.SeedSequence([int(seed), 3, int(step)]).generate_state(2, np.uint32)
+    return words.astype(np.int64)
 
 
 _END = object()

@@ -14,9 +14,8 @@ TensorFlow sees one.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +24,11 @@ from squeezelens.engine.anchors import anchor_grid
 from squeezelens.engine.errors import Cancelled, InputError
 from squeezelens.engine.jobs import CancelToken
 from squeezelens.engine.model.spec import ArchSpec
-from squeezelens.engine.tf_runtime import import_tf
-from squeezelens.engine.train.augment import AugmentConfig
-from squeezelens.engine.train.data import Batch, BatchSource, Prefetcher
-from squeezelens.engine.train.loss import LossConfig, total_loss
+from squeezelens.engine.model.squeezedet import DROPOUT
+from squeezelens.engine.tf_runtime import import_tf, op_determinism
+from squeezelens.engine.train.config import TrainConfig, dtype_policy
+from squeezelens.engine.train.data import Batch, BatchSource, Prefetcher, dropout_seed
+from squeezelens.engine.train.loss import total_loss
 from squeezelens.engine.train.monitor import (
     LOG_FILE,
     LossLog,
@@ -40,77 +40,12 @@ from squeezelens.engine.train.monitor import (
 )
 from squeezelens.engine.train.state import (
     TrainState,
+    json_safe,
     load_state,
     save_state,
     spec_from_dict,
     write_checkpoint,
 )
-
-PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # -> Keras dtype policy
-
-
-@contextlib.contextmanager
-def dtype_policy(precision: str):
-    """Build Keras layers under ``precision``'s dtype policy (restored afterwards: the
-    policy is global, and a float32 Detector may be built in the same process)."""
-    from squeezelens.engine.model.squeezedet import keras_module
-
-    keras = keras_module()
-    before = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(PRECISIONS[precision])
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(before)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters; defaults are the original KITTI SqueezeDet configuration.
-
-    steps: total number of updates of the run (a resumed run stops there too).
-    checkpoint_every / log_every: in steps; keep_checkpoints: snapshots kept (0 = all).
-    augmentation: None trains on plain resized images.
-    precision: "float32", or "bfloat16": Keras mixed precision (float32 weights,
-    updates and loss; convolutions in bfloat16), about 1.7x faster per step on
-    CPUs with AVX512-BF16 (measured: 1.2 vs 2.0 s for 8 images at 1248x384).
-    """
-
-    steps: int = 1000
-    batch: int = 20
-    learning_rate: float = 0.01
-    decay_steps: int = 10000
-    decay_factor: float = 0.5
-    momentum: float = 0.9
-    max_grad_norm: float = 1.0
-    dropout_rate: float = 0.5
-    checkpoint_every: int = 1000
-    log_every: int = 10
-    keep_checkpoints: int = 5
-    seed: int = 0
-    split: str = "train"
-    augmentation: AugmentConfig | None = field(default_factory=AugmentConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    precision: str = "float32"
-
-    def validate(self) -> None:
-        for name in ("steps", "batch", "decay_steps", "checkpoint_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise InputError(
-                    f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
-                )
-        if not (self.learning_rate > 0 and 0 < self.decay_factor <= 1 and 0 <= self.momentum < 1):
-            raise InputError(
-                "learning rate must be > 0, decay factor in (0, 1], momentum in [0, 1)"
-            )
-        if self.precision not in PRECISIONS:
-            raise InputError(
-                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
-            )
-
-    def lr_at(self, step: int) -> float:
-        """Staircase exponential decay of the learning rate for the update after ``step``."""
-        return self.learning_rate * self.decay_factor ** (step // self.decay_steps)
 
 
 class Trainer:
@@ -134,6 +69,8 @@ class Trainer:
             self.names += [f"{layer_name}/kernels", f"{layer_name}/biases"]
             self.variables += [layer.kernel, layer.bias]
         self._kernels = [v for n, v in zip(self.names, self.variables) if n.endswith("/kernels")]
+        dropout = self.model.get_layer(DROPOUT)  # rate 0: no seed generator, nothing random
+        self._dropout_state = getattr(getattr(dropout, "seed_generator", None), "state", None)
         self.set_weights(weights)
         self.targets = self._make_targets()
         self.slots = [tf.Variable(tf.zeros(v.shape), trainable=False) for v in self.variables]
@@ -147,17 +84,21 @@ class Trainer:
             tf.TensorSpec([None, a, 4], tf.float32),
             tf.TensorSpec([None, a, c], tf.float32),
             tf.TensorSpec([], tf.float32),
+            tf.TensorSpec([2], tf.int64),
         ]
         self._step_fn = tf.function(self._train_step, input_signature=sig, autograph=False)
-        self._eval_fn = tf.function(self._eval_step, input_signature=sig[:-1], autograph=False)
+        self._eval_fn = tf.function(self._eval_step, input_signature=sig[:-2], autograph=False)
 
     def _make_targets(self) -> list:
         return self.variables
 
-    def _train_step(self, images, input_mask, box_delta, box, labels, lr):
-        """Forward, loss, per-tensor clipped gradients, momentum update of ``targets``."""
+    def _train_step(self, images, input_mask, box_delta, box, labels, lr, dropout_seed):
+        """Forward (dropout seeded for the step), loss, per-tensor clipped gradients,
+        momentum update of ``targets``."""
         tf = import_tf()
         cfg = self.config
+        if self._dropout_state is not None:
+            self._dropout_state.assign(dropout_seed)
         targets = {"input_mask": input_mask, "box_delta": box_delta, "box": box, "labels": labels}
         with tf.GradientTape() as tape:
             raw = tf.cast(self.model(images, training=True), tf.float32)
@@ -193,7 +134,7 @@ class Trainer:
         """Run one update on a batch; returns the loss terms as floats."""
         terms = self._step_fn(
             batch.images, batch.input_mask, batch.box_delta, batch.box, batch.labels,
-            np.float32(lr),
+            np.float32(lr), dropout_seed(self.config.seed, batch.step),
         )  # fmt: skip
         return {k: float(v) for k, v in terms.items()}
 
@@ -395,13 +336,5 @@ def launch(
     if start >= cfg.steps:
         return TrainResult(start, None, out / LOG_FILE, {}, start)
     out.mkdir(parents=True, exist_ok=True)
-    return run_loop(trainer, source, out, start, meta, progress, cancel)
-
-
-def json_safe(value):
-    """Tuples to lists, recursively (a dataclasses.asdict result made JSON-able)."""
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
+    with op_determinism(cfg.deterministic):
+        return run_loop(trainer, source, out, start, meta, progress, cancel)

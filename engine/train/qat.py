@@ -40,11 +40,11 @@ from squeezelens.engine.train.loop import (
     TrainConfig,
     Trainer,
     TrainResult,
-    json_safe,
     launch,
     open_training_set,
     prepare_run,
 )
+from squeezelens.engine.train.state import json_safe
 
 
 def step_config(quant, step: int):

@@ -172,3 +172,12 @@ def write_checkpoint(
             old.unlink(missing_ok=True)
             old.with_suffix(".json").unlink(missing_ok=True)
     return snap
+
+
+def json_safe(value):
+    """Tuples to lists, recursively (a dataclasses.asdict result made JSON-able)."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value

@@ -36,47 +36,31 @@ def _fmt_box(prefix: str, name: str, score: float) -> str:
     return f"{prefix}: {name} {score:.2f}"
 
 
-def _ref_specs(result, labels: tuple[str, str]) -> list[BoxSpec]:
-    ref, other, cmp = (
-        result.ref.above(result.threshold),
-        result.other.above(result.threshold),
-        result.comparison,
-    )
+def _side_specs(result, labels: tuple[str, str], source: str) -> list[BoxSpec]:
+    """The boxes of one side ("ref" or "other") with what the comparison says of each:
+    its counterpart on the other side (IoU, score shift, class flip) or that it is
+    lost (reference only) or new (other only)."""
+    sides = (result.ref.above(result.threshold), result.other.above(result.threshold))
+    cmp, mine = result.comparison, 0 if source == "ref" else 1
+    dets, theirs, their_label = sides[mine], sides[1 - mine], labels[1 - mine]
+    counterpart = cmp.counterpart_of_ref if mine == 0 else cmp.counterpart_of_other
+    unmatched = "lost" if mine == 0 else "gained"
     out = []
-    for i in range(len(ref)):
-        m = cmp.counterpart_of_ref(i)
-        info = _fmt_box(labels[0], ref.class_name(i), float(ref.scores[i]))
+    for i in range(len(dets)):
+        m = counterpart(i)
+        info = _fmt_box(labels[mine], dets.class_name(i), float(dets.scores[i]))
         if m is None:
-            info += f" — lost: no {labels[1]} box with IoU > {cmp.iou_threshold:.2f}"
-            change, tag = "lost", TAGS["lost"]
+            word = "lost" if mine == 0 else "new"
+            info += f" — {word}: no {their_label} box with IoU > {cmp.iou_threshold:.2f}"
+            change, tag = unmatched, TAGS[unmatched]
         else:
-            info += (f" — IoU {m.iou:.2f} with {labels[1]} {other.class_name(m.other)} "
-                     f"{float(other.scores[m.other]):.2f} (Δscore {m.score_shift:+.2f})")  # fmt: skip
+            j = m.other if mine == 0 else m.ref
+            info += (f" — IoU {m.iou:.2f} with {their_label} {theirs.class_name(j)} "
+                     f"{float(theirs.scores[j]):.2f} (Δscore {m.score_shift:+.2f})")  # fmt: skip
             change = "flipped" if m.class_flip else ""
-            tag = f"{ref.class_name(i)}→{other.class_name(m.other)}" if m.class_flip else ""
-        out.append(BoxSpec(tuple(map(float, ref.boxes_xyxy[i])), "ref", info, change, tag))
-    return out
-
-
-def _other_specs(result, labels: tuple[str, str]) -> list[BoxSpec]:
-    ref, other, cmp = (
-        result.ref.above(result.threshold),
-        result.other.above(result.threshold),
-        result.comparison,
-    )
-    out = []
-    for j in range(len(other)):
-        m = cmp.counterpart_of_other(j)
-        info = _fmt_box(labels[1], other.class_name(j), float(other.scores[j]))
-        if m is None:
-            info += f" — new: no {labels[0]} box with IoU > {cmp.iou_threshold:.2f}"
-            change, tag = "gained", TAGS["gained"]
-        else:
-            info += (f" — IoU {m.iou:.2f} with {labels[0]} {ref.class_name(m.ref)} "
-                     f"{float(ref.scores[m.ref]):.2f} (Δscore {m.score_shift:+.2f})")  # fmt: skip
-            change = "flipped" if m.class_flip else ""
-            tag = ""
-        out.append(BoxSpec(tuple(map(float, other.boxes_xyxy[j])), "other", info, change, tag))
+            flip = f"{dets.class_name(i)}→{theirs.class_name(j)}"
+            tag = flip if m.class_flip and mine == 0 else ""  # the tag once, on the reference
+        out.append(BoxSpec(tuple(map(float, dets.boxes_xyxy[i])), source, info, change, tag))
     return out
 
 
@@ -98,8 +82,10 @@ def gt_specs(record, class_names: tuple[str, ...]) -> list[BoxSpec]:
 def box_specs(result, record, class_names, labels, visible, view_mode) -> dict[str, list[BoxSpec]]:
     """What each pane draws: ``{"main": [...]}`` (overlay) or ``{"left", "right"}`` (side)."""
     gt = gt_specs(record, class_names) if visible.get("gt") else []
-    ref = _ref_specs(result, labels) if result is not None and visible.get("ref") else []
-    other = _other_specs(result, labels) if result is not None and visible.get("other") else []
+    ref = _side_specs(result, labels, "ref") if result is not None and visible.get("ref") else []
+    other = (
+        _side_specs(result, labels, "other") if result is not None and visible.get("other") else []
+    )
     if view_mode == "side":
         return {"left": gt + ref, "right": gt + other}
     return {"main": gt + ref + other}

@@ -4,7 +4,9 @@ The selected layer's float weights as translucent bars with the grid's levels
 drawn over them (dashed lines; a short rug when there are many), the quantized
 weights on the same bins beside them.  With per-channel scales each channel has
 its own grid: the page then shows one output channel (the widest by default, or
-the one chosen in the channel box) and says which.
+the one chosen in the channel box) and says which, beside the box.  Both plots
+span the same x range, the data's and the levels' (never clipped), and their
+titles are elided to the plot's width.
 
 Repaint cost matters here (the plots redraw on every slider release, possibly
 while an evaluation keeps both cores busy): the plot items are made once and only
@@ -17,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFontMetrics
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QCheckBox,
     QGraphicsItem,
@@ -34,6 +36,8 @@ from squeezelens.gui.palette import HIST_FLOAT, HIST_QUANT, LEVEL_LINES
 from squeezelens.gui.state import AppState
 
 DENSE_LEVELS = 48  # above this many levels, lines would hide the histogram
+TITLE_PT = 10
+X_PADDING = 0.03  # of the x span, on each side
 BAR_ALPHA = 150  # translucent bars: the levels stay visible where they cross them
 LEVELS_Z = 10  # levels above the bars
 
@@ -53,6 +57,21 @@ def hist_plot(name: str, title: str) -> pg.PlotWidget:
     plot.getAxis("left").setWidth(metrics.horizontalAdvance("00000") + metrics.height() + 12)
     cache_axes(plot)
     return plot
+
+
+def title_font() -> QFont:
+    font = QFont()
+    font.setPointSizeF(TITLE_PT)
+    return font
+
+
+def x_span(edges: np.ndarray, levels: np.ndarray) -> tuple[float, float]:
+    """The x range showing every bin and every level, padded by :data:`X_PADDING`."""
+    lo, hi = float(edges[0]), float(edges[-1])
+    if levels.size:
+        lo, hi = min(lo, float(levels.min())), max(hi, float(levels.max()))
+    pad = X_PADDING * max(hi - lo, 1e-9)
+    return lo - pad, hi + pad
 
 
 def cache_axes(plot: pg.PlotWidget) -> None:
@@ -80,6 +99,7 @@ class WeightHistograms(QWidget):
         self.channel_spin = QSpinBox(objectName="channelSpin", minimum=0, maximum=0)
         self.channel_spin.setToolTip("Per-channel grids: the output channel whose levels are drawn")
         self.channel_spin.setKeyboardTracking(False)
+        self.channel_info = QLabel("", objectName="channelInfo")
         self._show_channel(None)
         self.hist = hist_plot("histogramPlot", "Float weights and grid levels")
         self.qhist = hist_plot("quantHistogramPlot", "Quantized weights")
@@ -99,6 +119,7 @@ class WeightHistograms(QWidget):
         top.addStretch(1)
         top.addWidget(self.channel_label)
         top.addWidget(self.channel_spin)
+        top.addWidget(self.channel_info)
         wv = QVBoxLayout(self)
         wv.setContentsMargins(0, 0, 0, 0)
         wv.addLayout(top)
@@ -140,13 +161,15 @@ class WeightHistograms(QWidget):
         levels = np.asarray(hist.levels, dtype=float)
         self._draw_levels(levels, float(max(f.max(), 1)))
         self._set_titles(levels.size)
+        lo, hi = x_span(hist.edges, levels)
         for plot in (self.hist, self.qhist):
             # fit the new data now: fitted while painting, the range change would
             # paint the plot a second time
             view = plot.getPlotItem().getViewBox()
-            if any(view.autoRangeEnabled()):
+            view.setXRange(lo, hi, padding=0)
+            if view.autoRangeEnabled()[1]:
                 view.updateAutoRange()
-                view.updateMatrix()
+            view.updateMatrix()
 
     @staticmethod
     def _set_label(plot: pg.PlotWidget, text: str) -> None:
@@ -159,29 +182,51 @@ class WeightHistograms(QWidget):
             self.state.layer_rows[0].name if self.state.layer_rows else ""
         )
         channel = self.state.histogram_channel
-        which = ""
-        if channel is not None:
-            c, n, widest = channel
-            which = f" · channel {c} of {n}" + (" (widest range)" if c == widest else "")
+        ch = "" if channel is None else f"ch {channel[0]} · "
         info = (self.analysis.report or {}).get(f"{name}/kernels")
         total = info.n_levels if info is not None and info.quantized else 0
         if self.state.other_config is None:
-            title = "float model: choose bits to see a grid"
+            name, title = "", "float model: choose bits to see a grid"
         elif not n_levels:
-            title = f"{name}{which} · float · no grid (this layer stays float)"
+            title = f"{ch}float · no grid (this layer stays float)"
         elif total > n_levels:  # a shared (global / group) grid reaches beyond this layer
-            title = f"{name}{which} · float · {n_levels}/{total} levels"
+            title = f"{ch}float · {n_levels}/{total} levels"
         else:
-            title = f"{name}{which} · float · {n_levels} levels"
-        for plot, text in ((self.hist, title), (self.qhist, f"{name}{which} · quantized")):
-            if plot.getPlotItem().titleLabel.text != text:
-                plot.setTitle(text, size="10pt")
+            title = f"{ch}float · {n_levels} levels"
+        self._titles = ((name, title), (name, f"{ch}quantized"))
+        self._fit_titles()
+
+    def _fit_titles(self) -> None:
+        """Each plot's title ('layer · what'), fitted to the room over the view box (right of
+        the fixed-width count axis: a wider title would widen the plot item beyond its
+        widget, and be cut): the layer name is elided first, in the middle, so the channel
+        and the levels stay readable; the full title is the plot's tooltip then."""
+        metrics = QFontMetrics(title_font())
+        for plot, (name, what) in zip((self.hist, self.qhist), getattr(self, "_titles", ())):
+            room = max(40, plot.width() - plot.getAxis("left").width() - 16)
+            text = f"{name} · {what}" if name else what
+            shown = text
+            if metrics.horizontalAdvance(text) > room:
+                left = room - metrics.horizontalAdvance(f" · {what}")
+                mode = Qt.TextElideMode.ElideMiddle
+                shown = (f"{metrics.elidedText(name, mode, left)} · {what}"
+                         if name and left >= metrics.horizontalAdvance("fire1…1x1")
+                         else metrics.elidedText(text, Qt.TextElideMode.ElideRight, room))  # fmt: skip
+            plot.setToolTip(text if shown != text else "")
+            if plot.getPlotItem().titleLabel.text != shown:
+                plot.setTitle(shown, size=f"{TITLE_PT}pt")
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._fit_titles()
 
     def _show_channel(self, channel: tuple[int, int, int] | None) -> None:
         """The channel box shows only for per-channel grids, at the channel drawn."""
-        self.channel_label.setVisible(channel is not None)
-        self.channel_spin.setVisible(channel is not None)
+        for w in (self.channel_label, self.channel_spin, self.channel_info):
+            w.setVisible(channel is not None)
         if channel is not None:
+            c, n, widest = channel
+            self.channel_info.setText(f"of {n}" + (" (widest range)" if c == widest else ""))
             self.channel_spin.blockSignals(True)
             self.channel_spin.setMaximum(channel[1] - 1)
             self.channel_spin.setValue(channel[0])

@@ -1,8 +1,11 @@
-"""Image browser: thumbnails with per-image counts, a changed-only filter, sorting, jump.
+"""Image browser: thumbnails with per-image counts, filters, sorting, jump.
 
 Each row shows the image stem and its counts at the current score threshold:
-ground truth, reference (float or A), other (quantized or B) and how many boxes
-changed (lost + new + class flips), all taken from AppState.  The split combo
+ground truth, reference (float or A), other (quantized or B), and a badge with the
+value the list is sorted by: boxes changed (lost + new + class flips), or, by the
+devkit's matching, true positives lost, recall drop or false positives gained
+(:mod:`gui.panels.image_rows`), all taken from AppState.  Filters: only images
+quantization changed, only images where a true positive is lost.  The split combo
 lists the KITTI splits of the open folder (found by the dataset job); choosing
 one reopens the folder through the controller.  The footer shows a small
 indicator while the split is being scanned in the background.
@@ -34,12 +37,25 @@ from PySide6.QtWidgets import (
 
 from squeezelens.gui.busy import BusyIndicator
 from squeezelens.gui.controller import Controller
+from squeezelens.gui.panels.image_rows import (
+    BADGE_ROLE,
+    CHANGES_ROLE,
+    FP_ROLE,
+    LINES_ROLE,
+    RECALL_ROLE,
+    ROW_ROLE,
+    SORTS,
+    TP_LOST_ROLE,
+    ImageRowDelegate,
+    badge_text,
+    sort_value,
+    tooltip,
+)
 from squeezelens.gui.state import AppState
 from squeezelens.gui.thumbnails import ThumbnailLoader
 
-CHANGES_ROLE = Qt.ItemDataRole.UserRole + 1
-ROW_ROLE = Qt.ItemDataRole.UserRole + 2
 Index = QModelIndex | QPersistentModelIndex
+SORT_ROLES = (CHANGES_ROLE, TP_LOST_ROLE, RECALL_ROLE, FP_ROLE)
 
 
 class ImageListModel(QAbstractListModel):
@@ -49,6 +65,7 @@ class ImageListModel(QAbstractListModel):
         super().__init__()
         self.state = state
         self.loader = loader
+        self.badge = "changes"  # what the row's badge shows (the sort key)
         self._thumbs: dict[int, QPixmap] = {}
         loader.ready.connect(self._on_thumb)
         state.dataset_changed.connect(self._reset)
@@ -70,27 +87,33 @@ class ImageListModel(QAbstractListModel):
         if not index.isValid() or row >= self.rowCount():
             return None
         if role == Qt.ItemDataRole.DisplayRole:
-            return self._text(row)
+            return "\n".join(self._lines(row))
+        if role == LINES_ROLE:
+            return self._lines(row)
         if role == Qt.ItemDataRole.DecorationRole:
             return self._thumb(row)
-        if role == CHANGES_ROLE:
-            counts = self.state.counts.get(row)
-            return -1 if counts is None else counts.changes
+        if role in SORT_ROLES:
+            return sort_value(self.state.counts.get(row), role)
         if role == ROW_ROLE:
             return row
+        if role == BADGE_ROLE:
+            return badge_text(self.state.counts.get(row), self.badge)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self.state.dataset.records[row].path
+            ref, other = self._names()
+            return tooltip(self.state.dataset.records[row].path, self.state.counts.get(row),
+                           ref, other)  # fmt: skip
         return None
 
-    def _text(self, row: int) -> str:
+    def _names(self) -> tuple[str, str]:
+        return ("A", "B") if self.state.mode == "ab" else ("Float", self.state.other_label)
+
+    def _lines(self, row: int) -> tuple[str, str]:
         stem = self.state.dataset.records[row].stem
         counts = self.state.counts.get(row)
         if counts is None:
-            return f"{stem}\n…"
+            return stem, "…"
         r, o = ("A", "B") if self.state.mode == "ab" else ("F", "Q")
-        return (
-            f"{stem}\nGT {counts.gt} · {r} {counts.ref} · {o} {counts.other} · Δ {counts.changes}"
-        )
+        return stem, f"GT {counts.gt} · {r} {counts.ref} · {o} {counts.other}"
 
     def _thumb(self, row: int) -> QPixmap | None:
         pix = self._thumbs.get(row)
@@ -116,21 +139,28 @@ class ImageListModel(QAbstractListModel):
 
 
 class ChangedFilterProxy(QSortFilterProxyModel):
-    """Optionally keeps only rows with changes; sorts by file order or change count."""
+    """Optionally keeps only rows with changes, or only rows where a true positive is lost;
+    sorts by one of :data:`SORTS`."""
 
     def __init__(self) -> None:
         super().__init__()
         self.only_changed = False
+        self.only_tp_lost = False
         self.setDynamicSortFilter(True)
 
     def set_only_changed(self, on: bool) -> None:
         self.only_changed = on
         self.invalidateFilter()
 
+    def set_only_tp_lost(self, on: bool) -> None:
+        self.only_tp_lost = on
+        self.invalidateFilter()
+
     def filterAcceptsRow(self, row: int, parent: Index) -> bool:  # noqa: N802
-        if not self.only_changed:
-            return True
-        return self.sourceModel().data(self.sourceModel().index(row), CHANGES_ROLE) > 0
+        index = self.sourceModel().index(row)
+        if self.only_changed and self.sourceModel().data(index, CHANGES_ROLE) <= 0:
+            return False
+        return not self.only_tp_lost or self.sourceModel().data(index, TP_LOST_ROLE) > 0
 
 
 class ImageListPanel(QWidget):
@@ -148,21 +178,18 @@ class ImageListPanel(QWidget):
         self.view.setModel(self.proxy)
         self.view.setIconSize(QSize(96, 29))
         self.view.setUniformItemSizes(True)
+        self.delegate = ImageRowDelegate(self.view)
+        self.view.setItemDelegate(self.delegate)
         self.view.setAlternatingRowColors(True)
         self.view.selectionModel().currentChanged.connect(self._on_current)
         self.jump = QLineEdit(placeholderText="Jump to image… (type a name)")
         self.jump.setObjectName("jumpEdit")
         self.jump.setClearButtonEnabled(True)
         self.jump.textEdited.connect(self._jump)
-        self.only_changed = QCheckBox("Only images quantization changed")
-        self.only_changed.setObjectName("onlyChangedCheck")
-        self.only_changed.toggled.connect(self.proxy.set_only_changed)
-        self.sort = QComboBox(objectName="sortCombo")
-        self.sort.addItems(["File order", "Most changes first"])
-        self.sort.currentIndexChanged.connect(self._sort)
+        self._build_filters_and_sort()
         self._build_split_and_scan()
         self.setMinimumWidth(200)
-        self.summary = QLabel("No images")
+        self.summary = QLabel("No images", wordWrap=True)
         self.summary.setObjectName("listSummary")
         self._layout()
         state.image_changed.connect(self._select_current)
@@ -173,6 +200,23 @@ class ImageListPanel(QWidget):
         state.error.connect(self._sync_split)  # a split that failed to open: show the open one
         state.scanning_changed.connect(self.scan_busy.setVisible)
         self._sync_split()
+
+    def _build_filters_and_sort(self) -> None:
+        self.only_changed = QCheckBox("Only images quantization changed")
+        self.only_changed.setObjectName("onlyChangedCheck")
+        self.only_changed.toggled.connect(self.proxy.set_only_changed)
+        self.only_tp_lost = QCheckBox("Only images losing a true positive")
+        self.only_tp_lost.setObjectName("onlyTpLostCheck")
+        self.only_tp_lost.setToolTip("Images where the quantized model misses an object the float "
+                                     "model finds, by the KITTI devkit's matching at the score "
+                                     "threshold")  # fmt: skip
+        self.only_tp_lost.toggled.connect(self.proxy.set_only_tp_lost)
+        self.sort = QComboBox(objectName="sortCombo")
+        self.sort.addItems([sort.label for sort in SORTS])
+        self.sort.setToolTip("Most changes: lost + new + flipped boxes. True positives lost, "
+                             "recall drop, false positives gained: by the devkit's matching of "
+                             "each model to the ground truth (a spurious new box is not a lost car)")  # fmt: skip
+        self.sort.currentIndexChanged.connect(self._sort)
 
     def _build_split_and_scan(self) -> None:
         self.split = QComboBox(objectName="splitCombo")
@@ -187,13 +231,13 @@ class ImageListPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.jump)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Split"))
-        row.addWidget(self.split)
-        row.addWidget(QLabel("Sort"))
-        row.addWidget(self.sort, 1)
-        layout.addLayout(row)
+        for label, combo in (("Split", self.split), ("Sort by", self.sort)):
+            row = QHBoxLayout()
+            row.addWidget(QLabel(label))
+            row.addWidget(combo, 1)
+            layout.addLayout(row)
         layout.addWidget(self.only_changed)
+        layout.addWidget(self.only_tp_lost)
         layout.addWidget(self.view, 1)
         footer = QHBoxLayout()
         footer.addWidget(self.summary, 1)
@@ -219,12 +263,12 @@ class ImageListPanel(QWidget):
             self.controller.open_dataset(ds.root, split)
 
     def _sort(self, choice: int) -> None:
-        if choice == 1:
-            self.proxy.setSortRole(CHANGES_ROLE)
-            self.proxy.sort(0, Qt.SortOrder.DescendingOrder)
-        else:
-            self.proxy.setSortRole(ROW_ROLE)
-            self.proxy.sort(0, Qt.SortOrder.AscendingOrder)
+        sort = SORTS[max(0, choice)]
+        self.model.badge = self.delegate.badge = sort.badge
+        self.proxy.setSortRole(sort.role)
+        order = Qt.SortOrder.DescendingOrder if sort.descending else Qt.SortOrder.AscendingOrder
+        self.proxy.sort(0, order)
+        self.view.viewport().update()
 
     def _on_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if current.isValid():
@@ -252,8 +296,11 @@ class ImageListPanel(QWidget):
                 return
 
     def _update_labels(self) -> None:
-        word = "B differs from A" if self.state.mode == "ab" else "quantization changed"
+        ab = self.state.mode == "ab"
+        word = "B differs from A" if ab else "quantization changed"
         self.only_changed.setText(f"Only images {word}")
+        self.only_tp_lost.setText("Only images where B misses A's TP" if ab
+                                  else "Only images losing a true positive")  # fmt: skip
 
     def _update_summary(self, *_args) -> None:
         ds = self.state.dataset
@@ -262,6 +309,10 @@ class ImageListPanel(QWidget):
             return
         counts = self.state.counts
         changed = sum(1 for c in counts.values() if c.changes > 0)
-        self.summary.setText(
-            f"{len(ds.records)} images · {len(counts)} scanned · {changed} changed"
-        )
+        lost = sum(1 for c in counts.values() if c.tp_lost > 0)
+        parts = [f"{len(ds.records)} images", f"{len(counts)} scanned", f"{changed} changed"]
+        if ds.has_labels:
+            parts.append(f"{lost} lose a TP")
+        # a narrow list wraps between the parts, never inside one
+        self.summary.setText(" · ".join(p.replace(" ", "\u00a0") for p in parts))
+        self.summary.setToolTip(" · ".join(parts[:3]) + f" · {lost} where a true positive is lost")

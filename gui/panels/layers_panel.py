@@ -1,26 +1,28 @@
 """Layers panel: per-layer table, weight histogram with grid levels, activation SQNR.
 
-The table shows the engine's per-layer report (params, range, step, SQNR,
-sensitivity); its Bits column edits the config's per-layer ``overrides``.
-Selecting a row shows that layer's weight histograms
-(:class:`~gui.panels.histograms.WeightHistograms`); the second tab shows the float
-vs quantized activation SQNR of every layer on the current image.
+The table shows the engine's per-layer report (params, range, step, SQNR, the mAP
+drop of the layer alone with its bootstrap noise); its Bits column edits the config's
+per-layer ``overrides``.  Any column sorts (the Layer column by forward order); the
+most sensitive layers and the layers whose range another tensor hijacks
+(engine.quant.hijack) are highlighted.  Selecting a row shows that layer's weight
+histograms (:class:`~gui.panels.histograms.WeightHistograms`); the second tab shows
+the float vs quantized activation SQNR of every layer on the current image
+(:class:`~gui.panels.activation_chart.ActivationChart`).
 """
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor, QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
     QPushButton,
     QSplitter,
+    QStyle,
     QStyledItemDelegate,
     QTableWidget,
     QTableWidgetItem,
@@ -29,33 +31,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from squeezelens.gui import engine_api
 from squeezelens.gui.analysis import Analysis
-from squeezelens.gui.palette import HIST_QUANT
-from squeezelens.gui.panels.histograms import WeightHistograms, cache_axes
+from squeezelens.gui.panels.activation_chart import ActivationChart
+from squeezelens.gui.panels.histograms import WeightHistograms
+from squeezelens.gui.panels.layer_rows import SORT_ROLE, SortItem, row_cells, sensitivity_tip
+from squeezelens.gui.provenance import sensitivity_key, stale_text
 from squeezelens.gui.state import AppState
 
-COLUMNS = ("Layer", "Params", "Range", "Step", "Levels", "SQNR dB", "Sens. ΔmAP", "Bits")
+COLUMNS = ("Layer", "Params", "Range", "Step", "Levels", "SQNR dB", "mAP drop", "Bits")
 BITS_COL = COLUMNS.index("Bits")
-SENS_COL = COLUMNS.index("Sens. ΔmAP")
+SENS_COL = COLUMNS.index("mAP drop")
+RANGE_COL = COLUMNS.index("Range")
 BITS_CHOICES = ["default", "float", *(str(b) for b in range(1, 17))]
-
-
-def _num(value: float, fmt: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, float) and math.isinf(value):
-        return "∞" if value > 0 else "−∞"
-    return format(value, fmt)
-
-
-def _sensitivity_tip(state: AppState, layer: str) -> str:
-    """'mAP R11 lost with only this layer quantized: 5 bits 0.0312 · 6 bits 0.0040 …'."""
-    drops = state.sensitivity_by_bits.get(layer)
-    if not drops:
-        return "mAP (R11, a fraction) lost with only this layer quantized: Compute sensitivity"
-    widths = " · ".join(f"{b} bits {d:+.4f}" for b, d in sorted(drops.items()))
-    return f"mAP (R11, a fraction) lost with only this layer quantized: {widths}"
+MOST_SENSITIVE = 3  # layers highlighted: the largest drops that stand out of the noise
+MIN_DROP = 0.005  # ... and exceed this (the engine's recommendation tolerance)
+SENSITIVE_BRUSH = QColor(213, 94, 0, 70)  # vermillion, translucent
+HIJACK_BRUSH = QColor(230, 159, 0, 110)  # orange
+STALE_COLOR = QColor("#9a9a9a")
+WARNING = QStyle.StandardPixmap.SP_MessageBoxWarning
 
 
 class BitsDelegate(QStyledItemDelegate):
@@ -92,12 +85,11 @@ class LayersPanel(QWidget):
         h = self.histograms
         self.hist, self.qhist, self.log_check = h.hist, h.qhist, h.log_check
         self.channel_label, self.channel_spin = h.channel_label, h.channel_spin
-        self.act_plot = pg.PlotWidget(title="Activation SQNR on this image (dB)")
-        self.act_plot.setObjectName("activationPlot")
-        self.act_plot.setMenuEnabled(False)
-        cache_axes(self.act_plot)
+        self.act_plot = ActivationChart()
+        self.sens_caption = QLabel("", objectName="sensitivityCaption", wordWrap=True)
         self._filling = False
         self._sized_for: tuple = ()
+        self._shown_tag: object = None  # the sensitivity whose column was brought into view
         self._build()
         self._connect()
 
@@ -108,6 +100,9 @@ class LayersPanel(QWidget):
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         table.verticalHeader().setVisible(False)
         table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        table.horizontalHeader().setSortIndicatorShown(True)
+        table.setSortingEnabled(True)
+        table.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # forward order
         table.horizontalHeader().setStretchLastSection(True)
         table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         table.setItemDelegateForColumn(BITS_COL, BitsDelegate(table))
@@ -118,19 +113,21 @@ class LayersPanel(QWidget):
 
     def _connect(self) -> None:
         state, analysis = self.state, self.analysis
-        self.sens_button.clicked.connect(analysis.sensitivity)
-        self.apply_button.clicked.connect(analysis.apply_recommendation)
-        analysis.recommendation_changed.connect(self.apply_button.setEnabled)
+        self.sens_button.clicked.connect(analysis.sensitivity.run)
+        self.apply_button.clicked.connect(analysis.sensitivity.apply_recommendation)
+        analysis.sensitivity.recommendation_changed.connect(self.apply_button.setEnabled)
         state.layers_changed.connect(self._fill)
-        state.activation_changed.connect(self._draw_activations)
-        if not engine_api.has("diagnostics"):
-            self.setToolTip(engine_api.missing_reason("diagnostics"))
+        state.hijacks_changed.connect(self._fill)
+        for signal in (state.protocol_changed, state.dataset_changed):  # config changes: via
+            signal.connect(self._on_settings)  # SensitivityJobs.config_changed
+        state.activation_changed.connect(lambda: self.act_plot.set_rows(state.activations))
 
     def _build(self) -> None:
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.setContentsMargins(0, 0, 0, 0)
         lv.addWidget(self.table, 1)
+        lv.addWidget(self.sens_caption)
         row = QHBoxLayout()
         for w in (self.sens_button, self.apply_button):
             row.addWidget(w)
@@ -177,42 +174,52 @@ class LayersPanel(QWidget):
         config = self.state.other_config
         overrides = dict(getattr(config, "overrides", None) or ())
         self._filling = True
-        shape = (len(rows), bool(report))
+        self.table.setSortingEnabled(False)  # rows keep their places while they are written
+        s = self.state
+        shape = (len(rows), bool(report), bool(s.hijacks), bool(s.sensitivity),
+                 bool(s.sensitivity_noise), s.sensitivity_tag, self.sensitivity_stale())  # fmt: skip
         fresh, self._sized_for = shape != self._sized_for, shape
         self.table.setRowCount(len(rows))
+        hijacks = {h.layer: w for h, w in zip(self.state.hijacks, self.state.hijack_warnings)}
+        sensitive = self.most_sensitive()
         for r, row in enumerate(rows):
             info = report.get(f"{row.name}/kernels")
             self._set_row(r, row, info, overrides.get(row.name), config)
-            if row.name == self.state.selected_layer:
-                self.table.selectRow(r)
-        if fresh:  # sizing columns costs ~0.1 s: only when rows or float/quantized change
+            self._mark_row(r, row.name, hijacks.get(row.name), row.name in sensitive)
+        self.table.setSortingEnabled(True)
+        self._select_current()
+        self._caption()  # the header's text first: the sizing below counts it
+        if fresh:  # sizing columns costs ~0.1 s: only when rows, float/quantized, a measured
+            # sensitivity or a hijack mark (the icon) come or go
             self.table.resizeColumnsToContents()
+        if s.sensitivity_tag is not None and s.sensitivity_tag is not self._shown_tag:
+            self._show_column(SENS_COL)  # a new measurement: bring its column into view
+        self._shown_tag = s.sensitivity_tag
         self._filling = False
-        self.apply_button.setEnabled(self.analysis.recommendation is not None)
+        self.apply_button.setEnabled(self.analysis.sensitivity.recommendation is not None)
+
+    def _show_column(self, column: int) -> None:
+        """Scroll the table sideways (only) until ``column`` is in view."""
+        bar, header = self.table.horizontalScrollBar(), self.table.horizontalHeader()
+        left, width = header.sectionPosition(column), header.sectionSize(column)
+        view = self.table.viewport().width()
+        if left < bar.value() or left + width > bar.value() + view:
+            bar.setValue(min(left, max(0, left + width - view)))
+
+    def _on_settings(self, *_args) -> None:
+        """Another protocol or image set: a measured sensitivity turns stale."""
+        if self.state.sensitivity_tag is not None:
+            self._fill()
+
+    def _select_current(self) -> None:
+        self.select_layer(self.state.selected_layer, scroll=False)
 
     def _set_row(self, r: int, row, info, override, config) -> None:
-        sens = self.state.sensitivity.get(row.name)
-        quantized = info is not None and info.quantized
-        if not quantized:
-            step, levels = "–", "float"
-        elif info.per_channel:
-            step, levels = "per channel", str(info.n_levels)
-        else:
-            step, levels = _num(float(info.step), ".2e"), str(info.n_levels)
-        if override is not None:
-            bits = str(override)
-        else:
-            bits = (
-                f"default ({info.bits if quantized else 'float'})"
-                if config is not None
-                else "default"
-            )
-        cells = (row.name, f"{row.params:,}", f"{row.w_min:+.3f} … {row.w_max:+.3f}", step, levels,
-                 _num(row.error.sqnr_db, ".1f"), "" if sens is None else f"{sens:+.4f}", bits)  # fmt: skip
-        for c, text in enumerate(cells):
+        cells = row_cells(self.state, r, row, info, override, config)
+        for c, (text, key) in enumerate(cells):
             item = self.table.item(r, c)
             if item is None:
-                item = QTableWidgetItem()
+                item = SortItem()
                 if c != BITS_COL:
                     item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
                 if c in (1, 3, 4, 5, 6):
@@ -222,7 +229,60 @@ class LayersPanel(QWidget):
                 self.table.setItem(r, c, item)
             if item.text() != text:
                 item.setText(text)
-        self.table.item(r, SENS_COL).setToolTip(_sensitivity_tip(self.state, row.name))
+            item.setData(SORT_ROLE, key)
+        self.table.item(r, SENS_COL).setToolTip(sensitivity_tip(self.state, row.name))
+
+    def sensitivity_stale(self) -> bool:
+        """The drops shown were measured with other grids, model, images or protocol."""
+        tag = self.state.sensitivity_tag
+        return tag is not None and tag.key != sensitivity_key(self.state, self.state.protocol)
+
+    def most_sensitive(self) -> set[str]:
+        """The :data:`MOST_SENSITIVE` layers with the largest drops above :data:`MIN_DROP`
+        and twice their noise (none while the column is stale)."""
+        if self.sensitivity_stale():
+            return set()
+        noise = self.state.sensitivity_noise
+        real = [(d, name) for name, d in self.state.sensitivity.items()
+                if d > max(MIN_DROP, 2 * noise.get(name, 0.0))]  # fmt: skip
+        return {name for _, name in sorted(real, reverse=True)[:MOST_SENSITIVE]}
+
+    def _mark_row(self, r: int, layer: str, hijack: str | None, sensitive: bool) -> None:
+        """Hijacked ranges and the most sensitive layers get a background and a tooltip."""
+        name, rng, sens = (self.table.item(r, c) for c in (0, RANGE_COL, SENS_COL))
+        name.setBackground(QBrush(HIJACK_BRUSH) if hijack else QBrush())
+        name.setIcon(
+            self.style().standardIcon(WARNING) if hijack else QIcon()
+        )  # shows when selected
+        rng.setBackground(QBrush(HIJACK_BRUSH) if hijack else QBrush())
+        rng.setToolTip(hijack or "Weights' min … max (kernel and bias)")
+        name.setToolTip(hijack or "")
+        sens.setBackground(QBrush(SENSITIVE_BRUSH) if sensitive else QBrush())
+        sens.setForeground(QBrush(STALE_COLOR) if self.sensitivity_stale() else QBrush())
+        if sensitive:
+            sens.setToolTip(sens.toolTip() + "\nAmong the most sensitive layers.")
+
+    def _caption(self) -> None:
+        """The sensitivity's header and caption: what it measured, on how many images."""
+        tag, header = self.state.sensitivity_tag, self.table.horizontalHeaderItem(SENS_COL)
+        tip = ("mAP (R11) lost with only this layer quantized: positive = worse. "
+               "± is the bootstrap spread over the images used.")  # fmt: skip
+        if tag is None:
+            header.setText("mAP drop")
+            header.setToolTip(tip + " Press Compute sensitivity.")
+            self.sens_caption.setText("")
+            return
+        stale = self.sensitivity_stale()
+        header.setText(f"mAP drop ({tag.images} img)" + (" · stale" if stale else ""))
+        header.setToolTip(f"{tip} Measured on {tag.other_config}, {tag.scope()}.")
+        text = f"mAP drop of each layer alone at {tag.other_config} · {tag.scope()}"
+        self.sens_caption.setText(
+            text + (f" — {stale_text('Compute sensitivity')}" if stale else "")
+        )
+        color = "#D55E00" if stale else "palette(mid)"
+        self.sens_caption.setStyleSheet(
+            f"color: {color};" + (" font-weight: 600;" if stale else "")
+        )
 
     def _on_select(self) -> None:
         rows = self.table.selectionModel().selectedRows()
@@ -253,26 +313,18 @@ class LayersPanel(QWidget):
             self.state.error.emit(f"bits for {layer} must be 'float' or 1–16, got {text!r}")
             self._fill()
             return
-        if not self.analysis.set_overrides(overrides):
+        if not self.analysis.sensitivity.set_overrides(overrides):
             self._fill()
+
+    def select_layer(self, layer: str, scroll: bool = True) -> None:
+        """Select (and show) ``layer``'s row, whatever the table's sort."""
+        for r in range(self.table.rowCount()):
+            item = self.table.item(r, 0)
+            if item is not None and item.text() == layer:
+                self.table.selectRow(r)
+                if scroll:
+                    self.table.scrollToItem(item)
+                return
 
     def select_row(self, index: QModelIndex | int) -> None:
         self.table.selectRow(index if isinstance(index, int) else index.row())
-
-    # ------------------------------------------------------------------ plots
-    def _draw_activations(self) -> None:
-        rows = self.state.activations
-        self.act_plot.clear()
-        if not rows:
-            self.act_plot.setTitle("Activation SQNR on this image (dB): float model or none yet")
-            return
-        sqnr = np.array([min(r.sqnr_db, 80.0) for r in rows], dtype=float)
-        x = np.arange(len(rows))
-        self.act_plot.addItem(pg.BarGraphItem(x=x, height=sqnr, width=0.7, brush=HIST_QUANT))
-        ticks = [(i, r.name.split("/")[0]) for i, r in enumerate(rows)
-                 if "/" not in r.name or r.name.endswith("squeeze1x1")]  # fmt: skip
-        self.act_plot.getAxis("bottom").setTicks([ticks])
-        worst = min(rows, key=lambda r: r.sqnr_db)
-        self.act_plot.setTitle(
-            f"Activation SQNR on this image (dB) · worst {worst.name} {worst.sqnr_db:.1f} dB"
-        )

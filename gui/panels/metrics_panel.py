@@ -2,7 +2,10 @@
 
 Evaluation runs as a background job (progress and Cancel in the status bar);
 the results are the engine's EvalResult objects, drawn here without any
-recomputation.  AP and mAP are fractions in [0, 1], as in the CLI's tables.
+recomputation.  AP and mAP are fractions in [0, 1], as in the CLI's tables.  A
+caption names the configs, images and protocol the numbers belong to; when the
+settings change, the table and curves grey out and the caption says "settings
+changed — Evaluate again".
 """
 
 from __future__ import annotations
@@ -24,9 +27,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from squeezelens.gui import engine_api
+from squeezelens.engine.eval.devkit import PROTOCOLS
 from squeezelens.gui.palette import CURVE_OTHER, CURVE_REF, OTHER, REF
+from squeezelens.gui.panels.stale import ResultCaption
+from squeezelens.gui.provenance import eval_key
 from squeezelens.gui.state import AppState
+
+PROTOCOL_TIP = ("Scoring: the official KITTI devkit, or the copy shipped with SqueezeDet "
+                "(keeps detections shorter than the min height; what the low-precision fork "
+                "scored with)")  # fmt: skip
 
 DIFFS = ("easy", "moderate", "hard")
 AP_COLUMNS = [f"{p}\n{d}" for p in ("R11", "R40") for d in ("easy", "mod.", "hard")]
@@ -69,18 +78,29 @@ class MetricsPanel(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.summary = QLabel("Not evaluated yet: press Evaluate", objectName="evalSummary")
         self.summary.setWordWrap(True)
+        self._build_protocol_and_caption()
         self._build()
+        self.caption.greys(self.table, self.plot, self.summary)
         self.class_combo.currentIndexChanged.connect(self._draw_curves)
         self.diff_combo.currentIndexChanged.connect(self._draw_curves)
+        self.protocol_combo.currentTextChanged.connect(state.set_protocol)
+        state.protocol_changed.connect(self._on_protocol)
         state.eval_changed.connect(self._refresh)
         state.model_changed.connect(self._on_model)
-        if not engine_api.has("evaluate"):
-            self.evaluate_button.setEnabled(False)
-            self.evaluate_button.setToolTip(engine_api.missing_reason("evaluate"))
+        for signal in (state.quant_changed, state.dataset_changed):
+            signal.connect(self.update_stale)
+
+    def _build_protocol_and_caption(self) -> None:
+        self.protocol_combo = QComboBox(objectName="protocolCombo")
+        self.protocol_combo.addItems(PROTOCOLS)
+        self.protocol_combo.setToolTip(PROTOCOL_TIP)
+        self.caption = ResultCaption("Not evaluated yet: press Evaluate", "Evaluate", "evalCaption")
 
     def _build(self) -> None:
         top = QHBoxLayout()
         top.addWidget(self.evaluate_button)
+        top.addWidget(QLabel("Protocol"))
+        top.addWidget(self.protocol_combo)
         top.addWidget(QLabel("Class"))
         top.addWidget(self.class_combo)
         top.addWidget(QLabel("Difficulty"))
@@ -102,6 +122,7 @@ class MetricsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(top)
+        layout.addWidget(self.caption)
         layout.addWidget(split, 1)
 
     def _on_model(self) -> None:
@@ -115,6 +136,20 @@ class MetricsPanel(QWidget):
     def _refresh(self) -> None:
         self._fill_table()
         self._draw_curves()
+        self.update_stale()
+
+    def _on_protocol(self, protocol: str) -> None:
+        if self.protocol_combo.currentText() != protocol:
+            self.protocol_combo.setCurrentText(protocol)
+        self.update_stale()
+
+    def is_stale(self) -> bool:
+        """The results shown were computed with other settings than the current ones."""
+        tag = self.state.evaluation.tag
+        return tag is not None and tag.key != eval_key(self.state, self.state.protocol)
+
+    def update_stale(self) -> None:
+        self.caption.show_tag(self.state.evaluation.tag, self.is_stale())
 
     # ------------------------------------------------------------------ table
     def _fill_table(self) -> None:
@@ -168,11 +203,16 @@ class MetricsPanel(QWidget):
         if ev.ref is None or cls not in ev.ref.ap:
             self.plot.setTitle("Precision / recall (not evaluated yet)")
             return
-        for result, label, color, style in ((ev.ref, ev.ref_label, CURVE_REF, REF.style),
-                                            (ev.other, ev.other_label, CURVE_OTHER, OTHER.style)):  # fmt: skip
+        tag = ev.tag
+        configs = (tag.ref_config, tag.other_config) if tag is not None else ("", "")
+        for result, label, config, color, style in (
+            (ev.ref, ev.ref_label, configs[0], CURVE_REF, REF.style),
+            (ev.other, ev.other_label, configs[1], CURVE_OTHER, OTHER.style),
+        ):
             curve = result.ap[cls][diff]
             keep = ~np.isnan(curve.recall)
             pen = pg.mkPen(color, width=2.5, style=style)
+            name = f"{label}" + (f" ({config})" if config and config != label.lower() else "")
             self.plot.plot(curve.recall[keep], curve.precision[keep], pen=pen,
-                           name=f"{label}: AP R11 {curve.ap_r11:.4f}, R40 {curve.ap_r40:.4f}")  # fmt: skip
+                           name=f"{name}: AP R11 {curve.ap_r11:.4f}, R40 {curve.ap_r40:.4f}")  # fmt: skip
         self.plot.setTitle(f"Precision / recall · {cls}, {diff}")

@@ -3,7 +3,8 @@
 Every change replaces the config in AppState (``dataclasses.replace``), which
 makes the controller re-detect the image.  While the bits slider is dragged
 the update is debounced (``DEBOUNCE_MS``); a release or a key press sends it at
-once.  The panel never quantizes anything itself.
+once.  The panel never quantizes anything itself.  With TFLite INT8 on, the
+weight controls the INT8 model ignores are disabled and say why in their tooltip.
 """
 
 from __future__ import annotations
@@ -26,13 +27,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from squeezelens.gui import engine_api
+from squeezelens.engine.quant import QuantConfig
 from squeezelens.gui.busy import BusyIndicator
-from squeezelens.gui.panels.quant_presets import describe_size, presets
+from squeezelens.gui.panels.quant_presets import activation_tip, describe_size, presets
 from squeezelens.gui.state import AppState
 
 DEBOUNCE_MS = 75
 ACT_OFF = 3  # activationBitsSpin value shown as "off"
+INT8_TIP = ("Disabled while TFLite INT8 is on: the INT8 model quantizes weights itself "
+            "(TFLite's converter: 8-bit, per-channel weights, int32 biases) and ignores this "
+            "setting. Untick TFLite INT8 to use it.")  # fmt: skip
+AB_INT8_TIP = ("TFLite INT8 compares the float model with the INT8 model: choose "
+               "'Float vs quantized' to use it.")  # fmt: skip
 CHOICES = {
     "rounding": ("nearest", "stochastic"),
     "scale": ("global", "groups", "layer", "channel"),
@@ -60,12 +66,14 @@ class QuantPanel(QWidget):
         self._timer.timeout.connect(self.apply)
         self._build()
         self._connect()
-        self._enable()
+        self._tips = {w: w.toolTip() for w in (*self.weight_controls(), self.int8)}
+        self.busy.setVisible(False)
         state.quant_changed.connect(self.sync_from_state)
         state.computing_changed.connect(self._on_busy)  # this image's result only
         state.model_changed.connect(self._update_size)
-        if engine_api.has("quant"):  # start from the engine's defaults (the fork at 8 bits)
-            self._set_widgets(engine_api.config_to_dict(engine_api.make_quant_config()), True)
+        state.dataset_changed.connect(self._update_act_tip)
+        # the engine's defaults (the fork at 8 bits) under Float, until the state says otherwise
+        self._set_widgets(QuantConfig().to_dict(), True)
         self.sync_from_state()
 
     # ----------------------------------------------------------------- layout
@@ -99,7 +107,7 @@ class QuantPanel(QWidget):
         """Activations, INT8, switches, presets, comparison mode, busy bar, size line."""
         self.act_bits = QSpinBox(objectName="activationBitsSpin", minimum=ACT_OFF, maximum=16)
         self.act_bits.setSpecialValueText("off")
-        self.act_bits.setToolTip("Activation bit width (needs calibration; done on 8 images)")
+        self.act_bits.setToolTip(activation_tip(None))
         self.int8 = QCheckBox("TFLite INT8", objectName="int8Check")
         self.int8.setToolTip("Compare float with the integer-only TFLite model")
         self.biases = QCheckBox("Quantize biases", objectName="quantizeBiasesCheck")
@@ -166,21 +174,35 @@ class QuantPanel(QWidget):
         self.seed.valueChanged.connect(self._edited)
         self.act_bits.valueChanged.connect(self._edited)
         self.int8.toggled.connect(self.state.set_int8)
+        self.int8.toggled.connect(lambda _on: self._lock_for_int8())
         self.preset.activated.connect(self._on_preset)
         self.reset.clicked.connect(self.reset_to_float)
         self.compare.currentIndexChanged.connect(self._on_compare)
         self.edit_a.toggled.connect(lambda on: self._set_editing("a" if on else "b"))
 
-    def _enable(self) -> None:
-        ok = engine_api.has("quant")
-        for w in (self.bits, self.float_button, self.rounding, self.seed, self.reserve_zero,
-                  self.scale, self.range, self.grid, self.act_bits, self.biases, self.first,
-                  self.preset, self.compare, self.edit_a, self.edit_b):  # fmt: skip
-            w.setEnabled(ok)
-            if not ok:
-                w.setToolTip(engine_api.missing_reason("quant"))
-        self.int8.setEnabled(engine_api.has("int8"))
-        self.busy.setVisible(False)
+    def weight_controls(self) -> tuple[QWidget, ...]:
+        """The controls of the simulated quantizer (ignored by the TFLite INT8 model)."""
+        return (self.bits, self.float_button, self.rounding, self.seed, self.reserve_zero,
+                self.scale, self.range, self.grid, self.act_bits, self.biases, self.first,
+                self.preset)  # fmt: skip
+
+    def _lock_for_int8(self) -> None:
+        """With TFLite INT8 compared, the weight controls do nothing: disabled, with why;
+        in A-vs-B mode the INT8 switch does nothing: disabled, with why."""
+        int8 = self.state.int8 and self.state.mode == "float"
+        for w in self.weight_controls():
+            w.setEnabled(not int8 and (w is not self.seed or self._stochastic()))
+            w.setToolTip(INT8_TIP if int8 else self._tips[w])
+        ab = self.state.mode == "ab"
+        self.int8.setEnabled(not ab)
+        self.int8.setToolTip(AB_INT8_TIP if ab else self._tips[self.int8])
+
+    def _stochastic(self) -> bool:
+        return self.rounding.currentText() == "stochastic"
+
+    def _update_act_tip(self) -> None:
+        self._tips[self.act_bits] = activation_tip(self.state.dataset)
+        self._lock_for_int8()
 
     # ------------------------------------------------------------ from widgets
     def _leave_float(self) -> None:
@@ -195,19 +217,20 @@ class QuantPanel(QWidget):
         self.apply()
 
     def _on_bits(self, value: int) -> None:
-        self.bits_label.setText(f"{value} bit" + ("s" if value > 1 else ""))
         self._leave_float()
+        self._show_bits()
         if self.bits.isSliderDown():
             self._timer.start()
         else:
             self.apply()
 
     def _on_float(self, on: bool) -> None:
+        self._show_bits()
         self.apply()
 
     def widget_config(self) -> Any:
         """The config the widgets describe (None when Float is on)."""
-        if self.float_button.isChecked() or not engine_api.has("quant"):
+        if self.float_button.isChecked():
             return None
         act = self.act_bits.value()
         values = {
@@ -223,9 +246,7 @@ class QuantPanel(QWidget):
             "quantize_first_layer": self.first.isChecked(),
         }
         base = self._current() or self._last[self.editing]
-        if base is None:
-            return engine_api.make_quant_config(**values)
-        return engine_api.config_replace(base, **values)
+        return QuantConfig(**values) if base is None else base.replace(**values)
 
     def _current(self) -> Any:
         return self.state.quant if self.editing == "a" else self.state.quant_b
@@ -233,12 +254,10 @@ class QuantPanel(QWidget):
     def apply(self) -> None:
         """Send the widgets' config to AppState now (cancels a pending debounce)."""
         self._timer.stop()
-        if not engine_api.has("quant"):
-            return
-        self.seed.setEnabled(self.rounding.currentText() == "stochastic")
+        self._lock_for_int8()
         try:
             config = self.widget_config()
-        except (ValueError, TypeError) as exc:
+        except ValueError as exc:  # InputError: the engine's one-line reason
             self.state.error.emit(f"invalid quantization setting: {exc}")
             return
         if config is not None:
@@ -256,7 +275,7 @@ class QuantPanel(QWidget):
         self.state.set_int8(False)
 
     def _on_preset(self, index: int) -> None:
-        if index <= 0 or not engine_api.has("quant"):
+        if index <= 0:
             return
         self._set_widgets(presets()[index - 1].changes(), float_on=False)
         self.preset.setCurrentIndex(0)
@@ -271,6 +290,7 @@ class QuantPanel(QWidget):
 
     def _set_editing(self, which: str) -> None:
         self.editing = which
+        self.state.set_editing(which)
         self.sync_from_state()
 
     # -------------------------------------------------------------- to widgets
@@ -284,14 +304,15 @@ class QuantPanel(QWidget):
         if not ab:
             self.editing = "a"
             self.edit_a.setChecked(True)
+            self.state.set_editing("a")
         self.int8.setChecked(self.state.int8)
         config = self._current()
         self.float_button.setChecked(config is None)
         if config is not None:
-            self._set_widgets(engine_api.config_to_dict(config), float_on=False)
+            self._set_widgets(config.to_dict(), float_on=False)
         self._block(False)
-        self.bits_label.setText(f"{self.bits.value()} bits")
-        self.seed.setEnabled(self.rounding.currentText() == "stochastic")
+        self._show_bits()
+        self._lock_for_int8()
         self._update_size()
 
     def _set_widgets(self, values: dict, float_on: bool) -> None:
@@ -313,7 +334,13 @@ class QuantPanel(QWidget):
             self.act_bits.setValue(int(values["activation_bits"] or ACT_OFF))
         self.float_button.setChecked(float_on)
         self._block(blocked)
-        self.bits_label.setText(f"{self.bits.value()} bits")
+        self._show_bits()
+
+    def _show_bits(self) -> None:
+        """'6 bits', or 'float' while Float is on (the slider's value is then not in use)."""
+        bits = self.bits.value()
+        on = self.float_button.isChecked()
+        self.bits_label.setText("float" if on else f"{bits} bit" + ("s" if bits > 1 else ""))
 
     def _block(self, on: bool) -> None:
         for w in (self.bits, self.float_button, self.rounding, self.seed, self.reserve_zero,

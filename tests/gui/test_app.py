@@ -38,14 +38,15 @@ def test_screenshot_mode_end_to_end(tiny_checkpoint, tiny_kitti, tmp_path):
            "--bits", "3", "--view", "side", "--tab", "layers", "--screenshot", str(out)]  # fmt: skip
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300,
-                          env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})  # fmt: skip
+                          env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen",
+                               "SQUEEZELENS_TIMING": "1"})  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    visible = float(
-        next(
-            ln.split()[1] for ln in proc.stdout.splitlines() if ln.startswith("SQUEEZELENS_VISIBLE")
-        )
-    )
-    assert visible < 3.0  # the window shows before TensorFlow loads
+    marks = {ln.split()[0]: float(ln.split()[1]) for ln in proc.stdout.splitlines()
+             if ln.startswith("SQUEEZELENS_")}  # fmt: skip
+    visible, ready = marks["SQUEEZELENS_VISIBLE"], marks["SQUEEZELENS_READY"]
+    # the window shows before TensorFlow loads (the 3 s target on an idle machine is
+    # benchmarks/bench_gui.py's; a test on a shared CI runner gets some margin)
+    assert visible < 4.0 and visible < ready
     assert out.exists() and out.stat().st_size > 30000
     assert out.read_bytes()[:4] == b"\x89PNG"
     assert time.perf_counter() - start < 240

@@ -69,6 +69,20 @@ def test_copied_command_reproduces_weights_only(loaded, qtbot, capsys, tmp_path)
     wait_idle(qtbot, win)
     detect = _assert_reproduced(win, qtbot, capsys, tmp_path)
     assert "--calib-count" not in detect  # nothing calibrates
+    assert "--protocol" not in _copied(win, qtbot)["evaluate"]  # the CLI's default
+
+
+def test_copied_command_scores_with_the_protocol_chosen(loaded, qtbot, tmp_path):
+    win = loaded
+    _find(win, "bitsSlider").setValue(4)
+    win.metrics_panel.protocol_combo.setCurrentText("squeezedet")
+    wait_idle(qtbot, win)
+    argv = _copied(win, qtbot)["evaluate"]
+    assert argv[argv.index("--protocol") + 1] == "squeezedet"
+    window = _evaluate_in_window(win, qtbot)
+    cli = _run_evaluate(argv, tmp_path / "evaluate")
+    assert cli["protocol"] == win.state.evaluation.other.protocol == "squeezedet"
+    assert cli["ap"] == window["ap"] and cli["map"] == window["map"]
 
 
 def test_copied_command_reproduces_activation_bits(loaded, qtbot, capsys, tmp_path, tiny_kitti):

@@ -171,13 +171,14 @@ def test_threshold_recount_of_a_big_split_runs_off_the_ui_thread(qtbot, monkeypa
     state = AppState()
     controller = Controller(state)
     try:
-        state.dataset = Dataset("/nowhere", "val", tuple(ImageRecord(f"{i:06d}", f"/nowhere/{i:06d}.png")
-                                                          for i in range(n)))  # fmt: skip
-        state.model = ModelInfo("fake", "squeezedet", 0, ("car", "pedestrian", "cyclist"),
-                                (1248, 384), "")  # fmt: skip
+        state.set_dataset(Dataset("/nowhere", "val", tuple(ImageRecord(f"{i:06d}", f"/nowhere/{i:06d}.png")
+                                                           for i in range(n))))  # fmt: skip
+        state.set_model(ModelInfo("fake", "squeezedet", 0, ("car", "pedestrian", "cyclist"),
+                                  (1248, 384), ""))  # fmt: skip
         rng = np.random.default_rng(1)
-        controller._pairs = {i: (_fake_detections(rng), _fake_detections(rng)) for i in range(n)}
-        controller._pairs_key = controller._config_key()
+        scan = controller.scan
+        scan.pairs = {i: (_fake_detections(rng), _fake_detections(rng)) for i in range(n)}
+        scan.key = controller.config_key()
         threads = set()
         real = facts.compare_detections
 
@@ -195,7 +196,7 @@ def test_threshold_recount_of_a_big_split_runs_off_the_ui_thread(qtbot, monkeypa
         timer.start()
         start = time.perf_counter()
         state.set_threshold(0.5)
-        controller._recount_all()  # what the debounce timer calls: it only hands the job over
+        scan._recount_all()  # what the debounce timer calls: it only hands the job over
         qtbot.waitUntil(lambda: bool(done), timeout=30000)
         qtbot.waitUntil(lambda: not controller.io_runner.is_busy(), timeout=30000)
         timer.stop()
@@ -206,7 +207,7 @@ def test_threshold_recount_of_a_big_split_runs_off_the_ui_thread(qtbot, monkeypa
         # (how long the UI thread may stall is measured in benchmarks/bench_gui.py, not here)
         monkeypatch.setattr(facts, "compare_detections", real)
         for i in (0, n // 2, n - 1):
-            ref, other = controller._pairs[i]
+            ref, other = scan.pairs[i]
             assert state.counts[i] == facts.image_counts(state.dataset.records[i],
                                                          state.model.class_names, ref, other, 0.5)  # fmt: skip
     finally:

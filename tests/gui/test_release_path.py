@@ -17,8 +17,8 @@ pytestmark = pytest.mark.gui
 
 
 def _other_bits(win) -> int | None:
-    key = win.controller._pairs_key
-    return key[2].bits if key and key[2] is not None else None
+    key = win.controller.scan.key
+    return key.other.bits if key is not None and key.other is not None else None
 
 
 def test_a_release_does_not_wait_for_the_layer_table(loaded, qtbot, monkeypatch):
@@ -104,14 +104,15 @@ def test_a_release_decodes_no_image_and_matches_detect(loaded, qtbot, monkeypatc
 def test_a_burst_of_releases_starts_the_scan_once(loaded, qtbot):
     win = loaded
     started = []
-    real_restart = win.controller._restart_scan
+    scan = win.controller.scan
+    real_restart = scan.restart
 
     def restart():
         started.append(win.state.quant.bits if win.state.quant else None)
         real_restart()
 
-    win.controller._scan_timer.timeout.disconnect()
-    win.controller._scan_timer.timeout.connect(restart)
+    scan._scan_timer.timeout.disconnect()
+    scan._scan_timer.timeout.connect(restart)
     for bits in (7, 6, 5, 4):
         win.quant_panel.bits.setValue(bits)
     wait_idle(qtbot, win)
@@ -127,9 +128,9 @@ def test_activations_follow_once_the_user_pauses(loaded, qtbot, monkeypatch):
     runner, submitted = win.controller.model_runner, []
     real_submit = runner.submit
 
-    def submit(lane, fn, label="", text=""):
+    def submit(lane, fn, label="", text="", **handlers):
         submitted.append(label)
-        return real_submit(lane, fn, label, text)
+        return real_submit(lane, fn, label, text, **handlers)
 
     monkeypatch.setattr(runner, "submit", submit)
     for bits in (7, 6, 5):  # releases in a row, each one waiting for its boxes

@@ -40,8 +40,6 @@ def test_stable_object_names(window):
 def test_moving_the_bits_slider_updates_quantized_boxes(loaded, qtbot):
     win = loaded
     before = win.state.result
-    assert win.state.quant is None  # float vs float: nothing changed
-    assert np.array_equal(_boxes(before.ref)[1], _boxes(before.other)[1])
     slider = _find(win, "bitsSlider")
     with qtbot.waitSignal(win.state.result_changed, timeout=30000):
         slider.setValue(2)
@@ -201,9 +199,11 @@ def test_unreadable_image_keeps_the_shown_one(loaded, qtbot, tmp_path):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG not really")
     ds = win.state.dataset
-    win.state.dataset = dataclasses.replace(
-        ds, records=(*ds.records, ImageRecord("broken", str(broken)))
+    win.state.set_dataset(
+        dataclasses.replace(ds, records=(*ds.records, ImageRecord("broken", str(broken))))
     )
+    with qtbot.waitSignal(win.state.image_changed, timeout=10000):
+        win.controller.go_to(0)
     image, index = win.state.image, win.state.index
     with qtbot.waitSignal(win.state.error, timeout=10000) as blocker:
         win.controller.go_to(len(ds.records))
@@ -256,19 +256,20 @@ def test_session_roundtrip_and_copy_as_command(loaded, qtbot, tmp_path):
     from squeezelens.gui import session
 
     win = loaded
+    _find(win, "bitsSlider").setValue(6)  # not 5: the slider must move
     _find(win, "bitsSlider").setValue(5)
     _find(win, "reserveZeroCheck").setChecked(True)
     wait_idle(qtbot, win)
     path = tmp_path / "s.json"
-    win.save_session(str(path))
+    win.sessions.save(str(path))
     data = session.load_session(path)
-    assert data["quant"]["bits"] == 5 and data["quant"]["reserve_zero"] is True
+    assert data.quant.bits == 5 and data.quant.reserve_zero is True
     win.ui_actions.copy_command.trigger()
     text = QGuiApplication.clipboard().text()
     assert "squeezelens detect" in text and "--bits 5" in text and "--reserve-zero on" in text
     win.quant_panel.reset_to_float()
     assert win.state.quant is None
-    win.open_session(str(path))
+    win.sessions.open(str(path))
     assert win.state.quant.bits == 5 and win.state.quant.reserve_zero
 
 
@@ -446,7 +447,6 @@ def test_export_quantized_writes_what_the_quantize_command_writes(
     import json
 
     from squeezelens.cli.main import main
-    from squeezelens.gui import engine_api
 
     win = loaded
     win.quant_panel.scale.setCurrentText("channel")
@@ -459,7 +459,7 @@ def test_export_quantized_writes_what_the_quantize_command_writes(
     qtbot.waitUntil(gui_npz.with_suffix(".json").exists, timeout=30000)
     wait_idle(qtbot, win)
     cli_npz = tmp_path / "cli.npz"
-    argv = ["quantize", "--checkpoint", str(tiny_checkpoint), *engine_api.config_cli_args(config),
+    argv = ["quantize", "--checkpoint", str(tiny_checkpoint), *config.to_cli_args(),
             "--kitti-root", str(tiny_kitti), "--out", str(cli_npz)]  # fmt: skip
     assert main(argv) == 0
     gui_doc, cli_doc = (json.loads(p.with_suffix(".json").read_text()) for p in (gui_npz, cli_npz))
@@ -496,7 +496,7 @@ def test_open_path_routes_checkpoints_folders_and_sessions(
     win = loaded
     calls = []
     win.controller.open_checkpoint = lambda p: calls.append(("ckpt", str(p)))
-    win.controller.open_dataset = lambda p, split="val": calls.append(("data", str(p)))
+    win.controller.open_dataset = lambda p, split="val", **_kw: calls.append(("data", str(p)))
     win.open_path(str(tiny_checkpoint))
     win.open_path(str(tmp_path))
     assert calls == [("ckpt", str(tiny_checkpoint)), ("data", str(tmp_path))]
@@ -572,9 +572,16 @@ def test_sensitivity_then_apply_recommendation(loaded, qtbot):
     assert any(table.item(r, 6).text() for r in range(table.rowCount()))
     wait_idle(qtbot, win)
     assert win.state.sensitivity  # per-layer bits only: the measured drops still apply
+    assert not win.layers_panel.sensitivity_stale()
+    images = len(win.state.dataset)
+    assert table.horizontalHeaderItem(6).text() == f"mAP drop ({images} img)"
+    assert set(win.state.sensitivity_noise) == quantized  # a bootstrap spread per drop
     _find(win, "roundingCombo").setCurrentIndex(1)  # other grids: the old drops no longer do
     wait_idle(qtbot, win)
-    assert win.state.sensitivity == {} and win.state.sensitivity_by_bits == {}
+    assert win.layers_panel.sensitivity_stale()  # kept, greyed and labelled stale
+    assert "stale" in table.horizontalHeaderItem(6).text()
+    assert "settings changed" in win.layers_panel.sens_caption.text()
+    assert not win.layers_panel.most_sensitive()
 
 
 def test_canvas_png_export(loaded, tmp_path):

@@ -50,7 +50,9 @@ def test_dropping_a_folder_opens_it_as_a_dataset(loaded, qtbot, tmp_path):
     win = loaded
     calls = []
     win.controller.open_checkpoint = lambda p: calls.append(("ckpt", str(p)))
-    win.controller.open_dataset = lambda p, split="val": calls.append(("data", str(p), split))
+    win.controller.open_dataset = lambda p, split="val", **_kw: calls.append(
+        ("data", str(p), split)
+    )
     _drop(win, tmp_path)
     assert calls == [("data", str(tmp_path), win.split)]
 
@@ -122,7 +124,9 @@ def test_levels_over_translucent_bars_and_one_channel_per_channel(loaded, qtbot,
     assert np.allclose(np.sort(win.state.histogram.levels), np.sort(grid.levels[c]))
     spin, plot = win.layers_panel.channel_spin, win.layers_panel.hist
     assert spin.isVisible() and spin.value() == c
-    assert f"channel {c} of {n} (widest range)" in plot.getPlotItem().titleLabel.text
+    info = win.layers_panel.histograms.channel_info
+    assert info.isVisible() and info.text() == f"of {n} (widest range)"
+    assert f"ch {c} ·" in plot.getPlotItem().titleLabel.text
     items = {i.name(): i for i in plot.listDataItems()}
     assert items["levels"].zValue() > items["float"].zValue()  # levels over the bars
     fill = pg.mkBrush(items["float"].opts["fillBrush"])
@@ -133,7 +137,8 @@ def test_levels_over_translucent_bars_and_one_channel_per_channel(loaded, qtbot,
     wait_idle(qtbot, win)
     assert win.state.histogram_channel[0] == other
     assert np.allclose(np.sort(win.state.histogram.levels), np.sort(grid.levels[other]))
-    assert f"channel {other} of {n} ·" in plot.getPlotItem().titleLabel.text
+    assert f"ch {other} ·" in plot.getPlotItem().titleLabel.text
+    assert info.text() == f"of {n}"
     win.quant_panel.scale.setCurrentText("layer")
     wait_idle(qtbot, win)
     assert win.state.histogram_channel is None and not spin.isVisible()
@@ -144,7 +149,7 @@ def test_sensitivity_recommendation_is_cleared_when_the_config_changes(loaded, q
     from squeezelens.engine.sensitivity import SensitivityResult, apply_recommendation
 
     win = loaded
-    analysis, button = win.analysis, win.layers_panel.apply_button
+    analysis, button = win.analysis.sensitivity, win.layers_panel.apply_button
     assert analysis.recommendation is None and not button.isEnabled()
     _layers_ready(win, qtbot)
     win.quant_panel.bits.setValue(4)
@@ -153,8 +158,8 @@ def test_sensitivity_recommendation_is_cleared_when_the_config_changes(loaded, q
     layer = "fire2/squeeze1x1"
     drops = {(layer, 3): 0.001, (layer, 4): 0.0, ("conv12", 3): 0.2, ("conv12", 4): 0.03}
     result = SensitivityResult(0.5, drops, (3, 4), (layer, "conv12"), stale)
-    done = (result, apply_recommendation(stale, result), win.controller.handle, stale)
-    analysis._done_sensitivity(done)
+    done = (result, apply_recommendation(stale, result), win.controller.handle, stale, None)
+    analysis.ready(done)
     assert dict(analysis.recommendation.overrides) == {layer: 3, "conv12": "float"}
     assert button.isEnabled()
     assert win.state.sensitivity == {layer: 0.0, "conv12": 0.03}  # the drops at 4 bits
@@ -169,11 +174,11 @@ def test_sensitivity_recommendation_is_cleared_when_the_config_changes(loaded, q
     win.state.error.connect(errors.append)
     analysis.apply_recommendation()
     assert errors and not win.state.quant.overrides
-    analysis._done_sensitivity(done)
+    analysis.ready(done)
     assert analysis.recommendation is None and not button.isEnabled()  # computed for 4 bits
     win.quant_panel.bits.setValue(4)
     wait_idle(qtbot, win)
-    analysis._done_sensitivity(done)
+    analysis.ready(done)
     analysis.apply_recommendation()
     wait_idle(qtbot, win)
     assert dict(win.state.quant.overrides) == {layer: 3, "conv12": "float"}
@@ -183,6 +188,7 @@ def test_layer_bits_edit_in_float_mode_says_so_and_restores_the_cell(loaded, qtb
     from squeezelens.engine.quant import QuantConfig
 
     win = loaded
+    win.quant_panel.reset_to_float()
     _layers_ready(win, qtbot)
     assert win.state.quant is None
     table = win.layers_panel.table
@@ -274,6 +280,8 @@ def test_quant_busy_shows_for_this_image_not_for_the_scan(loaded, qtbot):
 
 # --------------------------------------------------------------- sessions
 def test_session_with_a_broken_checkpoint_is_dropped(loaded, qtbot, tmp_path, tiny_detector):
+    from squeezelens.engine.quant import QuantConfig
+
     win = loaded
     bad = tmp_path / "broken.npz"
     bad.write_bytes(b"not a checkpoint")
@@ -282,13 +290,13 @@ def test_session_with_a_broken_checkpoint_is_dropped(loaded, qtbot, tmp_path, ti
             "quant": {"bits": 3}, "quant_b": None}  # fmt: skip
     path.write_text(json.dumps(data))
     with qtbot.waitSignal(win.state.error, timeout=30000):
-        win.open_session(str(path))
+        win.sessions.open(str(path))
     wait_idle(qtbot, win)
-    assert win._pending_session is None
+    assert win.sessions.pending is None
     with qtbot.waitSignal(win.state.model_changed, timeout=30000):
         win.controller.use_detector(tiny_detector)  # a later load does not apply it
     wait_idle(qtbot, win)
-    assert win.state.quant is None
+    assert win.state.quant == QuantConfig()  # the start-up config, not the session's 3 bits
 
 
 def test_session_restores_the_tab_and_the_metrics_choice(loaded, qtbot, tmp_path):
@@ -298,14 +306,14 @@ def test_session_restores_the_tab_and_the_metrics_choice(loaded, qtbot, tmp_path
     m.class_combo.setCurrentText("pedestrian")
     m.diff_combo.setCurrentText("hard")
     path = tmp_path / "view.json"
-    win.save_session(str(path))
+    win.sessions.save(str(path))
     saved = json.loads(path.read_text())
     assert (saved["tab"], saved["metrics_class"], saved["metrics_difficulty"]) == (
         "sweep", "pedestrian", "hard")  # fmt: skip
     win.tabs.setCurrentWidget(win.layers_panel)
     m.class_combo.setCurrentText("car")
     m.diff_combo.setCurrentText("easy")
-    win.open_session(str(path))
+    win.sessions.open(str(path))
     assert win.tabs.currentWidget() is win.sweep_panel
     assert (m.class_combo.currentText(), m.diff_combo.currentText()) == ("pedestrian", "hard")
 
@@ -339,5 +347,6 @@ def test_a_sweep_run_behind_another_tab_is_drawn_when_its_tab_shows(loaded, qtbo
     )
     assert "3 points" in win.sweep_panel.status.text()  # the status line stays current
     win.tabs.setCurrentWidget(win.sweep_panel)
-    curves = win.sweep_panel.plot.listDataItems()
+    items = win.sweep_panel.plot.listDataItems()
+    curves = [c for c in items if not c.name().startswith("float")]  # not the float line
     assert len(curves) == 1 and len(curves[0].getData()[0]) == 2

@@ -107,12 +107,12 @@ def save_npz(path: Path, weights: Mapping[str, np.ndarray]) -> None:
 
 def equalized_weights(detector) -> dict[str, np.ndarray]:
     """The detector's float weights after cross-layer equalization (memory cached)."""
-    from squeezelens.engine.provenance import weights_sha256
+    from squeezelens.engine.provenance import model_sha256
     from squeezelens.engine.quant.remedies.equalize import equalize
 
     key = (
         "equalized:"
-        + hashlib.sha256(f"{RECIPE_VERSION}:{weights_sha256(detector)}".encode()).hexdigest()
+        + hashlib.sha256(f"{RECIPE_VERSION}:{model_sha256(detector)}".encode()).hexdigest()
     )
     found = _recall(key)
     if found is None:
@@ -121,11 +121,11 @@ def equalized_weights(detector) -> dict[str, np.ndarray]:
 
 
 def _key(detector, config: QuantConfig) -> str:
-    from squeezelens.engine.provenance import weights_sha256
+    from squeezelens.engine.provenance import model_sha256
 
     calibration = getattr(detector, "calibration", None)
     calib_key = calibration.key if calibration is not None else None
-    return cache_key(weights_sha256(detector), config, calib_key)
+    return cache_key(model_sha256(detector), config, calib_key)
 
 
 def _disk_path(key: str, cache_dir: str | Path | None) -> Path:

@@ -1,0 +1,44 @@
+"""Short labels of quantization configs, for result captions, legends and exported files.
+
+:meth:`QuantConfig.describe` is the full sentence ("4-bit linear minmax, channel
+scale, nearest, conv1 float, float activations"); :func:`short_label` is what fits
+beside a number: the bits, the range unit and the rounding, then only the settings
+that differ from the defaults, e.g. ``"4 bits · channel · nearest"`` or
+``"6 bits · groups · stochastic seed 3 · zero · act 8"``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SEP = " · "
+FLOAT_LABEL = "float"
+INT8_LABEL = "TFLite INT8"
+
+
+def short_label(config: Any, int8: bool = False) -> str:
+    """A one-line label of ``config`` (None: the float model; ``int8``: the TFLite model)."""
+    if int8:
+        return INT8_LABEL
+    if config is None:
+        return FLOAT_LABEL
+    rounding = config.rounding
+    if rounding == "stochastic":
+        rounding += f" seed {config.seed}"
+    parts = [f"{config.bits} bits", config.scale, rounding]
+    if config.grid == "pow2":
+        parts.append("pow2")
+    elif config.range == "symmetric":
+        parts.append("symmetric")
+    if config.reserve_zero:
+        parts.append("zero")
+    if not config.quantize_biases:
+        parts.append("float biases")
+    if config.quantize_first_layer:
+        parts.append("conv1 quantized")
+    if config.activation_bits:
+        parts.append(f"act {config.activation_bits}")
+    if config.overrides:
+        n = len(config.overrides)
+        parts.append(f"{n} layer override" + ("s" if n > 1 else ""))
+    return SEP.join(parts)
