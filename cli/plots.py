@@ -1,4 +1,5 @@
-"""Sweep plots (mAP vs bits): drawn here for the CLI's files and the GUI's Sweep tab alike.
+"""Sweep plots (mAP vs bits) and search fronts (mAP vs size): drawn here for the CLI's files
+and the GUI's Sweep tab alike.
 
 The same exporters as the desktop tool, so a figure looks alike from both;
 Qt runs on the offscreen platform when no display is available.  A provenance
@@ -130,6 +131,16 @@ def render_sweep(
     curves: label -> {bits: (mean, std, n)}; label 'float' (bits 32) becomes a dashed line.
     caption: a small provenance line under the title (see :func:`provenance_caption`).
     """
+
+    def draw(item) -> None:
+        set_sweep_axes(item, draw_sweep_curves(item, curves))
+
+    render_plot(draw, out_png, out_svg, title, caption)
+
+
+def render_plot(draw, out_png: Path, out_svg: Path, title: str, caption: str = "") -> None:
+    """A 1000x620 white plot with a title, a provenance caption and a legend, filled by
+    ``draw(plot_item)``, exported as PNG + SVG (the title and caption stored as metadata)."""
     app = _app()
     import pyqtgraph as pg
 
@@ -144,9 +155,53 @@ def render_sweep(
     small = f"<br><span style='font-size:9pt; color:#555555'>{escape(caption)}</span>"
     item.setTitle(escape(title) + (small if caption else ""), size="13pt")
     item.addLegend(offset=(-10, -10), labelTextSize="11pt", brush=pg.mkBrush(255, 255, 255, 220))
-    set_sweep_axes(item, draw_sweep_curves(item, curves))
+    draw(item)
     out_png.parent.mkdir(parents=True, exist_ok=True)
     plot.show()
     app.processEvents()
     save_with_metadata(item, out_png, out_svg, title, caption)
     plot.close()
+
+
+FRONT_X_LABEL = "model size (KB)"
+
+
+def draw_front(item, result) -> None:
+    """Draw a mixed-precision search into a PlotItem: every verified point (grey), the front
+    (a line with markers), the float model and the allowed drop (dashed lines) and the
+    smallest point within the drop (a star).  result: an engine.search.SearchResult."""
+    import pyqtgraph as pg
+
+    others = [p for p in result.points if p not in result.front]
+    if others:
+        item.plot([p.size_kb for p in others], [p.map_r11 for p in others], pen=None,
+                  symbol="o", symbolBrush="#BBBBBB", symbolPen="#999999", symbolSize=6,
+                  name="verified")  # fmt: skip
+    front = sorted(result.front, key=lambda p: p.size_kb)
+    item.plot([p.size_kb for p in front], [p.map_r11 for p in front],
+              pen=pg.mkPen(PALETTE[0], width=2), symbol="o", symbolBrush=PALETTE[0],
+              symbolPen=PALETTE[0], symbolSize=7, name="front")  # fmt: skip
+    sizes = [p.size_kb for p in result.points if p.size_kb > 0] + [result.float_kb]
+    ends = [min(sizes) / 1.15, max(sizes) * 1.15]
+    dashed = pg.mkPen("#555555", width=2, style=pg.QtCore.Qt.PenStyle.DashLine)
+    item.plot(ends, [result.float_map] * 2, pen=dashed, name=f"float {result.float_map:.4f}")
+    dotted = pg.mkPen(PALETTE[3], width=1.5, style=pg.QtCore.Qt.PenStyle.DotLine)
+    limit = result.float_map - result.max_drop
+    item.plot(ends, [limit] * 2, pen=dotted, name=f"float - {result.max_drop:g}")
+    if result.best is not None:
+        b = result.best
+        item.plot([b.size_kb], [b.map_r11], pen=None, symbol="star", symbolSize=16,
+                  symbolBrush=PALETTE[1], symbolPen="#000000",
+                  name=f"smallest within: {b.size_kb:.0f} KB")  # fmt: skip
+    item.setLogMode(x=True, y=False)  # sizes span 16x (2 bits) to 1x (float)
+    item.setLabel("bottom", FRONT_X_LABEL)
+    item.setLabel("left", SWEEP_Y_LABEL)
+    item.getAxis("left").enableAutoSIPrefix(False)
+    item.showGrid(x=True, y=True, alpha=0.3)
+    item.setXRange(*np.log10(ends), padding=0)
+    item.setYRange(0, 1.0, padding=0.02)
+
+
+def render_front(result, out_png: Path, out_svg: Path, title: str, caption: str = "") -> None:
+    """Draw a search's front (:func:`draw_front`) and export PNG + SVG with a caption."""
+    render_plot(lambda item: draw_front(item, result), out_png, out_svg, title, caption)

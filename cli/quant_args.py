@@ -3,12 +3,15 @@
 Flags (see ``QuantConfig.to_cli_args``): ``--bits N --rounding R
 --reserve-zero on|off --scale S --range R --grid G --seed S
 --quantize-biases on|off --quantize-first-layer on|off
---activation-bits off|N --layer-bits NAME=BITS|float,...``.
+--activation-bits off|N --layer-bits NAME=BITS|float,...``, and the remedies
+``--activation-range R --equalize [on|off] --bias-correction [on|off]
+--adaround-iterations N`` (a bare ``--equalize`` or ``--bias-correction`` means on).
 
 Values are parsed here, not by argparse, so a bad value becomes an
 :class:`InputError` with the same one-line message the JSON path gives.
 With ``multi=True`` (the sweep command) ``--bits``, ``--rounding``,
-``--reserve-zero`` and ``--scale`` take comma-separated lists (``--bits``
+``--reserve-zero``, ``--scale``, ``--range``, ``--equalize`` and
+``--bias-correction`` take comma-separated lists (``--bits``
 also ``A-B`` ranges, e.g. ``3-11``) and :func:`quant_configs_from_args`
 returns their product.  Parsed values live in the namespace under
 ``quant_<field>`` so they cannot collide with a command's own options.
@@ -21,11 +24,22 @@ import itertools
 from typing import Any
 
 from squeezelens.engine.errors import InputError
-from squeezelens.engine.quant.config import FLOAT, GRIDS, RANGES, ROUNDINGS, SCALES, QuantConfig
+from squeezelens.engine.quant.config import (
+    ACTIVATION_RANGES,
+    ADAROUND_ITERATIONS,
+    FLOAT,
+    GRIDS,
+    PERCENTILE,
+    RANGES,
+    ROUNDINGS,
+    SCALES,
+    QuantConfig,
+)
 
 _TRUE = ("on", "true", "yes", "1")
 _FALSE = ("off", "false", "no", "0")
-MULTI_FIELDS = ("bits", "rounding", "reserve_zero", "scale")
+MULTI_FIELDS = ("bits", "rounding", "reserve_zero", "scale", "range", "equalize", "bias_correction")
+SWITCHES = ("equalize", "bias_correction")  # a bare flag means on
 
 
 def parse_on_off(flag: str, text: str) -> bool:
@@ -68,7 +82,8 @@ def parse_layer_bits(text: str) -> tuple[tuple[str, int | str], ...]:
     return tuple(pairs)
 
 
-def _parse_bits_list(text: str) -> list[int]:
+def parse_bits_list(text: str) -> list[int]:
+    """``--bits`` of a sweep or search: ``A,B,C-D`` to a list of widths (InputError otherwise)."""
     values: list[int] = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         first, dash, last = item.partition("-")
@@ -89,14 +104,21 @@ FLAGS: tuple[tuple[str, str, str], ...] = (
     ("rounding", "R", f"{' | '.join(ROUNDINGS)} (default nearest)"),
     ("reserve_zero", "on|off", "make 0 an exact level (default off)"),
     ("scale", "S", f"range sharing: {' | '.join(SCALES)} (default global)"),
-    ("range", "R", f"{' | '.join(RANGES)} (default minmax)"),
+    ("range", "R", f"{' | '.join(RANGES)} | {PERCENTILE}:P: the weights' clipping range "
+     "(mse: least quantization error; default minmax)"),
     ("grid", "G", f"{' | '.join(GRIDS)} (default linear)"),
     ("seed", "S", "seed of stochastic rounding (default 0)"),
     ("quantize_biases", "on|off", "quantize biases (default on)"),
     ("quantize_first_layer", "on|off", "quantize conv1, frozen in the fork (default off)"),
     ("activation_bits", "off|N", "activation bits 4-16, or off (default off)"),
     ("layer_bits", "NAME=BITS|float,...", "per-layer bits, or float to keep a layer in float"),
-)
+    ("activation_range", "R", f"{' | '.join(ACTIVATION_RANGES)} | {PERCENTILE}:P: each layer "
+     "output's calibrated range (entropy: TensorRT's KL method; default minmax)"),
+    ("equalize", "on|off", "cross-layer equalization of the weights before quantizing"),
+    ("bias_correction", "on|off", "empirical bias correction on the calibration images"),
+    ("adaround_iterations", "N", f"AdaRound steps per layer (--rounding adaround; default "
+     f"{ADAROUND_ITERATIONS})"),
+)  # fmt: skip
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, multi: bool = False) -> None:
@@ -106,7 +128,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, multi: bool = False) -
         if multi and name in MULTI_FIELDS:
             text += " (comma-separated list" + (", ranges like 3-11)" if name == "bits" else ")")
         flag = "--" + name.replace("_", "-")
-        group.add_argument(flag, dest=f"quant_{name}", metavar=metavar, help=text)
+        switch = {"nargs": "?", "const": "on"} if name in SWITCHES else {}
+        group.add_argument(flag, dest=f"quant_{name}", metavar=metavar, help=text, **switch)
     parser.set_defaults(quant_multi=multi)
 
 
@@ -114,8 +137,9 @@ def _common_fields(args: argparse.Namespace) -> dict[str, Any]:
     """Single-valued fields given on the command line (absent ones keep their defaults)."""
     fields: dict[str, Any] = {}
     parsers = {
-        "range": lambda t: t.strip(),
         "grid": lambda t: t.strip(),
+        "activation_range": lambda t: t.strip(),
+        "adaround_iterations": lambda t: parse_int("--adaround-iterations", t),
         "seed": lambda t: parse_int("--seed", t),
         "quantize_biases": lambda t: parse_on_off("--quantize-biases", t),
         "quantize_first_layer": lambda t: parse_on_off("--quantize-first-layer", t),
@@ -132,10 +156,13 @@ def _common_fields(args: argparse.Namespace) -> dict[str, Any]:
 def _multi_values(args: argparse.Namespace, multi: bool) -> dict[str, list[Any]]:
     """Values of the list-capable flags (one each unless ``multi``)."""
     parsers = {
-        "bits": _parse_bits_list if multi else lambda t: [parse_int("--bits", t)],
+        "bits": parse_bits_list if multi else lambda t: [parse_int("--bits", t)],
         "rounding": lambda t: [t.strip()],
         "reserve_zero": lambda t: [parse_on_off("--reserve-zero", t)],
         "scale": lambda t: [t.strip()],
+        "range": lambda t: [t.strip()],
+        "equalize": lambda t: [parse_on_off("--equalize", t)],
+        "bias_correction": lambda t: [parse_on_off("--bias-correction", t)],
     }
     values: dict[str, list[Any]] = {}
     for name, parse in parsers.items():
@@ -153,7 +180,8 @@ def _multi_values(args: argparse.Namespace, multi: bool) -> dict[str, list[Any]]
 
 
 def quant_configs_from_args(args: argparse.Namespace) -> list[QuantConfig]:
-    """All configs of the flags: the product bits x rounding x reserve-zero x scale, in that order.
+    """All configs of the flags: the product of the list flags (bits x rounding x reserve-zero x
+    scale x range x equalize x bias-correction), in that order.
 
     Duplicates are dropped, first occurrence kept.
     """

@@ -43,8 +43,11 @@ def quant_from_args(args):
 
 
 def needs_calibration(args, quant) -> bool:
-    """Whether the flags need calibration images (--int8 or activation bits)."""
-    return bool(getattr(args, "int8", False) or (quant is not None and quant.activation_bits))
+    """Whether the flags need calibration images (--int8, activation bits, bias correction,
+    AdaRound)."""
+    if getattr(args, "int8", False):
+        return True
+    return quant is not None and bool(quant.activation_bits or quant.needs_calibration)
 
 
 def check_quant_flags(args):
@@ -55,13 +58,16 @@ def check_quant_flags(args):
     activation bits with no calibration images (see :mod:`squeezelens.engine.calibration`).
     """
     quant = quant_from_args(args)
-    if getattr(args, "int8", False) and quant is not None:
-        raise InputError(
-            "--int8 runs TFLite's own integer quantization: drop the weight quantization flags"
-        )
+    if getattr(args, "int8", False):
+        from squeezelens.engine.quant.remedies.int8 import int8_config
+
+        int8_config(quant)  # only the remedies that mean something there
     if not needs_calibration(args, quant):
         if args.calib:
-            raise InputError("--calib is only used with --int8 or --activation-bits N")
+            raise InputError(
+                "--calib is only used with --int8, --activation-bits N, --bias-correction "
+                "or --rounding adaround"
+            )
         return quant, None
     return quant, calibration_source(args).resolve()
 
@@ -69,18 +75,49 @@ def check_quant_flags(args):
 def build_runner(args, detector):
     """(runner with .detect, quant config or None, a one-line description)."""
     quant, calibration = check_quant_flags(args)
-    if quant is not None:
+    if quant is not None and not getattr(args, "int8", False):
         warn_range_hijacks(detector.float_weights, [quant])
     if calibration is not None:
         say(f"calibrating on {len(calibration)} images ({calibration.source})")
     if getattr(args, "int8", False):
-        from squeezelens.engine.int8 import Int8Detector
-
-        images = calibration.images()
-        say("INT8: converting (cached per checkpoint and calibration set)")
-        bar = ProgressBar("INT8 conversion", unit="step")
-        int8 = Int8Detector.from_detector(detector, images, progress=bar)
-        return int8, None, "INT8 (TFLite full-integer)"
+        return int8_runner(detector, quant, calibration)
     if calibration is not None:
-        detector.calibrate_activations(calibration.images())
+        calibrate(detector, quant, calibration)
+    if quant is not None and quant.needs_model:
+        say(f"remedies: {quant.describe()} (cached per checkpoint, config and calibration set)")
+        detector.quantized_weights(quant, progress=ProgressBar("remedies", unit="layer"))
     return BoundDetector(detector, quant), quant, ("float" if quant is None else quant.describe())
+
+
+def int8_runner(detector, quant, calibration):
+    """(the INT8 detector, its remedies config or None, a description): converted from the
+    float weights, or from the remedied ones (engine.quant.remedies.int8)."""
+    from squeezelens.engine.int8 import Int8Detector
+    from squeezelens.engine.quant.remedies.int8 import int8_config, int8_source
+
+    remedies = int8_config(quant)
+    detector.set_calibration(calibration.images(), record=calibration.record())
+    if remedies is not None:
+        say(f"INT8 remedies: {remedies.describe()}")
+    source = int8_source(detector, quant, ProgressBar("remedies", unit="layer"))
+    say("INT8: converting (cached per checkpoint, remedies and calibration set)")
+    bar = ProgressBar("INT8 conversion", unit="step")
+    int8 = Int8Detector.from_detector(source, calibration.images(), progress=bar)
+    label = "INT8 (TFLite full-integer" + (f", {remedies.describe()})" if remedies else ")")
+    return int8, remedies, label
+
+
+def calibrate(detector, quant, calibration) -> None:
+    """Hand the calibration set to the detector: activation ranges when activations are
+    quantized, else the images alone (bias correction, AdaRound)."""
+    if quant is not None and quant.activation_bits:
+        detector.calibrate_activations(calibration.images(), record=calibration.record())
+    else:
+        detector.set_calibration(calibration.images(), record=calibration.record())
+
+
+def calibration_used(detector) -> dict | None:
+    """The provenance of the images that calibrated the run (None when none did), for
+    results files."""
+    calibration = getattr(detector, "calibration", None)
+    return None if calibration is None else calibration.record

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from squeezelens.engine.errors import InputError
 
 CALIBRATION_SPLIT = "train"
@@ -52,6 +54,20 @@ class CalibrationSet:
         from squeezelens.engine.data.images import read_image_bgr
 
         return [read_image_bgr(p) for p in self.paths]
+
+
+@dataclass(frozen=True, eq=False)
+class CalibrationInputs:
+    """The calibration images as network inputs, kept by a detector for activation ranges,
+    bias correction and AdaRound (``Detector.set_calibration``).
+
+    inputs: (N, h, w, 3) float32 preprocessed images; key: sha256 of the decoded images
+    (cache keys); record: provenance ({"count", "sha256", "source"}) when known.
+    """
+
+    inputs: np.ndarray
+    key: str
+    record: dict | None = None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from squeezelens.engine.anchors import anchor_grid
+from squeezelens.engine.calibration import CalibrationInputs
 from squeezelens.engine.errors import InputError
 from squeezelens.engine.model.spec import ArchSpec, count_parameters
 from squeezelens.engine.postprocess import postprocess
@@ -87,6 +88,9 @@ class Detector:
         self._lock = threading.RLock()
         self._float_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.activation_ranges: dict[str, float] | None = None
+        self.calibration: CalibrationInputs | None = None
+        self._activation_limits: dict[tuple, dict[str, float]] = {}
+        self._int8 = None
         self._last_quantized: tuple | None = None  # (config, its weights)
 
     def _build_graph(self, tf) -> None:
@@ -192,13 +196,32 @@ class Detector:
                 pass
         return tf.convert_to_tensor(a)
 
-    def quantized_weights(self, quant) -> dict[str, np.ndarray]:
-        """The weights under a QuantConfig (float weights for None)."""
+    def quantized_weights(self, quant, progress=None, cancel=None) -> dict[str, np.ndarray]:
+        """The weights under a QuantConfig (float weights for None).  The remedies that
+        need the model (equalization, bias correction, AdaRound) run through
+        :mod:`engine.quant.remedies.cache` (memory and disk; bias correction and
+        AdaRound on :attr:`calibration`); progress and cancel reach their walks.  Those
+        take seconds to minutes: a GUI runs this as a job first (see
+        :func:`engine.quant.remedies.is_cached`), then detecting finds them cached."""
         if quant is None:
             return self.float_weights
+        if getattr(quant, "needs_model", False):
+            from squeezelens.engine.quant.remedies.cache import detector_weights
+
+            return detector_weights(self, quant, progress, cancel)
         from squeezelens.engine.quant import quantize_weights
 
         return quantize_weights(self.float_weights, quant)
+
+    def _use_reference(self, equalized: bool) -> None:
+        """Load the float weights, equalized ones when ``equalized`` (the same function
+        as the float model, other per-layer outputs)."""
+        if not equalized:
+            return self._use(None)
+        from squeezelens.engine.quant.remedies.cache import equalized_weights
+
+        self._assign(equalized_weights(self))
+        self._loaded_key = _SWAPPED
 
     def _weights_for(self, quant) -> dict[str, np.ndarray]:
         """quantized_weights, the last config's kept (one more copy of the weights): going
@@ -246,10 +269,12 @@ class Detector:
     def forward(self, batch: np.ndarray, quant=None) -> np.ndarray:
         """Raw ConvDet output (B, gridH, gridW, K*(C+5)) float32 for a preprocessed batch."""
         with self._lock:
-            self._use(quant)
             act = quant is not None and getattr(quant, "activation_bits", None)
-            if act:
-                self._configure_activation_quant(int(quant.activation_bits))
+            if act:  # first: computing clipping ranges may swap other weights in
+                self._configure_activation_quant(
+                    int(quant.activation_bits), quant.activation_range, quant.equalize
+                )
+            self._use(quant)
             fn = self._forward_actq if act else self._forward_float
             x = np.asarray(batch, dtype=np.float32)
             if fn.experimental_get_tracing_count():
@@ -302,37 +327,66 @@ class Detector:
         return [d.above(threshold) for d in out] if threshold > 0 else out
 
     # ------------------------------------------------------ activation quant
+    def set_calibration(self, images: Sequence[ImageLike], record: dict | None = None) -> None:
+        """Keep the calibration images (preprocessed) for the remedies and activation ranges.
+
+        record: their provenance (``CalibrationSet.record()``), written into results files.
+        """
+        from squeezelens.engine.provenance import images_sha256
+
+        decoded = [self._load(i) for i in images]
+        if not decoded:
+            raise InputError("no calibration images")
+        inputs = np.stack([self.preprocess(im)[0] for im in decoded])
+        with self._lock:
+            self.calibration = CalibrationInputs(inputs, images_sha256(decoded), record)
+            self._activation_limits = {}
+
     def calibrate_activations(
-        self, images: Sequence[ImageLike], progress: Callable[[int, int], None] | None = None
+        self,
+        images: Sequence[ImageLike],
+        progress: Callable[[int, int], None] | None = None,
+        record: dict | None = None,
     ) -> dict[str, float]:
-        """Record each layer output's largest magnitude over calibration images (float weights)."""
+        """Keep the calibration images (:meth:`set_calibration`) and record each layer output's
+        largest magnitude over them (float weights)."""
         from squeezelens.engine.activations import activation_ranges
 
+        self.set_calibration(images, record)
         with self._lock:
             self._use(None)
-            self.activation_ranges = activation_ranges(
-                self, [self._load(i) for i in images], progress
-            )
+            self.activation_ranges = activation_ranges(self, self.calibration.inputs, progress)
             self._act_bits_loaded = None
         return self.activation_ranges
 
     def layer_outputs(
-        self, batch: np.ndarray, quant=None, activation_grids: dict | None = None
+        self,
+        batch: np.ndarray,
+        quant=None,
+        activation_grids: dict | None = None,
+        equalized: bool = False,
     ) -> list[np.ndarray]:
         """Every layer output, in official layer order, for a preprocessed batch (B, H, W, 3).
 
-        quant: the weights' config (None: float); its activation bits quantize the outputs.
-        activation_grids: {layer: (step, lo, hi)} puts every output on that grid instead
-        (``clip(round(a / step), lo, hi) * step``: an INT8 model's affine scale with
-        lo = -128 - zero point, hi = 127 - zero point).
+        quant: the weights' config (None: float; with ``equalized`` the equalized float
+        weights, the same function with other per-layer outputs: what an equalizing config
+        rounds); its activation bits quantize the outputs.  activation_grids: {layer:
+        (step, lo, hi)} puts every output on that grid instead (``clip(round(a / step), lo,
+        hi) * step``: an INT8 model's affine scale with lo = -128 - zero point, hi = 127 -
+        zero point).
         """
         with self._lock:
-            self._use(quant)
             act = quant is not None and getattr(quant, "activation_bits", None)
             if activation_grids is not None:
                 self._set_activation_grids(activation_grids)
-            elif act:
-                self._configure_activation_quant(int(quant.activation_bits))
+            elif act:  # first: computing clipping ranges may swap other weights in
+                self._configure_activation_quant(
+                    int(quant.activation_bits), quant.activation_range, quant.equalize
+                )
+            if quant is None and equalized:
+                self._use_reference(True)
+            else:
+                self._use(quant)
             probe = self.graph.actq_probe if act or activation_grids else self.graph.probe
             return [t.numpy() for t in probe(np.asarray(batch, np.float32), training=False)]
 
@@ -345,17 +399,41 @@ class Detector:
             layer.enabled.assign(1.0)
         self._act_bits_loaded = None  # calibrated grids must be set again
 
-    def _configure_activation_quant(self, bits: int) -> None:
+    def activation_limits(
+        self, bits: int, method: str = "minmax", equalized: bool = False
+    ) -> dict[str, float]:
+        """Each layer output's clipping magnitude at ``bits``: the calibrated maxima, or
+        (another ``method``, or equalized weights) computed once from the calibration images."""
+        if method == "minmax" and not equalized and self.activation_ranges is not None:
+            return self.activation_ranges
+        if self.activation_ranges is None or self.calibration is None:
+            raise InputError("activation bits need calibration images (--calib PATH)")
+        key = (bits if method in ("mse", "entropy") else None, method, equalized)
+        with self._lock:
+            if key not in self._activation_limits:
+                from squeezelens.engine.activations import activation_limits as compute
+
+                self._use_reference(equalized)
+                self._activation_limits[key] = compute(self, self.calibration.inputs, method, bits)
+            return self._activation_limits[key]
+
+    def _configure_activation_quant(
+        self, bits: int, method: str = "minmax", equalized: bool = False
+    ) -> None:
         if self.activation_ranges is None:
             raise InputError("activation bits need calibration images (--calib PATH)")
-        if getattr(self, "_act_bits_loaded", None) == bits:
+        if getattr(self, "_act_bits_loaded", None) == (bits, method, equalized):
             return
         from squeezelens.engine.activations import dynamic_fixed_point
 
+        limits = self.activation_limits(bits, method, equalized)
         for name, layer in self._act_quant.items():
-            step, lo, hi = dynamic_fixed_point(self.activation_ranges[name], bits)
+            step, lo, hi = dynamic_fixed_point(limits[name], bits)
             layer.step.assign(step)
             layer.lo.assign(lo)
             layer.hi.assign(hi)
             layer.enabled.assign(1.0)
-        self._act_bits_loaded = bits
+        self._act_bits_loaded = (bits, method, equalized)
+
+
+_SWAPPED = object()  # the variables hold weights of no config (reassigned on the next use)

@@ -232,7 +232,9 @@ def compare_activations(detector, image: np.ndarray, quant) -> list[ActivationRo
     """Float vs quantized activations of every layer output on one BGR image."""
     x, _ = detector.preprocess(image)
     names = layer_names(detector.spec.variant)
-    ref, got = detector.layer_outputs(x[None]), detector.layer_outputs(x[None], quant)
+    equalized = bool(getattr(quant, "equalize", False))  # what quant rounds
+    ref = detector.layer_outputs(x[None], equalized=equalized)
+    got = detector.layer_outputs(x[None], quant)
     rows = []
     for name, r, g in zip(names, ref, got):
         e = ErrorStats.of(r, g)

@@ -66,3 +66,22 @@ def calibration_record(paths: Iterable[str | os.PathLike], source: str | None = 
     """{"count", "sha256", "source"} of a calibration image set (see :func:`file_list_sha256`)."""
     paths = list(paths)
     return {"count": len(paths), "sha256": file_list_sha256(paths), "source": source}
+
+
+def model_sha256(detector) -> str:
+    """The checkpoint's sha256, or :func:`weights_sha256` of the float weights (no checkpoint
+    file): what identifies a detector's weights in cache keys."""
+    if detector.checkpoint is not None and detector.checkpoint.sha256:
+        return detector.checkpoint.sha256
+    return weights_sha256(detector.float_weights)
+
+
+def images_sha256(images: Iterable[np.ndarray]) -> str:
+    """sha256 over decoded images' shapes, dtypes and pixels, in order (the cache key of a
+    calibration set: the INT8 conversion's and the remedies')."""
+    h = hashlib.sha256()
+    for im in images:
+        a = np.ascontiguousarray(im)
+        h.update(f"{a.shape}{a.dtype.str};".encode())
+        h.update(a.data)
+    return h.hexdigest()

@@ -42,10 +42,27 @@ CALIBRATION = "calibration_sha256"
 
 
 def config_key(config: dict) -> str:
-    """Sorted JSON of a config dict; nearest rounding draws nothing, so its seed is keyed as 0."""
+    """Sorted JSON of a config dict; nearest rounding draws nothing, so its seed is keyed as 0.
+    Fields missing from an older row's config take their defaults (so its key is the same)."""
+    from squeezelens.engine.quant.config import QuantConfig
+
+    try:
+        config = QuantConfig.from_dict(config).to_dict()
+    except (InputError, TypeError):
+        pass  # not a plain QuantConfig dict: keyed as it is
     if config.get("rounding") == "nearest" and config.get("seed", 0) != 0:
         config = {**config, "seed": 0}
     return json.dumps(config, sort_keys=True)
+
+
+def _calibrated(config: dict) -> bool:
+    """Whether a row's config used calibration images (activation bits, bias correction,
+    AdaRound)."""
+    return bool(
+        config.get("activation_bits")
+        or config.get("bias_correction")
+        or config.get("rounding") == "adaround"
+    )
 
 
 @dataclass(frozen=True)
@@ -66,7 +83,13 @@ class SweepPoint:
             return "float"
         q = self.quant
         zero = "zero" if q.reserve_zero else "no zero"
-        return f"{q.rounding}, {zero}, {q.scale}" + ("" if q.grid == "linear" else f", {q.grid}")
+        label = f"{q.rounding}, {zero}, {q.scale}" + ("" if q.grid == "linear" else f", {q.grid}")
+        extras = [
+            f"range {q.range}" if q.range not in ("minmax", "symmetric") else "",
+            "equalized" if q.equalize else "",
+            "bias corrected" if q.bias_correction else "",
+        ]
+        return ", ".join([label, *filter(None, extras)])
 
 
 def sweep_points(
@@ -90,7 +113,7 @@ def sweep_points(
 
 def _refuse(field: str, old: object, new: object, out_dir: Path) -> None:
     raise InputError(
-        f"this sweep folder was made for another {field.replace('_', ' ')} "
+        f"this folder was made for another {field.replace('_', ' ')} "
         f"({old!r}, now {new!r}); use a new --out", out_dir
     )  # fmt: skip
 
@@ -112,7 +135,7 @@ def _calibration_meta(old: dict, meta: dict, out_dir: Path) -> bool:
                 "(--calib); use a new --out or the same images", out_dir
             )  # fmt: skip
         return False
-    if any(_row_config(r).get("activation_bits") for r in read_rows(out_dir)):
+    if any(_calibrated(_row_config(r)) for r in read_rows(out_dir)):
         raise InputError(
             "this sweep folder holds activation rows of an unrecorded calibration set; "
             "use a new --out", out_dir
@@ -138,9 +161,9 @@ def sweep_meta(detector, dataset, protocol: str, calibration=None) -> dict:
     }  # fmt: skip
 
 
-def check_or_write_meta(out_dir: Path, meta: dict) -> None:
-    """Refuse a folder made for another checkpoint, split, protocol or calibration set;
-    else record ours."""
+def check_or_write_meta(out_dir: Path, meta: dict, checked: Sequence[str] = CHECKED_META) -> None:
+    """Refuse a folder made for another checkpoint, split, protocol or calibration set
+    (or other ``checked`` fields); else record ours."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / META_NAME
     if path.exists():
@@ -148,7 +171,7 @@ def check_or_write_meta(out_dir: Path, meta: dict) -> None:
             old = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise InputError(f"unreadable sweep metadata ({exc})", path) from None
-        for field in CHECKED_META:
+        for field in checked:
             if old.get(field) != meta.get(field):
                 _refuse(field, old.get(field), meta.get(field), out_dir)
         if not _calibration_meta(old, meta, out_dir):
@@ -210,9 +233,9 @@ def _row(point: SweepPoint, result) -> dict:
     return row
 
 
-def drop_torn_tail(out_dir: Path) -> None:
+def drop_torn_tail(out_dir: Path, name: str = CSV_NAME) -> None:
     """Cut a last line left without its newline by a kill, so the next row starts a line."""
-    path = out_dir / CSV_NAME
+    path = out_dir / name
     if not path.exists():
         return
     with open(path, "rb+") as f:
@@ -221,11 +244,14 @@ def drop_torn_tail(out_dir: Path) -> None:
             f.truncate(data.rfind(b"\n") + 1)
 
 
-def append_row(out_dir: Path, row: dict) -> None:
-    path = out_dir / CSV_NAME
+def append_row(
+    out_dir: Path, row: dict, name: str = CSV_NAME, fields: Sequence[str] = FIELDS
+) -> None:
+    """Append one row to ``out_dir/name`` (a header first in a new file), synced to disk."""
+    path = out_dir / name
     new = not path.exists() or path.stat().st_size == 0
     with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        writer = csv.DictWriter(f, fieldnames=fields)
         if new:
             writer.writeheader()
         writer.writerow(row)

@@ -135,6 +135,25 @@ def test_workers_round_to_exactly_the_parent_weights(pool, detector) -> None:
     )
 
 
+def test_workers_remedy_exactly_as_the_parent(detector, dataset) -> None:
+    """Bias correction needs the calibration images (a worker without them refuses the
+    config): shipped with the model, the workers' remedied weights equal the parent's."""
+    from squeezelens.engine.detector import Detector
+    from squeezelens.engine.provenance import weights_sha256
+
+    calibrated = Detector(detector.spec, detector.float_weights, detector.checkpoint)
+    calibrated.set_calibration([record.path for record in dataset.records[:2]])
+    quant = QuantConfig(bits=4, scale="layer", equalize=True, bias_correction=True)
+    want = weights_sha256(calibrated.quantized_weights(quant))
+    remote = start_pool(calibrated, 1)
+    try:
+        (actor,) = remote.actors
+        assert ray.get(actor.weights_sha256.remote(quant)) == want
+    finally:
+        remote.close()
+    assert want != weights_sha256(calibrated.quantized_weights(quant.replace(bias_correction=False)))
+
+
 @pytest.mark.parametrize("shard_size", [8])
 def test_detections_do_not_depend_on_the_sharding(pool, detector, dataset, shard_size) -> None:
     from squeezelens.engine.distributed import detect_points

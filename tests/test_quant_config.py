@@ -16,7 +16,7 @@ from squeezelens.cli.quant_args import (
 )
 from squeezelens.engine.errors import InputError
 from squeezelens.engine.quant import QuantConfig
-from squeezelens.engine.quant.config import GRIDS, RANGES, ROUNDINGS, SCALES
+from squeezelens.engine.quant.config import ACTIVATION_RANGES, GRIDS, RANGES, ROUNDINGS, SCALES
 
 LAYERS = ["conv1", "conv12", "fire2/squeeze1x1", "fire2/expand1x1", "fire11/expand3x3"]
 
@@ -26,7 +26,7 @@ configs = st.builds(
     rounding=st.sampled_from(ROUNDINGS),
     reserve_zero=st.booleans(),
     scale=st.sampled_from(SCALES),
-    range=st.sampled_from(RANGES),
+    range=st.sampled_from(RANGES) | st.floats(50.01, 100).map(lambda p: f"percentile:{p}"),
     grid=st.sampled_from(GRIDS),
     seed=st.integers(0, 2**63 - 1),
     quantize_biases=st.booleans(),
@@ -35,6 +35,10 @@ configs = st.builds(
     overrides=st.dictionaries(
         st.sampled_from(LAYERS), st.integers(1, 16) | st.just("float"), max_size=3
     ),
+    activation_range=st.sampled_from(ACTIVATION_RANGES) | st.just("percentile:99.99"),
+    equalize=st.booleans(),
+    bias_correction=st.booleans(),
+    adaround_iterations=st.integers(1, 100_000),
 )
 
 
@@ -69,9 +73,16 @@ def test_defaults_are_the_forks_8_bit_setting() -> None:
         ({"bits": 40}, "bits must be between 1 and 16, got 40"),
         ({"bits": 8.0}, "bits must be an integer"),
         ({"bits": True}, "bits must be an integer"),
-        ({"rounding": "floor"}, "rounding must be one of nearest, stochastic, got 'floor'"),
+        ({"rounding": "floor"}, "rounding must be one of nearest, stochastic, adaround, got"),
         ({"scale": "tensor"}, "scale must be one of global, groups, layer, channel"),
-        ({"range": "percentile"}, "range must be one of minmax, symmetric"),
+        ({"range": "percentile"}, "range must be one of minmax, symmetric, mse, percentile:P"),
+        ({"range": "percentile:50"}, "percentile:P (50 < P <= 100), got 'percentile:50'"),
+        ({"range": "percentile:101"}, "range must be one of"),
+        ({"range": "percentile:x"}, "range must be one of"),
+        ({"activation_range": "symmetric"}, "activation_range must be one of minmax, mse, entropy"),
+        ({"equalize": "on"}, "equalize must be true or false"),
+        ({"bias_correction": 1}, "bias_correction must be true or false"),
+        ({"adaround_iterations": 0}, "adaround_iterations must be between 1 and 100000"),
         ({"grid": "log"}, "grid must be one of linear, pow2"),
         ({"seed": -1}, "seed must be between 0"),
         ({"reserve_zero": "yes"}, "reserve_zero must be true or false"),
@@ -201,3 +212,36 @@ def test_cli_multi_rejects_empty_and_reversed_ranges() -> None:
         quant_configs_from_args(_parse(["--bits", "8-3"], multi=True))
     with pytest.raises(InputError, match="needs at least one value"):
         quant_configs_from_args(_parse(["--scale", ","], multi=True))
+
+
+def test_percentile_ranges_are_written_canonically() -> None:
+    assert QuantConfig(range="percentile:99.90").range == "percentile:99.9"
+    assert QuantConfig(range="percentile:99.9") == QuantConfig(range="percentile:99.900")
+    assert QuantConfig(activation_range="percentile:100.0").activation_range == "percentile:100"
+
+
+def test_remedy_flags_parse_and_replay() -> None:
+    args = _parse(["--bits", "4", "--range", "mse", "--equalize", "--bias-correction", "on",
+                   "--rounding", "adaround", "--adaround-iterations", "50",
+                   "--activation-range", "entropy"])  # fmt: skip
+    config = quant_config_from_args(args)
+    assert config == QuantConfig(bits=4, range="mse", equalize=True, bias_correction=True,
+                                 rounding="adaround", adaround_iterations=50,
+                                 activation_range="entropy")  # fmt: skip
+    assert config.needs_calibration and config.needs_model and not config.fork_exact
+    assert "equalized" in config.describe() and "bias corrected" in config.describe()
+    assert "--equalize" not in QuantConfig().to_cli_args()  # defaults stay off the command
+    assert not QuantConfig(equalize=True).needs_calibration
+    with pytest.raises(InputError, match="--equalize must be on or off"):
+        quant_config_from_args(_parse(["--equalize", "maybe"]))
+
+
+def test_sweep_lists_take_remedies() -> None:
+    args = _parse(["--bits", "4", "--range", "minmax,mse", "--equalize", "off,on"], multi=True)
+    configs = quant_configs_from_args(args)
+    assert [(c.range, c.equalize) for c in configs] == [
+        ("minmax", False),
+        ("minmax", True),
+        ("mse", False),
+        ("mse", True),
+    ]

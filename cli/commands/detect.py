@@ -18,7 +18,7 @@ from squeezelens.cli.common import (
     resolve_kitti_root,
 )
 from squeezelens.cli.outputs import check_out_folder
-from squeezelens.cli.runner import build_runner, check_quant_flags
+from squeezelens.cli.runner import build_runner, calibration_used, check_quant_flags
 from squeezelens.engine.atomic import write_json_atomic
 from squeezelens.engine.errors import InputError
 
@@ -105,6 +105,7 @@ def run(args) -> int:
         "checkpoint": checkpoint_record(detector),
         "quant": None if quant is None else quant.to_dict(),
         "int8": bool(args.int8),
+        "calibration": calibration_used(detector),
         "versions": versions(),
     }
     if args.out is not None and args.format == "kitti":

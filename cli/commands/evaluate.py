@@ -23,6 +23,7 @@ from squeezelens.cli.progress import ProgressBar
 from squeezelens.cli.runner import (
     BoundDetector,
     build_runner,
+    calibration_used,
     check_quant_flags,
 )
 from squeezelens.engine.atomic import write_json_atomic
@@ -64,6 +65,7 @@ def results_document(args, result, detector, quant, split: str) -> dict:
         "checkpoint": checkpoint_record(detector),
         "quant": None if quant is None else quant.to_dict(),
         "int8": bool(getattr(args, "int8", False)),
+        "calibration": calibration_used(detector),
         "versions": versions(),
     }
     doc.update(result.to_json_dict())

@@ -8,6 +8,9 @@ split of --kitti-root, else the bundled sample data), and writes the model
 plus a ``<out>.json`` sidecar (classes, anchors, input size, BGR means, I/O
 quantization) that a deployment needs to pre- and post-process, with its
 provenance (checkpoint hash, conversion settings, calibration set, versions).
+With --int8, --equalize, --bias-correction and --rounding adaround shape the
+weights the converter quantizes (squeezelens.engine.quant.remedies.int8); the
+sidecar records them.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ def register(sub) -> None:
         "--format", choices=FORMATS, help="output format (default: from the --out suffix)"
     )
     p.add_argument("--int8", action="store_true", help="write the full-integer INT8 TFLite model")
+    add_int8_remedy_arguments(p)
     p.add_argument(
         "--kitti-root",
         metavar="ROOT",
@@ -50,6 +54,36 @@ def register(sub) -> None:
     )
     add_calibration_arguments(p)
     p.set_defaults(func=run)
+
+
+def add_int8_remedy_arguments(p) -> None:
+    """The remedies that shape the weights the INT8 converter quantizes."""
+    group = p.add_argument_group("remedies (with --int8)")
+    group.add_argument(
+        "--equalize",
+        dest="quant_equalize",
+        nargs="?",
+        const="on",
+        metavar="on|off",
+        help="cross-layer equalization before converting",
+    )
+    group.add_argument(
+        "--bias-correction",
+        dest="quant_bias_correction",
+        nargs="?",
+        const="on",
+        metavar="on|off",
+        help="bias correction against TFLite's int8 weight grid",
+    )
+    group.add_argument(
+        "--rounding",
+        dest="quant_rounding",
+        metavar="adaround",
+        help="adaround: AdaRound onto TFLite's int8 weight grid",
+    )
+    group.add_argument("--adaround-iterations", dest="quant_adaround_iterations", metavar="N")
+    group.add_argument("--seed", dest="quant_seed", metavar="S", help="AdaRound's seed")
+    p.set_defaults(quant_multi=False)  # fmt: skip
 
 
 def _suffix_format(out: Path) -> str | None:
@@ -77,23 +111,30 @@ def resolve_format(out: Path, fmt: str | None, int8: bool) -> str:
     raise InputError(f"cannot tell the export format from the suffix {out.suffix!r}: pass --format")
 
 
-def export_int8(detector, args, calibration) -> int:
+def export_int8(detector, args, calibration, quant=None) -> int:
     """Convert (or reuse the cached conversion), copy it to --out, write the sidecar, report sizes.
 
-    calibration: the CalibrationSet (engine.calibration) of --calib / --kitti-root.
+    calibration: the CalibrationSet (engine.calibration) of --calib / --kitti-root;
+    quant: the remedies flags (engine.quant.remedies.int8), or None.
     """
     from squeezelens.engine.checkpoint.writers import write_sidecar
     from squeezelens.engine.int8 import Int8Detector
+    from squeezelens.engine.quant.remedies.int8 import int8_config, int8_source
 
     say(f"INT8: {len(calibration)} calibration images, {calibration.source} "
-        "(conversions are cached per checkpoint, size and set)")  # fmt: skip
+        "(conversions are cached per checkpoint, remedies, size and set)")  # fmt: skip
     images = calibration.images()
     start = time.perf_counter()
+    detector.set_calibration(images, record=calibration.record())
+    source = int8_source(detector, quant, ProgressBar("remedies", unit="layer"))
     int8 = Int8Detector.from_detector(
-        detector, images, progress=ProgressBar("INT8 conversion", unit="step")
+        source, images, progress=ProgressBar("INT8 conversion", unit="step")
     )
     out = copy_atomic(int8.model_path, args.out)
-    write_sidecar(out, detector.spec, _sidecar_extra(detector, int8, calibration))
+    extra = _sidecar_extra(detector, int8, calibration)
+    remedies = int8_config(quant)
+    extra["provenance"]["config"]["remedies"] = None if remedies is None else remedies.to_dict()
+    write_sidecar(out, detector.spec, extra)
     report = int8.size_report()
     print(f"wrote {out} in {time.perf_counter() - start:.1f} s")
     print(report.format())
@@ -123,15 +164,21 @@ def _sidecar_extra(detector, int8, calibration) -> dict:
 
 
 def run(args) -> int:
+    from squeezelens.cli.runner import quant_from_args
+    from squeezelens.engine.quant.remedies.int8 import int8_config
+
     fmt = resolve_format(args.out, args.format, args.int8)
     check_out_file(args.out)
     if (args.calib or args.kitti_root) and fmt != "tflite":
         raise InputError("--calib and --kitti-root are only used with --int8")
-    # before the slow load
+    quant = quant_from_args(args)
+    if quant is not None and fmt != "tflite":
+        raise InputError("the remedies apply to --int8 (quantize / adaround write the others)")
+    int8_config(quant)  # before the slow load
     calibration = calibration_source(args).resolve() if fmt == "tflite" else None
     detector = load_detector(args)
     if calibration is not None:
-        return export_int8(detector, args, calibration)
+        return export_int8(detector, args, calibration, quant)
     from squeezelens.engine.checkpoint import save_npz, save_tf1
 
     weights, spec = detector.float_weights, detector.spec

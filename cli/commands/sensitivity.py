@@ -20,6 +20,7 @@ from squeezelens.cli.common import (
     add_model_arguments,
     add_quant_arguments,
     add_scoring_arguments,
+    calibration_source,
     load_detector,
     resolve_kitti_root,
     say,
@@ -98,8 +99,11 @@ def run(args) -> int:
     bits = _test_bits(args.test_bits, config)
     spec = parallel_spec(args)  # --workers / --ray: checked before the slow work
     dataset = open_dataset(resolve_kitti_root(args), args.split)
+    calibration = calibration_source(args).resolve() if config.needs_calibration else None
     detector = load_detector(args)
     warn_range_hijacks(detector.float_weights, [config])
+    if calibration is not None:  # bias correction, AdaRound
+        detector.set_calibration(calibration.images(), record=calibration.record())
     say(f"testing {len(bits)} bit widths per layer on {len(dataset)} images ({dataset.split})")
     out = args.out
     par = spec and ParallelJob(spec, detector, "sensitivity", out and out.with_suffix(".tasks"),

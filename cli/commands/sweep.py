@@ -84,12 +84,20 @@ def _configs(args) -> list:
 
 
 def _calibration(args, points):
-    """The CalibrationSet of the activation-bits points, None when no point needs one."""
-    if not any(p.quant is not None and p.quant.activation_bits for p in points):
+    """The CalibrationSet of the points with activation bits, bias correction or AdaRound,
+    None when no point needs one."""
+    if not any(_calibrated(p.quant) for p in points):
         if args.calib:
-            raise InputError("--calib is only used with --activation-bits N")
+            raise InputError(
+                "--calib is only used with --activation-bits N, --bias-correction or "
+                "--rounding adaround"
+            )
         return None
     return calibration_source(args).resolve()
+
+
+def _calibrated(quant) -> bool:
+    return quant is not None and bool(quant.activation_bits or quant.needs_calibration)
 
 
 @locked_out_folder
@@ -109,7 +117,7 @@ def run(args) -> int:
     detector = load_detector(args)
     warn_range_hijacks(detector.float_weights, [p.quant for p in points])
     if calibration is not None:
-        detector.calibrate_activations(calibration.images())
+        detector.calibrate_activations(calibration.images(), record=calibration.record())
     meta = sweep_meta(detector, dataset, args.protocol, calibration)
     if args.fork_curves and args.protocol != "squeezedet":
         say("note: the fork scored with SqueezeDet's devkit copy (--protocol squeezedet)")

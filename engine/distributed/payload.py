@@ -4,9 +4,12 @@ The parent has already loaded the checkpoint (any format), calibrated activation
 ranges (``--activation-bits``) or converted the INT8 model (``--int8``); a worker
 gets the same float32 weights as ``.npz`` bytes (:func:`engine.checkpoint.writers.npz_bytes`,
 keyed by official names), the :class:`ArchSpec` (input-size override included),
-the calibrated activation ranges and the INT8 flatbuffer bytes.  So workers need
-no shared filesystem, never calibrate or convert themselves, and compute exactly
-what the parent would.
+the calibrated activation ranges, the INT8 flatbuffer bytes and the calibration
+images as network inputs (when the parent holds them: bias correction, AdaRound and
+non-minmax activation ranges are computed from them, deterministically, so a worker's
+remedied weights equal the parent's; on one machine the remedies' disk cache hands
+them over at once).  So workers need no shared filesystem, never convert themselves,
+and compute exactly what the parent would.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from squeezelens.engine.model.spec import ArchSpec
 
@@ -29,6 +34,8 @@ class ModelPayload:
     format) of the checkpoint they came from, for provenance (None for in-memory
     weights).  activation_ranges: layer -> calibrated max |activation|, or None.
     int8_model: the INT8 ``.tflite`` bytes (the model then runs integer-only), or None.
+    calibration: (inputs as ``.npy`` bytes, key, record) of the parent's
+    :class:`~engine.calibration.CalibrationInputs`, or None.
     identity: a sha256 of everything that shapes the detections (stored task
     results are keyed by it, so a folder never mixes two models).
     """
@@ -38,6 +45,7 @@ class ModelPayload:
     checkpoint: tuple[str, str, str] | None = None
     activation_ranges: Mapping[str, float] | None = None
     int8_model: bytes | None = None
+    calibration: tuple[bytes, str, dict | None] | None = None
     identity: str = field(default="", compare=False)
 
     @classmethod
@@ -59,18 +67,20 @@ class ModelPayload:
             checkpoint=None if info is None else (info.path, info.sha256, info.format),
             activation_ranges=None if ranges is None else dict(ranges),
             int8_model=int8,
+            calibration=_calibration_bytes(model.calibration),
         )
         object.__setattr__(payload, "identity", payload._identity(model))
         return payload
 
     def _identity(self, detector) -> str:
-        from squeezelens.engine.int8.cache import weights_hash
+        from squeezelens.engine.provenance import model_sha256
 
         h = hashlib.sha256()
         h.update(json.dumps(self.spec.to_dict(), sort_keys=True).encode())
-        h.update(weights_hash(detector).encode())
+        h.update(model_sha256(detector).encode())
         h.update(json.dumps(self.activation_ranges, sort_keys=True).encode())
         h.update(hashlib.sha256(self.int8_model or b"").digest())
+        h.update((self.calibration[1] if self.calibration else "").encode())
         return h.hexdigest()
 
     @property
@@ -88,8 +98,22 @@ class ModelPayload:
         detector = Detector(self.spec, weights, info)
         if self.activation_ranges is not None:
             detector.activation_ranges = dict(self.activation_ranges)
+        if self.calibration is not None:
+            from squeezelens.engine.calibration import CalibrationInputs
+
+            data, key, record = self.calibration
+            inputs = np.load(io.BytesIO(data), allow_pickle=False)
+            detector.calibration = CalibrationInputs(inputs, key, record)
         if self.int8_model is None:
             return detector
         from squeezelens.engine.int8 import Int8Detector
 
         return Int8Detector(detector, self.int8_model, num_threads=threads)
+
+
+def _calibration_bytes(calibration) -> tuple[bytes, str, dict | None] | None:
+    if calibration is None:
+        return None
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(calibration.inputs, np.float32), allow_pickle=False)
+    return buffer.getvalue(), calibration.key, calibration.record

@@ -30,6 +30,7 @@ from squeezelens.engine.int8.convert import (
     load_calibration_images,
 )
 from squeezelens.engine.jobs import CancelToken, Progress
+from squeezelens.engine.provenance import images_sha256, model_sha256
 
 RECIPE_VERSION = 1  # bump when the conversion recipe changes its output
 _TFLITE_IDENT = b"TFL3"  # flatbuffer file identifier at bytes 4..8
@@ -41,26 +42,6 @@ def default_cache_dir() -> Path:
     root = os.environ.get("SQUEEZELENS_CACHE")
     base = Path(root).expanduser() if root else Path.home() / ".cache" / "squeezelens"
     return base / "int8"
-
-
-def weights_hash(detector) -> str:
-    """The checkpoint's sha256, or a sha256 of the float weights (no checkpoint file)."""
-    from squeezelens.engine.provenance import weights_sha256
-
-    if detector.checkpoint is not None and detector.checkpoint.sha256:
-        return detector.checkpoint.sha256
-    return weights_sha256(detector.float_weights)
-
-
-def calibration_hash(images: Sequence[np.ndarray]) -> str:
-    """sha256 over the images' shapes, dtypes and pixels, in order (order changes nothing
-    numerically but keeping it makes the key trivially reproducible)."""
-    h = hashlib.sha256()
-    for im in images:
-        a = np.ascontiguousarray(im)
-        h.update(f"{a.shape}{a.dtype.str};".encode())
-        h.update(a.data)
-    return h.hexdigest()
 
 
 def recipe_hash(detector, options: ConvertOptions) -> str:
@@ -85,7 +66,7 @@ def cache_path(
     """Where the INT8 model for (weights, input size, calibration set, recipe) lives."""
     w, h = detector.spec.input_size
     name = (
-        f"{weights_hash(detector)[:16]}-{w}x{h}-{calibration_hash(images)[:16]}"
+        f"{model_sha256(detector)[:16]}-{w}x{h}-{images_sha256(images)[:16]}"
         f"-{recipe_hash(detector, options)[:8]}.tflite"
     )
     return Path(cache_dir).expanduser() / name if cache_dir else default_cache_dir() / name

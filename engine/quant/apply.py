@@ -153,16 +153,35 @@ def plan_quantization(
         stats[unit] = stats[unit].merge(tensor_stats, unit) if unit in stats else tensor_stats
     if not_float is not None:
         raise not_float
-    grids: dict[tuple[str, int], UniformGrid] = {}
+    grids = _unit_grids(config, plans, stats)
     result: dict[str, TensorPlan] = {}
     for plan in (p for p in plans if config.rounds(p.layer)):
         key = (plan.unit, plan.bits)
-        if key not in grids:
-            grids[key] = make_grid(config, plan.bits, stats[plan.unit])
         result[plan.name] = TensorPlan(
             plan.name, plan.layer, plan.values, plan.unit, plan.bits, grids[key]
         )
     return result
+
+
+def _unit_grids(
+    config: QuantConfig, plans: list[TensorPlan], stats: dict[str, RangeStats]
+) -> dict[tuple[str, int], UniformGrid]:
+    """The grid of each (range unit, bits) that a rounded tensor uses: from the unit's
+    min and max, or searched (``mse``, ``percentile:P``: :mod:`engine.quant.remedies.ranges`)
+    over every tensor of the unit at those bits (searches run on the pool)."""
+    members: dict[tuple[str, int], list[np.ndarray]] = {}
+    for plan in plans:
+        members.setdefault((plan.unit, plan.bits), []).append(plan.values)
+    keys = list(dict.fromkeys((p.unit, p.bits) for p in plans if config.rounds(p.layer)))
+    if config.range in ("minmax", "symmetric"):
+        return {key: make_grid(config, key[1], stats[key[0]]) for key in keys}
+    from squeezelens.engine.quant.remedies.ranges import fitted_grid
+
+    def task(key: tuple[str, int]) -> Callable[[], UniformGrid]:
+        return lambda: fitted_grid(config, key[1], stats[key[0]], members[key])
+
+    keys.sort(key=lambda k: -sum(v.size for v in members[k]))  # largest first
+    return dict(zip(keys, _run([task(key) for key in keys]), strict=True))
 
 
 @dataclass(frozen=True, eq=False)
@@ -289,7 +308,15 @@ def quantize_weights(
 
     Tensors that stay float (and non-parameter entries) are the input objects
     themselves.  Deterministic: stochastic draws depend only on seed and name.
+    The remedies that need the model (equalization, bias correction, AdaRound:
+    ``config.needs_model``) are refused here: see
+    :func:`engine.quant.remedies.remedied_weights`.
     """
+    if config.needs_model:
+        raise InputError(
+            "equalization, bias correction and AdaRound need the model and calibration "
+            "images: use Detector.quantized_weights or engine.quant.remedies.remedied_weights"
+        )
     plans = plan_quantization(weights, config)
     work = _prepare_rounders(plans)
     done: dict[str, np.ndarray] = {}

@@ -21,10 +21,14 @@ from squeezelens.engine.errors import InputError
 
 MIN_BITS, MAX_BITS = 1, 16
 MIN_ACTIVATION_BITS, MAX_ACTIVATION_BITS = 4, 16
-ROUNDINGS = ("nearest", "stochastic")
+ROUNDINGS = ("nearest", "stochastic", "adaround")
 SCALES = ("global", "groups", "layer", "channel")
-RANGES = ("minmax", "symmetric")
+RANGES = ("minmax", "symmetric", "mse")
+ACTIVATION_RANGES = ("minmax", "mse", "entropy")
+PERCENTILE = "percentile"
 GRIDS = ("linear", "pow2")
+ADAROUND_ITERATIONS = 1000
+MAX_ADAROUND_ITERATIONS = 100_000
 FLOAT = "float"
 FIRST_LAYER = "conv1"
 _LAYER_NAME = re.compile(r"^[A-Za-z0-9_.\-/]+$")
@@ -50,6 +54,28 @@ def _check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise InputError(f"{name} must be true or false, got {value!r}")
     return value
+
+
+def percentile_of(value: str) -> float | None:
+    """P of a ``"percentile:P"`` range, None for any other range name."""
+    name, sep, number = value.partition(":")
+    return float(number) if sep and name == PERCENTILE else None
+
+
+def _check_range(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` or ``percentile:P`` (50 < P <= 100), P written canonically."""
+    if isinstance(value, str) and value in choices:
+        return value
+    if isinstance(value, str) and value.startswith(PERCENTILE + ":"):
+        try:
+            p = float(value.partition(":")[2])
+        except ValueError:
+            p = float("nan")
+        if 50.0 < p <= 100.0:
+            return f"{PERCENTILE}:{p:.10g}"
+    raise InputError(
+        f"{name} must be one of {', '.join(choices)}, {PERCENTILE}:P (50 < P <= 100), got {value!r}"
+    )
 
 
 def _override_bits(layer: str, bits: Any) -> int | str:
@@ -86,20 +112,33 @@ def normalize_overrides(
 class QuantConfig:
     """Settings of weight quantization (see the module docstring for the meaning).
 
-    bits: 1-16 bits per weight.  rounding: "nearest" | "stochastic".
+    bits: 1-16 bits per weight.  rounding: "nearest" | "stochastic" |
+    "adaround" (learned up/down rounding on calibration images, Nagel et al.
+    2020; ``adaround_iterations`` steps per layer, draws seeded by ``seed``).
     reserve_zero: replace the level closest to 0 by exactly 0.
     scale: "global" | "groups" (conv layers / fire layers) | "layer" | "channel".
-    range: "minmax" (the fork's [min, max(0, max)]) | "symmetric" (+-max|w|).
-    grid: "linear" | "pow2" (dynamic fixed point; ignores ``range``).  A pow2
-    grid has one fractional length per range unit, chosen so the unit's largest
-    magnitude fits: with ``scale="layer"`` that is Ristretto's dynamic fixed
-    point (a power-of-two step per layer); with "global" or "groups" it is one
-    fractional length shared by the whole model or group (a shared fixed-point
-    format, not Ristretto's); with "channel", one per output channel.
-    seed: stochastic rounding seed.  quantize_biases, quantize_first_layer:
-    whether biases / conv1 are quantized (conv1 was frozen in the fork).
+    range: "minmax" (the fork's [min, max(0, max)]) | "symmetric" (+-max|w|) |
+    "mse" (the minmax range of each range unit scaled by the clip ratio that
+    minimises the unit's quantization MSE) | "percentile:P" (the unit's
+    (100-P)-th and P-th percentiles).  grid: "linear" | "pow2" (dynamic fixed
+    point: minmax and symmetric mean the same there; mse picks the fractional
+    length of least MSE, percentile:P the one fitting the P-th percentile of
+    |w|).  A pow2 grid has one fractional length per range unit, chosen so the
+    unit's largest magnitude fits: with ``scale="layer"`` that is Ristretto's
+    dynamic fixed point (a power-of-two step per layer); with "global" or
+    "groups" it is one fractional length shared by the whole model or group (a
+    shared fixed-point format, not Ristretto's); with "channel", one per output
+    channel.  seed: stochastic rounding (and AdaRound sampling) seed.
+    quantize_biases, quantize_first_layer: whether biases / conv1 are
+    quantized (conv1 was frozen in the fork).
     activation_bits: None (float activations) or 4-16, used by the model runner.
-    overrides: per-layer bits or "float", a sorted tuple of (layer, value).
+    activation_range: how each layer output's range is calibrated: "minmax"
+    (largest magnitude), "percentile:P", "mse" or "entropy" (TensorRT's KL
+    divergence method).  overrides: per-layer bits or "float", a sorted tuple
+    of (layer, value).  The remedies (:mod:`engine.quant.remedies`):
+    equalize: cross-layer equalization of the float weights before
+    quantization; bias_correction: empirical bias correction on the
+    calibration images (Nagel et al. 2019).
     """
 
     bits: int = 8
@@ -113,14 +152,26 @@ class QuantConfig:
     quantize_first_layer: bool = False
     activation_bits: int | None = None
     overrides: tuple[Override, ...] = ()
+    activation_range: str = "minmax"
+    equalize: bool = False
+    bias_correction: bool = False
+    adaround_iterations: int = ADAROUND_ITERATIONS
 
     def __post_init__(self) -> None:
         _check_int("bits", self.bits, MIN_BITS, MAX_BITS)
         _check_choice("rounding", self.rounding, ROUNDINGS)
         _check_bool("reserve_zero", self.reserve_zero)
         _check_choice("scale", self.scale, SCALES)
-        _check_choice("range", self.range, RANGES)
+        object.__setattr__(self, "range", _check_range("range", self.range, RANGES))
         _check_choice("grid", self.grid, GRIDS)
+        object.__setattr__(
+            self,
+            "activation_range",
+            _check_range("activation_range", self.activation_range, ACTIVATION_RANGES),
+        )
+        _check_bool("equalize", self.equalize)
+        _check_bool("bias_correction", self.bias_correction)
+        _check_int("adaround_iterations", self.adaround_iterations, 1, MAX_ADAROUND_ITERATIONS)
         _check_int("seed", self.seed, 0, 2**63 - 1)
         _check_bool("quantize_biases", self.quantize_biases)
         _check_bool("quantize_first_layer", self.quantize_first_layer)
@@ -139,8 +190,24 @@ class QuantConfig:
     def fork_exact(self) -> bool:
         """True when the settings are the fork's algorithm (bit-exact reproduction)."""
         return (
-            self.grid == "linear" and self.range == "minmax" and self.scale in ("global", "groups")
+            self.grid == "linear"
+            and self.range == "minmax"
+            and self.scale in ("global", "groups")
+            and self.rounding != "adaround"
+            and not (self.equalize or self.bias_correction)
         )
+
+    @property
+    def needs_calibration(self) -> bool:
+        """Whether the weights depend on calibration images (bias correction, AdaRound)."""
+        return self.bias_correction or self.rounding == "adaround"
+
+    @property
+    def needs_model(self) -> bool:
+        """Whether the weights need the model (its architecture, and for some, calibration
+        images) beyond :func:`~engine.quant.apply.quantize_weights`: the remedies
+        equalization, bias correction and AdaRound (see :mod:`engine.quant.remedies`)."""
+        return self.equalize or self.needs_calibration
 
     def layer_bits(self, layer: str, is_bias: bool = False) -> int | None:
         """Bits for a tensor of ``layer`` (None: stays float).
@@ -211,7 +278,15 @@ class QuantConfig:
             parts.append("float biases")
         parts.append("conv1 quantized" if self.quantize_first_layer else "conv1 float")
         acts = "float" if self.activation_bits is None else f"{self.activation_bits}-bit"
+        if self.activation_bits is not None and self.activation_range != "minmax":
+            acts += f" ({self.activation_range} range)"
         parts.append(f"{acts} activations")
+        if self.rounding == "adaround":
+            parts[0] += f" ({self.adaround_iterations} iterations)"
+        if self.equalize:
+            parts.append("equalized")
+        if self.bias_correction:
+            parts.append("bias corrected")
         if self.overrides:
             parts.append("layers " + " ".join(f"{k}={v}" for k, v in self.overrides))
         return ", ".join(parts)
@@ -233,6 +308,20 @@ class QuantConfig:
         ]  # fmt: skip
         if self.overrides:
             args += ["--layer-bits", ",".join(f"{k}={v}" for k, v in self.overrides)]
+        return args + self._remedy_cli_args()
+
+    def _remedy_cli_args(self) -> list[str]:
+        """The flags of the remedy fields, those that differ from their defaults."""
+        defaults = QuantConfig()
+        args: list[str] = []
+        if self.activation_range != defaults.activation_range:
+            args += ["--activation-range", self.activation_range]
+        if self.equalize:
+            args += ["--equalize", "on"]
+        if self.bias_correction:
+            args += ["--bias-correction", "on"]
+        if self.adaround_iterations != defaults.adaround_iterations:
+            args += ["--adaround-iterations", str(self.adaround_iterations)]
         return args
 
 
