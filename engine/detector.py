@@ -22,6 +22,7 @@ from squeezelens.engine.anchors import anchor_grid
 from squeezelens.engine.calibration import CalibrationInputs
 from squeezelens.engine.errors import InputError
 from squeezelens.engine.model.spec import ArchSpec, count_parameters
+from squeezelens.engine.model.weight_swap import WeightSwap
 from squeezelens.engine.postprocess import postprocess
 from squeezelens.engine.tf_runtime import graph_building
 from squeezelens.engine.types import Detections
@@ -90,7 +91,6 @@ class Detector:
         self.activation_ranges: dict[str, float] | None = None
         self.calibration: CalibrationInputs | None = None
         self._activation_limits: dict[tuple, dict[str, float]] = {}
-        self._int8 = None
         self._last_quantized: tuple | None = None  # (config, its weights)
 
     def _build_graph(self, tf) -> None:
@@ -101,10 +101,8 @@ class Detector:
         self.graph = build_models(self.spec, with_activation_quant=True)
         self.model, self._layers = self.graph.model, self.graph.layers
         self._act_quant = self.graph.act_quant
-        self._param_names = [
-            f"{name}/{kind}" for name in self._layers for kind in ("kernels", "biases")
-        ]
-        self._assign_all = self._build_assign(tf)
+        self._swap = WeightSwap(tf, self._layers)
+        self._param_names = self._swap.names
         self._assign(self.float_weights)
         w, h = self.spec.input_size
         sig = [tf.TensorSpec([None, h, w, 3], tf.float32)]
@@ -145,56 +143,9 @@ class Detector:
         )
 
     # ------------------------------------------------------------ weight swap
-    def _build_assign(self, tf):
-        """One traced graph that writes every kernel and bias: a single call per swap.
-
-        Assigning variable by variable from Python pays a Keras assign, an
-        eager op dispatch and a numpy-to-tensor copy for each of the 54
-        tensors; here the inputs come in without a copy (:meth:`_as_tensor`)
-        and one graph execution runs 54 DeepCopy + AssignVariableOp pairs
-        (in parallel on TensorFlow's inter-op threads).  The DeepCopy is what
-        keeps the variables from aliasing numpy memory: AssignVariableOp
-        adopts its input's buffer when it can (measured: without it, writing
-        into the quantized arrays after the swap changed the variables).  A
-        concrete function with a fixed signature: no retracing, and a
-        fraction of a polymorphic ``tf.function``'s call overhead for 54
-        arguments.
-        """
-        variables = []
-        for layer in self._layers.values():
-            variables += [layer.kernel, layer.bias]
-        handles = [getattr(v, "value", v) for v in variables]  # Keras 3 wraps a tf.Variable
-        signature = [tf.TensorSpec(tuple(v.shape), tf.float32) for v in handles]
-
-        def assign_all(*values):
-            for var, value in zip(handles, values, strict=True):
-                # DeepCopy: a fresh TensorFlow buffer, so a variable never adopts
-                # (aliases) the caller's memory that ``_as_tensor`` wraps
-                var.assign(tf.raw_ops.DeepCopy(x=value))
-            return tf.constant(True)  # an output: the call returns once every assign has run
-
-        return tf.function(
-            assign_all, input_signature=signature, autograph=False
-        ).get_concrete_function()
-
     def _assign(self, weights: dict[str, np.ndarray]) -> None:
         """Write ``weights`` (official names, HWIO float32) into the model's variables."""
-        values = [self._as_tensor(weights[name]) for name in self._param_names]
-        self._assign_all(*values)
-
-    def _as_tensor(self, array: np.ndarray):
-        """A float32 tensor of ``array``: zero-copy through DLPack when the array is
-        C-contiguous and 64-byte aligned (as :func:`~engine.quant.quantize_weights`'
-        outputs and ``float_weights`` are; TensorFlow requires that alignment of
-        any buffer it wraps), else a copy."""
-        tf = self._tf
-        a = np.asarray(array, dtype=np.float32)
-        if a.size and a.flags.c_contiguous and a.flags.writeable and a.ctypes.data % 64 == 0:
-            try:
-                return tf.experimental.dlpack.from_dlpack(a.__dlpack__())
-            except (BufferError, TypeError, ValueError, AttributeError):
-                pass
-        return tf.convert_to_tensor(a)
+        self._swap.assign(weights)
 
     def quantized_weights(self, quant, progress=None, cancel=None) -> dict[str, np.ndarray]:
         """The weights under a QuantConfig (float weights for None).  The remedies that
