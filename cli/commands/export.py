@@ -59,22 +59,10 @@ def register(sub) -> None:
 def add_int8_remedy_arguments(p) -> None:
     """The remedies that shape the weights the INT8 converter quantizes."""
     group = p.add_argument_group("remedies (with --int8)")
-    group.add_argument(
-        "--equalize",
-        dest="quant_equalize",
-        nargs="?",
-        const="on",
-        metavar="on|off",
-        help="cross-layer equalization before converting",
-    )
-    group.add_argument(
-        "--bias-correction",
-        dest="quant_bias_correction",
-        nargs="?",
-        const="on",
-        metavar="on|off",
-        help="bias correction against TFLite's int8 weight grid",
-    )
+    for flag, what in (("equalize", "cross-layer equalization before converting"),
+                       ("bias-correction", "bias correction against TFLite's int8 weight grid")):
+        group.add_argument(f"--{flag}", dest=f"quant_{flag.replace('-', '_')}", nargs="?",
+                           const="on", metavar="on|off", help=what)  # fmt: skip
     group.add_argument(
         "--rounding",
         dest="quant_rounding",
