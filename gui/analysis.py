@@ -25,7 +25,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QStandardPaths, QTimer
 
 from squeezelens.gui.controller import Controller
-from squeezelens.gui.facts import first_quantized, layer_histogram, quant_report
+from squeezelens.gui.facts import first_quantized, layer_clipping, layer_histogram, quant_report
 from squeezelens.gui.provenance import ResultTag, eval_key, result_tag
 from squeezelens.gui.sensitivity_jobs import SensitivityJobs
 from squeezelens.gui.state import AppState, EvalState
@@ -58,6 +58,7 @@ class Analysis(QObject):
         self.activations_active = False
         self._eval_cache: dict[tuple, Any] = {}
         self.report: dict | None = None
+        self.clipping: dict = {}  # layer -> engine LayerClipping of the compared config
         self.sensitivity = SensitivityJobs(state, controller, self)
         self.channel: int | None = None  # per-channel histogram: None = the widest channel
         self._histogram_of = ""  # the layer whose histogram was computed last
@@ -155,16 +156,18 @@ class Analysis(QObject):
             rows = layer_table(det.float_weights, qw, None)
             pause(ctx)
             report = quant_report(det.float_weights, config)
+            pause(ctx)
+            clipping = layer_clipping(det.float_weights, qw, config, [r.name for r in rows])
             name = layer or first_quantized(rows, report)
             pause(ctx)
             hist, shown = layer_histogram(det.float_weights, qw, config, name, channel)
-            return rows, report, name, hist, shown
+            return rows, report, clipping, name, hist, shown
 
         self.layers_runner.submit("layers", job, "layers", on_done=self._layers_ready)
 
     def _layers_ready(self, value: Any) -> None:
-        rows, report, name, hist, shown = value
-        self.report = report
+        rows, report, clipping, name, hist, shown = value
+        self.report, self.clipping = report, clipping
         self._histogram_of = name
         self.state.set_layer_rows(rows)
         if not self.state.selected_layer and report is not None:

@@ -111,6 +111,16 @@ def quant_report(weights: dict, config: Any) -> dict | None:
     return quantization_report(weights, config)
 
 
+def layer_clipping(weights: dict, qweights: dict, config: Any, order: list[str]) -> dict:
+    """Per quantized layer its clipping vs rounding (engine.quant.clipping.clipping_report,
+    what ``quantize --report`` prints); {} for the float model."""
+    if config is None:
+        return {}
+    from squeezelens.engine.quant.clipping import clipping_report
+
+    return {r.layer: r for r in clipping_report(weights, config, qweights, order=order)}
+
+
 def grid_of(weights: dict, config: Any, tensor: str) -> Any:
     """The grid of one tensor (None when it stays float)."""
     if config is None:

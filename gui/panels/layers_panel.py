@@ -38,7 +38,22 @@ from squeezelens.gui.panels.layer_rows import SORT_ROLE, SortItem, row_cells, se
 from squeezelens.gui.provenance import sensitivity_key, stale_text
 from squeezelens.gui.state import AppState
 
-COLUMNS = ("Layer", "Params", "Range", "Step", "Levels", "SQNR dB", "mAP drop", "Bits")
+COLUMNS = ("Layer", "Params", "Range", "Step", "Levels", "SQNR dB", "Clipped", "Clip dB",
+           "Round dB", "mAP drop", "Bits")  # fmt: skip
+HEADER_TIPS = {
+    "Params": "Weights of the layer (kernel and bias)",
+    "Range": "Weights' min … max (kernel and bias)",
+    "Step": "Distance between neighbouring grid levels of the kernel",
+    "Levels": "Number of grid levels of the kernel",
+    "SQNR dB": "Signal to quantization noise of the layer's weights: 10 log10(Σw² / Σ(w − q)²)",
+    "Clipped": "Share of the layer's weights (kernel and bias) beyond its grid's end levels: "
+    "they land on the end level (clipping); every other weight is rounded",
+    "Clip dB": "The clipping part of the weight error, in dB beside SQNR: 10 log10(Σw² / Σ over "
+    "clipped weights of (w − q)²). ∞: nothing clipped. Lower = more error",
+    "Round dB": "The rounding part of the weight error: 10 log10(Σw² / Σ over the other weights "
+    "of (w − q)²). The two parts add up to the SQNR's error (squeezelens quantize --report)",
+    "Bits": "Bits of this layer: the config's default, an override, or float (edit to change)",
+}
 BITS_COL = COLUMNS.index("Bits")
 SENS_COL = COLUMNS.index("mAP drop")
 RANGE_COL = COLUMNS.index("Range")
@@ -96,6 +111,9 @@ class LayersPanel(QWidget):
     def _make_table(self) -> QTableWidget:
         table = QTableWidget(0, len(COLUMNS), objectName="layerTable")
         table.setHorizontalHeaderLabels(COLUMNS)
+        for c, name in enumerate(COLUMNS):
+            if name in HEADER_TIPS:
+                table.horizontalHeaderItem(c).setToolTip(HEADER_TIPS[name])
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         table.verticalHeader().setVisible(False)
@@ -184,7 +202,8 @@ class LayersPanel(QWidget):
         sensitive = self.most_sensitive()
         for r, row in enumerate(rows):
             info = report.get(f"{row.name}/kernels")
-            self._set_row(r, row, info, overrides.get(row.name), config)
+            clip = self.analysis.clipping.get(row.name)
+            self._set_row(r, row, info, overrides.get(row.name), config, clip)
             self._mark_row(r, row.name, hijacks.get(row.name), row.name in sensitive)
         self.table.setSortingEnabled(True)
         self._select_current()
@@ -214,15 +233,15 @@ class LayersPanel(QWidget):
     def _select_current(self) -> None:
         self.select_layer(self.state.selected_layer, scroll=False)
 
-    def _set_row(self, r: int, row, info, override, config) -> None:
-        cells = row_cells(self.state, r, row, info, override, config)
+    def _set_row(self, r: int, row, info, override, config, clip) -> None:
+        cells = row_cells(self.state, r, row, info, override, config, clip)
         for c, (text, key) in enumerate(cells):
             item = self.table.item(r, c)
             if item is None:
                 item = SortItem()
                 if c != BITS_COL:
                     item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
-                if c in (1, 3, 4, 5, 6):
+                if c not in (0, RANGE_COL, BITS_COL):
                     item.setTextAlignment(
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
