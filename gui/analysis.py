@@ -59,6 +59,7 @@ class Analysis(QObject):
         self._eval_cache: dict[tuple, Any] = {}
         self.report: dict | None = None
         self.clipping: dict = {}  # layer -> engine LayerClipping of the compared config
+        self.grid_ends: tuple[float, float] | None = None  # of the histogram's grid
         self.sensitivity = SensitivityJobs(state, controller, self)
         self.channel: int | None = None  # per-channel histogram: None = the widest channel
         self._histogram_of = ""  # the layer whose histogram was computed last
@@ -131,6 +132,11 @@ class Analysis(QObject):
             self.channel = None
             self.request_layers()
 
+    @property
+    def histogram_layer(self) -> str:
+        """The layer whose histogram (and grid ends) was computed last."""
+        return self._histogram_of
+
     def set_channel(self, channel: int) -> None:
         """Show channel ``channel``'s histogram and levels (per-channel grids)."""
         if channel != self.channel:
@@ -160,14 +166,14 @@ class Analysis(QObject):
             clipping = layer_clipping(det.float_weights, qw, config, [r.name for r in rows])
             name = layer or first_quantized(rows, report)
             pause(ctx)
-            hist, shown = layer_histogram(det.float_weights, qw, config, name, channel)
-            return rows, report, clipping, name, hist, shown
+            hist, shown, ends = layer_histogram(det.float_weights, qw, config, name, channel)
+            return rows, report, clipping, name, hist, shown, ends
 
         self.layers_runner.submit("layers", job, "layers", on_done=self._layers_ready)
 
     def _layers_ready(self, value: Any) -> None:
-        rows, report, clipping, name, hist, shown = value
-        self.report, self.clipping = report, clipping
+        rows, report, clipping, name, hist, shown, ends = value
+        self.report, self.clipping, self.grid_ends = report, clipping, ends
         self._histogram_of = name
         self.state.set_layer_rows(rows)
         if not self.state.selected_layer and report is not None:

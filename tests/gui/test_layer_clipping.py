@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import math
 
+import numpy as np
 import pytest
 
 from squeezelens.gui.panels.layers_panel import COLUMNS
@@ -107,3 +108,61 @@ def test_float_layers_show_dashes(loaded, qtbot):
     qtbot.waitUntil(lambda: win.analysis.clipping == {}, timeout=30000)
     for row in win.state.layer_rows:
         assert {_cell(win, row.name, c) for c in ("Clipped", "Clip dB", "Round dB")} == {"–"}
+
+
+def _show_layer(win, qtbot, layer: str) -> None:
+    table = win.layers_panel.table
+    row = next(r for r in range(table.rowCount()) if table.item(r, 0).text() == layer)
+    table.selectRow(row)
+    qtbot.waitUntil(lambda: win.analysis.histogram_layer == layer, timeout=30000)
+    wait_idle(qtbot, win)
+
+
+def test_histogram_shades_the_clipped_tails_of_the_channel_picked(loaded, qtbot, tiny_detector):
+    from squeezelens.engine.quant.clipping import channel_grid
+
+    win = loaded
+    _layers_at(win, qtbot, 3, "channel", "pow2")
+    clip = win.analysis.clipping
+    layer = next(n for n, c in clip.items() if np.asarray(c.channels.clipped).min() == 0
+                 and np.asarray(c.channels.clipped).max() > 0)  # fmt: skip
+    _show_layer(win, qtbot, layer)
+    page = win.layers_panel.histograms
+    channels = np.asarray(clip[layer].channels.clipped)
+    for c in (int(channels.argmax()), int(channels.argmin())):  # one clips, one does not
+        if win.state.histogram_channel[0] != c:
+            with qtbot.waitSignal(win.state.histogram_changed, timeout=30000):
+                page.channel_spin.setValue(c)
+            wait_idle(qtbot, win)
+        # the channel shown is the engine's channel_grid: its weights and levels
+        picked = channel_grid(tiny_detector.float_weights, win.state.quant, layer, c)
+        hist = win.state.histogram
+        assert win.state.histogram_channel[0] == c
+        assert hist.float_counts.sum() == picked.values.size
+        inside = picked.levels[(picked.levels >= hist.edges[0]) & (picked.levels <= hist.edges[-1])]
+        assert set(inside) <= set(hist.levels) <= set(picked.levels)
+        lo, hi = float(picked.levels.min()), float(picked.levels.max())
+        low, high = page.tails
+        beyond = bool((picked.values < lo).any()), bool((picked.values > hi).any())
+        assert (low.isVisible(), high.isVisible()) == beyond
+        if high.isVisible():
+            assert high.getRegion() == pytest.approx((hi, float(hist.edges[-1])))
+        if low.isVisible():
+            assert low.getRegion() == pytest.approx((float(hist.edges[0]), lo))
+        part = clip[layer].channel(c)
+        text = page.clip_info.text()
+        if part.clipped:
+            assert (
+                any(beyond)
+                and text
+                == f"clipped: {float(part.clipped_fraction):.2%} of the channel {c} (shaded)"
+            )
+        else:
+            assert text == f"nothing clipped in this channel {c}"
+    win.quant_panel.scale.setCurrentText("layer")  # one grid: the whole layer, no picker
+    wait_idle(qtbot, win)
+    qtbot.waitUntil(lambda: win.state.histogram_channel is None, timeout=30000)
+    wait_idle(qtbot, win)
+    assert not page.channel_spin.isVisible()
+    total = win.analysis.clipping[layer].total
+    assert page.clip_info.text().endswith("of the layer (shaded)") == bool(total.clipped)
