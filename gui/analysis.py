@@ -26,7 +26,8 @@ from PySide6.QtCore import QObject, QStandardPaths, QTimer
 
 from squeezelens.gui.controller import Controller
 from squeezelens.gui.facts import first_quantized, layer_clipping, layer_histogram, quant_report
-from squeezelens.gui.provenance import ResultTag, eval_key, result_tag
+from squeezelens.gui.int8_layers import Int8LayerJobs
+from squeezelens.gui.provenance import ResultTag, eval_key, int8_on, result_tag
 from squeezelens.gui.sensitivity_jobs import SensitivityJobs
 from squeezelens.gui.state import AppState, EvalState
 from squeezelens.gui.workers import JobContext
@@ -61,6 +62,7 @@ class Analysis(QObject):
         self.clipping: dict = {}  # layer -> engine LayerClipping of the compared config
         self.grid_ends: tuple[float, float] | None = None  # of the histogram's grid
         self.sensitivity = SensitivityJobs(state, controller, self)
+        self.int8_layers = Int8LayerJobs(state, controller, self)
         self.channel: int | None = None  # per-channel histogram: None = the widest channel
         self._histogram_of = ""  # the layer whose histogram was computed last
         controller.long.stopped.connect(self._on_stopped)
@@ -196,7 +198,7 @@ class Analysis(QObject):
         handle, image = self.controller.handle, self.state.image
         if handle is None or image is None or not self.activations_active:
             return
-        if self.state.other_config is None:
+        if self.state.other_config is None or int8_on(self.state):  # INT8: its own comparison
             self._activations_key = ()
             self.state.set_activations(None)
             return

@@ -7,7 +7,9 @@ most sensitive layers and the layers whose range another tensor hijacks
 (engine.quant.hijack) are highlighted.  Selecting a row shows that layer's weight
 histograms (:class:`~gui.panels.histograms.WeightHistograms`); the second tab shows
 the float vs quantized activation SQNR of every layer on the current image
-(:class:`~gui.panels.activation_chart.ActivationChart`).
+(:class:`~gui.panels.activation_chart.ActivationChart`), or with TFLite INT8 on the
+deployed INT8 model vs float and vs its simulation
+(:class:`~gui.panels.int8_layers_view.Int8LayersView`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from PySide6.QtWidgets import (
 from squeezelens.gui.analysis import Analysis
 from squeezelens.gui.panels.activation_chart import ActivationChart
 from squeezelens.gui.panels.histograms import WeightHistograms
+from squeezelens.gui.panels.int8_layers_view import ActivationPage, Int8LayersView
 from squeezelens.gui.panels.layer_rows import SORT_ROLE, SortItem, row_cells, sensitivity_tip
 from squeezelens.gui.provenance import sensitivity_key, stale_text
 from squeezelens.gui.state import AppState
@@ -101,6 +104,8 @@ class LayersPanel(QWidget):
         self.hist, self.qhist, self.log_check = h.hist, h.qhist, h.log_check
         self.channel_label, self.channel_spin = h.channel_label, h.channel_spin
         self.act_plot = ActivationChart()
+        self.int8_view = Int8LayersView(state, analysis.int8_layers)
+        self.act_page = ActivationPage(state, self.act_plot, self.int8_view)
         self.sens_caption = QLabel("", objectName="sensitivityCaption", wordWrap=True)
         self._filling = False
         self._sized_for: tuple = ()
@@ -157,7 +162,7 @@ class LayersPanel(QWidget):
         self.plot_tabs = QTabWidget(objectName="layerPlotTabs")
         self.plot_tabs.setDocumentMode(True)
         self.plot_tabs.addTab(self.histograms, "Weight histogram")
-        self.plot_tabs.addTab(self.act_plot, "Activations on this image")
+        self.plot_tabs.addTab(self.act_page, "Activations on this image")
         rv.addWidget(self.plot_tabs, 1)
         self.plot_tabs.currentChanged.connect(self._on_plot_tab)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, objectName="layersSplitter")
