@@ -143,7 +143,10 @@ class Int8LayersView(QWidget):
         first = comparison.first_parting if comparison is not None else None
         for r, row in enumerate(rows):
             for c, text in enumerate(row_texts(row)):
-                item = self.table.item(r, c) or QTableWidgetItem()
+                item = self.table.item(r, c)
+                if item is None:
+                    item = QTableWidgetItem()
+                    self.table.setItem(r, c, item)
                 item.setText(text + (" ◀ parts" if c == 0 and row.layer == first else ""))
                 if c:
                     item.setTextAlignment(
@@ -152,7 +155,6 @@ class Int8LayersView(QWidget):
                 item.setBackground(QBrush(PARTED_BRUSH) if row.layer == first else QBrush())
                 item.setForeground(QBrush(STALE_COLOR) if stale else QBrush())
                 item.setToolTip(self._row_tip(row))
-                self.table.setItem(r, c, item)
         if rows:
             self.table.resizeColumnsToContents()
         self._captions(shown, stale)

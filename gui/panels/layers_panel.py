@@ -144,6 +144,7 @@ class LayersPanel(QWidget):
         for signal in (state.protocol_changed, state.dataset_changed):  # config changes: via
             signal.connect(self._on_settings)  # SensitivityJobs.config_changed
         state.activation_changed.connect(lambda: self.act_plot.set_rows(state.activations))
+        state.quant_changed.connect(self._name_activation_tab)
 
     def _build(self) -> None:
         left = QWidget()
@@ -164,6 +165,7 @@ class LayersPanel(QWidget):
         self.plot_tabs.addTab(self.histograms, "Weight histogram")
         self.plot_tabs.addTab(self.act_page, "Activations on this image")
         rv.addWidget(self.plot_tabs, 1)
+        self._name_activation_tab()
         self.plot_tabs.currentChanged.connect(self._on_plot_tab)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, objectName="layersSplitter")
         self.splitter.addWidget(left)
@@ -174,6 +176,11 @@ class LayersPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.splitter)
+
+    def _name_activation_tab(self) -> None:
+        """'INT8 layers' while TFLite INT8 is on (the comparison shows), else the chart's name."""
+        int8 = self.act_page.currentWidget() is self.int8_view
+        self.plot_tabs.setTabText(1, "INT8 layers" if int8 else "Activations on this image")
 
     def showEvent(self, event) -> None:  # noqa: N802
         self.analysis.layers_active = True
@@ -199,7 +206,8 @@ class LayersPanel(QWidget):
         self._filling = True
         self.table.setSortingEnabled(False)  # rows keep their places while they are written
         s = self.state
-        shape = (len(rows), bool(report), bool(s.hijacks), bool(s.sensitivity),
+        shape = (len(rows), bool(report), getattr(config, "scale", None), bool(s.hijacks),
+                 bool(s.sensitivity),
                  bool(s.sensitivity_noise), s.sensitivity_tag, self.sensitivity_stale())  # fmt: skip
         fresh, self._sized_for = shape != self._sized_for, shape
         self.table.setRowCount(len(rows))

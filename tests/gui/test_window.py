@@ -575,12 +575,12 @@ def test_sensitivity_then_apply_recommendation(loaded, qtbot):
     assert win.state.sensitivity  # per-layer bits only: the measured drops still apply
     assert not win.layers_panel.sensitivity_stale()
     images = len(win.state.dataset)
-    assert table.horizontalHeaderItem(6).text() == f"mAP drop ({images} img)"
+    assert table.horizontalHeaderItem(SENS_COL).text() == f"mAP drop ({images} img)"
     assert set(win.state.sensitivity_noise) == quantized  # a bootstrap spread per drop
     _find(win, "roundingCombo").setCurrentIndex(1)  # other grids: the old drops no longer do
     wait_idle(qtbot, win)
     assert win.layers_panel.sensitivity_stale()  # kept, greyed and labelled stale
-    assert "stale" in table.horizontalHeaderItem(6).text()
+    assert "stale" in table.horizontalHeaderItem(SENS_COL).text()
     assert "settings changed" in win.layers_panel.sens_caption.text()
     assert not win.layers_panel.most_sensitive()
 
