@@ -44,7 +44,7 @@ TITLE_PT = 10
 X_PADDING = 0.03  # of the x span, on each side
 BAR_ALPHA = 150  # translucent bars: the levels stay visible where they cross them
 LEVELS_Z = 10  # levels above the bars
-TAIL_ALPHA = 60
+TAIL_ALPHA = 90
 TAIL_Z = -10  # the clipped tails' shading under the bars
 
 
