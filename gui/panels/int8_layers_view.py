@@ -86,6 +86,7 @@ class Int8LayersView(QWidget):
         self.caption = QLabel("", objectName="int8Caption", wordWrap=True)
         self.verdict = QLabel("", objectName="int8Verdict", wordWrap=True)
         self.table = self._make_table()
+        self._scrolled_for: object = None  # the result last scrolled to its parting layer
         self._lay_out()
         self.compare.clicked.connect(self.run)
         for signal in (state.int8_layers_changed, state.image_changed, state.model_changed,
@@ -157,6 +158,11 @@ class Int8LayersView(QWidget):
                 item.setToolTip(self._row_tip(row))
         if rows:
             self.table.resizeColumnsToContents()
+        if first is not None and shown is not self._scrolled_for:  # a new result: show where
+            self._scrolled_for = shown  # they part (once: the user may scroll away)
+            index = next(r for r, row in enumerate(rows) if row.layer == first)
+            self.table.scrollToItem(self.table.item(index, 0),
+                                    QAbstractItemView.ScrollHint.PositionAtCenter)  # fmt: skip
         self._captions(shown, stale)
 
     @staticmethod
@@ -180,6 +186,8 @@ class Int8LayersView(QWidget):
         self.caption.setText(text + (f" — {stale_text('Compare layers')}" if stale else ""))
         self.caption.setStyleSheet("color: #D55E00; font-weight: 600;" if stale else "")
         self.verdict.setText(comparison.verdict())
+        parted = comparison.first_parting is not None
+        self.verdict.setStyleSheet("color: #D55E00;" if parted and not stale else "")
 
 
 class ActivationPage(QStackedWidget):
