@@ -92,6 +92,7 @@ class Int8LayersView(QWidget):
         for signal in (state.int8_layers_changed, state.image_changed, state.model_changed,
                        state.quant_changed, state.dataset_changed):  # fmt: skip
             signal.connect(self.refresh)
+        state.result_changed.connect(self._caption_now)  # e.g. the INT8 model became ready
         self.count.valueChanged.connect(self.refresh)
         self.kernels.currentTextChanged.connect(self.refresh)
         self.refresh()
@@ -164,6 +165,9 @@ class Int8LayersView(QWidget):
             self.table.scrollToItem(self.table.item(index, 0),
                                     QAbstractItemView.ScrollHint.PositionAtCenter)  # fmt: skip
         self._captions(shown, stale)
+
+    def _caption_now(self) -> None:
+        self._captions(self.state.int8_layers, self.stale())
 
     @staticmethod
     def _row_tip(row) -> str:

@@ -60,6 +60,8 @@ def test_int8_comparison_runs_as_a_cancellable_long_job_and_turns_stale(loaded, 
     win = loaded
     view = _int8_page(win, qtbot, monkeypatch)
     assert win.layers_panel.act_page.currentWidget() is view  # in place of the chart
+    assert win.layers_panel.plot_tabs.tabText(1) == "INT8 layers"
+    assert view.caption.text().startswith("Press Compare layers") and view.compare.isEnabled()
     mode = {"block": True}
     calls = []
 
