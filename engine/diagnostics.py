@@ -197,6 +197,19 @@ def weight_histogram(
 ) -> Histogram:
     """Histogram of a layer's float and quantized weights (kernel + bias) on shared bins."""
     f, q = _layer_arrays(float_weights, layer), _layer_arrays(quant_weights, layer)
+    return values_histogram(f, q, levels, bins, max_levels)
+
+
+def values_histogram(
+    f: np.ndarray,
+    q: np.ndarray,
+    levels: np.ndarray | None = None,
+    bins: int = 256,
+    max_levels: int = 1024,
+) -> Histogram:
+    """Histogram of float values ``f`` and their quantized values ``q`` on shared bins, with
+    the grid's ``levels`` inside the plotted range (none when more than ``max_levels``)."""
+    f, q = np.asarray(f).ravel(), np.asarray(q).ravel()
     lo, hi = float(min(f.min(), q.min())), float(max(f.max(), q.max()))
     if hi <= lo:
         hi = lo + 1e-6

@@ -25,8 +25,9 @@ from typing import Any
 from PySide6.QtCore import QObject, QStandardPaths, QTimer
 
 from squeezelens.gui.controller import Controller
-from squeezelens.gui.facts import first_quantized, layer_histogram, quant_report
-from squeezelens.gui.provenance import ResultTag, eval_key, result_tag
+from squeezelens.gui.facts import first_quantized, layer_clipping, layer_histogram, quant_report
+from squeezelens.gui.int8_layers import Int8LayerJobs
+from squeezelens.gui.provenance import ResultTag, eval_key, int8_on, result_tag
 from squeezelens.gui.sensitivity_jobs import SensitivityJobs
 from squeezelens.gui.state import AppState, EvalState
 from squeezelens.gui.workers import JobContext
@@ -58,7 +59,10 @@ class Analysis(QObject):
         self.activations_active = False
         self._eval_cache: dict[tuple, Any] = {}
         self.report: dict | None = None
+        self.clipping: dict = {}  # layer -> engine LayerClipping of the compared config
+        self.grid_ends: tuple[float, float] | None = None  # of the histogram's grid
         self.sensitivity = SensitivityJobs(state, controller, self)
+        self.int8_layers = Int8LayerJobs(state, controller, self)
         self.channel: int | None = None  # per-channel histogram: None = the widest channel
         self._histogram_of = ""  # the layer whose histogram was computed last
         controller.long.stopped.connect(self._on_stopped)
@@ -130,6 +134,11 @@ class Analysis(QObject):
             self.channel = None
             self.request_layers()
 
+    @property
+    def histogram_layer(self) -> str:
+        """The layer whose histogram (and grid ends) was computed last."""
+        return self._histogram_of
+
     def set_channel(self, channel: int) -> None:
         """Show channel ``channel``'s histogram and levels (per-channel grids)."""
         if channel != self.channel:
@@ -155,16 +164,18 @@ class Analysis(QObject):
             rows = layer_table(det.float_weights, qw, None)
             pause(ctx)
             report = quant_report(det.float_weights, config)
+            pause(ctx)
+            clipping = layer_clipping(det.float_weights, qw, config, [r.name for r in rows])
             name = layer or first_quantized(rows, report)
             pause(ctx)
-            hist, shown = layer_histogram(det.float_weights, qw, config, name, channel)
-            return rows, report, name, hist, shown
+            hist, shown, ends = layer_histogram(det.float_weights, qw, config, name, channel)
+            return rows, report, clipping, name, hist, shown, ends
 
         self.layers_runner.submit("layers", job, "layers", on_done=self._layers_ready)
 
     def _layers_ready(self, value: Any) -> None:
-        rows, report, name, hist, shown = value
-        self.report = report
+        rows, report, clipping, name, hist, shown, ends = value
+        self.report, self.clipping, self.grid_ends = report, clipping, ends
         self._histogram_of = name
         self.state.set_layer_rows(rows)
         if not self.state.selected_layer and report is not None:
@@ -187,7 +198,7 @@ class Analysis(QObject):
         handle, image = self.controller.handle, self.state.image
         if handle is None or image is None or not self.activations_active:
             return
-        if self.state.other_config is None:
+        if self.state.other_config is None or int8_on(self.state):  # INT8: its own comparison
             self._activations_key = ()
             self.state.set_activations(None)
             return

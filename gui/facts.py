@@ -111,6 +111,16 @@ def quant_report(weights: dict, config: Any) -> dict | None:
     return quantization_report(weights, config)
 
 
+def layer_clipping(weights: dict, qweights: dict, config: Any, order: list[str]) -> dict:
+    """Per quantized layer its clipping vs rounding (engine.quant.clipping.clipping_report,
+    what ``quantize --report`` prints); {} for the float model."""
+    if config is None:
+        return {}
+    from squeezelens.engine.quant.clipping import clipping_report
+
+    return {r.layer: r for r in clipping_report(weights, config, qweights, order=order)}
+
+
 def grid_of(weights: dict, config: Any, tensor: str) -> Any:
     """The grid of one tensor (None when it stays float)."""
     if config is None:
@@ -121,26 +131,32 @@ def grid_of(weights: dict, config: Any, tensor: str) -> Any:
     return None if plan is None else plan.grid
 
 
-def layer_histogram(weights: dict, qweights: dict, config: Any, layer: str, channel: int | None):
-    """(histogram with the grid's levels, None) of a layer; for a per-channel grid the
-    histogram and levels of one output channel and (channel, channels, widest channel).
+def grid_ends(grid: Any) -> tuple[float, float]:
+    """The lowest and highest level of a (shared or one channel's) grid: beyond them, clipping."""
+    return float(np.min(grid.min_level)), float(np.max(grid.max_level))
 
+
+def layer_histogram(weights: dict, qweights: dict, config: Any, layer: str, channel: int | None):
+    """(histogram with the grid's levels, channel, grid ends) of a layer.
+
+    For a per-channel grid: the histogram of one output channel's kernel weights and its
+    grid (engine.quant.clipping.channel_grid, the one channel mechanism), with
+    ``channel`` = (shown, channels, widest channel); else of the whole layer (kernel and
+    bias) and None.  Grid ends: (lowest, highest level), None for a float layer.
     ``channel`` None (or out of range) picks the channel with the widest weight range.
     """
-    from squeezelens.engine.diagnostics import weight_histogram
+    from squeezelens.engine.diagnostics import values_histogram, weight_histogram
+    from squeezelens.engine.quant.clipping import channel_grid
 
     grid = grid_of(weights, config, f"{layer}/kernels")
-    if grid is None or not grid.per_channel:
-        levels = None if grid is None else grid.levels
-        return weight_histogram(weights, qweights, layer, levels=levels), None
+    if grid is None:
+        return weight_histogram(weights, qweights, layer), None, None
+    if not grid.per_channel:
+        return weight_histogram(weights, qweights, layer, levels=grid.levels), None, grid_ends(grid)
     kernel = weights[f"{layer}/kernels"]
     n = kernel.shape[-1]
     widest = int(np.ptp(kernel.reshape(-1, n), axis=0).argmax())
     c = widest if channel is None or not 0 <= channel < n else int(channel)
-
-    def pick(w: dict) -> dict:
-        return {f"{layer}/kernels": w[f"{layer}/kernels"][..., c : c + 1],
-                f"{layer}/biases": w[f"{layer}/biases"][c : c + 1]}  # fmt: skip
-
-    hist = weight_histogram(pick(weights), pick(qweights), layer, levels=grid.levels[c])
-    return hist, (c, n, widest)
+    picked = channel_grid(weights, config, layer, c, qweights)
+    hist = values_histogram(picked.values, picked.quantized, picked.levels)
+    return hist, (c, n, widest), (float(picked.levels.min()), float(picked.levels.max()))

@@ -23,6 +23,7 @@ TITLES = {
     "sweep": "Sweep",
     "sensitivity": "Sensitivity analysis",
     "int8": "INT8 conversion",
+    "int8_layers": "INT8 layer comparison",
 }
 
 

@@ -72,6 +72,7 @@ CURVE_OTHER = OKABE_ITO["orange"]
 LEVEL_LINES = OKABE_ITO["vermillion"]
 HIST_FLOAT = OKABE_ITO["blue"]
 HIST_QUANT = OKABE_ITO["orange"]
+CLIPPED_TAIL = OKABE_ITO["reddish_purple"]  # shaded beyond the grid's ends (clipped weights)
 
 
 def styles(ref_label: str = "Float", other_label: str = "Quantized") -> dict[str, SourceStyle]:

@@ -22,6 +22,7 @@ from squeezelens.gui.state_records import (
     EvalState,
     ImageCounts,
     ImageResult,
+    Int8LayersState,
     ModelInfo,
     SweepState,
 )
@@ -32,8 +33,8 @@ if TYPE_CHECKING:
     from squeezelens.engine.quant import QuantConfig
     from squeezelens.engine.quant.hijack import Hijack
 
-__all__ = ["AppState", "EvalState", "Field", "ImageCounts", "ImageResult", "ModelInfo",
-           "SweepState"]  # fmt: skip
+__all__ = ["AppState", "EvalState", "Field", "ImageCounts", "ImageResult", "Int8LayersState",
+           "ModelInfo", "SweepState"]  # fmt: skip
 
 Mode = Literal["float", "ab"]  # float vs config A, or config A vs config B
 ViewMode = Literal["overlay", "side"]
@@ -94,6 +95,7 @@ class AppState(QObject):
     protocol_changed = Signal(str)  # the evaluation protocol chosen for Evaluate
     editing_changed = Signal(str)  # "a" or "b": the config the quantization panel edits
     hijacks_changed = Signal()  # range hijacks of the compared config(s)
+    int8_layers_changed = Signal()
 
     model: Field[ModelInfo | None] = Field()
     dataset: Field[Dataset | None] = Field()
@@ -123,6 +125,7 @@ class AppState(QObject):
     sensitivity_noise: Field[Mapping[str, float]] = Field()  # bootstrap spread of each drop
     hijacks: Field[tuple[Hijack, ...]] = Field()  # engine.quant.hijack of the compared configs
     hijack_warnings: Field[tuple[str, ...]] = Field()  # their one-line texts (as the CLI's)
+    int8_layers: Field[Int8LayersState] = Field()  # INT8 vs float and simulation, per layer
     loading_text: Field[str] = Field()
     busy: Field[bool] = Field()
     computing: Field[bool] = Field()
@@ -159,6 +162,7 @@ class AppState(QObject):
         self._sensitivity_noise: Mapping[str, float] = _frozen({})
         self._hijacks: tuple[Hijack, ...] = ()
         self._hijack_warnings: tuple[str, ...] = ()
+        self._int8_layers = Int8LayersState()
         self._loading_text = ""
         self._busy = self._computing = self._scanning = False
 
@@ -204,6 +208,7 @@ class AppState(QObject):
         self._sensitivity, self._sensitivity_by_bits = _frozen({}), _frozen({})
         self._sensitivity_tag, self._sensitivity_noise = None, _frozen({})
         self._evaluation = EvalState()
+        self._int8_layers = Int8LayersState()
         self.model_changed.emit()
         self.counts_changed.emit(-1)
 
@@ -344,6 +349,10 @@ class AppState(QObject):
         if (tuple(warnings), tuple(hijacks)) != (self.hijack_warnings, self.hijacks):
             self._hijacks, self._hijack_warnings = tuple(hijacks), tuple(warnings)
             self.hijacks_changed.emit()
+
+    def set_int8_layers(self, value: Int8LayersState) -> None:
+        self._int8_layers = value
+        self.int8_layers_changed.emit()
 
     def set_loading(self, text: str) -> None:
         """A long load's progress text ('' when it is done)."""

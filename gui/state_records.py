@@ -17,6 +17,7 @@ from squeezelens.gui.provenance import ResultTag
 
 if TYPE_CHECKING:
     from squeezelens.engine.eval.results import EvalResult
+    from squeezelens.engine.int8.compare_layers import Int8LayerComparison
 
 
 @dataclass(frozen=True)
@@ -82,3 +83,15 @@ class SweepState:
     running: bool = False
     tag: ResultTag | None = None
     failure: str = ""
+
+
+@dataclass(frozen=True)
+class Int8LayersState:
+    """The deployed INT8 model vs float and vs its simulation, layer by layer
+    (engine.int8.compare_layers), on ``images`` (paths) with ``kernels``; ``key``: the
+    settings it was computed with (gui.int8_layers.int8_layers_key), for staleness."""
+
+    comparison: Int8LayerComparison | None = None
+    images: tuple[str, ...] = ()
+    kernels: str = "xnnpack"
+    key: tuple = ()

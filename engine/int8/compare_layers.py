@@ -71,6 +71,9 @@ class Int8LayerRow:
         return self.parted_share > L.PART_SHARE
 
 
+TOLERANCE = (f"tolerance: a layer parts when more than {L.PART_SHARE:.0%} of its values differ by "
+             f"more than {L.PART_LSB} step (LSB) between deployed and simulated")  # fmt: skip
+
 CSV_HEADER = ("layer", "shape", "scale", "zero_point", "sqnr_deployed_float_db",
               "cosine_deployed_float", "sqnr_simulated_float_db", "cosine_simulated_float",
               "sqnr_deployed_simulated_db", "cosine_deployed_simulated", "parted_share",
@@ -104,13 +107,13 @@ class Int8LayerComparison:
                 f"{_db(r.deployed_vs_simulated.sqnr_db):>8}{r.deployed_simulated_cosine:>9.5f}"
                 f"{r.parted_share:>10.3%}|{r.local_share:>8.4%}{r.local_max_lsb:>7d}"
             )
-        first = self.first_parting
-        lines.append(
-            f"tolerance: a layer parts when more than {L.PART_SHARE:.0%} of its values differ by "
-            f"more than {L.PART_LSB} step (LSB) between deployed and simulated; "
-            + (f"they part first at {first}" if first else "they never part")
-        )
+        lines.append(self.verdict())
         return "\n".join(lines)
+
+    def verdict(self) -> str:
+        """The tolerance and where deployment and simulation part first (or that they never do)."""
+        first = self.first_parting
+        return f"{TOLERANCE}; " + (f"they part first at {first}" if first else "they never part")
 
     def write_csv(self, path: str | Path) -> Path:
         path = Path(path)

@@ -3,10 +3,14 @@
 The selected layer's float weights as translucent bars with the grid's levels
 drawn over them (dashed lines; a short rug when there are many), the quantized
 weights on the same bins beside them.  With per-channel scales each channel has
-its own grid: the page then shows one output channel (the widest by default, or
-the one chosen in the channel box) and says which, beside the box.  Both plots
-span the same x range, the data's and the levels' (never clipped), and their
-titles are elided to the plot's width.
+its own grid: the page then shows one output channel's kernel weights and grid
+(the engine's ``channel_grid``; the widest channel by default, or the one chosen
+in the channel box) and says which, beside the box.  The float weights beyond the
+grid's end levels, the ones quantization clips, lie in shaded tails, and the
+label above says what share of the layer's (or channel's) weights that is (the
+engine's ``clipping_report``, as in the table).  Both plots span the same x range,
+the data's and the levels' (never clipped), and their titles are elided to the
+plot's width.
 
 Repaint cost matters here (the plots redraw on every slider release, possibly
 while an evaluation keeps both cores busy): the plot items are made once and only
@@ -32,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from squeezelens.gui.analysis import Analysis
-from squeezelens.gui.palette import HIST_FLOAT, HIST_QUANT, LEVEL_LINES
+from squeezelens.gui.palette import CLIPPED_TAIL, HIST_FLOAT, HIST_QUANT, LEVEL_LINES
 from squeezelens.gui.state import AppState
 
 DENSE_LEVELS = 48  # above this many levels, lines would hide the histogram
@@ -40,6 +44,8 @@ TITLE_PT = 10
 X_PADDING = 0.03  # of the x span, on each side
 BAR_ALPHA = 150  # translucent bars: the levels stay visible where they cross them
 LEVELS_Z = 10  # levels above the bars
+TAIL_ALPHA = 90
+TAIL_Z = -10  # the clipped tails' shading under the bars
 
 
 def hist_plot(name: str, title: str) -> pg.PlotWidget:
@@ -100,10 +106,17 @@ class WeightHistograms(QWidget):
         self.channel_spin.setToolTip("Per-channel grids: the output channel whose levels are drawn")
         self.channel_spin.setKeyboardTracking(False)
         self.channel_info = QLabel("", objectName="channelInfo")
+        self.clip_info = QLabel("", objectName="clipInfo")
+        self.clip_info.setToolTip(
+            "Weights beyond the grid's end levels are clipped (they land on the end level): "
+            "the shaded tails of the float histogram. The share counts kernel and bias, as "
+            "the table's Clipped column."
+        )
         self._show_channel(None)
         self.hist = hist_plot("histogramPlot", "Float weights and grid levels")
         self.qhist = hist_plot("quantHistogramPlot", "Quantized weights")
         self._curves: dict[tuple[int, str], pg.PlotDataItem] = {}
+        self.tails = (self._tail(), self._tail())  # below the lowest / above the highest level
         self._lay_out()
         self.log_check.toggled.connect(self._draw_histogram)
         self.channel_spin.valueChanged.connect(analysis.set_channel)
@@ -116,6 +129,7 @@ class WeightHistograms(QWidget):
         plots.addWidget(self.qhist)
         top = QHBoxLayout()
         top.addWidget(self.log_check)
+        top.addWidget(self.clip_info)
         top.addStretch(1)
         top.addWidget(self.channel_label)
         top.addWidget(self.channel_spin)
@@ -124,6 +138,15 @@ class WeightHistograms(QWidget):
         wv.setContentsMargins(0, 0, 0, 0)
         wv.addLayout(top)
         wv.addWidget(plots, 1)
+
+    def _tail(self) -> pg.LinearRegionItem:
+        color = pg.mkColor(CLIPPED_TAIL)
+        color.setAlpha(TAIL_ALPHA)
+        tail = pg.LinearRegionItem(movable=False, brush=color, pen=pg.mkPen(None))
+        tail.setZValue(TAIL_Z)
+        tail.setVisible(False)
+        self.hist.addItem(tail)
+        return tail
 
     def _curve(self, plot: pg.PlotWidget, name: str, **style) -> pg.PlotDataItem:
         """The plot's persistent data item ``name`` (made once, then only its data
@@ -140,6 +163,7 @@ class WeightHistograms(QWidget):
         if hist is None:
             for item in self._curves.values():
                 item.setData([], [])  # empty: nothing drawn, the item stays
+            self._draw_tails(None)
             return
         log = self.log_check.isChecked()
         f = np.log10(1 + hist.float_counts) if log else hist.float_counts
@@ -161,6 +185,7 @@ class WeightHistograms(QWidget):
         levels = np.asarray(hist.levels, dtype=float)
         self._draw_levels(levels, float(max(f.max(), 1)))
         self._set_titles(levels.size)
+        self._draw_tails(hist.edges)
         lo, hi = x_span(hist.edges, levels)
         for plot in (self.hist, self.qhist):
             # fit the new data now: fitted while painting, the range change would
@@ -231,6 +256,31 @@ class WeightHistograms(QWidget):
             self.channel_spin.setMaximum(channel[1] - 1)
             self.channel_spin.setValue(channel[0])
             self.channel_spin.blockSignals(False)
+
+    def _draw_tails(self, edges: np.ndarray | None) -> None:
+        """Shade the float weights beyond the grid's ends; say what share is clipped."""
+        ends = self.analysis.grid_ends if edges is not None else None
+        low, high = self.tails
+        low.setVisible(bool(ends is not None and edges[0] < ends[0]))
+        high.setVisible(bool(ends is not None and edges[-1] > ends[1]))
+        if low.isVisible():
+            low.setRegion((float(edges[0]), ends[0]))
+        if high.isVisible():
+            high.setRegion((ends[1], float(edges[-1])))
+        self.clip_info.setText(self.clipped_text())
+
+    def clipped_text(self) -> str:
+        """'clipped: 1.25% of the layer (shaded)' from the engine's clipping report."""
+        clip = self.analysis.clipping.get(self.analysis.histogram_layer)
+        if clip is None or self.state.histogram is None:
+            return ""
+        channel = self.state.histogram_channel
+        part = clip.total if channel is None else clip.channel(channel[0])
+        share = float(part.clipped_fraction)
+        where = "layer" if channel is None else f"channel {channel[0]}"
+        if part.clipped == 0:
+            return f"nothing clipped in this {where}"
+        return f"clipped: {share:.2%} of the {where} (shaded)"
 
     def _draw_levels(self, levels: np.ndarray, top: float) -> None:
         """Grid levels as dashed lines over the bars; many levels as a short rug instead."""

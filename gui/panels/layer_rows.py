@@ -1,8 +1,11 @@
 """The cells of one row of the Layers table: their text and the value each sorts by.
 
-Every column sorts by a number (params, range width, step, levels, SQNR, mAP drop,
-effective bits), the Layer column by forward order, so a click on any header gives
-the order a user means, not the text's.
+Every column sorts by a number (params, range width, step, levels, SQNR, the clipped
+share and the clipping and rounding parts of the error, mAP drop, effective bits), the
+Layer column by forward order, so a click on any header gives the order a user means,
+not the text's.  The clipping columns are the engine's
+:func:`~engine.quant.clipping.clipping_report` (what ``squeezelens quantize --report``
+prints), computed on the analysis worker.
 """
 
 from __future__ import annotations
@@ -81,8 +84,23 @@ def _step(info: Any) -> tuple[str, str, float, float]:
     return num(float(info.step), ".2e"), str(info.n_levels), float(info.step), levels
 
 
-def row_cells(state: Any, index: int, row: Any, info: Any, override: Any, config: Any) -> list:
-    """[(text, sort key)] of the eight columns of one layer (``index``: forward order)."""
+def clipping_cells(clip: Any) -> list[tuple[str, float]]:
+    """[(text, sort key)] of the Clipped, Clip dB and Round dB columns of one layer
+    (engine LayerClipping; None for a float layer: dashes, sorted first)."""
+    if clip is None:
+        return [("–", -1.0), ("–", -math.inf), ("–", -math.inf)]
+    t = clip.total
+    share = float(t.clipped_fraction)
+    text = "0" if t.clipped == 0 else f"{share:.2%}" if share >= 1e-4 else f"{share:.1e}"
+    return [(text, share),
+            (num(float(t.clip_db), ".1f"), _finite(float(t.clip_db), -math.inf)),
+            (num(float(t.round_db), ".1f"), _finite(float(t.round_db), -math.inf))]  # fmt: skip
+
+
+def row_cells(state: Any, index: int, row: Any, info: Any, override: Any, config: Any,
+              clip: Any = None) -> list:  # fmt: skip
+    """[(text, sort key)] of the eleven columns of one layer (``index``: forward order;
+    ``clip``: its engine LayerClipping, None when it stays float)."""
     step, levels, step_key, levels_key = _step(info)
     sens, sens_key = sensitivity_cell(state, row.name)
     bits, bits_key = _bits(info, override, config)
@@ -93,6 +111,7 @@ def row_cells(state: Any, index: int, row: Any, info: Any, override: Any, config
         (step, step_key),
         (levels, levels_key),
         (num(row.error.sqnr_db, ".1f"), _finite(row.error.sqnr_db, -math.inf)),
+        *clipping_cells(clip),
         (sens, sens_key),
         (bits, bits_key),
     ]

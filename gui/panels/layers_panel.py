@@ -7,7 +7,9 @@ most sensitive layers and the layers whose range another tensor hijacks
 (engine.quant.hijack) are highlighted.  Selecting a row shows that layer's weight
 histograms (:class:`~gui.panels.histograms.WeightHistograms`); the second tab shows
 the float vs quantized activation SQNR of every layer on the current image
-(:class:`~gui.panels.activation_chart.ActivationChart`).
+(:class:`~gui.panels.activation_chart.ActivationChart`), or with TFLite INT8 on the
+deployed INT8 model vs float and vs its simulation
+(:class:`~gui.panels.int8_layers_view.Int8LayersView`).
 """
 
 from __future__ import annotations
@@ -34,11 +36,27 @@ from PySide6.QtWidgets import (
 from squeezelens.gui.analysis import Analysis
 from squeezelens.gui.panels.activation_chart import ActivationChart
 from squeezelens.gui.panels.histograms import WeightHistograms
+from squeezelens.gui.panels.int8_layers_view import ActivationPage, Int8LayersView
 from squeezelens.gui.panels.layer_rows import SORT_ROLE, SortItem, row_cells, sensitivity_tip
 from squeezelens.gui.provenance import sensitivity_key, stale_text
 from squeezelens.gui.state import AppState
 
-COLUMNS = ("Layer", "Params", "Range", "Step", "Levels", "SQNR dB", "mAP drop", "Bits")
+COLUMNS = ("Layer", "Params", "Range", "Step", "Levels", "SQNR dB", "Clipped", "Clip dB",
+           "Round dB", "mAP drop", "Bits")  # fmt: skip
+HEADER_TIPS = {
+    "Params": "Weights of the layer (kernel and bias)",
+    "Range": "Weights' min … max (kernel and bias)",
+    "Step": "Distance between neighbouring grid levels of the kernel",
+    "Levels": "Number of grid levels of the kernel",
+    "SQNR dB": "Signal to quantization noise of the layer's weights: 10 log10(Σw² / Σ(w − q)²)",
+    "Clipped": "Share of the layer's weights (kernel and bias) beyond its grid's end levels: "
+    "they land on the end level (clipping); every other weight is rounded",
+    "Clip dB": "The clipping part of the weight error, in dB beside SQNR: 10 log10(Σw² / Σ over "
+    "clipped weights of (w − q)²). ∞: nothing clipped. Lower = more error",
+    "Round dB": "The rounding part of the weight error: 10 log10(Σw² / Σ over the other weights "
+    "of (w − q)²). The two parts add up to the SQNR's error (squeezelens quantize --report)",
+    "Bits": "Bits of this layer: the config's default, an override, or float (edit to change)",
+}
 BITS_COL = COLUMNS.index("Bits")
 SENS_COL = COLUMNS.index("mAP drop")
 RANGE_COL = COLUMNS.index("Range")
@@ -86,6 +104,8 @@ class LayersPanel(QWidget):
         self.hist, self.qhist, self.log_check = h.hist, h.qhist, h.log_check
         self.channel_label, self.channel_spin = h.channel_label, h.channel_spin
         self.act_plot = ActivationChart()
+        self.int8_view = Int8LayersView(state, analysis.int8_layers)
+        self.act_page = ActivationPage(state, self.act_plot, self.int8_view)
         self.sens_caption = QLabel("", objectName="sensitivityCaption", wordWrap=True)
         self._filling = False
         self._sized_for: tuple = ()
@@ -96,6 +116,9 @@ class LayersPanel(QWidget):
     def _make_table(self) -> QTableWidget:
         table = QTableWidget(0, len(COLUMNS), objectName="layerTable")
         table.setHorizontalHeaderLabels(COLUMNS)
+        for c, name in enumerate(COLUMNS):
+            if name in HEADER_TIPS:
+                table.horizontalHeaderItem(c).setToolTip(HEADER_TIPS[name])
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         table.verticalHeader().setVisible(False)
@@ -121,6 +144,7 @@ class LayersPanel(QWidget):
         for signal in (state.protocol_changed, state.dataset_changed):  # config changes: via
             signal.connect(self._on_settings)  # SensitivityJobs.config_changed
         state.activation_changed.connect(lambda: self.act_plot.set_rows(state.activations))
+        state.quant_changed.connect(self._name_activation_tab)
 
     def _build(self) -> None:
         left = QWidget()
@@ -139,8 +163,9 @@ class LayersPanel(QWidget):
         self.plot_tabs = QTabWidget(objectName="layerPlotTabs")
         self.plot_tabs.setDocumentMode(True)
         self.plot_tabs.addTab(self.histograms, "Weight histogram")
-        self.plot_tabs.addTab(self.act_plot, "Activations on this image")
+        self.plot_tabs.addTab(self.act_page, "Activations on this image")
         rv.addWidget(self.plot_tabs, 1)
+        self._name_activation_tab()
         self.plot_tabs.currentChanged.connect(self._on_plot_tab)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, objectName="layersSplitter")
         self.splitter.addWidget(left)
@@ -151,6 +176,11 @@ class LayersPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.splitter)
+
+    def _name_activation_tab(self) -> None:
+        """'INT8 layers' while TFLite INT8 is on (the comparison shows), else the chart's name."""
+        int8 = self.act_page.currentWidget() is self.int8_view
+        self.plot_tabs.setTabText(1, "INT8 layers" if int8 else "Activations on this image")
 
     def showEvent(self, event) -> None:  # noqa: N802
         self.analysis.layers_active = True
@@ -176,7 +206,8 @@ class LayersPanel(QWidget):
         self._filling = True
         self.table.setSortingEnabled(False)  # rows keep their places while they are written
         s = self.state
-        shape = (len(rows), bool(report), bool(s.hijacks), bool(s.sensitivity),
+        shape = (len(rows), bool(report), getattr(config, "scale", None), bool(s.hijacks),
+                 bool(s.sensitivity),
                  bool(s.sensitivity_noise), s.sensitivity_tag, self.sensitivity_stale())  # fmt: skip
         fresh, self._sized_for = shape != self._sized_for, shape
         self.table.setRowCount(len(rows))
@@ -184,7 +215,8 @@ class LayersPanel(QWidget):
         sensitive = self.most_sensitive()
         for r, row in enumerate(rows):
             info = report.get(f"{row.name}/kernels")
-            self._set_row(r, row, info, overrides.get(row.name), config)
+            clip = self.analysis.clipping.get(row.name)
+            self._set_row(r, row, info, overrides.get(row.name), config, clip)
             self._mark_row(r, row.name, hijacks.get(row.name), row.name in sensitive)
         self.table.setSortingEnabled(True)
         self._select_current()
@@ -214,15 +246,15 @@ class LayersPanel(QWidget):
     def _select_current(self) -> None:
         self.select_layer(self.state.selected_layer, scroll=False)
 
-    def _set_row(self, r: int, row, info, override, config) -> None:
-        cells = row_cells(self.state, r, row, info, override, config)
+    def _set_row(self, r: int, row, info, override, config, clip) -> None:
+        cells = row_cells(self.state, r, row, info, override, config, clip)
         for c, (text, key) in enumerate(cells):
             item = self.table.item(r, c)
             if item is None:
                 item = SortItem()
                 if c != BITS_COL:
                     item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
-                if c in (1, 3, 4, 5, 6):
+                if c not in (0, RANGE_COL, BITS_COL):
                     item.setTextAlignment(
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )

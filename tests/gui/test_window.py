@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
+from squeezelens.gui.panels.layers_panel import BITS_COL, SENS_COL
 from tests.gui.conftest import wait_idle
 
 pytestmark = pytest.mark.gui
@@ -122,7 +123,7 @@ def test_layer_override_edits_the_config(loaded, qtbot):
     qtbot.waitUntil(lambda: win.analysis.report is not None, timeout=30000)
     table = _find(win, "layerTable")
     with qtbot.waitSignal(win.state.quant_changed, timeout=5000):
-        table.item(2, 7).setText("float")
+        table.item(2, BITS_COL).setText("float")
     layer = table.item(2, 0).text()
     assert dict(win.state.quant.overrides) == {layer: "float"}
 
@@ -569,17 +570,17 @@ def test_sensitivity_then_apply_recommendation(loaded, qtbot):
     overrides = dict(win.state.quant.overrides)
     assert overrides and set(overrides) <= {r.name for r in win.state.layer_rows}
     table = _find(win, "layerTable")
-    assert any(table.item(r, 6).text() for r in range(table.rowCount()))
+    assert any(table.item(r, SENS_COL).text() for r in range(table.rowCount()))
     wait_idle(qtbot, win)
     assert win.state.sensitivity  # per-layer bits only: the measured drops still apply
     assert not win.layers_panel.sensitivity_stale()
     images = len(win.state.dataset)
-    assert table.horizontalHeaderItem(6).text() == f"mAP drop ({images} img)"
+    assert table.horizontalHeaderItem(SENS_COL).text() == f"mAP drop ({images} img)"
     assert set(win.state.sensitivity_noise) == quantized  # a bootstrap spread per drop
     _find(win, "roundingCombo").setCurrentIndex(1)  # other grids: the old drops no longer do
     wait_idle(qtbot, win)
     assert win.layers_panel.sensitivity_stale()  # kept, greyed and labelled stale
-    assert "stale" in table.horizontalHeaderItem(6).text()
+    assert "stale" in table.horizontalHeaderItem(SENS_COL).text()
     assert "settings changed" in win.layers_panel.sens_caption.text()
     assert not win.layers_panel.most_sensitive()
 

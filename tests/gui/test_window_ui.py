@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 
+from squeezelens.gui.panels.layers_panel import BITS_COL, SENS_COL
 from tests.gui.conftest import wait_idle, write_kitti
 
 pytestmark = pytest.mark.gui
@@ -165,7 +166,7 @@ def test_sensitivity_recommendation_is_cleared_when_the_config_changes(loaded, q
     assert win.state.sensitivity == {layer: 0.0, "conv12": 0.03}  # the drops at 4 bits
     row = next(r for r in range(win.layers_panel.table.rowCount())
                if win.layers_panel.table.item(r, 0).text() == "conv12")  # fmt: skip
-    cell = win.layers_panel.table.item(row, 6)
+    cell = win.layers_panel.table.item(row, SENS_COL)
     assert cell.text() == "+0.0300" and "3 bits +0.2000 · 4 bits +0.0300" in cell.toolTip()
     win.quant_panel.bits.setValue(5)  # another bit width: the recommendation is stale
     wait_idle(qtbot, win)
@@ -194,15 +195,15 @@ def test_layer_bits_edit_in_float_mode_says_so_and_restores_the_cell(loaded, qtb
     table = win.layers_panel.table
     messages = []
     win.state.message.connect(messages.append)
-    table.item(2, 7).setText("4")
+    table.item(2, BITS_COL).setText("4")
     assert messages and "float model" in messages[-1]
-    assert table.item(2, 7).text() == "default" and win.state.quant is None
+    assert table.item(2, BITS_COL).text() == "default" and win.state.quant is None
     win.state.set_quant(None, QuantConfig(bits=4), mode="ab")  # A float, B at 4 bits
     wait_idle(qtbot, win)
     qtbot.waitUntil(lambda: win.analysis.report is not None, timeout=30000)
     layer = table.item(2, 0).text()
     with qtbot.waitSignal(win.state.quant_changed, timeout=5000):
-        table.item(2, 7).setText("float")
+        table.item(2, BITS_COL).setText("float")
     assert win.state.quant is None and dict(win.state.quant_b.overrides) == {layer: "float"}
 
 
