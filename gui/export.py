@@ -1,4 +1,4 @@
-"""Exports: PR curves, AP table, sweep (PNG, SVG, CSV, JSON), canvas and window PNG.
+"""Exports: PR curves, detection errors, AP table, sweep (PNG, SVG, CSV, JSON), canvas and window PNG.
 
 Every file of numbers says where they come from (:func:`gui.provenance.provenance`):
 the checkpoint (path and sha256), each curve's config, the split and image count,
@@ -7,7 +7,8 @@ as columns on every row; JSON files hold them under ``provenance``; PNG and SVG
 plots draw them as a caption under the title and store them as metadata (a PNG
 ``Description`` text chunk, an SVG ``<desc>``), as the CLI's sweep plots do.  The PR
 CSV has one row per curve point: ``model, config, class, difficulty, point,
-threshold, recall, precision``.  :func:`export_plot` (any plot by suffix) stays for
+threshold, recall, precision``; the errors CSV one row per type: ``model, config,
+class, difficulty, type, count, dap_r11, dap_r40``.  :func:`export_plot` (any plot by suffix) stays for
 plain exports.
 """
 
@@ -198,3 +199,33 @@ def export_sweep(sweep: Any, plot: pg.PlotWidget, base: str | Path) -> list[Path
     csv_path = write_csv(base.with_suffix(".csv"), [{**row, **extra} for row in rows])
     data = {"provenance": provenance(tag, baseline), "rows": rows}
     return [*images, csv_path, write_json_atomic(base.with_suffix(".json"), data)]
+
+
+ERROR_COLUMNS = ("model", "config", "class", "difficulty", "type", "count", "dap_r11", "dap_r40")
+
+
+def error_rows(evaluation: Any) -> list[dict]:
+    """One row per model x class x difficulty x error type (:data:`ERROR_COLUMNS`: the
+    engine's errors.csv with each model's config, then the provenance columns)."""
+    tag = _evaluated(evaluation)
+    if evaluation.errors is None:
+        raise InputError("nothing to export: these results have no detection errors")
+    extra = provenance_columns(tag, float_map(evaluation))
+    analyses = list(evaluation.errors.analyses.values())
+    analyses += analyses[-1:] * (2 - len(analyses))
+    rows = []
+    for (label, config, _), analysis in zip(_models(evaluation, tag), analyses):
+        for values in analysis.csv_rows(label):
+            rows.append({**dict(zip(ERROR_COLUMNS, [values[0], config, *values[1:]])), **extra})
+    return rows
+
+
+def export_errors(evaluation: Any, plot: pg.PlotWidget, base: str | Path) -> list[Path]:
+    """The error chart (PNG, SVG, with the provenance caption) and every class x difficulty x
+    type of both models (CSV)."""
+    tag, rows = _evaluated(evaluation), error_rows(evaluation)
+    base = Path(base).with_suffix("")
+    caption = f"{tag.caption()} · {caption_line(tag, float_map(evaluation))}"
+    title = plot.getPlotItem().titleLabel.text or "Detection errors"
+    images = save_plot_images(plot, base, title, caption)
+    return [*images, write_csv(base.with_suffix(".csv"), rows)]
