@@ -27,6 +27,7 @@ from PySide6.QtCore import QObject, QStandardPaths, QTimer
 from squeezelens.gui.controller import Controller
 from squeezelens.gui.eval_jobs import evaluations
 from squeezelens.gui.facts import first_quantized, layer_histogram, quant_report
+from squeezelens.gui.image_facts import HeadJobs
 from squeezelens.gui.provenance import ResultTag, eval_key, result_tag
 from squeezelens.gui.sensitivity_jobs import SensitivityJobs
 from squeezelens.gui.state import AppState, EvalState
@@ -60,6 +61,7 @@ class Analysis(QObject):
         self._eval_cache: dict[tuple, Any] = {}
         self.report: dict | None = None
         self.sensitivity = SensitivityJobs(state, controller, self)
+        self.head = HeadJobs(state, controller, self)  # "This image": ConvDet error by head
         self.channel: int | None = None  # per-channel histogram: None = the widest channel
         self._histogram_of = ""  # the layer whose histogram was computed last
         controller.long.stopped.connect(self._on_stopped)

@@ -28,7 +28,7 @@ from squeezelens.gui.state_records import (
 
 if TYPE_CHECKING:
     from squeezelens.engine.data.kitti import Dataset
-    from squeezelens.engine.diagnostics import ActivationRow, Histogram, LayerRow
+    from squeezelens.engine.diagnostics import ActivationRow, ConvDetError, Histogram, LayerRow
     from squeezelens.engine.quant import QuantConfig
     from squeezelens.engine.quant.hijack import Hijack
 
@@ -94,6 +94,7 @@ class AppState(QObject):
     protocol_changed = Signal(str)  # the evaluation protocol chosen for Evaluate
     editing_changed = Signal(str)  # "a" or "b": the config the quantization panel edits
     hijacks_changed = Signal()  # range hijacks of the compared config(s)
+    image_head_changed = Signal()  # the shown image's ConvDet error by head
 
     model: Field[ModelInfo | None] = Field()
     dataset: Field[Dataset | None] = Field()
@@ -123,6 +124,7 @@ class AppState(QObject):
     sensitivity_noise: Field[Mapping[str, float]] = Field()  # bootstrap spread of each drop
     hijacks: Field[tuple[Hijack, ...]] = Field()  # engine.quant.hijack of the compared configs
     hijack_warnings: Field[tuple[str, ...]] = Field()  # their one-line texts (as the CLI's)
+    image_head: Field[tuple[tuple, ConvDetError] | None] = Field()  # (what it is of, error)
     loading_text: Field[str] = Field()
     busy: Field[bool] = Field()
     computing: Field[bool] = Field()
@@ -159,6 +161,7 @@ class AppState(QObject):
         self._sensitivity_noise: Mapping[str, float] = _frozen({})
         self._hijacks: tuple[Hijack, ...] = ()
         self._hijack_warnings: tuple[str, ...] = ()
+        self._image_head: tuple[tuple, ConvDetError] | None = None
         self._loading_text = ""
         self._busy = self._computing = self._scanning = False
 
@@ -344,6 +347,11 @@ class AppState(QObject):
         if (tuple(warnings), tuple(hijacks)) != (self.hijack_warnings, self.hijacks):
             self._hijacks, self._hijack_warnings = tuple(hijacks), tuple(warnings)
             self.hijacks_changed.emit()
+
+    def set_image_head(self, head: tuple[tuple, ConvDetError] | None) -> None:
+        """The shown image's ConvDet error by head and the (model, image, configs) it is of."""
+        self._image_head = head
+        self.image_head_changed.emit()
 
     def set_loading(self, text: str) -> None:
         """A long load's progress text ('' when it is done)."""
