@@ -13,9 +13,10 @@ the model worker (the ``long`` lane); no Qt here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from squeezelens.engine.error_eval import TWIN_THRESHOLD, ErrorEvaluation
+if TYPE_CHECKING:  # the engine's evaluation loads with the first Evaluate, not at start-up
+    from squeezelens.engine.error_eval import ErrorEvaluation
 
 Job = tuple[str, Any, bool, str]  # (which, config, int8, label)
 
@@ -67,6 +68,8 @@ def evaluations(handle: Any, dataset: Any, jobs: list[Job], protocol: str, cache
             cache[key(other[1], other[2])] = errors.result
             cache[pair] = errors
         elif pair not in cache:
+            from squeezelens.engine.error_eval import TWIN_THRESHOLD, ErrorEvaluation
+
             analyses = {
                 job[3]: _explained(ctx, handle, dataset, job, protocol) for job in (ref, other)
             }
