@@ -18,9 +18,9 @@ NEW_TEXT = {
     "duplicate": "duplicate",
     "mislocalized": "mislocalized",
     "misclassified": "misclassified",
-    "both": "wrong class and misplaced",
+    "both": "wrong class and place",
     "correct": "finds an object the reference missed",
-    "ignored": "ignored (DontCare or too small)",
+    "ignored": "ignored (DontCare / small)",
 }
 HEAD_NAMES = {"class_probs": "class probs", "confidence": "confidence", "deltas": "box deltas"}
 

@@ -58,6 +58,8 @@ class ImageSummary(QWidget):
         self.changes.setToolTip("What changed on this image and why; click a row to zoom to "
                                 "its box and frame it, click again to clear")  # fmt: skip
         self.changes.setWordWrap(True)
+        # six lines at least: on a short screen the column scrolls to them, never squeezes them
+        self.changes.setMinimumHeight(6 * (self.fontMetrics().height() + 4) + 6)
         self.changes.itemClicked.connect(self._clicked)
         self.changes.viewport().installEventFilter(self)
         grid.addWidget(self.changes, 5, 0, 1, 3)
@@ -107,6 +109,7 @@ class ImageSummary(QWidget):
         marked = None
         for text, kind, xyxy in rows:
             item = QListWidgetItem(text)
+            item.setToolTip(text)
             color = QColor(HIGHLIGHT[kind])
             color.setAlpha(90)
             item.setBackground(QBrush(color))
