@@ -21,6 +21,16 @@ if TYPE_CHECKING:  # the engine's evaluation loads with the first Evaluate, not 
 Job = tuple[str, Any, bool, str]  # (which, config, int8, label)
 
 
+def error_pair(evaluation: Any) -> list:
+    """The ErrorAnalysis of the reference and of the other model of an EvalState ([] without
+    errors); float vs float has one analysis, which stands for both."""
+    errors = getattr(evaluation, "errors", None)
+    if errors is None:
+        return []
+    analyses = list(errors.analyses.values())
+    return analyses + analyses[-1:] * (2 - len(analyses))
+
+
 def _float_vs_quantized(ctx: Any, handle: Any, dataset: Any, other: Job, protocol: str):
     """evaluate_errors of the float model against the other config (or INT8)."""
     from squeezelens.engine.error_eval import evaluate_errors

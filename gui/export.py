@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QWidget
 
 from squeezelens.engine.atomic import atomic_path, write_json_atomic
 from squeezelens.engine.errors import InputError
+from squeezelens.gui.eval_jobs import error_pair
 from squeezelens.gui.provenance import ResultTag, caption_line, provenance, provenance_columns
 
 PR_COLUMNS = ("model", "config", "class", "difficulty", "point", "threshold", "recall", "precision")
@@ -211,10 +212,8 @@ def error_rows(evaluation: Any) -> list[dict]:
     if evaluation.errors is None:
         raise InputError("nothing to export: these results have no detection errors")
     extra = provenance_columns(tag, float_map(evaluation))
-    analyses = list(evaluation.errors.analyses.values())
-    analyses += analyses[-1:] * (2 - len(analyses))
     rows = []
-    for (label, config, _), analysis in zip(_models(evaluation, tag), analyses):
+    for (label, config, _), analysis in zip(_models(evaluation, tag), error_pair(evaluation)):
         for values in analysis.csv_rows(label):
             rows.append({**dict(zip(ERROR_COLUMNS, [values[0], config, *values[1:]])), **extra})
     return rows

@@ -46,12 +46,15 @@ class ImageFacts:
 def explain_image(ref: Detections, other: Detections, threshold: float,
                   record: ImageRecord | None, protocol: str) -> ImageFacts:  # fmt: skip
     """Lost/new boxes, their reasons and the twins of one image at ``threshold``."""
-    from squeezelens.engine.box_reasons import explain_changes
+    from squeezelens.engine.box_reasons import ImageReasons, explain_changes
 
     a, b = ref.above(threshold), other.above(threshold)
     comparison = compare_detections(a, b)
     objects = record.objects if record is not None and record.has_labels else None
-    reasons = explain_changes(a, b, objects, comparison, protocol)
+    if comparison.lost or comparison.gained:
+        reasons = explain_changes(a, b, objects, comparison, protocol)
+    else:  # nothing lost or new: nothing to explain (most images at 8 bits)
+        reasons = ImageReasons((), (), "labels" if objects else "float boxes", "hard")
     return ImageFacts(threshold, protocol, comparison, reasons, TwinStats.of([comparison]))
 
 

@@ -16,6 +16,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from squeezelens.engine.eval.tide import ERROR_LABELS, ERROR_TYPES
+from squeezelens.gui.eval_jobs import error_pair
 from squeezelens.gui.palette import CURVE_OTHER, CURVE_REF
 from squeezelens.gui.state import AppState
 
@@ -27,12 +28,8 @@ MEASURE_TIP = ("ΔAP: the AP the model would win if every error of that type wer
 
 def chart_values(evaluation, cls: str, diff: str, measure: str) -> list[tuple[str, list[float]]]:
     """[(label, value per ERROR_TYPES)] of the reference and the other model ([] if none)."""
-    errors = getattr(evaluation, "errors", None)
-    if errors is None:
-        return []
-    analyses = list(errors.analyses.values())
-    analyses += analyses[-1:] * (2 - len(analyses))  # float vs float: one analysis, twice
-    if any(cls not in a.errors for a in analyses):
+    analyses = error_pair(evaluation)
+    if not analyses or any(cls not in a.errors for a in analyses):
         return []
     field = MEASURES[measure]
     out = []

@@ -109,3 +109,25 @@ def test_error_export_has_the_numbers_and_their_provenance(evaluated, tmp_path):
     description = QImage(str(paths[0])).text("Description")
     assert model.sha256[:12] in description and f"{BITS} bits · global · nearest" in description
     assert model.sha256[:12] in paths[1].read_text()
+
+
+def test_a_vs_b_explains_both_configs_against_the_labels(loaded, qtbot):
+    from squeezelens.engine.eval.errors import analyse_errors
+    from squeezelens.engine.evaluate import detect_dataset
+    from squeezelens.engine.quant import QuantConfig
+
+    win = loaded
+    a, b = QuantConfig(bits=8), QuantConfig(bits=3)
+    win.state.set_quant(a, b, mode="ab")
+    wait_idle(qtbot, win)
+    with qtbot.waitSignal(win.state.eval_changed, timeout=120000):
+        win.metrics_panel.evaluate_button.click()
+    wait_idle(qtbot, win)
+    ev = win.state.evaluation
+    assert list(ev.errors.analyses) == ["A", "B"] and ev.float_result is not None
+    det, ds = win.controller.handle.detector, win.state.dataset
+    expected = analyse_errors(ds.records, detect_dataset(det, ds, b), "official", det.class_names)
+    assert _plain(ev.errors.analyses["B"].to_json_dict()) == _plain(expected.to_json_dict())
+    assert ev.other.to_json_dict()["map"] == expected.result.to_json_dict()["map"]
+    chart = win.metrics_panel.errors
+    assert [bar.name() for bar in chart.bars] == ["A", "B"]
