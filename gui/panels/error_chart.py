@@ -62,7 +62,10 @@ class ErrorChart(QWidget):
             [list(enumerate(ERROR_LABELS[t] for t in ERROR_TYPES))]
         )
         self.plot.getAxis("left").enableAutoSIPrefix(False)  # ΔAP is a fraction, never "m"
-        self.legend = self.plot.addLegend(offset=(-10, 4), colCount=2)
+        # the legend sits in the title row's right end, never over a bar
+        self.legend = pg.LegendItem(colCount=2, offset=None, labelTextSize="10pt")
+        self.legend.setParentItem(self.plot.getPlotItem())
+        self.legend.anchor((1, 0), (1, 0), offset=(-6, 0))
         self.bars: list[pg.BarGraphItem] = []
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
@@ -100,9 +103,10 @@ class ErrorChart(QWidget):
             bar = pg.BarGraphItem(x=x + (k - 0.5) * BAR_WIDTH, height=values, width=BAR_WIDTH,
                                   brush=pg.mkBrush(color), pen=pg.mkPen("#333333", width=0.6),
                                   name=label)  # fmt: skip
-            self.plot.addItem(bar)  # named: the legend lists it
+            self.plot.addItem(bar)
+            self.legend.addItem(bar, label)
             self.bars.append(bar)
         top = max(max(v) for _, v in groups)
         self.plot.setXRange(-0.55, len(ERROR_TYPES) - 0.45, padding=0)
-        self.plot.setYRange(0, top * 1.3 if top > 0 else 1, padding=0)
-        self.plot.setTitle(f"Errors by type · {cls}, {diff}")
+        self.plot.setYRange(0, top * 1.1 if top > 0 else 1, padding=0)
+        self.plot.setTitle(f"Errors by type · {cls}, {diff}", justify="left")

@@ -131,3 +131,13 @@ def test_a_vs_b_explains_both_configs_against_the_labels(loaded, qtbot):
     assert ev.other.to_json_dict()["map"] == expected.result.to_json_dict()["map"]
     chart = win.metrics_panel.errors
     assert [bar.name() for bar in chart.bars] == ["A", "B"]
+
+
+def test_plot_captions_break_at_separators_to_fit_the_width():
+    from squeezelens.gui.export import caption_lines
+
+    caption = " · ".join(f"part{k:02d} of the caption" for k in range(12))
+    lines = caption_lines(caption, 600)  # 100 characters a line
+    assert len(lines) > 1 and all(len(line) <= 100 for line in lines)
+    assert " · ".join(lines) == caption
+    assert caption_lines(caption, 10_000) == [caption]
