@@ -22,6 +22,7 @@ class Actions(NamedTuple):
     export_any: QAction
     export_canvas: QAction
     export_pr: QAction
+    export_errors: QAction
     export_sweep: QAction
     export_ap: QAction
     export_params: QAction
@@ -77,6 +78,7 @@ def _export_actions(window: QWidget, style: QStyle) -> dict[str, QAction]:
                            style.standardIcon(QStyle.StandardPixmap.SP_DialogSaveButton)),
         export_canvas=_action(window, "Canvas as PNG…", None, "Save the image with its boxes as PNG"),
         export_pr=_action(window, "PR curves (PNG, SVG, CSV)…", None, "Export the PR plot"),
+        export_errors=_action(window, "Detection errors (PNG, SVG, CSV)…", None, "Export the error chart"),
         export_sweep=_action(window, "Sweep plot (PNG, SVG, CSV)…", None, "Export the mAP-vs-bits plot"),
         export_ap=_action(window, "AP table (CSV + JSON)…", None, "Export the AP table"),
         export_params=_action(window, "Quantized parameters (.npz)…", None, "Write the quantized weights"),
@@ -124,7 +126,7 @@ def create_actions(window: QWidget) -> Actions:
     return a
 
 
-EXPORT_ACTIONS = ("export_canvas", "export_pr", "export_sweep", "export_ap", "export_params",
+EXPORT_ACTIONS = ("export_canvas", "export_pr", "export_errors", "export_sweep", "export_ap", "export_params",
                   "export_window")  # fmt: skip
 
 

@@ -25,7 +25,9 @@ from typing import Any
 from PySide6.QtCore import QObject, QStandardPaths, QTimer
 
 from squeezelens.gui.controller import Controller
+from squeezelens.gui.eval_jobs import evaluations
 from squeezelens.gui.facts import first_quantized, layer_clipping, layer_histogram, quant_report
+from squeezelens.gui.image_facts import HeadJobs
 from squeezelens.gui.int8_layers import Int8LayerJobs
 from squeezelens.gui.provenance import ResultTag, eval_key, int8_on, result_tag
 from squeezelens.gui.sensitivity_jobs import SensitivityJobs
@@ -63,6 +65,7 @@ class Analysis(QObject):
         self.grid_ends: tuple[float, float] | None = None  # of the histogram's grid
         self.sensitivity = SensitivityJobs(state, controller, self)
         self.int8_layers = Int8LayerJobs(state, controller, self)
+        self.head = HeadJobs(state, controller, self)  # "This image": ConvDet error by head
         self.channel: int | None = None  # per-channel histogram: None = the widest channel
         self._histogram_of = ""  # the layer whose histogram was computed last
         controller.long.stopped.connect(self._on_stopped)
@@ -217,7 +220,8 @@ class Analysis(QObject):
 
     # ------------------------------------------------------------- evaluation
     def evaluate(self) -> None:
-        """Evaluate the reference and the other model on the dataset (background)."""
+        """Evaluate the reference and the other model on the dataset and explain their
+        detection errors (background; :mod:`gui.eval_jobs`)."""
         handle, dataset = self.controller.handle, self.state.dataset
         if handle is None or dataset is None:
             self.state.error.emit("Open a checkpoint and a KITTI folder first")
@@ -237,37 +241,17 @@ class Analysis(QObject):
             self.state.error.emit("The INT8 model is still converting; evaluate when it is ready")
             return
         tag = result_tag(s, eval_key(s, protocol), protocol)
-        run = self._evaluations(handle, dataset, jobs, protocol)
+        run = evaluations(handle, dataset, jobs, protocol, self._eval_cache,
+                          self.controller.calibration)  # fmt: skip
         self.controller.long.submit(lambda ctx: (run(ctx), tag), "evaluate",
                                     f"Evaluating on {len(dataset)} images",
                                     on_done=self._evaluated)  # fmt: skip
 
-    def _evaluations(self, handle: Any, dataset: Any, jobs: list, protocol: str):
-        """The job body: each (which, config, int8, label) evaluated once per model, folder,
-        split and protocol (cached)."""
-        cache, gen = self._eval_cache, handle.generation
-
-        def run(ctx: JobContext) -> dict:
-            from squeezelens.engine.evaluate import evaluate
-
-            out = {}
-            for which, config, int8, label in jobs:
-                key = (gen, str(dataset.root), dataset.split, repr(config), int8, protocol)
-                if key not in cache:
-                    ctx.set_text(f"Evaluating {label.lower()} on {len(dataset)} images")
-                    det = handle.int8 if int8 else handle.detector
-                    cache[key] = evaluate(det, dataset, None if int8 else config, protocol,
-                                          progress=ctx.progress, cancel=ctx.token)  # fmt: skip
-                out[which] = cache[key]
-            return out
-
-        return run
-
     def _evaluated(self, value: Any) -> None:
-        out, tag = value
+        (out, errors), tag = value
         float_result = out.get("float", out["ref"] if tag.ref_config == "float" else None)
         self.state.set_evaluation(EvalState(out["ref"], out["other"], tag.ref_label,
-                                            tag.other_label, tag, float_result))  # fmt: skip
+                                            tag.other_label, tag, float_result, errors))  # fmt: skip
         ref, other = out["ref"].map["r11"]["all"], out["other"].map["r11"]["all"]
         self.state.message.emit(
             f"mAP R11: {tag.ref_label} {ref:.4f}, {tag.other_label} {other:.4f} "

@@ -3,7 +3,8 @@
 They carry every flag that changes a number: the checkpoint, the config (or
 --int8), the calibration images and, for detect, the score threshold; evaluate
 scores with the protocol the window's Evaluate uses (``--protocol`` when it is not the
-CLI's default, official).
+CLI's default, official) and, float vs quantized, explains the errors as Evaluate does
+(``--errors``).
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ def command_lines(state: AppState) -> list[str]:
                                  *calib]))  # fmt: skip
     if kitti:
         protocol = ["--protocol", state.protocol] if state.protocol != "official" else []
+        errors = ["--errors"] if state.mode == "float" else []  # the error chart's numbers too
         lines.append(shlex.join(["squeezelens", "evaluate", *ckpt, *kitti, "--split", ds.split,
-                                 *protocol, *quant, *calib]))  # fmt: skip
+                                 *protocol, *quant, *calib, *errors]))  # fmt: skip
     if state.mode == "ab" and state.quant is not None and record is not None:
         lines.insert(0, "# config A: " + shlex.join(_q(state.quant)))
     return lines

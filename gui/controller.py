@@ -27,6 +27,7 @@ from squeezelens.engine.compare import compare_detections
 from squeezelens.engine.types import Detections
 from squeezelens.gui import heap
 from squeezelens.gui.facts import model_info
+from squeezelens.gui.image_facts import FactsJobs, ImageFacts, explain_image, with_facts
 from squeezelens.gui.long_jobs import LongJobs
 from squeezelens.gui.model_handle import ConfigKey, ModelHandle
 from squeezelens.gui.split_scan import SplitScan
@@ -39,9 +40,9 @@ if TYPE_CHECKING:
     from squeezelens.engine.detector import Detector
     from squeezelens.engine.int8 import Int8Detector
 
-MODEL_LANES = ("load", "detect", "activations", "export", "long", "scan")
+MODEL_LANES = ("load", "detect", "activations", "head", "export", "long", "scan")
 IO_LANES = ("dataset", "image", "recount")
-ANALYSIS_LANES = ("layers", "hijacks", "warm")
+ANALYSIS_LANES = ("reasons", "layers", "hijacks", "warm")
 # The UI thread (and Qt's raster threads, which it waits on while painting) must win
 # the CPU over the model's threads at once.  Measured during an evaluation, the
 # longest UI stall was 43-65 ms at nice 4, 32-43 ms at nice 10 and 24-39 ms at
@@ -81,8 +82,10 @@ class Controller(QObject):
             runner.busy_changed.connect(self._on_busy)
         self.model_runner.lanes_changed.connect(self._update_activity)
         self.idle_timers = list(self.scan.timers)  # delayed work still to come
+        self.facts = FactsJobs(state, self.analysis_runner, self)
         state.quant_changed.connect(self._on_config_changed)
         state.threshold_changed.connect(self._on_threshold)
+        state.protocol_changed.connect(self._republish)
 
     # ------------------------------------------------------------- lifecycle
     def shutdown(self, timeout: float = 1.0) -> bool:
@@ -261,36 +264,53 @@ class Controller(QObject):
         if key.int8 and handle.int8 is None:
             self.convert_int8()
             return
-        calibration = self.calibration
+        calibration, threshold, protocol = (
+            self.calibration,
+            self.state.threshold,
+            self.state.protocol,
+        )
 
-        def detect(ctx: JobContext) -> tuple[ConfigKey, int, Detections, Detections]:
+        def detect(ctx: JobContext) -> tuple[ConfigKey, int, Detections, Detections, ImageFacts]:
             # the image shown is already decoded: no re-read
             ref = handle.detect(path, key.ref, calibration, image=image)
             ctx.checkpoint()
             other = handle.detect(path, key.other, calibration, int8=key.int8, image=image)
-            return key, index, ref, other
+            return key, index, ref, other, explain_image(ref, other, threshold, record, protocol)
 
         self.model_runner.submit("detect", detect, "detect", on_done=self._detected)
 
-    def _detected(self, value: tuple[ConfigKey, int, Detections, Detections]) -> None:
-        key, index, ref, other = value
+    def _detected(self, value: tuple[ConfigKey, int, Detections, Detections, ImageFacts]) -> None:
+        key, index, ref, other, facts = value
         if key != self.config_key():
             return
         self.scan.store(key, index, ref, other)
         if index == self.state.index:
-            self._publish_result(index, ref, other)
+            self._publish_result(index, ref, other, facts)
 
-    def _publish_result(self, index: int, ref: Detections, other: Detections) -> None:
-        t = self.state.threshold
-        comparison = compare_detections(ref.above(t), other.above(t))
-        self.state.set_result(ImageResult(index, ref, other, comparison, t))
+    def _publish_result(self, index: int, ref: Detections, other: Detections,
+                        facts: ImageFacts | None = None) -> None:  # fmt: skip
+        """The image's boxes with their reasons: those computed with the detection when the
+        threshold and protocol are still theirs, else at once without and then with them."""
+        s = self.state
+        if facts is not None and (facts.threshold, facts.protocol) == (s.threshold, s.protocol):
+            s.set_result(with_facts(index, ref, other, facts))
+            return
+        t = s.threshold
+        a, b = ref.above(t), other.above(t)
+        s.set_result(ImageResult(index, ref, other, compare_detections(a, b), t))
+        self.facts.request(s.result)
 
     def _on_threshold(self, _value: float) -> None:
         """The current image follows at once; the browser's counts after a short pause."""
+        self._republish()
+        self.scan.recount_later()
+
+    def _republish(self) -> None:
+        """The current image's boxes again, compared at the threshold (and explained with the
+        protocol) chosen now."""
         result = self.state.result
         if result is not None:
             self._publish_result(result.index, result.ref, result.other)
-        self.scan.recount_later()
 
     def _on_config_changed(self) -> None:
         """This image's boxes at once; the split's scan once the user pauses."""

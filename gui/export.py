@@ -1,4 +1,4 @@
-"""Exports: PR curves, AP table, sweep (PNG, SVG, CSV, JSON), canvas and window PNG.
+"""Exports: PR curves, detection errors, AP table, sweep (PNG, SVG, CSV, JSON), canvas and window PNG.
 
 Every file of numbers says where they come from (:func:`gui.provenance.provenance`):
 the checkpoint (path and sha256), each curve's config, the split and image count,
@@ -7,7 +7,8 @@ as columns on every row; JSON files hold them under ``provenance``; PNG and SVG
 plots draw them as a caption under the title and store them as metadata (a PNG
 ``Description`` text chunk, an SVG ``<desc>``), as the CLI's sweep plots do.  The PR
 CSV has one row per curve point: ``model, config, class, difficulty, point,
-threshold, recall, precision``.  :func:`export_plot` (any plot by suffix) stays for
+threshold, recall, precision``; the errors CSV one row per type: ``model, config,
+class, difficulty, type, count, dap_r11, dap_r40``.  :func:`export_plot` (any plot by suffix) stays for
 plain exports.
 """
 
@@ -24,6 +25,8 @@ from PySide6.QtWidgets import QWidget
 
 from squeezelens.engine.atomic import atomic_path, write_json_atomic
 from squeezelens.engine.errors import InputError
+from squeezelens.engine.quant.labels import SEP
+from squeezelens.gui.eval_jobs import error_pair
 from squeezelens.gui.provenance import ResultTag, caption_line, provenance, provenance_columns
 
 PR_COLUMNS = ("model", "config", "class", "difficulty", "point", "threshold", "recall", "precision")
@@ -151,23 +154,39 @@ def pr_rows(evaluation: Any) -> list[dict]:
     return rows
 
 
-def save_plot_images(plot: pg.PlotWidget, base: Path, title: str, caption: str) -> list[Path]:
-    """``base``.png and ``base``.svg of a plot with ``caption`` drawn under ``title`` and
-    stored as metadata (the CLI's sweep plots do the same)."""
+def caption_lines(caption: str, width_px: int, char_px: int = 6) -> list[str]:
+    """``caption`` broken at its " · " separators into lines that fit ``width_px`` (8 pt)."""
+    room, lines = max(40, width_px // char_px), [""]
+    for part in caption.split(SEP):
+        joined = f"{lines[-1]}{SEP}{part}" if lines[-1] else part
+        if len(joined) <= room or not lines[-1]:
+            lines[-1] = joined
+        else:
+            lines.append(part)
+    return lines
+
+
+def save_plot_images(plot: pg.PlotWidget, base: Path, title: str, caption: str,
+                     min_size: tuple[int, int] = (0, 0)) -> list[Path]:  # fmt: skip
+    """``base``.png and ``base``.svg of a plot with ``caption`` drawn under ``title`` (broken
+    into lines that fit) and stored as metadata (the CLI's sweep plots do the same).
+    ``min_size``: the plot is drawn at least that large (a short strip reads badly)."""
     from squeezelens.cli.plots import save_with_metadata
     from squeezelens.cli.svg_compat import patch_svg_exporter  # pyqtgraph #3495 on Qt >= 6.10
 
     patch_svg_exporter()
-    item = plot.getPlotItem()
+    item, size = plot.getPlotItem(), plot.size()
+    plot.resize(max(size.width(), min_size[0]), max(size.height(), min_size[1]))
     shown = item.titleLabel.text
-    small = f"<br><span style='font-size:8pt; color:#555555'>{escape(caption)}</span>"
-    item.setTitle(escape(title) + small)
+    lines = "<br>".join(escape(line) for line in caption_lines(caption, plot.width()))
+    item.setTitle(escape(title) + f"<br><span style='font-size:8pt; color:#555555'>{lines}</span>")
     png, svg = base.with_suffix(".png"), base.with_suffix(".svg")
     try:
         with atomic_path(png, ".png") as tmp_png, atomic_path(svg, ".svg") as tmp_svg:
             save_with_metadata(item, tmp_png, tmp_svg, title, caption)
     finally:
         item.setTitle(shown)
+        plot.resize(size)
     return [png, svg]
 
 
@@ -198,3 +217,32 @@ def export_sweep(sweep: Any, plot: pg.PlotWidget, base: str | Path) -> list[Path
     csv_path = write_csv(base.with_suffix(".csv"), [{**row, **extra} for row in rows])
     data = {"provenance": provenance(tag, baseline), "rows": rows}
     return [*images, csv_path, write_json_atomic(base.with_suffix(".json"), data)]
+
+
+ERROR_PLOT_SIZE = (900, 420)  # the chart is a short strip on a 768-pixel screen
+ERROR_COLUMNS = ("model", "config", "class", "difficulty", "type", "count", "dap_r11", "dap_r40")
+
+
+def error_rows(evaluation: Any) -> list[dict]:
+    """One row per model x class x difficulty x error type (:data:`ERROR_COLUMNS`: the
+    engine's errors.csv with each model's config, then the provenance columns)."""
+    tag = _evaluated(evaluation)
+    if evaluation.errors is None:
+        raise InputError("nothing to export: these results have no detection errors")
+    extra = provenance_columns(tag, float_map(evaluation))
+    rows = []
+    for (label, config, _), analysis in zip(_models(evaluation, tag), error_pair(evaluation)):
+        for values in analysis.csv_rows(label):
+            rows.append({**dict(zip(ERROR_COLUMNS, [values[0], config, *values[1:]])), **extra})
+    return rows
+
+
+def export_errors(evaluation: Any, plot: pg.PlotWidget, base: str | Path) -> list[Path]:
+    """The error chart (PNG, SVG, with the provenance caption) and every class x difficulty x
+    type of both models (CSV)."""
+    tag, rows = _evaluated(evaluation), error_rows(evaluation)
+    base = Path(base).with_suffix("")
+    caption = f"{tag.caption()} · {caption_line(tag, float_map(evaluation))}"
+    title = plot.getPlotItem().titleLabel.text or "Detection errors"
+    images = save_plot_images(plot, base, title, caption, min_size=ERROR_PLOT_SIZE)
+    return [*images, write_csv(base.with_suffix(".csv"), rows)]

@@ -34,7 +34,8 @@ class ExportDialogs(QObject):
             self.menu.addAction(getattr(a, name))
         self.button: QToolButton | None = None
         for action, slot in ((a.export_any, self.popup), (a.export_canvas, self.ask_canvas),
-                             (a.export_pr, self.ask_pr), (a.export_sweep, self.ask_sweep),
+                             (a.export_pr, self.ask_pr), (a.export_errors, self.ask_errors),
+                             (a.export_sweep, self.ask_sweep),
                              (a.export_ap, self.ask_ap), (a.export_params, self.ask_params),
                              (a.export_window, self.ask_window)):  # fmt: skip
             action.triggered.connect(slot)
@@ -81,6 +82,16 @@ class ExportDialogs(QObject):
         if path:
             plot, evaluation = self.window.metrics_panel.plot, self.state.evaluation
             self._guard(lambda: export.export_pr(evaluation, plot, path), "PR export")
+
+    def ask_errors(self) -> None:
+        if self.state.evaluation.errors is None:
+            self.state.error.emit("Nothing to export: run Evaluate first")
+            return
+        path = self._ask_save("Export detection errors (writes .png, .svg and .csv)",
+                              "detection_errors.png", export.PLOT_FILTER)  # fmt: skip
+        if path:
+            plot, evaluation = self.window.metrics_panel.errors.plot, self.state.evaluation
+            self._guard(lambda: export.export_errors(evaluation, plot, path), "Error export")
 
     def ask_sweep(self) -> None:
         if not self.state.sweep.points:

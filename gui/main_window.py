@@ -235,6 +235,7 @@ class MainWindow(QMainWindow):
         self.actions_.cancel.setEnabled(False)
         self.metrics_panel.evaluate_button.clicked.connect(self._evaluate)
         self.metrics_panel.export_pr.clicked.connect(self.exports.ask_pr)
+        self.metrics_panel.errors.export_button.clicked.connect(self.exports.ask_errors)
         self.metrics_panel.export_ap.clicked.connect(self.exports.ask_ap)
         self.sweep_panel.export.clicked.connect(self.exports.ask_sweep)
 

@@ -50,6 +50,14 @@ class ScreenshotDriver(QObject):
             s.model is None and s.dataset is not None and self._idle()
         )
 
+    def _show_tab(self, tab: str) -> None:
+        w = self.window
+        names = {"layers": w.layers_panel, "metrics": w.metrics_panel, "errors": w.metrics_panel,
+                 "sweep": w.sweep_panel}  # fmt: skip
+        w.tabs.setCurrentWidget(names[tab])
+        if tab == "errors":
+            w.metrics_panel.plots.setCurrentWidget(w.metrics_panel.errors)
+
     def _plan(self) -> list:
         a, w, s = self.args, self.window, self.window.state
         steps: list = [("load", lambda: None, self._loaded)]
@@ -60,8 +68,7 @@ class ScreenshotDriver(QObject):
         if getattr(a, "view", None):
             steps.append(("view", lambda: s.set_view_mode(a.view), self._idle))
         if getattr(a, "tab", None):
-            names = {"layers": w.layers_panel, "metrics": w.metrics_panel, "sweep": w.sweep_panel}
-            steps.append(("tab", lambda: w.tabs.setCurrentWidget(names[a.tab]), self._idle))
+            steps.append(("tab", lambda: self._show_tab(a.tab), self._idle))
         if getattr(a, "evaluate", False):
             steps.append(("evaluate", w.analysis.evaluate,
                           lambda: s.evaluation.ref is not None and self._idle()))  # fmt: skip

@@ -29,7 +29,7 @@ from squeezelens.gui.state_records import (
 
 if TYPE_CHECKING:
     from squeezelens.engine.data.kitti import Dataset
-    from squeezelens.engine.diagnostics import ActivationRow, Histogram, LayerRow
+    from squeezelens.engine.diagnostics import ActivationRow, ConvDetError, Histogram, LayerRow
     from squeezelens.engine.quant import QuantConfig
     from squeezelens.engine.quant.hijack import Hijack
 
@@ -96,6 +96,7 @@ class AppState(QObject):
     editing_changed = Signal(str)  # "a" or "b": the config the quantization panel edits
     hijacks_changed = Signal()  # range hijacks of the compared config(s)
     int8_layers_changed = Signal()
+    image_head_changed = Signal()  # the shown image's ConvDet error by head
 
     model: Field[ModelInfo | None] = Field()
     dataset: Field[Dataset | None] = Field()
@@ -126,6 +127,7 @@ class AppState(QObject):
     hijacks: Field[tuple[Hijack, ...]] = Field()  # engine.quant.hijack of the compared configs
     hijack_warnings: Field[tuple[str, ...]] = Field()  # their one-line texts (as the CLI's)
     int8_layers: Field[Int8LayersState] = Field()  # INT8 vs float and simulation, per layer
+    image_head: Field[tuple[tuple, ConvDetError] | None] = Field()  # (what it is of, error)
     loading_text: Field[str] = Field()
     busy: Field[bool] = Field()
     computing: Field[bool] = Field()
@@ -163,6 +165,7 @@ class AppState(QObject):
         self._hijacks: tuple[Hijack, ...] = ()
         self._hijack_warnings: tuple[str, ...] = ()
         self._int8_layers = Int8LayersState()
+        self._image_head: tuple[tuple, ConvDetError] | None = None
         self._loading_text = ""
         self._busy = self._computing = self._scanning = False
 
@@ -353,6 +356,11 @@ class AppState(QObject):
     def set_int8_layers(self, value: Int8LayersState) -> None:
         self._int8_layers = value
         self.int8_layers_changed.emit()
+
+    def set_image_head(self, head: tuple[tuple, ConvDetError] | None) -> None:
+        """The shown image's ConvDet error by head and the (model, image, configs) it is of."""
+        self._image_head = head
+        self.image_head_changed.emit()
 
     def set_loading(self, text: str) -> None:
         """A long load's progress text ('' when it is done)."""

@@ -16,6 +16,9 @@ from squeezelens.engine.types import Detections
 from squeezelens.gui.provenance import ResultTag
 
 if TYPE_CHECKING:
+    from squeezelens.engine.box_reasons import ImageReasons
+    from squeezelens.engine.compare import TwinStats
+    from squeezelens.engine.error_eval import ErrorEvaluation
     from squeezelens.engine.eval.results import EvalResult
     from squeezelens.engine.int8.compare_layers import Int8LayerComparison
 
@@ -59,12 +62,15 @@ class ImageResult:
     other: Detections
     comparison: Comparison
     threshold: float
+    reasons: ImageReasons | None = None  # why each lost box is lost, what each new box is
+    twins: TwinStats | None = None  # the matched float/quantized boxes at the threshold
 
 
 @dataclass(frozen=True)
 class EvalState:
     """Evaluation results: reference and other EvalResult (engine objects), the settings
-    they were computed with (``tag``) and the float model's result (the baseline)."""
+    they were computed with (``tag``), the float model's result (the baseline) and the
+    detection errors of the reference and the other model (engine.error_eval, in that order)."""
 
     ref: EvalResult | None = None
     other: EvalResult | None = None
@@ -72,6 +78,7 @@ class EvalState:
     other_label: str = "quantized"
     tag: ResultTag | None = None
     float_result: EvalResult | None = None
+    errors: ErrorEvaluation | None = None
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,11 @@ def register(sub) -> None:
     shot.add_argument("--image", type=int, metavar="N", help="show image N of the split")
     shot.add_argument("--bits", type=int, metavar="N", help="set the weight bits first")
     shot.add_argument("--view", choices=("overlay", "side"), help="canvas mode")
-    shot.add_argument("--tab", choices=("layers", "metrics", "sweep"), help="bottom tab to show")
+    shot.add_argument(
+        "--tab",
+        choices=("layers", "metrics", "errors", "sweep"),
+        help="bottom tab to show (errors: the Metrics tab's error chart)",
+    )
     shot.add_argument("--evaluate", action="store_true", help="evaluate before the screenshot")
     shot.add_argument("--sweep", nargs="?", const="current", choices=("current", "fork", "both"),
                       help="run a sweep first: the current config, the fork's four curves, or both")  # fmt: skip

@@ -3,21 +3,31 @@
 Overlay mode draws all three sources in one view; side-by-side mode shows the
 reference (left) and the other model (right) in two views whose zoom and pan
 are linked.  A legend row switches each source on or off; hovering a box shows
-its class, score and IoU with its counterpart below the image.
+its class, score and IoU with its counterpart below the image.  One box can be
+highlighted (:meth:`Canvas.highlight`: a yellow frame, from a line of "This image");
+a click on the image clears it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGraphicsRectItem,
+    QHBoxLayout,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
 
 from squeezelens.gui.canvas.boxes import HIGHLIGHT, BadgeItem, BoxItem, BoxSpec, HaloItem, box_specs
-from squeezelens.gui.palette import SourceStyle, styles
+from squeezelens.gui.palette import OKABE_ITO, SourceStyle, styles
 from squeezelens.gui.state import AppState
 
+MARK = OKABE_ITO["yellow"]  # the highlighted box: no source, change or GT uses it
 PLACEHOLDER = "Open a KITTI folder or an image folder (File menu), or drop one here"
 
 
@@ -56,6 +66,7 @@ class ImagePane:
         self._group.setZValue(1)
         self.view.addItem(self._group, ignoreBounds=True)
         self._pools: dict[type, list] = {}
+        self.mark = _mark_item(self._group)
         self._on_hover = on_hover
         self._shape: tuple[int, int] | None = None
 
@@ -104,8 +115,25 @@ class ImagePane:
         return [i for pool in self._pools.values() for i in pool if i.isVisible()]
 
 
+def _mark_item(parent: pg.ItemGroup) -> QGraphicsRectItem:
+    """The highlight frame: thick yellow over a dark backing line, above every box."""
+    item = QGraphicsRectItem()
+    pen = QPen(QColor(MARK), 4)
+    pen.setCosmetic(True)
+    item.setPen(pen)
+    fill = QColor(MARK)
+    fill.setAlpha(60)
+    item.setBrush(QBrush(fill))
+    item.setZValue(10)
+    item.setParentItem(parent)
+    item.setVisible(False)
+    return item
+
+
 class Canvas(QWidget):
     """Image + boxes, overlay or side by side; reads everything from AppState."""
+
+    highlighted = Signal(object)  # the highlighted box (xyxy) or None
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -125,6 +153,8 @@ class Canvas(QWidget):
         layout.addWidget(self.graphics, 1)
         layout.addWidget(self.hover_label)
         self.panes: dict[str, ImagePane] = {}
+        self.highlighted_box: tuple[float, ...] | None = None
+        self.graphics.scene().sigMouseClicked.connect(lambda _event: self.highlight(None))
         self._mode: tuple = ()
         self._build_panes()
         state.image_changed.connect(self._on_image)
@@ -188,7 +218,19 @@ class Canvas(QWidget):
             self.panes["main"] = ImagePane(self.graphics.ci, 0, 0, self._hover)
         self._on_image()
 
+    def highlight(self, xyxy=None) -> None:
+        """Frame the box ``xyxy`` in every view (None: no box framed)."""
+        box = None if xyxy is None else tuple(float(v) for v in xyxy)
+        for pane in self.panes.values():
+            if box is not None:
+                pane.mark.setRect(QRectF(box[0], box[1], box[2] - box[0], box[3] - box[1]))
+            pane.mark.setVisible(box is not None)
+        if box != self.highlighted_box:
+            self.highlighted_box = box
+            self.highlighted.emit(box)
+
     def _on_image(self) -> None:
+        self.highlight(None)
         if self.state.view_mode == "side" and self._mode != ("side", self._stacked()):
             self._build_panes()
             return

@@ -1,4 +1,5 @@
-"""Metrics panel: PR curves of the reference vs the other model, and the AP table.
+"""Metrics panel: PR curves of the reference vs the other model, the detection errors
+(:class:`gui.panels.error_chart.ErrorChart`) and the AP table.
 
 Evaluation runs as a background job (progress and Cancel in the status bar);
 the results are the engine's EvalResult objects, drawn here without any
@@ -23,12 +24,14 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from squeezelens.engine.eval.devkit import PROTOCOLS
 from squeezelens.gui.palette import CURVE_OTHER, CURVE_REF, OTHER, REF
+from squeezelens.gui.panels.error_chart import ErrorChart
 from squeezelens.gui.panels.stale import ResultCaption
 from squeezelens.gui.provenance import eval_key
 from squeezelens.gui.state import AppState
@@ -78,9 +81,10 @@ class MetricsPanel(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.summary = QLabel("Not evaluated yet: press Evaluate", objectName="evalSummary")
         self.summary.setWordWrap(True)
+        self.errors = ErrorChart(state, self.class_combo, self.diff_combo)
         self._build_protocol_and_caption()
         self._build()
-        self.caption.greys(self.table, self.plot, self.summary)
+        self.caption.greys(self.table, self.plot, self.summary, self.errors.plot)
         self.class_combo.currentIndexChanged.connect(self._draw_curves)
         self.diff_combo.currentIndexChanged.connect(self._draw_curves)
         self.protocol_combo.currentTextChanged.connect(state.set_protocol)
@@ -113,8 +117,11 @@ class MetricsPanel(QWidget):
         rv.setContentsMargins(0, 0, 0, 0)
         rv.addWidget(self.table, 1)
         rv.addWidget(self.summary)
+        self.plots = QTabWidget(objectName="metricsPlots", documentMode=True)
+        self.plots.addTab(self.plot, "PR curves")
+        self.plots.addTab(self.errors, "Detection errors")
         split = QSplitter(Qt.Orientation.Horizontal, objectName="metricsSplitter")
-        split.addWidget(self.plot)
+        split.addWidget(self.plots)
         split.addWidget(right)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)

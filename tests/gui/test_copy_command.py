@@ -60,6 +60,11 @@ def _assert_reproduced(win, qtbot, capsys, tmp_path) -> list[str]:
     window_ap = _evaluate_in_window(win, qtbot)
     cli = _run_evaluate(argv["evaluate"], tmp_path / "evaluate")
     assert cli["ap"] == window_ap["ap"] and cli["map"] == window_ap["map"]
+    assert "--errors" in argv["evaluate"]  # and the error chart's numbers with it
+    errors = win.state.evaluation.errors.analyses
+    assert cli["errors"]["models"]["quantized"]["mean_dap_r40"] == errors["quantized"].mean_dap(
+        "r40"
+    )
     return argv["detect"]
 
 

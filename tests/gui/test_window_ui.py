@@ -218,7 +218,8 @@ def test_toolbar_export_button_and_ctrl_e_chooser(window, qtbot):
     button = window.exports.button
     assert button is not None and button.isVisible() and button.menu() is window.exports.menu
     entries = [act.text() for act in window.exports.menu.actions()]
-    assert len(entries) == 6 and any("Canvas" in t for t in entries)
+    assert len(entries) == 7 and any("Canvas" in t for t in entries)
+    assert any("Detection errors" in t for t in entries)
     assert any("Quantized parameters" in t for t in entries) and any("PR" in t for t in entries)
     assert a.export_any.shortcut() == QKeySequence("Ctrl+E")
     assert a.export_canvas.shortcut().isEmpty()
