@@ -5,6 +5,8 @@ cancel, and it is shut down when the setting changes.  One Ray runtime for the m
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from squeezelens.gui.compute_pool import ComputeChoice
@@ -57,6 +59,11 @@ def test_sweep_and_sensitivity_on_ray_workers_equal_the_in_process_ones(loaded, 
     win.compute.apply(RAY)
     ray_rows = _sweep(win, qtbot, tmp_path / "ray")
     pool = win.controller.compute._pool
+    from squeezelens.gui.export import export_sweep
+
+    export_sweep(win.state.sweep, panel.plot, tmp_path / "export")
+    saved = json.loads((tmp_path / "export.json").read_text())["provenance"]
+    assert saved["computed_on"] == "2 local Ray workers"
     assert pool is not None and pool.size == 2  # kept for the next job
     ray_sens = _sensitivity(win, qtbot)
     assert win.controller.compute._pool is pool  # the same workers ran the sensitivity
