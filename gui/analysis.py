@@ -277,10 +277,10 @@ class Analysis(QObject):
 
         points = sweep_points(configs, repeats=repeats)
         job = self._sweep_job(handle, dataset, points, protocol)
-        where = self.controller.compute.running_on()
-        tag = tag and dataclasses.replace(tag, compute=where)
+        choice = self.controller.compute.choice
+        tag = tag and dataclasses.replace(tag, compute=choice.describe())
         if self.controller.long.submit(job, "sweep", f"Sweeping {len(points)} points ({protocol}) "
-                                       f"on {where}",
+                                       f"{choice.place()}",
                                        on_done=self._swept, on_partial=self._sweep_point):  # fmt: skip
             self.state.set_sweep([], running=True, tag=tag)
 

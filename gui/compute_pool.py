@@ -59,6 +59,10 @@ class ComputeChoice:
             return f"the Ray cluster at {self.address.strip() or '?'}"
         return "this process"
 
+    def place(self) -> str:
+        """'in this process' / 'on 2 local Ray workers' (what a job's text ends with)."""
+        return f"{'on' if self.on_ray else 'in'} {self.describe()}"
+
 
 def ray_installed() -> bool:
     """Whether Ray (the ``distributed`` extra) can be imported, without importing it."""
@@ -106,10 +110,6 @@ class RayCompute:
             parts = self._detach()
         self._stop_in_background(parts).join(timeout)
 
-    def running_on(self) -> str:
-        """Where a job started now runs (the setting's description)."""
-        return self.choice.describe()
-
     # ------------------------------------------------------------ worker thread
     def source(self, choice: ComputeChoice, detector, dataset, ctx, what: str) -> Callable | None:
         """A :data:`engine.sweep.DetectPoints` on ``choice``'s Ray workers (None: in this
@@ -117,11 +117,11 @@ class RayCompute:
         spec = choice.spec()
         if spec is None:
             return None
-        where = choice.describe()
+        where = choice.place()
 
         def on_status(status) -> None:
             retried = f", {status.retries} retried" if status.retries else ""
-            ctx.set_text(f"{what} on {where} · tasks {status.tasks_done}/"
+            ctx.set_text(f"{what} {where} · tasks {status.tasks_done}/"
                          f"{status.tasks_total}{retried}")  # fmt: skip
             ctx.progress(status.images_done, status.images_total)
 
@@ -130,7 +130,7 @@ class RayCompute:
 
             if not points:
                 return
-            ctx.set_text(f"{what}: starting {where}")
+            ctx.set_text(f"{what}: starting the Ray workers ({choice.describe()})")
             ctx.progress(0, 1)
             pool = self._acquire(spec, detector)
             try:
@@ -143,7 +143,7 @@ class RayCompute:
                 raise
             except Exception as exc:  # Ray's own errors run over many lines
                 self._release(failed=True)
-                raise InputError(f"the job on {where} failed: {_first_line(exc)}") from None
+                raise InputError(f"the job {where} failed: {_first_line(exc)}") from None
             finally:  # done, or closed early by its consumer
                 self._release(failed=False, cancelled=ctx.cancel.cancelled)
 

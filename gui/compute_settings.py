@@ -155,9 +155,8 @@ class ComputeSettings(QObject):
         if save:
             save_choice(self.settings, choice)
         self.compute.set_choice(choice)
-        where = choice.describe()
-        self.label.setText(f"on {where}")
-        self.changed.emit(where)
+        self.label.setText(choice.place())
+        self.changed.emit(choice.describe())
 
     def ask(self) -> None:
         """Open the dialog (modal); OK applies and saves the choice."""

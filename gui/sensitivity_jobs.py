@@ -94,7 +94,7 @@ class SensitivityJobs(QObject):
             return result, sens.apply_recommendation(config, result), handle, config, tag
 
         self.controller.long.submit(job, "sensitivity", f"Sensitivity on {len(subset)} images "
-                                    f"on {choice.describe()}",
+                                    f"{choice.place()}",
                                     on_done=self.ready)  # fmt: skip
 
     def ready(self, value: Any) -> None:

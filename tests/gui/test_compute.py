@@ -30,12 +30,14 @@ def test_choice_round_trips_through_settings_and_describes_itself(tmp_path):
     assert ComputeChoice("workers", 3).describe() == "3 local Ray workers"
     assert ComputeChoice("cluster", address="auto").describe() == "the Ray cluster at auto"
     assert ComputeChoice().describe() == "this process" and ComputeChoice().spec() is None
+    assert ComputeChoice().place() == "in this process"
+    assert ComputeChoice("workers", 1).place() == "on 1 local Ray worker"
     save_choice(Settings.at(path), ComputeChoice("cluster", address="  "))  # unusable: default
     assert load_choice(Settings.at(path)) == ComputeChoice()
 
 
 def test_window_applies_and_saves_the_setting(window, tmp_path):
-    assert window.compute.label.text() == "on this process"
+    assert window.compute.label.text() == "in this process"
     assert window.compute.action in window.menuBar().actions()[2].menu().actions()  # Run menu
     window.compute.apply(ComputeChoice("workers", 2))
     assert window.controller.compute.choice == ComputeChoice("workers", 2)

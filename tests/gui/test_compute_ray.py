@@ -6,6 +6,7 @@ cancel, and it is shut down when the setting changes.  One Ray runtime for the m
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -83,7 +84,9 @@ def test_sweep_and_sensitivity_on_ray_workers_equal_the_in_process_ones(loaded, 
     assert win.controller.compute._pool is None
 
 
-def test_cancel_kills_the_workers_and_the_next_sweep_starts_new_ones(loaded, qtbot, tmp_path):
+def test_cancel_kills_the_workers_and_a_bad_image_fails_the_next_sweep_in_one_line(
+    loaded, qtbot, tmp_path, tiny_kitti
+):
     win, panel = loaded, loaded.sweep_panel
     win.compute.apply(RAY)
     win.analysis.sweep_root = tmp_path / "sweeps"
@@ -105,7 +108,23 @@ def test_cancel_kills_the_workers_and_the_next_sweep_starts_new_ones(loaded, qtb
     for actor in actors:  # killed, not left computing the cancelled tasks
         with pytest.raises(ray.exceptions.RayActorError):
             ray.get(actor.info.remote(), timeout=60)
+
+    bad = tmp_path / "kitti"  # the same images, one of them unreadable
+    shutil.copytree(tiny_kitti, bad)
+    stem = (bad / "ImageSets" / "val.txt").read_text().split()[-1]
+    victim = bad / "training" / "image_2" / f"{stem}.png"
+    victim.write_bytes(b"not a png")
+    win.controller.open_dataset(bad, "val")
+    qtbot.waitUntil(lambda: win.state.dataset is not None and win.state.dataset.root == bad,
+                    timeout=60000)  # fmt: skip
+    wait_idle(qtbot, win)
+    errors = []
+    win.state.error.connect(errors.append)
     panel.bits_from.setValue(7)
     panel.repeats.setValue(1)
-    rows = _sweep(win, qtbot, tmp_path / "sweeps")
-    assert {r["bits"] for r in rows} >= {7, 8} and compute._pool is not None
+    panel.run()
+    qtbot.waitUntil(lambda: bool(errors), timeout=180000)
+    wait_idle(qtbot, win)
+    assert len(errors) == 1 and "\n" not in errors[0] and victim.name in errors[0]
+    assert win.state.sweep.failure.startswith("stopped: ") and errors[0] in win.banner.text
+    assert compute._pool is None and compute._runtime is None  # a failed job keeps nothing
