@@ -14,18 +14,9 @@ from squeezelens.gui.compute_pool import ComputeChoice
 from tests.gui.conftest import wait_idle
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_runtime")]
 
 RAY = ComputeChoice("workers", 2)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def ray_runtime():
-    """One local Ray runtime for the module (the window's pool joins it)."""
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING",
-             log_to_driver=False)  # fmt: skip
-    yield
-    ray.shutdown()
 
 
 def _sweep(win, qtbot, root) -> list[dict]:
