@@ -165,6 +165,9 @@ class RayCompute:
         except InputError as exc:
             self._release(failed=True)
             raise InputError(_first_line(exc)) from None
+        except Exception as exc:  # Ray could not start: its messages run over many lines
+            self._release(failed=True)
+            raise InputError(f"cannot start the Ray workers: {_first_line(exc)}") from None
         except BaseException:
             self._release(failed=True)
             raise
