@@ -18,6 +18,7 @@ with the protocol chosen in the window.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -271,7 +272,10 @@ class Analysis(QObject):
 
         points = sweep_points(configs, repeats=repeats)
         job = self._sweep_job(handle, dataset, points, protocol)
-        if self.controller.long.submit(job, "sweep", f"Sweeping {len(points)} points ({protocol})",
+        choice = self.controller.compute.choice
+        tag = tag and dataclasses.replace(tag, compute=choice.describe())
+        if self.controller.long.submit(job, "sweep", f"Sweeping {len(points)} points ({protocol}) "
+                                       f"{choice.place()}",
                                        on_done=self._swept, on_partial=self._sweep_point):  # fmt: skip
             self.state.set_sweep([], running=True, tag=tag)
 
@@ -284,12 +288,16 @@ class Analysis(QObject):
         out_dir = sweep_dir(self.sweep_root, sha, str(dataset.root), dataset.split, protocol)
         activations = any(p.quant is not None and p.quant.activation_bits for p in points)
         calibrate = self.controller.calibration if activations else None
+        compute, choice = self.controller.compute, self.controller.compute.choice
 
         def job(ctx: JobContext) -> Any:
+            detect = compute.source(choice, det, dataset, ctx, "Sweep")
+
             def progress(done: int, total: int, row: dict | None) -> None:
                 if row is not None:
                     ctx.emit_partial(row)
-                ctx.progress(done, total)
+                if detect is None:  # on Ray: images done, from the workers
+                    ctx.progress(done, total)
 
             calibration = calibrate() if calibrate else None
             if calibration is not None:
@@ -297,7 +305,7 @@ class Analysis(QObject):
             meta = sweep_meta(det, dataset, protocol, calibration)
             keys = {p.key for p in points}
             rows = run_sweep(det, dataset, points, out_dir, meta, protocol=protocol,
-                             progress=progress, cancel=ctx.token)  # fmt: skip
+                             progress=progress, cancel=ctx.token, detect=detect)  # fmt: skip
             return [r for r in rows if r["key"] in keys]
 
         return job

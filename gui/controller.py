@@ -26,6 +26,7 @@ from PySide6.QtCore import QObject, Signal
 from squeezelens.engine.compare import compare_detections
 from squeezelens.engine.types import Detections
 from squeezelens.gui import heap
+from squeezelens.gui.compute_pool import RayCompute
 from squeezelens.gui.facts import model_info
 from squeezelens.gui.image_facts import FactsJobs, ImageFacts, explain_image, with_facts
 from squeezelens.gui.long_jobs import LongJobs
@@ -74,6 +75,7 @@ class Controller(QObject):
         self._requested_index = -1
         self._int8_pending = -1
         self.long = LongJobs(state, self.model_runner, self)
+        self.compute = RayCompute()  # where sweeps and sensitivity runs compute
         self.long.stopped.connect(self._on_long_stopped)
         self.scan = SplitScan(state, self.model_runner, self.io_runner,
                               lambda: (self.handle, self.config_key()), self.calibration, self)  # fmt: skip
@@ -95,7 +97,9 @@ class Controller(QObject):
             runner.cancel()
         ok_io = self.io_runner.shutdown(timeout / 8)
         ok_analysis = self.analysis_runner.shutdown(timeout / 8)
-        return self.model_runner.shutdown(timeout * 3 / 4) and ok_io and ok_analysis
+        ok_model = self.model_runner.shutdown(timeout * 3 / 4)
+        self.compute.shutdown()  # a Ray pool kept between jobs
+        return ok_model and ok_io and ok_analysis
 
     def is_idle(self) -> bool:
         """No job pending or running on any worker, and no delayed scan or recount waiting."""

@@ -42,6 +42,7 @@ from squeezelens.gui.actions import SHORTCUTS_HELP, Actions, create_actions
 from squeezelens.gui.analysis import Analysis
 from squeezelens.gui.canvas.image_view import Canvas
 from squeezelens.gui.command import command_lines
+from squeezelens.gui.compute_settings import ComputeSettings
 from squeezelens.gui.controller import Controller
 from squeezelens.gui.export_dialogs import ExportDialogs
 from squeezelens.gui.panels.hint_bar import HintBar
@@ -85,6 +86,7 @@ class MainWindow(QMainWindow):
         self.sessions = SessionRestore(self.state, self.controller, self.settings,
                                        self._window_view, self._apply_window_view, self)  # fmt: skip
         self.exports = ExportDialogs(self)
+        self.compute = ComputeSettings(self.settings, self.controller.compute, self)
         self._build_panels()
         self._build_menus()
         self._build_toolbar()
@@ -102,6 +104,8 @@ class MainWindow(QMainWindow):
         self.layers_panel = LayersPanel(s, self.analysis)
         self.metrics_panel = MetricsPanel(s)
         self.sweep_panel = SweepPanel(s, self.analysis)
+        row = self.sweep_panel.row
+        row.insertWidget(row.indexOf(self.sweep_panel.button) + 1, self.compute.label)
         self.hint = HintBar(s)
         self.hint.show_layer.connect(self.show_layer)
         self.top = QSplitter(Qt.Orientation.Horizontal, objectName="topSplitter")
@@ -168,6 +172,8 @@ class MainWindow(QMainWindow):
         run = self.menuBar().addMenu("&Run")
         for act in (a.evaluate, a.sweep, a.cancel):
             run.addAction(act)
+        run.addSeparator()
+        run.addAction(self.compute.action)
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction(a.shortcuts)
         help_menu.addAction(a.about)

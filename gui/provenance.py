@@ -35,6 +35,7 @@ class ResultTag:
     key: tuple = field(default=(), compare=False)
     configs: dict = field(default_factory=dict, compare=False)  # label -> config dict or None
     summary: str = ""  # what was computed, when not "reference vs other" (a sweep's curves)
+    compute: str = field(default="", compare=False)  # where it ran ("2 local Ray workers")
 
     def caption(self) -> str:
         """'Float (float) vs Quantized (4 bits · global · nearest) · 45 images of val · official'."""
@@ -117,6 +118,8 @@ def provenance(tag: ResultTag, float_map: float | None = None, **extra: Any) -> 
         "float_map_r11": float_map,
         "versions": versions(),
     }
+    if tag.compute:
+        out["computed_on"] = tag.compute
     out.update(extra)
     return out
 

@@ -75,22 +75,26 @@ class SensitivityJobs(QObject):
         subset = dataclasses.replace(dataset, records=dataset.records[:SENSITIVITY_IMAGES])
         protocol = s.protocol
         tag = result_tag(s, sensitivity_key(s, protocol), protocol, images=len(subset))
+        compute, choice = self.controller.compute, self.controller.compute.choice
+        tag = dataclasses.replace(tag, compute=choice.describe())
 
         def job(ctx: JobContext) -> Any:
             from squeezelens.engine import sensitivity as sens
 
             dets: dict = {}
+            detect = compute.source(choice, handle.detector, subset, ctx, "Sensitivity")
             result = sens.layer_sensitivity(
                 handle.detector, subset, config, bits=sens.sensitivity_bits(config),
-                protocol=protocol, progress=ctx.progress, cancel=ctx.token,
-                on_detections=dets.__setitem__,
+                protocol=protocol, progress=None if detect else ctx.progress, cancel=ctx.token,
+                on_detections=dets.__setitem__, detect=detect,
             )  # fmt: skip
             ctx.set_text(f"Sensitivity: noise of each drop (bootstrap over {len(subset)} images)")
             result = sens.with_noise(result, subset.records, dets, protocol,
                                      handle.detector.class_names, ctx.progress, ctx.token)  # fmt: skip
             return result, sens.apply_recommendation(config, result), handle, config, tag
 
-        self.controller.long.submit(job, "sensitivity", f"Sensitivity on {len(subset)} images",
+        self.controller.long.submit(job, "sensitivity", f"Sensitivity on {len(subset)} images "
+                                    f"{choice.place()}",
                                     on_done=self.ready)  # fmt: skip
 
     def ready(self, value: Any) -> None:

@@ -53,3 +53,13 @@ def tiny_detector():
 
     spec = ArchSpec().with_input_size((256, 96))
     return Detector(spec, random_weights(spec))
+
+
+@pytest.fixture(scope="module")
+def ray_runtime():
+    """One local Ray runtime (2 CPUs) for a test module; pools and CLI runs in it join it."""
+    ray = pytest.importorskip("ray")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING",
+             log_to_driver=False)  # fmt: skip
+    yield ray
+    ray.shutdown()

@@ -25,22 +25,13 @@ from tests.test_cli import run
 from tests.test_distributed_units import same
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_runtime")]
 
 VAL, TRAIN = 8, 4  # images of the small KITTI folder made from the bundled sample
 CONFIGS = [
     QuantConfig(bits=4, rounding="stochastic", seed=11),
     QuantConfig(bits=6, reserve_zero=True, scale="groups"),
 ]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def ray_runtime():
-    """One local Ray runtime for the module (every pool and CLI run here joins it)."""
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING",
-             log_to_driver=False)  # fmt: skip
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

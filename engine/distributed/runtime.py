@@ -126,6 +126,9 @@ class Runtime:
             return self
         quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
         if self.spec.address is not None:
+            from squeezelens.engine.distributed.reach import check_reachable
+
+            check_reachable(self.spec.address)  # ray.init would retry a dead address for minutes
             try:
                 ray.init(address=self.spec.address, **quiet)
             except (ConnectionError, RuntimeError, ValueError) as exc:

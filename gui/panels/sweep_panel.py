@@ -84,7 +84,7 @@ class SweepPanel(QWidget):
         self.protocol.currentTextChanged.connect(self.update_stale)
 
     def _build(self) -> None:
-        row = QHBoxLayout()
+        row = self.row = QHBoxLayout()  # the window adds where the sweep runs after the button
         for w in (QLabel("Bits"), self.bits_from, QLabel("to"), self.bits_to, self.current,
                   self.fork, QLabel("Seeds"), self.repeats, QLabel("Protocol"), self.protocol,
                   self.button):  # fmt: skip
