@@ -327,7 +327,7 @@ def _verify(verify: _Verifier, max_drop: float, cancel, progress) -> SearchPoint
         done += 1
         if progress:
             progress(min(done, steps), steps)
-    if progress:
+    if progress and done < steps:
         progress(steps, steps)
     best = verify(lo)
     return best if lo > 0 and best.drop <= max_drop else None
@@ -392,7 +392,8 @@ def _float_map(out: Path, score: Scorer) -> float:
     if row is not None:
         return float(row["map_r11"])
     with closing(scored(score, [None])) as stream:
-        value = next(stream)[1].map_r11
+        [(_, found)] = list(stream)  # run out: a pool scorer then drops its tasks
+    value = found.map_r11
     _append(
         path, POINT_FIELDS, {"key": "float", "map_r11": repr(value), "drop": "0.0", "noise": "0.0"}
     )
