@@ -105,8 +105,9 @@ def test_search_stopped_by_ctrl_c_resumes_on_workers_without_running_a_task_twic
     rc, _, err = run(capsys, *tiny_flags, "--out", out, "--workers", "2")
     assert rc == 130 and "interrupted" in err
     kept = list((out / "tasks").rglob("*.npz"))
-    rows = len((out / "sensitivity.csv").read_text().splitlines()) - 1
-    assert (out / "search.csv").read_text().startswith("key,") and rows < 5
+    sensitivity = out / "sensitivity.csv"  # none yet if a worker was slow on its first shard
+    rows = len(sensitivity.read_text().splitlines()) - 1 if sensitivity.exists() else 0
+    assert (out / "search.csv").read_text().startswith("key,float,")
     # of the 5 sensitivity tasks done, those of configs with a row were dropped, the rest kept
     assert len(kept) + 2 * rows == 5
     monkeypatch.setattr(ParallelJob, "on_status", real)
