@@ -3,11 +3,11 @@
 1. **Sensitivities**: each layer alone at each candidate width
    (:func:`engine.sensitivity.single_layer_config`: that layer rounded on the grid the
    full config gives it, the others float), scored by the noise it adds to the ConvDet
-   output (mean squared difference from the float output over the search images) and,
-   for the record, by its mAP (:mod:`engine.output_noise`).  The output noise is what the proposals use: unlike one
-   layer's mAP drop on a small split, which moves in steps of one detection (a layer at
-   2 bits can score above float by chance), it grows steadily as the width falls, and
-   the noise of independent layers adds up.
+   output (mean squared difference from the float output over the search images,
+   :mod:`engine.output_noise`) and, for the record, by its mAP.  The output noise is
+   what the proposals use: unlike one layer's mAP drop on a small split, which moves in
+   steps of one detection (a layer at 2 bits can score above float by chance), it grows
+   steadily as the width falls, and the noise of independent layers adds up.
 2. **Proposals**: each trade-off ``lam`` between size and noise gives every layer the
    option (a width or float) of least ``size + lam * noise``; sweeping ``lam`` yields
    the lower convex hull of predicted (size, noise), from all float to all at the
