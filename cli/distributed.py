@@ -1,4 +1,4 @@
-"""``--workers N`` / ``--ray ADDRESS``: evaluate, sweep and sensitivity on Ray workers.
+"""``--workers N`` / ``--ray ADDRESS``: evaluate, sweep, sensitivity and search on Ray workers.
 
 A thin client of :mod:`squeezelens.engine.distributed`: the flags become a
 :class:`ClusterSpec` (checked before any slow work, Ray's absence included), and a
@@ -18,7 +18,7 @@ from squeezelens.cli.progress import ProgressBar
 
 
 def add_parallel_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--workers`` and ``--ray`` (evaluate, sweep, sensitivity)."""
+    """``--workers`` and ``--ray`` (evaluate, sweep, sensitivity, search)."""
     group = parser.add_argument_group(
         "parallel (Ray, an optional extra: pip install 'squeezelens[distributed]')"
     )
@@ -53,6 +53,7 @@ class ParallelJob:
         from squeezelens.engine.distributed import ModelPayload, TaskStore
 
         self.spec, self.record = spec, record
+        self.stage = ""  # shown before the task counts (the search's phase)
         self.payload = ModelPayload.from_model(model)
         self.bar = ProgressBar(label, unit="img")
         self.store = (
@@ -63,7 +64,8 @@ class ParallelJob:
 
     def on_status(self, status) -> None:
         retried = f", {status.retries} retried" if status.retries else ""
-        self.bar.note(f"tasks {status.tasks_done}/{status.tasks_total}{retried}")
+        stage = f"{self.stage}, " if self.stage else ""
+        self.bar.note(f"{stage}tasks {status.tasks_done}/{status.tasks_total}{retried}")
         self.bar(status.images_done, status.images_total)
 
     def announce(self, pool) -> None:
@@ -90,6 +92,13 @@ class ParallelJob:
 
         return point_source(self.payload, self.spec, dataset, self.store, self.record,
                             self.on_status, prune=prune, on_pool=self.announce)  # fmt: skip
+
+    def scorer(self, dataset, protocol: str):
+        """The search's Scorer on Ray (a context manager: the pool stays open until it ends)."""
+        from squeezelens.engine.distributed import PoolScorer
+
+        return PoolScorer(self.payload, self.spec, dataset, protocol, self.store, self.record,
+                          self.on_status, on_pool=self.announce)  # fmt: skip
 
     def finish(self) -> None:
         """The command's output is written: drop the task files."""

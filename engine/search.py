@@ -3,33 +3,38 @@
 1. **Sensitivities**: each layer alone at each candidate width
    (:func:`engine.sensitivity.single_layer_config`: that layer rounded on the grid the
    full config gives it, the others float), scored by the noise it adds to the ConvDet
-   output (mean squared difference from the float output over the search images) and,
-   for the record, by its mAP.  The output noise is what the proposals use: unlike one
-   layer's mAP drop on a small split, which moves in steps of one detection (a layer at
-   2 bits can score above float by chance), it grows steadily as the width falls, and
-   the noise of independent layers adds up.
+   output (mean squared difference from the float output over the search images,
+   :mod:`engine.output_noise`) and, for the record, by its mAP.  The output noise is
+   what the proposals use: unlike one layer's mAP drop on a small split, which moves in
+   steps of one detection (a layer at 2 bits can score above float by chance), it grows
+   steadily as the width falls, and the noise of independent layers adds up.
 2. **Proposals**: each trade-off ``lam`` between size and noise gives every layer the
    option (a width or float) of least ``size + lam * noise``; sweeping ``lam`` yields
    the lower convex hull of predicted (size, noise), from all float to all at the
    narrowest width.
-3. **Verification**: proposals are scored by full evaluations: a bisection along the
-   hull for the smallest one whose measured mAP drop is within ``max_drop``, plus
-   :data:`FRONT_POINTS` points spread over the hull for the front.  The front is the
-   verified points no other verified point beats in both size and mAP.
+3. **Verification**: proposals are scored by full evaluations: :data:`FRONT_POINTS`
+   points spread over the hull for the front, then a bisection along the hull for the
+   smallest one whose measured mAP drop is within ``max_drop`` (its steps on spread
+   points cost nothing).  The front is the verified points no other verified point
+   beats in both size and mAP.
 
 The search runs on the ``train`` split by default (the CLI's ``--split``): like
 calibration, it never chooses on the split it is evaluated on; evaluate the result
 on val afterwards.  Everything is written as it is measured (``sensitivity.csv``,
 ``search.csv``, ``sweep_meta.json`` as a sweep folder's, see :mod:`engine.sweep`), so a
 killed search resumes where it stopped.  Scoring is one plain function of configs ->
-:class:`Score` (:func:`local_scorer`), so it can be handed out to other processes.
+:class:`Score` (a :data:`Scorer`: :func:`local_scorer` here,
+:class:`engine.distributed.scoring.PoolScorer` on Ray workers, with the same numbers to
+the last bit); independent configs are handed to it together (the sensitivities, the
+spread points), so workers score them in parallel.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +67,10 @@ class Score:
     noise: float
 
 
-Scorer = Callable[[Sequence[QuantConfig | None]], list[Score]]
+Scorer = Callable[[Sequence[QuantConfig | None]], Iterable[Score]]
+"""Scores of configs (None: the float model), in their order, each as soon as it is known
+(a generator, so that each is written before the next is computed)."""
+NOISE_SUM = "per-image float64 sums, fsum"  # how the folder's noise was summed (its meta)
 
 
 @dataclass(frozen=True)
@@ -88,36 +96,42 @@ class SearchPoint:
                 "config": self.config.to_dict(), "cli": self.config.to_cli_args()}  # fmt: skip
 
 
-def local_scorer(detector, dataset, protocol: str = "official", cancel=None) -> Scorer:
-    """Score configs on ``dataset`` in this process (inputs decoded once)."""
+def score_of(records, detections: dict, error, protocol: str, classes) -> Score:
+    """A config's Score from its detections on ``records`` and its OutputError."""
     from squeezelens.engine.eval import evaluate_detections
+
+    result = evaluate_detections(records, detections, protocol=protocol, classes=tuple(classes))
+    return Score(float(result.to_json_dict()["map"]["r11"]["all"]), error.noise())
+
+
+def local_scorer(detector, dataset, protocol: str = "official", cancel=None) -> Scorer:
+    """Score configs on ``dataset`` in this process (inputs decoded once, float outputs
+    computed once)."""
+    from squeezelens.engine.output_noise import detect_with_error, float_outputs
     from squeezelens.engine.sweep import PreparedInputs
 
     prepared = PreparedInputs(detector, dataset.records, cancel=cancel)
     reference: list[np.ndarray] = []
 
-    def outputs(quant) -> list[np.ndarray]:
-        out = []
-        for start in range(0, len(prepared.inputs), 4):
-            check(cancel)
-            out.append(detector.forward(prepared.inputs[start : start + 4], quant))
-        return out
+    def scores(configs: Sequence[QuantConfig | None]) -> Iterator[Score]:
+        for quant in configs:
+            if not reference:
+                reference.append(float_outputs(detector, prepared, cancel=cancel))
+            dets, error = detect_with_error(detector, prepared, quant, reference[0], cancel=cancel)
+            yield score_of(dataset.records, dets, error, protocol, detector.class_names)
 
-    def one(quant) -> Score:
-        if not reference:
-            reference.extend(outputs(None))
-        raw = outputs(quant)
-        noise = float(
-            np.mean(np.concatenate([(r - f).ravel() ** 2 for r, f in zip(raw, reference)]))
-        )
-        rows = [r for batch in raw for r in batch]
-        dets = {rec.stem: detector.decode(r, s) for rec, r, s in
-                zip(prepared.records, rows, prepared.scales)}  # fmt: skip
-        result = evaluate_detections(dataset.records, dets, protocol=protocol,
-                                     classes=tuple(detector.class_names))  # fmt: skip
-        return Score(float(result.to_json_dict()["map"]["r11"]["all"]), noise)
+    return scores
 
-    return lambda configs: [one(quant) for quant in configs]
+
+def scored(score: Scorer, configs: Sequence) -> Iterator[tuple[object, Score]]:
+    """(config, its Score) in order, as the scorer hands them out (closed when left early)."""
+    scores = score(configs)
+    try:
+        yield from zip(configs, scores, strict=True)
+    finally:
+        close = getattr(scores, "close", None)
+        if close is not None:
+            close()
 
 
 # ------------------------------------------------------------------ csv files
@@ -150,17 +164,22 @@ def measure_sensitivities(
 
     path = out_dir / SENSITIVITY_CSV
     noise = {(r["layer"], int(r["bits"])): float(r["noise"]) for r in _read(path)}
-    todo = [(layer, b) for layer in layers for b in sorted(set(bits), reverse=True)]
-    for done, (layer, b) in enumerate(todo, start=1):
-        check(cancel)
-        if (layer, b) not in noise:
-            found = score([single_layer_config(base, layer, b)])[0]
+    tested = [(layer, b) for layer in layers for b in sorted(set(bits), reverse=True)]
+    todo = [t for t in tested if t not in noise]
+    done = len(tested) - len(todo)
+    if progress:
+        progress(done, len(tested))
+    configs = [single_layer_config(base, *t) for t in todo]  # independent: scored together
+    with closing(scored(score, configs)) as stream:
+        for (layer, b), (_, found) in zip(todo, stream, strict=True):
+            check(cancel)
             noise[(layer, b)] = found.noise
             row = {"layer": layer, "bits": b, "map_r11": repr(found.map_r11),
                    "noise": repr(found.noise)}  # fmt: skip
             _append(path, SENSITIVITY_FIELDS, row)
-        if progress:
-            progress(done, len(todo))
+            done += 1
+            if progress:
+                progress(done, len(tested))
     return noise
 
 
@@ -257,44 +276,59 @@ class _Verifier:
         self.points: dict[int, SearchPoint] = {}
 
     def __call__(self, index: int) -> SearchPoint:
-        if index in self.points:
-            return self.points[index]
+        return self.many([index])[0]
+
+    def many(self, indices: Sequence[int], cancel=None) -> list[SearchPoint]:
+        """The points at ``indices``; those not yet verified are scored together."""
+        todo = []
+        for index in dict.fromkeys(i for i in indices if i not in self.points):
+            row = self.done.get(self._key(index))
+            if row is None:
+                todo.append(index)
+            else:
+                self._add(index, Score(float(row["map_r11"]), float(row["noise"])), row)
+        configs = [self.hull[index][0] for index in todo]
+        with closing(scored(self.score, configs)) as stream:
+            for index, (_, found) in zip(todo, stream, strict=True):
+                check(cancel)
+                self._add(index, found, None)
+        return [self.points[index] for index in indices]
+
+    def _key(self, index: int) -> str:
+        return config_key(self.hull[index][0].to_dict())
+
+    def _add(self, index: int, found: Score, row: dict | None) -> None:
         config, predicted = self.hull[index]
-        key = config_key(config.to_dict())
-        row = self.done.get(key)
-        found = (
-            Score(float(row["map_r11"]), float(row["noise"])) if row else self.score([config])[0]
-        )
         point = SearchPoint(config, size_kb(self.detector, config), found.map_r11,
                             self.float_map - found.map_r11, found.noise, predicted)  # fmt: skip
         if row is None:
             _append(self.path, POINT_FIELDS, {
-                "key": key, "size_kb": f"{point.size_kb:.3f}", "map_r11": repr(point.map_r11),
-                "drop": repr(point.drop), "noise": repr(point.noise),
-                "predicted_noise": repr(predicted), "layer_bits": point.layer_bits,
-                "config": json.dumps(config.to_dict())})  # fmt: skip
+                "key": self._key(index), "size_kb": f"{point.size_kb:.3f}",
+                "map_r11": repr(point.map_r11), "drop": repr(point.drop),
+                "noise": repr(point.noise), "predicted_noise": repr(predicted),
+                "layer_bits": point.layer_bits, "config": json.dumps(config.to_dict())})  # fmt: skip
         self.points[index] = point
-        return point
 
 
 def _verify(verify: _Verifier, max_drop: float, cancel, progress) -> SearchPoint | None:
-    """Bisect the hull for the smallest point within ``max_drop``; then spread points."""
-    lo, hi = 0, len(verify.hull) - 1  # index 0 (all float) is within any drop
-    steps = max(hi, 1).bit_length() + FRONT_POINTS
-    done = 0
+    """Spread points over the hull (scored together); then bisect the hull for the smallest
+    point within ``max_drop``."""
+    last = len(verify.hull) - 1
+    steps = max(last, 1).bit_length() + FRONT_POINTS
+    verify.many([round(k * last / max(FRONT_POINTS - 1, 1)) for k in range(FRONT_POINTS)], cancel)
+    done = FRONT_POINTS
+    if progress:
+        progress(done, steps)
+    lo, hi = 0, last  # index 0 (all float) is within any drop
     while lo < hi:
         check(cancel)
         mid = (lo + hi + 1) // 2
         lo, hi = (mid, hi) if verify(mid).drop <= max_drop else (lo, mid - 1)
         done += 1
         if progress:
-            progress(done, steps)
-    last = len(verify.hull) - 1
-    for k in range(FRONT_POINTS):
-        check(cancel)
-        verify(round(k * last / max(FRONT_POINTS - 1, 1)))
-        if progress:
-            progress(min(done + k + 1, steps), steps)
+            progress(min(done, steps), steps)
+    if progress and done < steps:
+        progress(steps, steps)
     best = verify(lo)
     return best if lo > 0 and best.drop <= max_drop else None
 
@@ -327,6 +361,7 @@ def run_search(
     search = {
         "search_bits": sorted(set(bits)),
         "search_base": json.loads(config_key(base.to_dict())),
+        "search_noise": NOISE_SUM,
     }
     check_or_write_meta(out, {**meta, **search}, (*CHECKED_META, *search))
     score = score or local_scorer(detector, dataset, protocol, cancel)
@@ -356,7 +391,9 @@ def _float_map(out: Path, score: Scorer) -> float:
     row = next((r for r in _read(path) if r["key"] == "float"), None)
     if row is not None:
         return float(row["map_r11"])
-    value = score([None])[0].map_r11
+    with closing(scored(score, [None])) as stream:
+        [(_, found)] = list(stream)  # run out: a pool scorer then drops its tasks
+    value = found.map_r11
     _append(
         path, POINT_FIELDS, {"key": "float", "map_r11": repr(value), "drop": "0.0", "noise": "0.0"}
     )

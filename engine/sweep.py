@@ -290,13 +290,16 @@ class PreparedInputs:
         self.inputs = np.stack(xs) if xs else np.zeros((0, 1, 1, 3), np.float32)
 
     def detect_all(
-        self, detector, quant, batch: int = 4, cancel: CancelToken | None = None
+        self, detector, quant, batch: int = 4, cancel: CancelToken | None = None, on_raw=None
     ) -> dict:
-        """Detections per stem under one quantization config."""
+        """Detections per stem under one quantization config; on_raw(start, raw outputs) sees
+        each batch's raw ConvDet outputs (the search measures their noise there)."""
         out = {}
         for start in range(0, len(self.records), batch):
             check(cancel)
             raw = detector.forward(self.inputs[start : start + batch], quant)
+            if on_raw is not None:
+                on_raw(start, raw)
             for k, r in enumerate(raw):
                 out[self.records[start + k].stem] = detector.decode(r, self.scales[start + k])
         return out

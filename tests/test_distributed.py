@@ -142,7 +142,9 @@ def test_workers_remedy_exactly_as_the_parent(detector, dataset) -> None:
         assert ray.get(actor.weights_sha256.remote(quant)) == want
     finally:
         remote.close()
-    assert want != weights_sha256(calibrated.quantized_weights(quant.replace(bias_correction=False)))
+    assert want != weights_sha256(
+        calibrated.quantized_weights(quant.replace(bias_correction=False))
+    )
 
 
 @pytest.mark.parametrize("shard_size", [8])
@@ -325,28 +327,35 @@ def test_evaluate_on_one_and_two_workers_writes_the_single_process_files(
         assert len(run_record["workers"]) == (1 if name == "one" else 2)
 
 
+def interrupted_run(capsys, monkeypatch, argv: list, tasks: int) -> None:
+    """Run a command on workers, Ctrl+C once a round of tasks has ``tasks`` done (exit 130)."""
+    from squeezelens.cli.distributed import ParallelJob
+
+    real = ParallelJob.on_status
+
+    def ctrl_c(self, status) -> None:
+        real(self, status)
+        if status.tasks_done >= tasks:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ParallelJob, "on_status", ctrl_c)
+    try:
+        rc, _, err = run(capsys, *argv)
+    finally:
+        monkeypatch.setattr(ParallelJob, "on_status", real)
+    assert rc == 130 and "interrupted" in err
+
+
 def test_sweep_ctrl_c_then_rerun_on_two_workers_gives_the_single_process_csv(
     capsys, kitti, tmp_path, monkeypatch
 ) -> None:
-    from squeezelens.cli.distributed import ParallelJob
-
     flags = ["sweep", "--kitti-root", kitti, "--bits", "6", "--rounding", "nearest,stochastic",
              "--repeats", "2"]  # fmt: skip
     rc, _, err = run(capsys, *flags, "--out", tmp_path / "single")
     assert rc == 0, err
-    real = ParallelJob.on_status
-
-    def ctrl_c_after_two(self, status) -> None:
-        real(self, status)
-        if status.tasks_done >= 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(ParallelJob, "on_status", ctrl_c_after_two)
     out = tmp_path / "two"
-    rc, _, err = run(capsys, *flags, "--out", out, "--workers", "2")
-    assert rc == 130 and "interrupted" in err
+    interrupted_run(capsys, monkeypatch, [*flags, "--out", out, "--workers", "2"], tasks=2)
     assert len(list((out / "tasks").rglob("*.npz"))) >= 1  # what finished is kept
-    monkeypatch.setattr(ParallelJob, "on_status", real)
     rc, _, err = run(capsys, *flags, "--out", out, "--workers", "2")
     assert rc == 0, err
     assert (out / "sweep.csv").read_text() == (tmp_path / "single" / "sweep.csv").read_text()

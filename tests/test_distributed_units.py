@@ -150,7 +150,7 @@ def test_without_ray_the_engine_names_the_extra(no_ray) -> None:
         import_ray()
 
 
-@pytest.mark.parametrize("command", ["evaluate", "sweep", "sensitivity"])
+@pytest.mark.parametrize("command", ["evaluate", "sweep", "sensitivity", "search"])
 @pytest.mark.parametrize("flag", [["--workers", "2"], ["--ray", "auto"]])
 def test_without_ray_every_parallel_command_fails_in_one_line_before_loading(
     capsys, no_ray, monkeypatch, tmp_path, command, flag
@@ -161,7 +161,7 @@ def test_without_ray_every_parallel_command_fails_in_one_line_before_loading(
         raise AssertionError("the model was loaded before the flags were checked")
 
     monkeypatch.setattr(common, "load_detector", never)
-    extra = ["--out", tmp_path / "out", "--bits", "4"] if command == "sweep" else []
+    extra = ["--out", tmp_path / "out", "--bits", "4"] if command in ("sweep", "search") else []
     assert_one_line_error(capsys, [command, *flag, *extra], "squeezelens[distributed]")
 
 
@@ -238,6 +238,29 @@ def test_task_store_keeps_a_task_and_refuses_other_configs_and_damage(tmp_path: 
     assert store.load(task) is None and (tmp_path / "tasks").is_dir()
     store.remove()
     assert not (tmp_path / "tasks").exists()
+
+
+def test_detections_only_and_detections_with_noise_tasks_never_mix(tmp_path: Path) -> None:
+    from squeezelens.engine.distributed.tasks import NOISE
+    from squeezelens.engine.output_noise import OutputError
+
+    shard = Shard(4, ("a", "c"), ("/a.png", "/c.png"))
+    dets = {"a": detections(4, 2), "c": detections(5, 6)}
+    point = SweepPoint(None)
+    store = TaskStore(tmp_path / "tasks", "model-1", CLASSES)
+    plain, noisy = Task(0, point, shard), Task(0, point, shard, NOISE)
+    store.save(plain, dets)
+    assert store.load_result(noisy) is None  # a detections-only file never answers for noise
+    error = OutputError({"a": 0.1 + 0.2, "c": 1e-300}, 7)
+    store.save(noisy, dets, error)
+    assert store.path(noisy).parent != store.path(plain).parent
+    got_dets, got_error = store.load_result(noisy)
+    assert same(got_dets, dets) and got_error == error  # float64 sums, bit for bit
+    assert store.load_result(plain)[1] is None and same(store.load(plain), dets)
+    store.discard(point)
+    assert store.load(plain) is None and store.load_result(noisy) is not None
+    store.discard(point, NOISE)
+    assert store.load_result(noisy) is None
 
 
 # --- the model payload ------------------------------------------------------------------------

@@ -97,3 +97,37 @@ def test_search_finds_the_smallest_model_within_the_drop_and_resumes(tiny_detect
     assert again.calls == 0 and resumed.best.config == result.best.config
     with pytest.raises(InputError, match="another search bits"):
         run_search(tiny_detector, None, base, (4, 8), 0.01, tmp_path, meta, score=again)
+
+
+@pytest.mark.slow
+def test_output_noise_is_the_same_whatever_the_shards(tiny_detector, tmp_path) -> None:
+    """Shards' errors merged equal the whole set's to the last bit, and the noise is the mean
+    squared difference from the float outputs (0 for the float model)."""
+    import numpy as np
+
+    from squeezelens.engine.data.kitti import open_dataset
+    from squeezelens.engine.output_noise import OutputError, detect_with_error, float_outputs
+    from squeezelens.engine.sweep import PreparedInputs
+    from tests.test_sweep import write_tiny_kitti
+
+    records = open_dataset(write_tiny_kitti(tmp_path / "kitti", n_images=7), "val").records
+    quant = QuantConfig(bits=3, scale="channel")
+
+    def error_on(part):
+        prepared = PreparedInputs(tiny_detector, part)
+        return detect_with_error(
+            tiny_detector, prepared, quant, float_outputs(tiny_detector, prepared)
+        )
+
+    dets, whole = error_on(records)
+    parts = [error_on(records[i : i + 4])[1] for i in range(0, 7, 4)]  # shards of 4 and 3
+    merged = OutputError.merge(parts)
+    assert merged == whole and merged.noise() == whole.noise() > 0
+    assert list(whole.sums) == [r.stem for r in records] == list(dets)
+    prepared = PreparedInputs(tiny_detector, records)
+    reference = float_outputs(tiny_detector, prepared)
+    raw = np.concatenate([tiny_detector.forward(prepared.inputs[i : i + 4], quant)
+                          for i in range(0, 7, 4)])  # fmt: skip
+    want = np.mean((raw.astype(np.float64) - reference) ** 2)
+    assert whole.noise() == pytest.approx(want, rel=1e-12)
+    assert detect_with_error(tiny_detector, prepared, None, reference)[1].noise() == 0.0

@@ -10,12 +10,15 @@ rerunning the same command resumes: DIR/sensitivity.csv, DIR/search.csv (every
 verified point), DIR/front.csv (the front, with each point's --layer-bits value),
 DIR/search.json, DIR/front.png and DIR/front.svg.
 
-Cost: layers x widths + about 15 passes over the split; use a small split.
+Cost: layers x widths + about 15 passes over the split; use a small split, or spread
+them over Ray workers (--workers N / --ray ADDRESS: the same files to the last bit;
+DIR/tasks keeps finished tasks until the search ends, DIR/cluster.json records the runs).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from squeezelens.cli.common import (
     resolve_kitti_root,
     say,
 )
+from squeezelens.cli.distributed import ParallelJob, add_parallel_arguments, parallel_spec
 from squeezelens.cli.outputs import add_wait_argument, locked_out_folder
 from squeezelens.cli.progress import ProgressBar
 from squeezelens.engine.errors import InputError
@@ -49,6 +53,7 @@ def register(sub) -> None:
                    help="folder for the csv files, search.json and the front plot")  # fmt: skip
     add_quant_arguments(p)
     add_wait_argument(p)
+    add_parallel_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -78,6 +83,7 @@ def run(args) -> int:
     base, bits = _base_and_bits(args)
     if not 0 <= args.max_drop < 1:
         raise InputError(f"--max-drop must be in [0, 1), got {args.max_drop}")
+    spec = parallel_spec(args)  # --workers / --ray: checked before the slow work
     dataset = open_dataset(resolve_kitti_root(args), args.split)
     if not dataset.has_labels:
         raise InputError("cannot search: the folder has no KITTI labels", dataset.root)
@@ -86,19 +92,34 @@ def run(args) -> int:
     if calibration is not None:
         calibrate(detector, base, calibration)
     meta = sweep_meta(detector, dataset, args.protocol, calibration)
-    bars: dict[str, ProgressBar] = {}
-
-    def progress(phase: str, done: int, total: int) -> None:
-        bars.setdefault(phase, ProgressBar(f"search: {phase}", unit="eval"))(done, total)
-
+    par = spec and ParallelJob(spec, detector, "search", args.out / "tasks",
+                               args.out / "cluster.json")  # fmt: skip
     start = time.perf_counter()
     say(f"searching widths {','.join(map(str, bits))} over {base.describe()} on "
         f"{len(dataset)} images ({dataset.split})")  # fmt: skip
-    result = run_search(detector, dataset, base, bits, args.max_drop, args.out, meta,
-                        args.protocol, progress=progress)  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        score = par and stack.enter_context(par.scorer(dataset, args.protocol))
+        result = run_search(detector, dataset, base, bits, args.max_drop, args.out, meta,
+                            args.protocol, score=score, progress=_progress(par))  # fmt: skip
     _report(result, meta, dataset, args)
+    if par:
+        par.finish()
     say(f"search took {time.perf_counter() - start:.0f} s")
     return 0
+
+
+def _progress(par):
+    """progress(phase, done, total): a bar per phase, or on Ray the phase shown on the one
+    bar over all workers (images done)."""
+    bars: dict[str, ProgressBar] = {}
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if par:
+            par.stage = f"{phase} {done}/{total}"
+        else:
+            bars.setdefault(phase, ProgressBar(f"search: {phase}", unit="eval"))(done, total)
+
+    return progress
 
 
 def _calibration(args, base):

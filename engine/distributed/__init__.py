@@ -28,9 +28,10 @@ The service, for any job that scores many quantization configs on a dataset::
 
 The ``sweep`` and ``sensitivity`` jobs plug it in as their detections source
 (:func:`point_source`, a :data:`engine.sweep.DetectPoints`), keeping their own point,
-row and resume logic; a mixed-precision search scores its candidate configs the same
-way (candidates as points; one ``detect_points`` call per round of candidates, the
-pool kept open between rounds).
+row and resume logic; the mixed-precision search scores its candidate configs with a
+:class:`PoolScorer` (an :data:`engine.search.Scorer`: one :func:`score_points` call per
+round of candidates, which also measures each one's ConvDet output noise on the
+workers; the pool kept open between rounds).
 """
 
 from squeezelens.engine.distributed.jobs import (
@@ -39,6 +40,7 @@ from squeezelens.engine.distributed.jobs import (
     evaluate_on_pool,
     open_pool,
     point_source,
+    score_points,
 )
 from squeezelens.engine.distributed.payload import ModelPayload
 from squeezelens.engine.distributed.pool import WorkerPool
@@ -49,12 +51,14 @@ from squeezelens.engine.distributed.runtime import (
     import_ray,
     worker_resources,
 )
+from squeezelens.engine.distributed.scoring import PoolScorer
 from squeezelens.engine.distributed.tasks import Shard, Task, TaskStore, make_shards
 
 __all__ = [
     "ClusterSpec",
     "JobStatus",
     "ModelPayload",
+    "PoolScorer",
     "Shard",
     "Task",
     "TaskStore",
@@ -67,5 +71,6 @@ __all__ = [
     "make_shards",
     "open_pool",
     "point_source",
+    "score_points",
     "worker_resources",
 ]

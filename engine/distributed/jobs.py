@@ -7,6 +7,9 @@ detections (dataset order) as soon as all its shards are in, in the points' orde
 The caller scores them once with the devkit, exactly as the single-process job
 scores its own detections, so every AP is bit-identical to it.
 
+- :func:`score_points`: the same, plus each point's ConvDet output error against the
+  float model (:mod:`engine.output_noise`, summed per image on the workers), for the
+  mixed-precision search (:class:`engine.distributed.scoring.PoolScorer`);
 - :func:`evaluate_on_pool`: one point, evaluate's per-image pipeline, one EvalResult;
 - :func:`point_source`: a :data:`engine.sweep.DetectPoints` for
   :func:`engine.sweep.run_sweep` and :func:`engine.sensitivity.layer_sensitivity`
@@ -27,8 +30,9 @@ from squeezelens.engine.atomic import write_json_atomic
 from squeezelens.engine.distributed.payload import ModelPayload
 from squeezelens.engine.distributed.pool import WorkerPool
 from squeezelens.engine.distributed.runtime import ClusterSpec, Runtime
-from squeezelens.engine.distributed.tasks import Task, TaskStore, make_shards
+from squeezelens.engine.distributed.tasks import NOISE, Task, TaskStore, make_shards
 from squeezelens.engine.jobs import CancelToken, check
+from squeezelens.engine.output_noise import OutputError
 
 
 @dataclass(frozen=True)
@@ -65,26 +69,27 @@ class _Tally:
 
 
 class _Merger:
-    """Collects task detections per point; hands points out in order once complete, each
-    point's detections merged in dataset order."""
+    """Collects task results per point; hands points out in order once complete, each
+    point's detections (and output errors) merged in dataset order."""
 
-    def __init__(self, points: Sequence, shards: int, prune: TaskStore | None) -> None:
-        self.points, self.prune, self.next = points, prune, 0
-        self.parts: list[dict[int, dict] | None] = [{} for _ in points]
+    def __init__(self, points: Sequence, shards: int, prune: TaskStore | None, mode: str) -> None:
+        self.points, self.prune, self.mode, self.next = points, prune, mode, 0
+        self.parts: list[dict[int, tuple] | None] = [{} for _ in points]
         self.left = [shards] * len(points)
 
-    def add(self, task: Task, dets: dict) -> None:
-        self.parts[task.index][task.shard.start] = dets
+    def add(self, task: Task, dets: dict, error: OutputError | None) -> None:
+        self.parts[task.index][task.shard.start] = (dets, error)
         self.left[task.index] -= 1
 
-    def complete(self) -> Iterator[tuple[object, dict]]:
+    def complete(self) -> Iterator[tuple[object, dict, OutputError | None]]:
         while self.next < len(self.points) and self.left[self.next] == 0:
-            k, parts = self.next, self.parts[self.next]
-            merged = {stem: d for start in sorted(parts) for stem, d in parts[start].items()}
+            k, parts = self.next, [self.parts[self.next][s] for s in sorted(self.parts[self.next])]
+            merged = {stem: d for dets, _ in parts for stem, d in dets.items()}
+            error = OutputError.merge([e for _, e in parts]) if self.mode == NOISE else None
             self.parts[k], self.next = None, k + 1  # freed: the consumer holds them now
-            yield self.points[k], merged
+            yield self.points[k], merged, error
             if self.prune is not None:
-                self.prune.discard(self.points[k])
+                self.prune.discard(self.points[k], self.mode)
 
 
 def detect_points(
@@ -107,27 +112,57 @@ def detect_points(
     prune: drop a point's task files once the consumer has taken its detections
     (a sweep has written its row by then).
     """
+    stream = _run_points(pool, dataset, points, store, mode, shard_size, on_task, on_status,
+                         cancel, prune)  # fmt: skip
+    with closing(stream):
+        for point, dets, _ in stream:
+            yield point, dets
+
+
+def score_points(
+    pool: WorkerPool,
+    dataset,
+    points: Sequence,
+    store: TaskStore | None = None,
+    shard_size: int | None = None,
+    on_status: OnStatus | None = None,
+    cancel: CancelToken | None = None,
+    prune: bool = False,
+) -> Generator[tuple[object, dict, OutputError], None, None]:
+    """:func:`detect_points` (prepared inputs) plus each point's output error against the
+    float model: yield (point, detections by stem, OutputError), in the points' order.
+
+    Each worker computes the float outputs of a shard once and keeps them with its
+    inputs; the per-image sums come back with the detections, so the merged error's
+    :meth:`~engine.output_noise.OutputError.noise` equals the single-process value
+    bit for bit (:func:`engine.output_noise.detect_with_error`)."""
+    yield from _run_points(pool, dataset, points, store, NOISE, shard_size, None, on_status,
+                           cancel, prune)  # fmt: skip
+
+
+def _run_points(pool, dataset, points, store, mode, shard_size, on_task, on_status, cancel,
+                prune) -> Generator[tuple[object, dict, OutputError | None], None, None]:  # fmt: skip
     shards = make_shards(dataset.records, shard_size)
     tasks = [Task(i, p, s, mode) for i, p in enumerate(points) for s in shards]
-    merger = _Merger(points, len(shards), store if prune else None)
+    merger = _Merger(points, len(shards), store if prune else None, mode)
     tally, todo = _Tally(tasks, on_status), []
 
-    def take(task: Task, dets: dict) -> None:
-        merger.add(task, dets)
+    def take(task: Task, dets: dict, error: OutputError | None) -> None:
+        merger.add(task, dets, error)
         if on_task is not None:
             on_task(task, dets)
         tally.count(task)
 
     for task in tasks:
-        stored = store.load(task) if store is not None else None
-        todo.append(task) if stored is None else take(task, stored)
+        stored = store.load_result(task) if store is not None else None
+        todo.append(task) if stored is None else take(task, *stored)
     tally.report(pool.retries)  # what a resumed job starts from
     yield from merger.complete()
     for done in pool.run(todo, cancel):
         if store is not None:
-            store.save(done.task, done.detections)
+            store.save(done.task, done.detections, done.error)
         pool.timings.append(done.timing())
-        take(done.task, done.detections)
+        take(done.task, done.detections, done.error)
         tally.report(pool.retries)
         yield from merger.complete()
 

@@ -38,6 +38,7 @@ class Finished:
     attempt: int
     wall_s: float
     compute_s: float
+    error: object = None  # a NOISE task's engine.output_noise.OutputError
 
     def timing(self) -> dict:
         """The per-task record of the output folder's cluster.json."""

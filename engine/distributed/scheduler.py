@@ -138,7 +138,7 @@ class Scheduler:
         self.pool.held[worker] = set(out.held)
         self._release(task)
         return Finished(task, out.detections, worker, out.pid, self.attempts[task.id],
-                        time.perf_counter() - call.sent, out.seconds)  # fmt: skip
+                        time.perf_counter() - call.sent, out.seconds, out.error)  # fmt: skip
 
     def _retry(self, task: Task, worker: int, reason: str) -> None:
         """Queue ``task`` again (first) and reload ``worker``; fail after MAX_ATTEMPTS."""

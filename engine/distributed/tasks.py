@@ -9,8 +9,9 @@ single-process run.
 :class:`TaskStore` keeps each finished task's detections as one ``.npz``
 (written atomically as it arrives) under ``<folder>/<config id>/<shard id>.npz``;
 the config id hashes the model's identity (weights, input size, calibration,
-INT8 model) and the config's key, so a folder never mixes results of two models
-or two configs.  Rerunning the same job loads them instead of running them again.
+INT8 model), the config's key and whether the task measures the output noise, so a
+folder never mixes results of two models, two configs, or detections-only tasks
+with detections+noise ones (whose files also hold each image's squared error).  Rerunning the same job loads them instead of running them again.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ from pathlib import Path
 import numpy as np
 
 from squeezelens.engine.atomic import write_bytes_atomic
+from squeezelens.engine.output_noise import OutputError
 from squeezelens.engine.types import Detections, ImageRecord
 
 BATCH = 4  # the sweep's forward batch (engine.sweep.PreparedInputs.detect_all)
 MIN_SHARD, MAX_SHARD = 4, 64
 SHARDS_PER_JOB = 16  # aim: this many shards per config (dataset size permitting)
-MODES = ("stream", "prepared")  # evaluate's per-image pipeline, or the sweep's prepared inputs
+NOISE = "prepared+noise"  # the sweep's prepared inputs, plus the ConvDet output noise (search)
+MODES = ("stream", "prepared", NOISE)  # evaluate's per-image pipeline, the sweep's prepared inputs
 
 
 def default_shard_size(images: int) -> int:
@@ -80,8 +83,10 @@ class Task:
     """One unit of work: the detections of ``point`` (a SweepPoint) on ``shard``.
 
     index: the point's position in the job (results are handed out in that order).
-    mode: "stream" (evaluate's per-image pipeline, :func:`engine.evaluate.detect_dataset`)
-    or "prepared" (the sweep's, :meth:`engine.sweep.PreparedInputs.detect_all`).
+    mode: "stream" (evaluate's per-image pipeline, :func:`engine.evaluate.detect_dataset`),
+    "prepared" (the sweep's, :meth:`engine.sweep.PreparedInputs.detect_all`) or
+    :data:`NOISE` (the sweep's, plus the squared differences of the raw outputs from the
+    float model's, :func:`engine.output_noise.detect_with_error`).
     """
 
     index: int
@@ -130,21 +135,35 @@ class TaskStore:
         self.identity = identity
         self.class_names = tuple(class_names)
 
-    def config_dir(self, point) -> Path:
-        digest = hashlib.sha256(f"{self.identity}\n{point.key}".encode()).hexdigest()[:20]
+    def config_dir(self, point, mode: str = "prepared") -> Path:
+        """A config's folder; tasks with the output noise (:data:`NOISE`) have their own, so
+        detections-only and detections+noise results never mix."""
+        kind = "\nnoise" if mode == NOISE else ""
+        digest = hashlib.sha256(f"{self.identity}\n{point.key}{kind}".encode()).hexdigest()[:20]
         return self.folder / digest
 
     def path(self, task: Task) -> Path:
-        return self.config_dir(task.point) / f"{task.shard.id}.npz"
+        return self.config_dir(task.point, task.mode) / f"{task.shard.id}.npz"
 
-    def save(self, task: Task, detections: Mapping[str, Detections]) -> Path:
-        """Write one task's detections atomically."""
+    def save(
+        self, task: Task, detections: Mapping[str, Detections], error: OutputError | None = None
+    ) -> Path:
+        """Write one task's detections (and output error, for a :data:`NOISE` task) atomically."""
+        arrays = pack(detections)
+        if error is not None:
+            arrays["error_sums"] = np.asarray([error.sums[s] for s in detections], np.float64)
+            arrays["elements"] = np.asarray(error.elements, np.int64)
         buffer = io.BytesIO()
-        np.savez(buffer, key=np.asarray(task.point.key), **pack(detections))
+        np.savez(buffer, key=np.asarray(task.point.key), **arrays)
         return write_bytes_atomic(self.path(task), buffer.getvalue())
 
     def load(self, task: Task) -> dict[str, Detections] | None:
         """A finished task's detections, or None (never run, or an unreadable file)."""
+        result = self.load_result(task)
+        return None if result is None else result[0]
+
+    def load_result(self, task: Task) -> tuple[dict[str, Detections], OutputError | None] | None:
+        """A finished task's detections and (a :data:`NOISE` task) output error, or None."""
         path = self.path(task)
         if not path.is_file():
             return None
@@ -155,13 +174,18 @@ class TaskStore:
                 task.shard.stems
             ):
                 return None
-            return unpack(arrays, self.class_names)
+            error = None
+            if task.mode == NOISE:
+                sums = arrays.pop("error_sums").tolist()
+                elements = int(arrays.pop("elements"))
+                error = OutputError(dict(zip(task.shard.stems, sums, strict=True)), elements)
+            return unpack(arrays, self.class_names), error
         except Exception:  # noqa: BLE001 - a damaged file is recomputed and replaced
             return None
 
-    def discard(self, point) -> None:
+    def discard(self, point, mode: str = "prepared") -> None:
         """Remove a config's task files (its result was recorded elsewhere)."""
-        shutil.rmtree(self.config_dir(point), ignore_errors=True)
+        shutil.rmtree(self.config_dir(point, mode), ignore_errors=True)
 
     def remove(self) -> None:
         """Remove every task file (the job's output is written)."""

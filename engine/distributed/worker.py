@@ -8,8 +8,10 @@ per config from its seed (never per image or per shard), so every worker holding
 the same config rounds to the same weights as the single-process run.
 
 Kept between tasks, each within a byte budget (least recently used dropped first):
-the prepared inputs of recent shards (a sweep runs many configs on each shard) and,
-when images are shipped, their encoded bytes.  Which shards a worker holds goes back
+the prepared inputs of recent shards (a sweep runs many configs on each shard), the
+float model's raw outputs on them (a search's tasks measure each config's output noise
+against them, :data:`~engine.distributed.tasks.NOISE`) and, when images are shipped,
+their encoded bytes.  Which shards a worker holds goes back
 with each result, so the parent can send it more work on them.
 """
 
@@ -22,10 +24,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from squeezelens.engine.distributed.tasks import Shard, Task
+from squeezelens.engine.distributed.tasks import NOISE, Shard, Task
 from squeezelens.engine.errors import InputError
 
 PREPARED_CACHE_BYTES = 1 << 30
+REFERENCE_CACHE_BYTES = 256 << 20
 IMAGE_CACHE_BYTES = 256 << 20
 
 
@@ -50,12 +53,14 @@ def configure_threads(threads: int) -> None:
 
 @dataclass(frozen=True)
 class TaskOutput:
-    """A finished task: detections by stem, the seconds the worker spent, who ran it."""
+    """A finished task: detections by stem, the seconds the worker spent, who ran it, and
+    (a :data:`NOISE` task) the squared differences from the float output."""
 
     detections: dict
     seconds: float
     pid: int
     held: tuple[str, ...]  # shard ids whose inputs this worker now keeps
+    error: object = None  # an engine.output_noise.OutputError
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,7 @@ class DetectorWorker:
         self.threads = threads
         self.model = None
         self._prepared = _Lru(PREPARED_CACHE_BYTES)
+        self._references = _Lru(REFERENCE_CACHE_BYTES)
         self._images = _Lru(IMAGE_CACHE_BYTES)
 
     def load(self, payload: list) -> dict:
@@ -130,6 +136,7 @@ class DetectorWorker:
     def drop_caches(self) -> None:
         """Forget the prepared inputs and image bytes kept between tasks (frees their memory)."""
         self._prepared.items.clear()
+        self._references.items.clear()
         self._images.items.clear()
 
     def weights_sha256(self, quant) -> str:
@@ -147,28 +154,35 @@ class DetectorWorker:
         start = time.perf_counter()
         try:
             read = self._reader(task.shard, shipped)
-            detections = self._detect(task, read)
+            detections, error = self._detect(task, read)
         except InputError as exc:
             return TaskFailure(exc.problem, exc.path)
-        return TaskOutput(
-            detections, time.perf_counter() - start, os.getpid(), tuple(self._prepared.items)
-        )
+        return TaskOutput(detections, time.perf_counter() - start, os.getpid(),
+                          tuple(self._prepared.items), error)  # fmt: skip
 
-    def _detect(self, task: Task, read) -> dict:
+    def _detect(self, task: Task, read) -> tuple[dict, object]:
         quant = task.point.quant
         if task.mode == "stream":
             from squeezelens.engine.data.kitti import Dataset
             from squeezelens.engine.evaluate import detect_dataset
 
             shard = Dataset(Path("."), "shard", task.shard.records())
-            return detect_dataset(self.model, shard, quant, read=read)
+            return detect_dataset(self.model, shard, quant, read=read), None
         prepared = self._prepared.get(task.shard.id)
         if prepared is None:
             from squeezelens.engine.sweep import PreparedInputs
 
             prepared = PreparedInputs(self.model, task.shard.records(), read=read)
             self._prepared.put(task.shard.id, prepared, prepared.inputs.nbytes)
-        return prepared.detect_all(self.model, quant)
+        if task.mode != NOISE:
+            return prepared.detect_all(self.model, quant), None
+        from squeezelens.engine.output_noise import detect_with_error, float_outputs
+
+        reference = self._references.get(task.shard.id)
+        if reference is None:  # the float outputs: once per shard, like its inputs
+            reference = float_outputs(self.model, prepared)
+            self._references.put(task.shard.id, reference, reference.nbytes)
+        return detect_with_error(self.model, prepared, quant, reference)
 
     def _reader(self, shard: Shard, shipped: list):
         """How this task reads its images: from the files, or from shipped bytes."""
