@@ -19,12 +19,11 @@ from tests.test_distributed import (  # noqa: F401 - the module's fixtures
     detector,
     interrupted_run,
     kitti,
-    ray_runtime,
     start_pool,
 )
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_runtime")]
 
 FILES = ("sensitivity.csv", "search.csv", "front.csv", "search.json")
 
