@@ -114,6 +114,17 @@ def _holder(path: Path) -> dict:
     return record if isinstance(record, dict) else {}
 
 
+def _written_holder(path: Path, patience: float = 1.0) -> dict:
+    """The holder's record, given a moment to be written: a holder writes it just after it
+    takes the lock, so a reader that came in between would find it empty."""
+    deadline = time.monotonic() + patience
+    record = _holder(path)
+    while not record.get("pid") and time.monotonic() < deadline:
+        time.sleep(0.05)
+        record = _holder(path)
+    return record
+
+
 def describe_holder(record: dict) -> str:
     """``process 1234 (squeezelens sweep, since 2025-01-02 10:11:12)`` from a lock record."""
     if not record.get("pid"):
@@ -139,7 +150,7 @@ def _acquire(path: Path, wait: bool, say: Callable[[str], None]) -> int:
         os.close(fd)
         if not os.path.exists(path):
             continue  # the holder just removed it: try again at once
-        holder = describe_holder(_holder(path))
+        holder = describe_holder(_written_holder(path))
         if not wait:
             raise InputError(
                 f"{holder} is writing to this folder; wait for it to finish, or pass --wait",

@@ -107,6 +107,9 @@ def test_a_local_runtime_offers_the_gpus_tensorflow_sees_and_workers_ask_for_the
 def test_joining_a_cluster_defaults_to_one_worker_per_gpu(monkeypatch) -> None:
     fake = FakeRay({"CPU": 64.0, "GPU": 4.0})
     monkeypatch.setitem(sys.modules, "ray", fake)
+    import squeezelens.engine.distributed.reach as reach
+
+    monkeypatch.setattr(reach, "check_reachable", lambda address: None)  # no real cluster here
     with Runtime(ClusterSpec(address="auto")) as rt:
         assert fake.started["address"] == "auto"
         workers, res = rt.resources()
