@@ -94,6 +94,7 @@ class AppState(QObject):
     protocol_changed = Signal(str)  # the evaluation protocol chosen for Evaluate
     editing_changed = Signal(str)  # "a" or "b": the config the quantization panel edits
     hijacks_changed = Signal()  # range hijacks of the compared config(s)
+    remedy_changed = Signal(str)  # "" or what the window waits for (a remedies job)
 
     model: Field[ModelInfo | None] = Field()
     dataset: Field[Dataset | None] = Field()
@@ -124,6 +125,7 @@ class AppState(QObject):
     hijacks: Field[tuple[Hijack, ...]] = Field()  # engine.quant.hijack of the compared configs
     hijack_warnings: Field[tuple[str, ...]] = Field()  # their one-line texts (as the CLI's)
     loading_text: Field[str] = Field()
+    remedy_pending: Field[str] = Field()  # the previous result is shown while this computes
     busy: Field[bool] = Field()
     computing: Field[bool] = Field()
     scanning: Field[bool] = Field()
@@ -160,6 +162,7 @@ class AppState(QObject):
         self._hijacks: tuple[Hijack, ...] = ()
         self._hijack_warnings: tuple[str, ...] = ()
         self._loading_text = ""
+        self._remedy_pending = ""
         self._busy = self._computing = self._scanning = False
 
     # ----------------------------------------------------------------- labels
@@ -349,6 +352,12 @@ class AppState(QObject):
         """A long load's progress text ('' when it is done)."""
         self._loading_text = text
         self.loading.emit(text)
+
+    def set_remedy_pending(self, text: str) -> None:
+        """What a remedies job computes while the previous result stays shown ('' when none)."""
+        if text != self.remedy_pending:
+            self._remedy_pending = text
+            self.remedy_changed.emit(text)
 
     def set_busy(self, busy: bool) -> None:
         if busy != self.busy:
