@@ -179,3 +179,55 @@ def test_cancelling_a_remedy_restores_the_previous_config(loaded, qtbot, cache):
         or win.state.result.other.to_records() == before.other.to_records()
     )
     assert not is_cached(win.controller.handle.detector, previous.replace(rounding="adaround"))
+
+
+@pytest.mark.slow
+def test_copied_command_reproduces_bias_correction(loaded, qtbot, capsys, cache, tmp_path,
+                                                   monkeypatch, tiny_kitti):  # fmt: skip
+    """The CLI, with its own (empty) cache, recomputes the same corrected weights from the
+    same train split: the detections equal the window's exactly."""
+    from tests.gui.test_copy_command import _copied, _run_detect
+
+    win = loaded
+    _find(win, "bitsSlider").setValue(4)
+    _find(win, "rangeCombo").setCurrentText("mse")
+    _find(win, "equalizeCheck").setChecked(True)
+    _find(win, "biasCorrectionCheck").setChecked(True)
+    qtbot.waitUntil(lambda: not win.state.remedy_pending, timeout=120000)
+    wait_idle(qtbot, win, timeout=60000)
+    detect = _copied(win, qtbot)["detect"]
+    for flag in ("--equalize", "--bias-correction"):
+        assert detect[detect.index(flag) + 1] == "on"
+    assert detect[detect.index("--range") + 1] == "mse"
+    assert detect[detect.index("--kitti-root") + 1] == str(tiny_kitti)  # its train split
+    from squeezelens.engine.quant.remedies import cache as remedies_cache
+
+    monkeypatch.setenv("SQUEEZELENS_CACHE", str(tmp_path / "cli-cache"))
+    monkeypatch.setattr(remedies_cache, "_memory", type(remedies_cache._memory)())
+    shown = win.state.result.other.to_records()
+    assert shown and _run_detect(detect, capsys) == shown
+    assert list((tmp_path / "cli-cache").rglob("*.npz"))  # the CLI computed them itself
+
+
+def test_sessions_keep_the_remedies_and_old_sessions_still_load(tmp_path):
+    import json
+
+    from squeezelens.engine.errors import InputError
+    from squeezelens.gui.session import load_session
+
+    config = QuantConfig(bits=4, range="percentile:99.9", equalize=True, bias_correction=True,
+                         rounding="adaround", adaround_iterations=300)  # fmt: skip
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"squeezelens_session": 1, "quant": config.to_dict()}))
+    assert load_session(path).quant == config
+    old = {"bits": 4, "rounding": "nearest", "reserve_zero": False, "scale": "channel",
+           "range": "minmax", "grid": "linear", "seed": 0, "quantize_biases": True,
+           "quantize_first_layer": False, "activation_bits": None, "overrides": {}}  # fmt: skip
+    path.write_text(json.dumps({"squeezelens_session": 1, "quant": old}))
+    loaded = load_session(path).quant
+    assert loaded == QuantConfig(bits=4, scale="channel") and not loaded.needs_model
+    path.write_text(
+        json.dumps({"squeezelens_session": 1, "quant": {**old, "range": "percentile:20"}})
+    )
+    with pytest.raises(InputError, match="percentile"):
+        load_session(path)
