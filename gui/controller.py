@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from squeezelens.engine.int8 import Int8Detector
 
 MODEL_LANES = ("load", "detect", "activations", "export", "long", "scan")
-IO_LANES = ("dataset", "image", "recount")
+IO_LANES = ("dataset", "image", "recount", "front")  # front: a search read from disk
 ANALYSIS_LANES = ("layers", "hijacks", "warm")
 # The UI thread (and Qt's raster threads, which it waits on while painting) must win
 # the CPU over the model's threads at once.  Measured during an evaluation, the

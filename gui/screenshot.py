@@ -60,8 +60,10 @@ class ScreenshotDriver(QObject):
         if getattr(a, "view", None):
             steps.append(("view", lambda: s.set_view_mode(a.view), self._idle))
         if getattr(a, "tab", None):
-            names = {"layers": w.layers_panel, "metrics": w.metrics_panel, "sweep": w.sweep_panel}
-            steps.append(("tab", lambda: w.tabs.setCurrentWidget(names[a.tab]), self._idle))
+            steps.append(("tab", lambda: w.show_tab(a.tab), self._idle))
+        if getattr(a, "front", None):
+            steps.append(("front", lambda: w.front_panel.open(a.front),
+                          lambda: w.front_panel.saved is not None and self._idle()))  # fmt: skip
         if getattr(a, "evaluate", False):
             steps.append(("evaluate", w.analysis.evaluate,
                           lambda: s.evaluation.ref is not None and self._idle()))  # fmt: skip

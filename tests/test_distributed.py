@@ -151,7 +151,9 @@ def test_workers_remedy_exactly_as_the_parent(detector, dataset) -> None:
         assert ray.get(actor.weights_sha256.remote(quant)) == want
     finally:
         remote.close()
-    assert want != weights_sha256(calibrated.quantized_weights(quant.replace(bias_correction=False)))
+    assert want != weights_sha256(
+        calibrated.quantized_weights(quant.replace(bias_correction=False))
+    )
 
 
 @pytest.mark.parametrize("shard_size", [8])
