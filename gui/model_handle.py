@@ -61,13 +61,20 @@ class ModelHandle:
 
     def prepare_remedies(self, configs: tuple[QuantConfig | None, ...],
                          calibration: Calibration, progress=None, cancel=None) -> None:  # fmt: skip
-        """Compute (or load) the remedied weights of ``configs`` on the worker, so that detecting
-        with them afterwards is instant; cancellable between layers (nothing is kept then)."""
+        """Compute (or load) the remedied weights of ``configs`` so that detecting with them
+        afterwards is instant: in a child process (its interpreter lock is not the UI's), then
+        filed in the remedies cache; cancelling kills the child (nothing is kept then)."""
+        from squeezelens.engine.quant.remedies.cache import is_cached, store
+        from squeezelens.engine.quant.remedies.isolated import remedied_params_isolated
+
         todo = [c for c in configs if c is not None and c.needs_calibration]
         if todo:
             self.use_calibration(calibration())
         for config in todo:
-            self.detector.quantized_weights(config, progress, cancel)
+            if not is_cached(self.detector, config):
+                store(self.detector, config,
+                      remedied_params_isolated(self.detector, config, progress, cancel))  # fmt: skip
+            self.detector.quantized_weights(config)  # into memory from disk, if it was there
 
     def forget_calibration(self) -> None:
         """Another folder opened: its train split calibrates from now on (and INT8 with it)."""
