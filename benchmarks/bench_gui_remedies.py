@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_gui import GapMeter, idle, inputs, wait  # noqa: E402
+from bench_gui import GapMeter, idle, inputs, open_window, wait  # noqa: E402
 
 DEBUG = "--debug" in sys.argv
 
@@ -90,19 +90,10 @@ def main() -> None:
     ap.add_argument("--debug", action="store_true", help="print the longest gaps and when")
     args = ap.parse_args()
     from squeezelens.engine.quant import QuantConfig
-    from squeezelens.gui.app import make_app
-    from squeezelens.gui.main_window import MainWindow
-    from squeezelens.gui.settings import Settings
 
     tmp = Path(tempfile.mkdtemp())
     ckpt, root, what = inputs(args.tiny, tmp, args.sample)
-    app = make_app()
-    win = MainWindow(settings=Settings.at(tmp / "s.ini"))
-    win.resize(1600, 1000)
-    win.show()
-    win.controller.open_dataset(root, "val")
-    win.controller.open_checkpoint(ckpt)
-    wait(lambda: win.state.result is not None and idle(win))
+    app, win = open_window(ckpt, root, tmp)
     win.state.set_quant(QuantConfig(bits=4, scale="channel"))
     wait(lambda: idle(win))
     runs = [one_run(win, args.iterations, tmp / f"cache{k}") for k in range(args.repeats)]

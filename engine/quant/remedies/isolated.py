@@ -13,21 +13,20 @@ holds ``weights.npz`` with its sidecar (the float weights and architecture),
 ``calib.npz`` (``inputs``: the preprocessed calibration inputs) and ``job.json``
 (``config``, ``spec``, ``calibration_key``).  The child prints ``progress DONE TOTAL``
 lines, writes ``remedied.npz`` (every kernel and bias) and exits 0; a bad input prints
-``error MESSAGE`` and exits 2.  The relay is :mod:`engine.int8.isolated`'s.
+``error MESSAGE`` and exits 2 (:mod:`engine.child_jobs`).
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from squeezelens.engine.child_jobs import child_main, run_child
 from squeezelens.engine.errors import InputError
-from squeezelens.engine.int8.isolated import _child_env, _follow
 from squeezelens.engine.jobs import CancelToken, Progress
 from squeezelens.engine.quant.config import QuantConfig
 
@@ -62,27 +61,10 @@ def remedied_params_isolated(
     child and raises Cancelled.  InputError with the child's message when it fails."""
     if config.needs_calibration and getattr(detector, "calibration", None) is None:
         raise InputError("bias correction and AdaRound need calibration images")
-    safe_path = ["-P"] if sys.version_info >= (3, 11) else []
     with tempfile.TemporaryDirectory(prefix="squeezelens-remedies-job-") as tmp:
         job = Path(tmp)
         _write_job(job, detector, config)
-        command = [sys.executable, *safe_path, "-m", __name__, str(job)]
-        with open(job / "stderr.txt", "w") as err:
-            proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True,
-                                    env=_child_env(), cwd=job)  # fmt: skip
-        try:
-            error = _follow(proc, progress, cancel)
-            rc = proc.wait()
-        finally:  # cancelled (or failed here): the child must not outlive the job
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        if rc != 0 or not (job / RESULT).exists():
-            tail = (job / "stderr.txt").read_text(errors="replace").strip().splitlines()[-1:]
-            raise InputError(
-                f"remedies failed ({error or (tail[0] if tail else f'exit code {rc}')})"
-            )
-        with np.load(job / RESULT) as z:
+        with np.load(run_child(__name__, job, RESULT, "remedies", progress, cancel)) as z:
             return {name: np.array(z[name]) for name in z.files}
 
 
@@ -108,13 +90,7 @@ def _run_job(job: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Child entry point: compute the job in ``argv[0]``; 0 on success, 2 on bad input."""
-    args = sys.argv[1:] if argv is None else argv
-    try:
-        _run_job(Path(args[0]))
-    except InputError as exc:
-        print(f"error {exc}", flush=True)
-        return 2
-    return 0
+    return child_main(_run_job, argv)
 
 
 if __name__ == "__main__":
