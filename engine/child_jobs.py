@@ -99,3 +99,27 @@ def child_main(run_job: Callable[[Path], None], argv: list[str] | None = None) -
         print(f"error {exc}", flush=True)
         return 2
     return 0
+
+
+def write_model_job(job: Path, detector, meta: dict) -> None:
+    """Hand the child the model (``weights.npz`` with its sidecar) and ``job.json``: ``meta``
+    with the architecture (``spec``) the child must rebuild."""
+    import json
+
+    from squeezelens.engine.checkpoint.writers import save_npz
+
+    save_npz(job / "weights.npz", detector.float_weights, detector.spec)
+    (job / "job.json").write_text(json.dumps({**meta, "spec": detector.spec.to_dict()}))
+
+
+def read_model_job(job: Path):
+    """In the child: (the Detector rebuilt from the job, the job's meta)."""
+    import json
+
+    from squeezelens.engine.detector import Detector
+
+    meta = json.loads((job / "job.json").read_text())
+    detector = Detector.from_checkpoint(job / "weights.npz")
+    if detector.spec.to_dict() != meta["spec"]:
+        raise InputError("the child rebuilt a different architecture", job / "weights.npz")
+    return detector, meta

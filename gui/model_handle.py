@@ -62,8 +62,11 @@ class ModelHandle:
     def prepare_remedies(self, configs: tuple[QuantConfig | None, ...],
                          calibration: Calibration, progress=None, cancel=None) -> None:  # fmt: skip
         """Compute (or load) the remedied weights of ``configs`` so that detecting with them
-        afterwards is instant: in a child process (its interpreter lock is not the UI's), then
-        filed in the remedies cache; cancelling kills the child (nothing is kept then)."""
+        afterwards is instant.  AdaRound runs in a child process (its optimisation loop is
+        Python driving numpy: in this process it would hold the interpreter lock the UI thread
+        needs), then is filed in the remedies cache; bias correction alone runs here (its work
+        is TensorFlow's, which releases the lock, and a child would first spend seconds
+        importing TensorFlow).  Cancelling stops either with nothing kept."""
         from squeezelens.engine.quant.remedies.cache import is_cached, store
         from squeezelens.engine.quant.remedies.isolated import remedied_params_isolated
 
@@ -71,10 +74,10 @@ class ModelHandle:
         if todo:
             self.use_calibration(calibration())
         for config in todo:
-            if not is_cached(self.detector, config):
+            if config.rounding == "adaround" and not is_cached(self.detector, config):
                 store(self.detector, config,
                       remedied_params_isolated(self.detector, config, progress, cancel))  # fmt: skip
-            self.detector.quantized_weights(config)  # into memory from disk, if it was there
+            self.detector.quantized_weights(config, progress, cancel)  # cached, or computed here
 
     def forget_calibration(self) -> None:
         """Another folder opened: its train split calibrates from now on (and INT8 with it)."""

@@ -18,7 +18,6 @@ a bad input prints ``error MESSAGE`` and exits 2 (:mod:`engine.child_jobs`).
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -28,19 +27,14 @@ from pathlib import Path
 import numpy as np
 
 from squeezelens.engine.atomic import write_bytes_atomic
-from squeezelens.engine.child_jobs import child_main, run_child
-from squeezelens.engine.errors import InputError
+from squeezelens.engine.child_jobs import child_main, read_model_job, run_child, write_model_job
 from squeezelens.engine.int8.convert import DEFAULT_OPTIONS, ConvertOptions
 from squeezelens.engine.jobs import CancelToken, Progress
 
 
 def _write_job(job: Path, detector, images: Sequence[np.ndarray], options: ConvertOptions) -> None:
-    from squeezelens.engine.checkpoint.writers import save_npz
-
-    save_npz(job / "weights.npz", detector.float_weights, detector.spec)
     np.savez(job / "calib.npz", *[np.ascontiguousarray(im) for im in images])
-    meta = {"spec": detector.spec.to_dict(), "options": asdict(options)}
-    (job / "job.json").write_text(json.dumps(meta))
+    write_model_job(job, detector, {"options": asdict(options)})
 
 
 def convert_int8_isolated(
@@ -64,13 +58,9 @@ def convert_int8_isolated(
 
 
 def _run_job(job: Path) -> None:
-    from squeezelens.engine.detector import Detector
     from squeezelens.engine.int8.convert import convert_int8
 
-    meta = json.loads((job / "job.json").read_text())
-    detector = Detector.from_checkpoint(job / "weights.npz")
-    if detector.spec.to_dict() != meta["spec"]:
-        raise InputError("the child rebuilt a different architecture", job / "weights.npz")
+    detector, meta = read_model_job(job)
     with np.load(job / "calib.npz") as z:
         images = [z[f"arr_{i}"] for i in range(len(z.files))]
 

@@ -18,14 +18,13 @@ lines, writes ``remedied.npz`` (every kernel and bias) and exits 0; a bad input 
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from squeezelens.engine.child_jobs import child_main, run_child
+from squeezelens.engine.child_jobs import child_main, read_model_job, run_child, write_model_job
 from squeezelens.engine.errors import InputError
 from squeezelens.engine.jobs import CancelToken, Progress
 from squeezelens.engine.quant.config import QuantConfig
@@ -38,14 +37,9 @@ def _params(weights) -> dict[str, np.ndarray]:
 
 
 def _write_job(job: Path, detector, config: QuantConfig) -> None:
-    from squeezelens.engine.checkpoint.writers import save_npz
-
     calibration = detector.calibration
-    save_npz(job / "weights.npz", detector.float_weights, detector.spec)
     np.savez(job / "calib.npz", inputs=np.ascontiguousarray(calibration.inputs))
-    meta = {"spec": detector.spec.to_dict(), "config": config.to_dict(),
-            "calibration_key": calibration.key}  # fmt: skip
-    (job / "job.json").write_text(json.dumps(meta))
+    write_model_job(job, detector, {"config": config.to_dict(), "calibration_key": calibration.key})
 
 
 def remedied_params_isolated(
@@ -70,13 +64,9 @@ def remedied_params_isolated(
 
 def _run_job(job: Path) -> None:
     from squeezelens.engine.calibration import CalibrationInputs
-    from squeezelens.engine.detector import Detector
     from squeezelens.engine.quant.remedies.cache import detector_weights
 
-    meta = json.loads((job / "job.json").read_text())
-    detector = Detector.from_checkpoint(job / "weights.npz")
-    if detector.spec.to_dict() != meta["spec"]:
-        raise InputError("the child rebuilt a different architecture", job / "weights.npz")
+    detector, meta = read_model_job(job)
     with np.load(job / "calib.npz") as z:
         detector.calibration = CalibrationInputs(np.array(z["inputs"]), meta["calibration_key"])
 
