@@ -8,8 +8,8 @@ For each repeat (a fresh remedies cache each time), in the window at 1600x1000 w
   job on the train split's calibration images), and the longest UI-thread gap meanwhile
   (10 ms timer; target <= 50 ms);
 - the same for AdaRound (--iterations per layer);
-- the longest UI gap during an evaluation (the existing long job), and with no job at all
-  for as long as AdaRound took: the baselines of the machine's load at the time;
+- the longest UI gap with no job at all for as long as AdaRound took: the baseline of the
+  machine's load at the time;
 - switching bias correction off and on again: ms until its boxes are shown (cached: no
   job; target: as fast as a slider release).
 The gaps are counted until every job that follows (layer table, split scan) is done.
@@ -73,11 +73,6 @@ def one_run(win, iterations: int, cache: Path) -> dict:
     )
     panel.rounding.setCurrentText("nearest")
     wait(lambda: idle(win))
-    meter = GapMeter()  # the baseline on this machine now: an evaluation's longest gap
-    meter.start()
-    win.analysis.evaluate()
-    wait(lambda: win.state.evaluation.ref is not None and idle(win))
-    out["eval_gap_ms"] = meter.stop() * 1000
     meter = GapMeter()  # the machine's noise floor over as long as AdaRound took: no job at all
     meter.start()
     t0 = time.perf_counter()
@@ -114,8 +109,6 @@ def main() -> None:
     print(f"bias correction on again (cached): {med['cached_ms']:6.0f} ms (no job)")
     print(f"baseline: no job, {med['adaround_s']:.0f} s: longest UI gap {med['idle_gap_ms']:4.0f} ms "
           f"(the machine's noise floor at the time)")  # fmt: skip
-    print(f"baseline: an evaluation's longest UI gap {med['eval_gap_ms']:4.0f} ms (same machine, "
-          f"same time: the machine's load shows here)")  # fmt: skip
 
 
 if __name__ == "__main__":
