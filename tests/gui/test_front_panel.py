@@ -103,3 +103,18 @@ def test_a_search_run_in_the_window_matches_the_cli(loaded, qtbot, cli_search, t
     panel.run()  # resumes: everything is read back
     qtbot.waitUntil(lambda: panel.saved is not None, timeout=60000)
     assert (tmp_path / "gui-search" / "search.csv").read_text() == rows
+
+
+def test_a_session_keeps_the_front_shown(loaded, qtbot, cli_search, tmp_path):
+    from squeezelens.gui.session import Session, load_session, save_session, session_dict
+
+    win = loaded
+    _open(win, qtbot, cli_search / "search.json")
+    path = save_session(tmp_path / "s.json", {**session_dict(win.state), **win._window_view()})
+    session = load_session(path)
+    assert (session.tab, session.front_search) == ("front", str(cli_search))
+    win.front_panel.saved = None
+    win.show_tab("layers")
+    win._apply_window_view(Session(tab=session.tab, front_search=session.front_search))
+    qtbot.waitUntil(lambda: win.front_panel.saved is not None, timeout=30000)
+    assert win.tab_name() == "front" and win.front_panel.saved.folder == cli_search
