@@ -106,9 +106,6 @@ class MainWindow(QMainWindow):
         self.front_panel = FrontPanel(
             s, self.controller, self.analysis.sweep_root.parent / "searches"
         )
-        self.sweep_tabs = QTabWidget(objectName="sweepTabs", documentMode=True)
-        self.sweep_tabs.addTab(self.sweep_panel, "mAP vs bits")
-        self.sweep_tabs.addTab(self.front_panel, "Pareto front: size vs mAP")
         self.hint = HintBar(s)
         self.hint.show_layer.connect(self.show_layer)
         self.top = QSplitter(Qt.Orientation.Horizontal, objectName="topSplitter")
@@ -121,7 +118,8 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget(objectName="bottomTabs")
         self.tabs.addTab(self.layers_panel, "Layers")
         self.tabs.addTab(self.metrics_panel, "Metrics")
-        self.tabs.addTab(self.sweep_tabs, "Sweep")
+        self.tabs.addTab(self.sweep_panel, "Sweep")
+        self.tabs.addTab(self.front_panel, "Pareto front")
         self.main_split = QSplitter(Qt.Orientation.Vertical, objectName="mainSplitter")
         self.main_split.addWidget(self.top)
         self.main_split.addWidget(self.tabs)
@@ -422,20 +420,12 @@ class MainWindow(QMainWindow):
         self.analysis.evaluate()
 
     def tab_name(self) -> str:
-        """The bottom tab shown, as sessions name it ("front": the Sweep tab's front view)."""
-        name = TABS[self.tabs.currentIndex()]
-        return (
-            "front"
-            if name == "sweep" and self.sweep_tabs.currentWidget() is self.front_panel
-            else name
-        )
+        """The bottom tab shown, as sessions name it (:data:`gui.session.TABS`)."""
+        return TABS[self.tabs.currentIndex()]
 
     def show_tab(self, name: str) -> None:
-        """Show a bottom tab by its session name (see :data:`gui.session.TABS`)."""
-        inner = {"sweep": self.sweep_panel, "front": self.front_panel}.get(name)
-        self.tabs.setCurrentIndex(TABS.index("sweep") if inner else TABS.index(name))
-        if inner is not None:
-            self.sweep_tabs.setCurrentWidget(inner)
+        """Show a bottom tab by its session name."""
+        self.tabs.setCurrentIndex(TABS.index(name))
 
     def _sweep(self) -> None:
         self.show_tab("sweep")

@@ -29,7 +29,7 @@ def register(sub) -> None:
     shot.add_argument("--bits", type=int, metavar="N", help="set the weight bits first")
     shot.add_argument("--view", choices=("overlay", "side"), help="canvas mode")
     shot.add_argument("--tab", choices=("layers", "metrics", "sweep", "front"),
-                      help="bottom tab to show (front: the Sweep tab's Pareto front)")  # fmt: skip
+                      help="bottom tab to show (front: the Pareto front of a search)")  # fmt: skip
     shot.add_argument("--front", metavar="PATH",
                       help="show a search's Pareto front (its folder, search.json or front.csv)")  # fmt: skip
     shot.add_argument("--evaluate", action="store_true", help="evaluate before the screenshot")

@@ -1,4 +1,4 @@
-"""Pareto front panel (in the Sweep tab): model size (KB) vs mAP of a mixed-precision search.
+"""Pareto front panel (the tab beside Sweep): model size (KB) vs mAP of a mixed-precision search.
 
 Run the search here (:mod:`gui.front_search`: a long job on the train split of the
 open KITTI folder, into a folder the user chooses or one per search under the

@@ -1,4 +1,4 @@
-"""The Sweep tab's Pareto front: a search run from the window (train split, long job) gives
+"""The Pareto front tab: a search run from the window (train split, long job) gives
 the CLI's front; a search opened from disk is drawn; clicking a point applies its widths."""
 
 from __future__ import annotations
