@@ -212,6 +212,8 @@ class FrontPanel(QWidget):
             return
         r = self.saved.result
         item = self.plot.getPlotItem()
+        # the legend away from the float point (right, at the float mAP): top or bottom right
+        self.legend.setOffset((-10, 10) if r.float_map < 0.55 else (-10, -30))
         draw_front(item, r)
         item.plot([r.float_kb], [r.float_map], pen=None, symbol="d", symbolSize=12,
                   symbolBrush=PALETTE[2], symbolPen="#000000",
