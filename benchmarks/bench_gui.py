@@ -232,19 +232,25 @@ def sweep_gap(win, tmp: Path, repeats: int) -> dict:
     return {"sweep_s": time.perf_counter() - t0, "sweep_gap_ms": meter.stop() * 1000}
 
 
-def in_process(ckpt: str, root: str, repeats: int) -> dict:
+def open_window(ckpt: str, root: str, tmp: Path):
+    """(app, window at 1600x1000 with the model and the val split open, first boxes shown)."""
     from squeezelens.gui.app import make_app
     from squeezelens.gui.main_window import MainWindow
     from squeezelens.gui.settings import Settings
 
     app = make_app()
-    tmp = Path(tempfile.mkdtemp())
     win = MainWindow(settings=Settings.at(tmp / "s.ini"))
     win.resize(1600, 1000)
     win.show()
     win.controller.open_dataset(root, "val")
     win.controller.open_checkpoint(ckpt)
     wait(lambda: win.state.result is not None and idle(win))
+    return app, win
+
+
+def in_process(ckpt: str, root: str, repeats: int) -> dict:
+    tmp = Path(tempfile.mkdtemp())
+    app, win = open_window(ckpt, root, tmp)
     win.quant_panel.bits.setValue(8)
     win.quant_panel.float_button.setChecked(False)
     wait(lambda: idle(win))

@@ -153,8 +153,8 @@ class Analysis(QObject):
     def request_layers(self) -> None:
         """Per-layer table and the selected layer's histogram for the current config."""
         handle = self.controller.handle
-        if handle is None or not self.layers_active:
-            return
+        if handle is None or not self.layers_active or self.controller.remedies.pending:
+            return  # a remedies job computes the weights first (then quant_changed again)
         config, layer, channel = self.state.other_config, self.state.selected_layer, self.channel
         pause = self.controller.yield_to_detection
 
@@ -201,6 +201,8 @@ class Analysis(QObject):
         self._activations_timer.stop()
         handle, image = self.controller.handle, self.state.image
         if handle is None or image is None or not self.activations_active:
+            return
+        if self.controller.remedies.pending:
             return
         if self.state.other_config is None or int8_on(self.state):  # INT8: its own comparison
             self._activations_key = ()

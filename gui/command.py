@@ -21,7 +21,8 @@ def _q(config: QuantConfig | None) -> list[str]:
 
 
 def _calibration_count(state: AppState, int8: bool) -> list[str]:
-    """``--calib-count N`` when something calibrates (INT8 or activation bits), else nothing.
+    """``--calib-count N`` when something calibrates (INT8, activation bits, bias correction,
+    AdaRound), else nothing.
 
     The window calibrates by the one rule of engine.calibration: the open KITTI folder's train
     split (the bundled sample's for an image folder); the count is given even at its default so
@@ -29,7 +30,7 @@ def _calibration_count(state: AppState, int8: bool) -> list[str]:
     from squeezelens.engine.calibration import CALIBRATION_COUNT
 
     config = state.other_config
-    if int8 or (config is not None and config.activation_bits):
+    if int8 or (config is not None and (config.activation_bits or config.needs_calibration)):
         return ["--calib-count", str(CALIBRATION_COUNT)]
     return []
 

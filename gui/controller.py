@@ -31,6 +31,7 @@ from squeezelens.gui.facts import model_info
 from squeezelens.gui.image_facts import FactsJobs, ImageFacts, explain_image, with_facts
 from squeezelens.gui.long_jobs import LongJobs
 from squeezelens.gui.model_handle import ConfigKey, ModelHandle
+from squeezelens.gui.remedy_jobs import RemedyGate
 from squeezelens.gui.split_scan import SplitScan
 from squeezelens.gui.state import AppState, ImageResult, ModelInfo
 from squeezelens.gui.workers import JobContext, JobResult, LatestJobRunner
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from squeezelens.engine.int8 import Int8Detector
 
 MODEL_LANES = ("load", "detect", "activations", "head", "export", "long", "scan")
-IO_LANES = ("dataset", "image", "recount")
+IO_LANES = ("dataset", "image", "recount", "front")  # front: a search read from disk
 ANALYSIS_LANES = ("reasons", "layers", "hijacks", "warm")
 # The UI thread (and Qt's raster threads, which it waits on while painting) must win
 # the CPU over the model's threads at once.  Measured during an evaluation, the
@@ -77,6 +78,7 @@ class Controller(QObject):
         self.long = LongJobs(state, self.model_runner, self)
         self.compute = RayCompute()  # where sweeps and sensitivity runs compute
         self.long.stopped.connect(self._on_long_stopped)
+        self.remedies = RemedyGate(self)
         self.scan = SplitScan(state, self.model_runner, self.io_runner,
                               lambda: (self.handle, self.config_key()), self.calibration, self)  # fmt: skip
         for runner in self.runners:
@@ -264,6 +266,8 @@ class Controller(QObject):
         handle, record = self.handle, self.state.record
         if handle is None or record is None or self.state.image is None:
             return
+        if not self.remedies.admit():  # detected once its remedies are computed
+            return
         key, index, path, image = self.config_key(), self.state.index, record.path, self.state.image
         if key.int8 and handle.int8 is None:
             self.convert_int8()
@@ -317,7 +321,13 @@ class Controller(QObject):
             self._publish_result(result.index, result.ref, result.other)
 
     def _on_config_changed(self) -> None:
-        """This image's boxes at once; the split's scan once the user pauses."""
+        """This image's boxes at once; the split's scan once the user pauses.  Remedies that
+        need calibration images and are not cached go first, as a long job (the previous
+        boxes stay shown meanwhile: see gui.remedy_jobs)."""
+        if not self.remedies.admit():
+            self.scan.stop()
+            self.model_runner.cancel("scan")
+            return
         self.request_detection()
         self.scan.config_changed()
 

@@ -45,6 +45,7 @@ from squeezelens.gui.command import command_lines
 from squeezelens.gui.compute_settings import ComputeSettings
 from squeezelens.gui.controller import Controller
 from squeezelens.gui.export_dialogs import ExportDialogs
+from squeezelens.gui.panels.front_panel import FrontPanel
 from squeezelens.gui.panels.hint_bar import HintBar
 from squeezelens.gui.panels.image_list import ImageListPanel
 from squeezelens.gui.panels.image_summary import ImageSummary
@@ -106,6 +107,9 @@ class MainWindow(QMainWindow):
         self.sweep_panel = SweepPanel(s, self.analysis)
         row = self.sweep_panel.row
         row.insertWidget(row.indexOf(self.sweep_panel.button) + 1, self.compute.label)
+        self.front_panel = FrontPanel(
+            s, self.controller, self.analysis.sweep_root.parent / "searches"
+        )
         self.hint = HintBar(s)
         self.hint.show_layer.connect(self.show_layer)
         self.top = QSplitter(Qt.Orientation.Horizontal, objectName="topSplitter")
@@ -119,6 +123,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.layers_panel, "Layers")
         self.tabs.addTab(self.metrics_panel, "Metrics")
         self.tabs.addTab(self.sweep_panel, "Sweep")
+        self.tabs.addTab(self.front_panel, "Pareto front")
         self.main_split = QSplitter(Qt.Orientation.Vertical, objectName="mainSplitter")
         self.main_split.addWidget(self.top)
         self.main_split.addWidget(self.tabs)
@@ -391,13 +396,17 @@ class MainWindow(QMainWindow):
     def _window_view(self) -> dict:
         """The parts of a session that live in widgets: bottom tab, metrics choices."""
         m = self.metrics_panel
-        return {"tab": TABS[self.tabs.currentIndex()],
+        front = self.front_panel.saved
+        return {"tab": self.tab_name(),
+                "front_search": str(front.folder) if front is not None else None,
                 "metrics_class": m.class_combo.currentText() or None,
                 "metrics_difficulty": m.diff_combo.currentText() or None}  # fmt: skip
 
     def _apply_window_view(self, data: Session) -> None:
         if data.tab is not None:
-            self.tabs.setCurrentIndex(TABS.index(data.tab))
+            self.show_tab(data.tab)
+        if data.front_search is not None:
+            self.front_panel.open(data.front_search)
         m = self.metrics_panel
         for combo, value in ((m.class_combo, data.metrics_class),
                              (m.diff_combo, data.metrics_difficulty)):  # fmt: skip
@@ -417,8 +426,16 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.metrics_panel)
         self.analysis.evaluate()
 
+    def tab_name(self) -> str:
+        """The bottom tab shown, as sessions name it (:data:`gui.session.TABS`)."""
+        return TABS[self.tabs.currentIndex()]
+
+    def show_tab(self, name: str) -> None:
+        """Show a bottom tab by its session name."""
+        self.tabs.setCurrentIndex(TABS.index(name))
+
     def _sweep(self) -> None:
-        self.tabs.setCurrentWidget(self.sweep_panel)
+        self.show_tab("sweep")
         self.sweep_panel.run()
 
     def show_layer(self, layer: str) -> None:

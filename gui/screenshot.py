@@ -51,10 +51,9 @@ class ScreenshotDriver(QObject):
         )
 
     def _show_tab(self, tab: str) -> None:
+        """A bottom tab by its session name; ``errors``: the Metrics tab's error chart."""
         w = self.window
-        names = {"layers": w.layers_panel, "metrics": w.metrics_panel, "errors": w.metrics_panel,
-                 "sweep": w.sweep_panel}  # fmt: skip
-        w.tabs.setCurrentWidget(names[tab])
+        w.show_tab("metrics" if tab == "errors" else tab)
         if tab == "errors":
             w.metrics_panel.plots.setCurrentWidget(w.metrics_panel.errors)
 
@@ -69,6 +68,9 @@ class ScreenshotDriver(QObject):
             steps.append(("view", lambda: s.set_view_mode(a.view), self._idle))
         if getattr(a, "tab", None):
             steps.append(("tab", lambda: self._show_tab(a.tab), self._idle))
+        if getattr(a, "front", None):
+            steps.append(("front", lambda: w.front_panel.open(a.front),
+                          lambda: w.front_panel.saved is not None and self._idle()))  # fmt: skip
         if getattr(a, "evaluate", False):
             steps.append(("evaluate", w.analysis.evaluate,
                           lambda: s.evaluation.ref is not None and self._idle()))  # fmt: skip

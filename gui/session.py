@@ -2,7 +2,8 @@
 
 A session names files by path, never embeds them: checkpoint, dataset root and
 split, the current image, both quantization configs, the comparison mode, the
-view settings, the bottom tab and the metrics class and difficulty.  Every field
+view settings, the bottom tab, the metrics class and difficulty and the search whose
+Pareto front the front tab shows.  Every field
 is optional (a missing one leaves that part of the view as it is) and has one
 rule in :data:`FIELDS`; :func:`load_session` checks them all and raises an
 InputError naming the first bad field and its value, so a session is applied
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 SESSION_VERSION = 1
 VERSION_KEY = "squeezelens_session"
-TABS = ("layers", "metrics", "sweep")  # the bottom tabs, as sessions name them
+TABS = ("layers", "metrics", "sweep", "front")  # the bottom tabs, as sessions name them
 DIFFICULTIES = ("easy", "moderate", "hard")
 MAX_BYTES = 1 << 20  # a session is a few hundred bytes; refuse anything absurd
 
@@ -105,6 +106,7 @@ FIELDS: dict[str, Callable[[Any], Any]] = {
     "tab": _choice(TABS),
     "metrics_class": _text,
     "metrics_difficulty": _choice(DIFFICULTIES),
+    "front_search": _text,  # the search folder whose Pareto front the front tab shows
 }
 
 
@@ -127,6 +129,7 @@ class Session:
     tab: str | None = None
     metrics_class: str | None = None
     metrics_difficulty: str | None = None
+    front_search: str | None = None
 
 
 def _shown(value: Any) -> str:

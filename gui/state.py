@@ -97,6 +97,7 @@ class AppState(QObject):
     hijacks_changed = Signal()  # range hijacks of the compared config(s)
     int8_layers_changed = Signal()
     image_head_changed = Signal()  # the shown image's ConvDet error by head
+    remedy_changed = Signal(str)  # "" or what the window waits for (a remedies job)
 
     model: Field[ModelInfo | None] = Field()
     dataset: Field[Dataset | None] = Field()
@@ -129,6 +130,7 @@ class AppState(QObject):
     int8_layers: Field[Int8LayersState] = Field()  # INT8 vs float and simulation, per layer
     image_head: Field[tuple[tuple, ConvDetError] | None] = Field()  # (what it is of, error)
     loading_text: Field[str] = Field()
+    remedy_pending: Field[str] = Field()  # the previous result is shown while this computes
     busy: Field[bool] = Field()
     computing: Field[bool] = Field()
     scanning: Field[bool] = Field()
@@ -167,6 +169,7 @@ class AppState(QObject):
         self._int8_layers = Int8LayersState()
         self._image_head: tuple[tuple, ConvDetError] | None = None
         self._loading_text = ""
+        self._remedy_pending = ""
         self._busy = self._computing = self._scanning = False
 
     # ----------------------------------------------------------------- labels
@@ -366,6 +369,12 @@ class AppState(QObject):
         """A long load's progress text ('' when it is done)."""
         self._loading_text = text
         self.loading.emit(text)
+
+    def set_remedy_pending(self, text: str) -> None:
+        """What a remedies job computes while the previous result stays shown ('' when none)."""
+        if text != self.remedy_pending:
+            self._remedy_pending = text
+            self.remedy_changed.emit(text)
 
     def set_busy(self, busy: bool) -> None:
         if busy != self.busy:

@@ -59,8 +59,10 @@ def register(sub) -> None:
 def add_int8_remedy_arguments(p) -> None:
     """The remedies that shape the weights the INT8 converter quantizes."""
     group = p.add_argument_group("remedies (with --int8)")
-    for flag, what in (("equalize", "cross-layer equalization before converting"),
-                       ("bias-correction", "bias correction against TFLite's int8 weight grid")):
+    for flag, what in (
+        ("equalize", "cross-layer equalization before converting"),
+        ("bias-correction", "bias correction against TFLite's int8 weight grid"),
+    ):
         group.add_argument(f"--{flag}", dest=f"quant_{flag.replace('-', '_')}", nargs="?",
                            const="on", metavar="on|off", help=what)  # fmt: skip
     group.add_argument(

@@ -3,7 +3,7 @@
 Without --checkpoint, --kitti-root or --images it opens the bundled sample
 model and data (when this install has them), or the last files when the setting
 File > Reopen last files at start-up is on.  --screenshot PATH drives the window
-to a state (--image, --bits, --view, --tab, --evaluate), saves it as PNG and quits.
+to a state (--image, --bits, --view, --tab, --front, --evaluate), saves it as PNG and quits.
 SQUEEZELENS_TIMING=1 prints launch timing markers on stdout.
 """
 
@@ -30,9 +30,12 @@ def register(sub) -> None:
     shot.add_argument("--view", choices=("overlay", "side"), help="canvas mode")
     shot.add_argument(
         "--tab",
-        choices=("layers", "metrics", "errors", "sweep"),
-        help="bottom tab to show (errors: the Metrics tab's error chart)",
+        choices=("layers", "metrics", "errors", "sweep", "front"),
+        help="bottom tab to show (errors: the Metrics tab's error chart; front: the Pareto "
+        "front of a search)",
     )
+    shot.add_argument("--front", metavar="PATH",
+                      help="show a search's Pareto front (its folder, search.json or front.csv)")  # fmt: skip
     shot.add_argument("--evaluate", action="store_true", help="evaluate before the screenshot")
     shot.add_argument("--sweep", nargs="?", const="current", choices=("current", "fork", "both"),
                       help="run a sweep first: the current config, the fork's four curves, or both")  # fmt: skip

@@ -25,11 +25,15 @@ def short_label(config: Any, int8: bool = False) -> str:
     rounding = config.rounding
     if rounding == "stochastic":
         rounding += f" seed {config.seed}"
+    elif rounding == "adaround":
+        rounding += f" {config.adaround_iterations} it"
     parts = [f"{config.bits} bits", config.scale, rounding]
     if config.grid == "pow2":
         parts.append("pow2")
-    elif config.range == "symmetric":
-        parts.append("symmetric")
+    if config.range != "minmax" and not (config.grid == "pow2" and config.range == "symmetric"):
+        parts.append(config.range.replace("percentile:", "p"))  # "symmetric", "mse", "p99.9"
+    parts += [name for name, on in (("equalized", config.equalize),
+                                    ("bias corrected", config.bias_correction)) if on]  # fmt: skip
     if config.reserve_zero:
         parts.append("zero")
     if not config.quantize_biases:
@@ -37,7 +41,9 @@ def short_label(config: Any, int8: bool = False) -> str:
     if config.quantize_first_layer:
         parts.append("conv1 quantized")
     if config.activation_bits:
-        parts.append(f"act {config.activation_bits}")
+        act_range = config.activation_range
+        act_range = "" if act_range == "minmax" else " " + act_range.replace("percentile:", "p")
+        parts.append(f"act {config.activation_bits}{act_range}")
     if config.overrides:
         n = len(config.overrides)
         parts.append(f"{n} layer override" + ("s" if n > 1 else ""))

@@ -146,10 +146,14 @@ class Canvas(QWidget):
         self.hover_label.setObjectName("hoverLabel")
         self.hover_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.layer_checks: dict[str, QCheckBox] = {}
+        self.pending_label = QLabel(objectName="remedyPendingLabel", visible=False)
+        self.pending_label.setStyleSheet("background: #6b5200; color: white; padding: 2px 6px;")
+        state.remedy_changed.connect(self._on_pending)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addLayout(self._legend_row())
+        layout.addWidget(self.pending_label)
         layout.addWidget(self.graphics, 1)
         layout.addWidget(self.hover_label)
         self.panes: dict[str, ImagePane] = {}
@@ -267,6 +271,11 @@ class Canvas(QWidget):
         else:
             self.panes["left"].title.setText(f"{stem}  ·  {st['ref'].label}")
             self.panes["right"].title.setText(f"{stem}  ·  {st['other'].label}")
+
+    def _on_pending(self, text: str) -> None:
+        """A remedies job runs: the boxes shown are the previous settings' (Esc cancels)."""
+        self.pending_label.setText(f"{text} — Esc cancels" if text else "")
+        self.pending_label.setVisible(bool(text))
 
     def _hover(self, text: str) -> None:
         self.hover_label.setText(text or " ")

@@ -1,4 +1,6 @@
-"""Quantization panel: bits, rounding, zero reservation, scale, grid, activations, INT8.
+"""Quantization panel: bits, rounding, zero reservation, scale, grid, activations, INT8,
+and the remedies (:mod:`gui.panels.remedy_controls`: range, equalization, bias correction,
+AdaRound).
 
 Every change replaces the config in AppState (``dataclasses.replace``), which
 makes the controller re-detect the image.  While the bits slider is dragged
@@ -30,6 +32,7 @@ from PySide6.QtWidgets import (
 from squeezelens.engine.quant import QuantConfig
 from squeezelens.gui.busy import BusyIndicator
 from squeezelens.gui.panels.quant_presets import activation_tip, describe_size, presets
+from squeezelens.gui.panels.remedy_controls import RemedyControls
 from squeezelens.gui.state import AppState
 
 DEBOUNCE_MS = 75
@@ -40,9 +43,8 @@ INT8_TIP = ("Disabled while TFLite INT8 is on: the INT8 model quantizes weights 
 AB_INT8_TIP = ("TFLite INT8 compares the float model with the INT8 model: choose "
                "'Float vs quantized' to use it.")  # fmt: skip
 CHOICES = {
-    "rounding": ("nearest", "stochastic"),
+    "rounding": ("nearest", "stochastic", "adaround"),
     "scale": ("global", "groups", "layer", "channel"),
-    "range": ("minmax", "symmetric"),
     "grid": ("linear", "pow2"),
 }
 
@@ -96,7 +98,7 @@ class QuantPanel(QWidget):
         self.scale = _combo(
             "scaleCombo", "scale", "Range per model, conv/fire group, layer or channel"
         )
-        self.range = _combo("rangeCombo", "range", "Range from min/max or symmetric around 0")
+        self.remedies = RemedyControls(self)
         self.grid = _combo(
             "gridCombo", "grid", "Evenly spaced levels or powers of two (dynamic fixed point)"
         )
@@ -142,11 +144,15 @@ class QuantPanel(QWidget):
         form.addRow(self._row(self.compare))
         form.addRow(self._row(self.edit_a, self.edit_b))
         form.addRow("Bits", self._row(self.bits, self.bits_label, self.float_button))
+        r = self.remedies
         form.addRow("Rounding", self._row(self.rounding, QLabel("seed"), self.seed))
-        form.addRow("Scale", self._row(self.scale, self.range))
-        form.addRow("Grid", self._row(self.grid, self.reserve_zero))
-        form.addRow("Activations", self._row(self.act_bits, self.int8))
+        form.addRow("AdaRound", self._row(r.iterations, r.iterations_label))
+        form.addRow("Scale", self._row(self.scale, self.grid))
+        form.addRow("Range", self._row(r.range, r.range_p))
+        form.addRow("Activations", self._row(self.act_bits, r.act_range, r.act_range_p))
+        form.addRow("Remedies", self._row(r.equalize, r.bias_correction))
         form.addRow(self._row(self.biases, self.first))
+        form.addRow(self._row(self.reserve_zero, self.int8))
         form.addRow(self._row(self.preset, self.reset))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -167,7 +173,8 @@ class QuantPanel(QWidget):
         self.bits.valueChanged.connect(self._on_bits)
         self.bits.sliderReleased.connect(self.apply)
         self.float_button.toggled.connect(self._on_float)
-        for combo in (self.rounding, self.scale, self.range, self.grid):
+        self.remedies.edited.connect(self._edited)
+        for combo in (self.rounding, self.scale, self.grid):
             combo.currentIndexChanged.connect(self._edited)
         for check in (self.reserve_zero, self.biases, self.first):
             check.toggled.connect(self._edited)
@@ -183,7 +190,7 @@ class QuantPanel(QWidget):
     def weight_controls(self) -> tuple[QWidget, ...]:
         """The controls of the simulated quantizer (ignored by the TFLite INT8 model)."""
         return (self.bits, self.float_button, self.rounding, self.seed, self.reserve_zero,
-                self.scale, self.range, self.grid, self.act_bits, self.biases, self.first,
+                self.scale, self.grid, self.act_bits, self.biases, self.first,
                 self.preset)  # fmt: skip
 
     def _lock_for_int8(self) -> None:
@@ -191,14 +198,17 @@ class QuantPanel(QWidget):
         in A-vs-B mode the INT8 switch does nothing: disabled, with why."""
         int8 = self.state.int8 and self.state.mode == "float"
         for w in self.weight_controls():
-            w.setEnabled(not int8 and (w is not self.seed or self._stochastic()))
+            w.setEnabled(not int8 and (w is not self.seed or self._draws()))
             w.setToolTip(INT8_TIP if int8 else self._tips[w])
+        self.remedies.lock(int8=int8, activations=self.act_bits.value() != ACT_OFF,
+                           adaround=self.rounding.currentText() == "adaround")  # fmt: skip
         ab = self.state.mode == "ab"
         self.int8.setEnabled(not ab)
         self.int8.setToolTip(AB_INT8_TIP if ab else self._tips[self.int8])
 
-    def _stochastic(self) -> bool:
-        return self.rounding.currentText() == "stochastic"
+    def _draws(self) -> bool:
+        """Whether the rounding draws random numbers (the seed matters)."""
+        return self.rounding.currentText() in ("stochastic", "adaround")
 
     def _update_act_tip(self) -> None:
         self._tips[self.act_bits] = activation_tip(self.state.dataset)
@@ -239,11 +249,11 @@ class QuantPanel(QWidget):
             "seed": self.seed.value(),
             "reserve_zero": self.reserve_zero.isChecked(),
             "scale": self.scale.currentText(),
-            "range": self.range.currentText(),
             "grid": self.grid.currentText(),
             "activation_bits": None if act == ACT_OFF else act,
             "quantize_biases": self.biases.isChecked(),
             "quantize_first_layer": self.first.isChecked(),
+            **self.remedies.values(),
         }
         base = self._current() or self._last[self.editing]
         return QuantConfig(**values) if base is None else base.replace(**values)
@@ -320,8 +330,9 @@ class QuantPanel(QWidget):
         self._block(True)
         if "bits" in values:
             self.bits.setValue(int(values["bits"]))
+        self.remedies.show_values(values)
         for key, combo in (("rounding", self.rounding), ("scale", self.scale),
-                           ("range", self.range), ("grid", self.grid)):  # fmt: skip
+                           ("grid", self.grid)):  # fmt: skip
             if values.get(key) in CHOICES[key]:
                 combo.setCurrentText(values[key])
         for key, check in (("reserve_zero", self.reserve_zero), ("quantize_biases", self.biases),
@@ -344,9 +355,10 @@ class QuantPanel(QWidget):
 
     def _block(self, on: bool) -> None:
         for w in (self.bits, self.float_button, self.rounding, self.seed, self.reserve_zero,
-                  self.scale, self.range, self.grid, self.act_bits, self.int8, self.biases,
+                  self.scale, self.grid, self.act_bits, self.int8, self.biases,
                   self.first, self.compare, self.edit_a):  # fmt: skip
             w.blockSignals(on)
+        self.remedies.block(on)
 
     def _on_busy(self, busy: bool) -> None:
         """Shown while the current image's result computes (not for the split's scan)."""

@@ -144,6 +144,28 @@ def is_cached(detector, config: QuantConfig, cache_dir: str | Path | None = None
     return _recall(key) is not None or _disk_path(key, cache_dir).exists()
 
 
+def store(
+    detector,
+    config: QuantConfig,
+    params: Mapping[str, np.ndarray],
+    cache_dir: str | Path | None = None,
+) -> dict[str, np.ndarray]:
+    """File kernels and biases computed elsewhere (a child process:
+    :mod:`engine.quant.remedies.isolated`) under the detector's key for ``config``, in
+    memory and, when they used calibration images, on disk; returns the full weights."""
+    from squeezelens.engine.detector import aligned_copy
+
+    names = [k for k in detector.float_weights if k.endswith(("kernels", "biases"))]
+    if sorted(names) != sorted(params) or any(
+        np.shape(params[n]) != detector.float_weights[n].shape for n in names
+    ):
+        raise InputError("remedied weights do not match the model's kernels and biases")
+    key = _key(detector, config)
+    if config.needs_calibration:
+        save_npz(_disk_path(key, cache_dir), params)
+    return _remember(key, {**detector.float_weights, **{n: aligned_copy(params[n]) for n in names}})
+
+
 def detector_weights(
     detector,
     config: QuantConfig,
