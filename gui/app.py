@@ -54,6 +54,8 @@ def make_app() -> Any:
     configure_pyqtgraph()
     return app
 
+UI_SWITCH_INTERVAL_S = 0.0005
+
 
 def show_window(window: Any) -> None:
     """Show the window, first importing what TensorFlow's import (on the model worker, soon
@@ -62,6 +64,10 @@ def show_window(window: Any) -> None:
     from squeezelens.engine.tf_runtime import import_lock_holders
 
     import_lock_holders()
+    # The UI thread takes the interpreter lock back every time a Qt call returns; with the
+    # default 5 ms switch interval each of those waits up to 5 ms while a worker runs Python
+    # (TensorFlow's import, decoding), which adds up to frozen frames.  0.5 ms bounds it.
+    sys.setswitchinterval(UI_SWITCH_INTERVAL_S)
     window.show()
 
 
