@@ -54,6 +54,7 @@ def make_app() -> Any:
     configure_pyqtgraph()
     return app
 
+
 UI_SWITCH_INTERVAL_S = 0.0005
 
 
@@ -61,9 +62,12 @@ def show_window(window: Any) -> None:
     """Show the window, first importing what TensorFlow's import (on the model worker, soon
     after) would initialise holding the interpreter lock for up to a second: then, and not
     after the first paint, is when the window can afford it (see engine.tf_runtime)."""
+    from squeezelens.engine.quant.kernels import compiled_on_disk, warm_up
     from squeezelens.engine.tf_runtime import import_lock_holders
 
     import_lock_holders()
+    if compiled_on_disk():  # loading the rounding kernels holds the lock ~50 ms at a time
+        warm_up()  # (compiling them, on a fresh install, is left to the worker's warm job)
     # The UI thread takes the interpreter lock back every time a Qt call returns; with the
     # default 5 ms switch interval each of those waits up to 5 ms while a worker runs Python
     # (TensorFlow's import, decoding), which adds up to frozen frames.  0.5 ms bounds it.

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -146,6 +147,17 @@ def min_max(values: np.ndarray) -> tuple[float, float] | None:
         return None
     lo, hi, nan = kernels.min_max(values.reshape(-1))
     return (np.nan, np.nan) if nan else (lo, hi)
+
+
+def compiled_on_disk() -> bool:
+    """Whether numba's disk cache holds the kernels already (loading them then takes ~0.3 s,
+    compiling them on a fresh install far longer): a GUI loads them before its first paint
+    only then.  Looks where numba caches them (``NUMBA_CACHE_DIR`` when set, else beside
+    the source); never imports numba."""
+    source = Path(__file__).with_name("_jit.py")
+    folder = os.environ.get("NUMBA_CACHE_DIR")
+    places = [Path(folder)] if folder else [source.parent / "__pycache__"]
+    return any(any(place.rglob(f"{source.stem}.*.nbi")) for place in places if place.is_dir())
 
 
 def warm_up() -> bool:
