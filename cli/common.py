@@ -72,6 +72,25 @@ def calibration_source(args):
                              args.calib_count)  # fmt: skip
 
 
+CALIBRATED_BY = "--activation-bits N, --bias-correction or --rounding adaround"
+
+
+def uses_calibration(quant) -> bool:
+    """Whether a config needs calibration images (activation bits, bias correction, AdaRound)."""
+    return quant is not None and bool(quant.activation_bits or quant.needs_calibration)
+
+
+def calibration_if(args, needed: bool, used_with: str = CALIBRATED_BY, flags=("--calib",)):
+    """The CalibrationSet of the flags when ``needed``; else None, refusing calibration
+    ``flags`` that were given but would do nothing (one line naming what uses them)."""
+    if needed:
+        return calibration_source(args).resolve()
+    if any(getattr(args, flag.lstrip("-").replace("-", "_"), None) for flag in flags):
+        verb = "is" if len(flags) == 1 else "are"
+        raise InputError(f"{' and '.join(flags)} {verb} only used with {used_with}")
+    return None
+
+
 def say(message: str) -> None:
     print(message, file=sys.stderr)
 

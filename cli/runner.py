@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from squeezelens.cli.common import calibration_source, say
+from squeezelens.cli.common import CALIBRATED_BY, calibration_if, say, uses_calibration
 from squeezelens.cli.hijacks import warn_range_hijacks
 from squeezelens.cli.progress import ProgressBar
-from squeezelens.engine.errors import InputError
 
 
 @dataclass
@@ -45,9 +44,7 @@ def quant_from_args(args):
 def needs_calibration(args, quant) -> bool:
     """Whether the flags need calibration images (--int8, activation bits, bias correction,
     AdaRound)."""
-    if getattr(args, "int8", False):
-        return True
-    return quant is not None and bool(quant.activation_bits or quant.needs_calibration)
+    return bool(getattr(args, "int8", False)) or uses_calibration(quant)
 
 
 def check_quant_flags(args):
@@ -62,14 +59,7 @@ def check_quant_flags(args):
         from squeezelens.engine.quant.remedies.int8 import int8_config
 
         int8_config(quant)  # only the remedies that mean something there
-    if not needs_calibration(args, quant):
-        if args.calib:
-            raise InputError(
-                "--calib is only used with --int8, --activation-bits N, --bias-correction "
-                "or --rounding adaround"
-            )
-        return quant, None
-    return quant, calibration_source(args).resolve()
+    return quant, calibration_if(args, needs_calibration(args, quant), f"--int8, {CALIBRATED_BY}")
 
 
 def build_runner(args, detector):

@@ -28,9 +28,10 @@ from pathlib import Path
 from squeezelens.cli.common import (
     add_model_arguments,
     add_quant_arguments,
-    calibration_source,
+    calibration_if,
     load_detector,
     say,
+    uses_calibration,
 )
 from squeezelens.cli.hijacks import warn_range_hijacks
 from squeezelens.cli.outputs import check_out_file
@@ -94,14 +95,7 @@ def _report(args, detector, quant) -> None:
 
 def _calibration(args, quant):
     """The CalibrationSet when activations are quantized or a remedy needs images, else None."""
-    if not (quant.activation_bits or quant.needs_calibration):
-        if args.calib or args.kitti_root:
-            raise InputError(
-                "--calib and --kitti-root are only used with --activation-bits N, "
-                "--bias-correction or --rounding adaround"
-            )
-        return None
-    return calibration_source(args).resolve()
+    return calibration_if(args, uses_calibration(quant), flags=("--calib", "--kitti-root"))
 
 
 def write(args, quant, label: str) -> int:

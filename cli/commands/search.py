@@ -123,13 +123,9 @@ def _progress(par):
 
 
 def _calibration(args, base):
-    from squeezelens.cli.common import calibration_source
+    from squeezelens.cli.common import calibration_if
 
-    if not base.needs_calibration:
-        if args.calib:
-            raise InputError("--calib is only used with --bias-correction or --rounding adaround")
-        return None
-    return calibration_source(args).resolve()
+    return calibration_if(args, base.needs_calibration, "--bias-correction or --rounding adaround")
 
 
 def _report(result, meta: dict, dataset, args) -> None:

@@ -27,10 +27,11 @@ from squeezelens.cli.common import (
     add_model_arguments,
     add_quant_arguments,
     add_scoring_arguments,
-    calibration_source,
+    calibration_if,
     load_detector,
     resolve_kitti_root,
     say,
+    uses_calibration,
 )
 from squeezelens.cli.distributed import ParallelJob, add_parallel_arguments, parallel_spec
 from squeezelens.cli.hijacks import warn_range_hijacks
@@ -86,18 +87,7 @@ def _configs(args) -> list:
 def _calibration(args, points):
     """The CalibrationSet of the points with activation bits, bias correction or AdaRound,
     None when no point needs one."""
-    if not any(_calibrated(p.quant) for p in points):
-        if args.calib:
-            raise InputError(
-                "--calib is only used with --activation-bits N, --bias-correction or "
-                "--rounding adaround"
-            )
-        return None
-    return calibration_source(args).resolve()
-
-
-def _calibrated(quant) -> bool:
-    return quant is not None and bool(quant.activation_bits or quant.needs_calibration)
+    return calibration_if(args, any(uses_calibration(p.quant) for p in points))
 
 
 @locked_out_folder
