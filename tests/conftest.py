@@ -63,3 +63,24 @@ def ray_runtime():
              log_to_driver=False)  # fmt: skip
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture()
+def no_model_load(monkeypatch):
+    """Fail loudly if a command loads the model (its flags should have been refused first)."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the flags were checked")
+
+    import importlib
+    import pkgutil
+
+    import squeezelens.cli.commands as commands
+
+    # every command module is imported before anything is patched, so that none binds the
+    # patched cli.common.load_detector for good (a later test would then fail)
+    names = [f"squeezelens.cli.commands.{m.name}" for m in pkgutil.iter_modules(commands.__path__)]
+    modules = [importlib.import_module(name) for name in ["squeezelens.cli.common", *names]]
+    for module in modules:
+        if hasattr(module, "load_detector"):
+            monkeypatch.setattr(module, "load_detector", refuse)

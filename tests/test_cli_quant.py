@@ -19,28 +19,6 @@ from squeezelens.engine.model.spec import layer_names
 from tests.test_cli import TRAIN, files, run  # noqa: F401 (files: the shared module fixture)
 from tests.test_cli import assert_one_line_error as one_line_error
 
-
-@pytest.fixture()
-def no_model_load(monkeypatch):
-    """Fail loudly if a command loads the model (its flags should have been refused first)."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("the model was loaded before the flags were checked")
-
-    import importlib
-    import pkgutil
-
-    import squeezelens.cli.commands as commands
-
-    # every command module is imported before anything is patched, so that none binds the
-    # patched cli.common.load_detector for good (a later test would then fail)
-    names = [f"squeezelens.cli.commands.{m.name}" for m in pkgutil.iter_modules(commands.__path__)]
-    modules = [importlib.import_module(name) for name in ["squeezelens.cli.common", *names]]
-    for module in modules:
-        if hasattr(module, "load_detector"):
-            monkeypatch.setattr(module, "load_detector", refuse)
-
-
 # --- quantize -----------------------------------------------------------------------------
 
 

@@ -156,14 +156,8 @@ def test_without_ray_the_engine_names_the_extra(no_ray) -> None:
 @pytest.mark.parametrize("command", ["evaluate", "sweep", "sensitivity", "search"])
 @pytest.mark.parametrize("flag", [["--workers", "2"], ["--ray", "auto"]])
 def test_without_ray_every_parallel_command_fails_in_one_line_before_loading(
-    capsys, no_ray, monkeypatch, tmp_path, command, flag
+    capsys, no_ray, no_model_load, tmp_path, command, flag
 ) -> None:
-    import squeezelens.cli.common as common
-
-    def never(args):
-        raise AssertionError("the model was loaded before the flags were checked")
-
-    monkeypatch.setattr(common, "load_detector", never)
     extra = ["--out", tmp_path / "out", "--bits", "4"] if command in ("sweep", "search") else []
     assert_one_line_error(capsys, [command, *flag, *extra], "squeezelens[distributed]")
 
