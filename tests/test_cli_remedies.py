@@ -15,7 +15,6 @@ import pytest
 
 from tests.test_cli import TRAIN, files, run  # noqa: F401 (files: the shared module fixture)
 from tests.test_cli import assert_one_line_error as one_line_error
-from tests.test_cli_quant import no_model_load  # noqa: F401 (a fixture)
 
 
 @pytest.fixture(autouse=True)
