@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -113,14 +111,8 @@ def test_without_labels_the_float_boxes_are_the_objects():
     assert new[3] == "background" and new[0] == "mislocalized"
 
 
-def test_identical_detections_have_no_reasons_and_reasons_are_fast():
+def test_identical_detections_have_no_reasons():
+    # (how fast reasons are is measured by benchmarks/bench_errors.py and bench_gui_reasons.py)
     r = explain_changes(FLOAT, FLOAT, OBJECTS)
     assert r.lost == () and r.new == ()
-    quant = quant_dets()
-    explain_changes(FLOAT, quant, OBJECTS)
-    times = []
-    for _ in range(15):
-        t = time.perf_counter()
-        explain_changes(FLOAT, quant, OBJECTS)
-        times.append(time.perf_counter() - t)
-    assert np.median(times) < 0.02  # 2 ms measured; generous on a shared machine
+    assert explain_changes(FLOAT, quant_dets(), OBJECTS).lost  # the same call does find losses

@@ -44,9 +44,9 @@ def test_screenshot_mode_end_to_end(tiny_checkpoint, tiny_kitti, tmp_path):
     marks = {ln.split()[0]: float(ln.split()[1]) for ln in proc.stdout.splitlines()
              if ln.startswith("SQUEEZELENS_")}  # fmt: skip
     visible, ready = marks["SQUEEZELENS_VISIBLE"], marks["SQUEEZELENS_READY"]
-    # the window shows before TensorFlow loads (the 3 s target on an idle machine is
-    # benchmarks/bench_gui.py's; a test on a shared CI runner gets some margin)
-    assert visible < 4.0 and visible < ready
+    # the window shows before TensorFlow loads: an order, not a time (how soon, 3 s on an
+    # idle machine, is measured by benchmarks/bench_gui.py, never by a test)
+    assert 0 < visible < ready
     assert out.exists() and out.stat().st_size > 30000
     assert out.read_bytes()[:4] == b"\x89PNG"
     assert time.perf_counter() - start < 240

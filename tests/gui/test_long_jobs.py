@@ -187,20 +187,28 @@ def test_threshold_recount_of_a_big_split_runs_off_the_ui_thread(qtbot, monkeypa
         scan.key = controller.config_key()
         threads = set()
         real = facts.compare_detections
+        # the first comparison waits until the event loop has ticked 3 times: off the UI
+        # thread that happens at once; a recount blocking the UI thread would never see a tick
+        # (the wait gives up after 10 s and the tick count below fails)
+        ticked = threading.Event()
 
         def spy(a, b):
             threads.add(threading.current_thread().name)
+            if not ticked.is_set():
+                ticked.wait(10)
+                ticked.set()  # after a timeout too: one wait, not one per comparison
             return real(a, b)
 
         monkeypatch.setattr(facts, "compare_detections", spy)
         ticks, done = [], []
         timer = QTimer(interval=5)
         timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+        timer.timeout.connect(lambda: len(ticks) >= 3 and ticked.set())
         state.counts_changed.connect(
             lambda _row: len(state.counts) == n and not done and done.append(time.perf_counter())
         )
-        timer.start()
         start = time.perf_counter()
+        timer.start()
         state.set_threshold(0.5)
         scan._recount_all()  # what the debounce timer calls: it only hands the job over
         qtbot.waitUntil(lambda: bool(done), timeout=30000)
