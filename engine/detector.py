@@ -217,6 +217,15 @@ class Detector:
             return read_image_bgr(image)
         return image
 
+    def trace_forward(self) -> None:
+        """Trace the float forward now, without running it.  The first forward call does it
+        otherwise: about a second of graph building holding the interpreter lock in long
+        stretches, which a window would rather spend while it says 'loading'."""
+        with self._lock:
+            if not self._forward_float.experimental_get_tracing_count():
+                with graph_building():
+                    self._forward_float.get_concrete_function()
+
     def forward(self, batch: np.ndarray, quant=None) -> np.ndarray:
         """Raw ConvDet output (B, gridH, gridW, K*(C+5)) float32 for a preprocessed batch."""
         with self._lock:

@@ -36,6 +36,7 @@ from squeezelens.gui.state import AppState, EvalState
 from squeezelens.gui.workers import JobContext
 
 ACTIVATIONS_DELAY_MS = 300  # two forward passes: after the user pauses, never before a release
+HISTOGRAM_DELAY_MS = 30  # after the layer table (see Analysis.__init__)
 
 
 def default_sweep_root() -> Path:
@@ -78,6 +79,13 @@ class Analysis(QObject):
         self._activations_timer.timeout.connect(self.request_activations)
         controller.idle_timers.append(self._activations_timer)
         state.result_changed.connect(self._on_result)
+        # the histogram is drawn a moment after the layer table, so that the table's filling
+        # and painting and the plots' drawing and painting (about 20 + 35 ms at start-up)
+        # are two stretches of UI work with the event loop running between them
+        self._pending_histogram: tuple = ()
+        self._histogram_timer = QTimer(self, singleShot=True, interval=HISTOGRAM_DELAY_MS)
+        self._histogram_timer.timeout.connect(self._show_histogram)
+        controller.idle_timers.append(self._histogram_timer)
 
     # ---------------------------------------------------------------- general
     def _on_stopped(self, label: str, why: str) -> None:
@@ -184,7 +192,11 @@ class Analysis(QObject):
         self.state.set_layer_rows(rows)
         if not self.state.selected_layer and report is not None:
             self.state.select_layer(name)  # keep the first quantized layer once chosen
-        self.state.set_histogram(hist, shown)
+        self._pending_histogram = (hist, shown)
+        self._histogram_timer.start()
+
+    def _show_histogram(self) -> None:
+        self.state.set_histogram(*self._pending_histogram)
 
     def _activations_for(self) -> tuple:
         handle = self.controller.handle

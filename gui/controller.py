@@ -34,7 +34,7 @@ from squeezelens.gui.model_handle import ConfigKey, ModelHandle
 from squeezelens.gui.remedy_jobs import RemedyGate
 from squeezelens.gui.split_scan import SplitScan
 from squeezelens.gui.state import AppState, ImageResult, ModelInfo
-from squeezelens.gui.workers import JobContext, JobResult, LatestJobRunner
+from squeezelens.gui.workers import WORKER_NICE, JobContext, JobResult, LatestJobRunner
 
 if TYPE_CHECKING:
     from squeezelens.engine.calibration import CalibrationSet
@@ -45,12 +45,6 @@ if TYPE_CHECKING:
 MODEL_LANES = ("load", "detect", "activations", "head", "export", "long", "scan")
 IO_LANES = ("dataset", "image", "recount", "front")  # front: a search read from disk
 ANALYSIS_LANES = ("reasons", "layers", "hijacks", "warm")
-# The UI thread (and Qt's raster threads, which it waits on while painting) must win
-# the CPU over the model's threads at once.  Measured during an evaluation, the
-# longest UI stall was 43-65 ms at nice 4, 32-43 ms at nice 10 and 24-39 ms at
-# nice 17, with the same evaluation time; 10 keeps the model from being starved by
-# other programs on a busy desktop.
-WORKER_NICE = 10
 ANALYSIS_NICE = WORKER_NICE + 2  # the layer table gives way to detections and the scan
 
 
@@ -147,6 +141,7 @@ class Controller(QObject):
 
             with heap.loading():  # no collection of the half-built heap on any thread
                 detector = Detector.from_checkpoint(path)
+                detector.trace_forward()  # now, not beside the first boxes' painting
                 return detector, model_info(detector)
 
         self.model_runner.submit("load", load, "load", on_done=self._loaded)

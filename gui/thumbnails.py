@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from squeezelens.engine.errors import InputError
+from squeezelens.gui.workers import WORKER_NICE, lower_thread_priority
 
 THUMB_WIDTH = 96
 
@@ -59,6 +60,7 @@ class ThumbnailLoader(QObject):
     def _loop(self) -> None:
         from squeezelens.engine.data.images import read_image_bgr
 
+        lower_thread_priority(WORKER_NICE)  # decoding gives way to the UI thread
         while True:
             with self._cond:
                 while not self._queue and not self._stop:

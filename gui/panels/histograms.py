@@ -116,6 +116,9 @@ class WeightHistograms(QWidget):
         self.hist = hist_plot("histogramPlot", "Float weights and grid levels")
         self.qhist = hist_plot("quantHistogramPlot", "Quantized weights")
         self._curves: dict[tuple[int, str], pg.PlotDataItem] = {}
+        for plot, color, name in self._bar_plots():  # made now, not while the first boxes
+            self._bars(plot, color, name)  # are painted (a few ms each)
+        self._curve(self.hist, "levels", antialias=False)
         self.tails = (self._tail(), self._tail())  # below the lowest / above the highest level
         self._lay_out()
         self.log_check.toggled.connect(self._draw_histogram)
@@ -157,6 +160,17 @@ class WeightHistograms(QWidget):
             item = self._curves[key] = plot.plot(name=name, **style)
         return item
 
+    def _bar_plots(self) -> tuple[tuple[pg.PlotWidget, str, str], ...]:
+        """(plot, colour, item name) of the float and the quantized bars."""
+        return ((self.hist, HIST_FLOAT, "float"), (self.qhist, HIST_QUANT, "quantized"))
+
+    def _bars(self, plot: pg.PlotWidget, color: str, name: str) -> pg.PlotDataItem:
+        fill = pg.mkColor(color)
+        fill.setAlpha(BAR_ALPHA)
+        # axis-aligned steps: nothing to smooth, and unantialiased fills paint 3x faster
+        style = dict(fillLevel=0, brush=fill, pen=pg.mkPen(color, width=1), antialias=False)
+        return self._curve(plot, name, **style)
+
     def _draw_histogram(self) -> None:
         hist = self.state.histogram
         self._show_channel(self.state.histogram_channel)
@@ -168,14 +182,8 @@ class WeightHistograms(QWidget):
         log = self.log_check.isChecked()
         f = np.log10(1 + hist.float_counts) if log else hist.float_counts
         q = np.log10(1 + hist.quant_counts) if log else hist.quant_counts
-        for plot, counts, color, name in ((self.hist, f, HIST_FLOAT, "float"),
-                                          (self.qhist, q, HIST_QUANT, "quantized")):  # fmt: skip
-            fill = pg.mkColor(color)
-            fill.setAlpha(BAR_ALPHA)
-            # axis-aligned steps: nothing to smooth, and unantialiased fills paint 3x faster
-            curve = self._curve(
-                plot, name, fillLevel=0, brush=fill, pen=pg.mkPen(color, width=1), antialias=False
-            )
+        for (plot, color, name), counts in zip(self._bar_plots(), (f, q)):
+            curve = self._bars(plot, color, name)
             shown = curve.getData()
             if shown[1] is None or not (
                 np.array_equal(shown[1], counts) and np.array_equal(shown[0], hist.edges)
