@@ -114,7 +114,7 @@ class MainWindow(QMainWindow):
         self.hint.show_layer.connect(self.show_layer)
         self.top = QSplitter(Qt.Orientation.Horizontal, objectName="topSplitter")
         right_scroll = self._right_column()
-        for w in (self.image_list, self.canvas, right_scroll):
+        for w in (self.image_list, self._canvas_column(), right_scroll):
             self.top.addWidget(w)
         self.top.setStretchFactor(0, 0)
         self.top.setStretchFactor(1, 1)
@@ -134,9 +134,20 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.banner)
-        layout.addWidget(self.hint)
         layout.addWidget(self.main_split, 1)
         self.setCentralWidget(central)
+
+    def _canvas_column(self) -> QWidget:
+        """The range-hijack hint over the canvas: when it comes or goes only the canvas is
+        resized (over the whole window, every plot and table was laid out and painted again:
+        about 40 ms of UI thread on the real checkpoint's first results)."""
+        column = QWidget(objectName="canvasColumn")
+        layout = QVBoxLayout(column)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.hint)
+        layout.addWidget(self.canvas, 1)
+        return column
 
     def _right_column(self) -> QScrollArea:
         """Quantization controls over the per-image summary, in a scroll area: on a short

@@ -78,8 +78,12 @@ def test_a_hijacked_range_shows_a_hint_and_is_highlighted_in_layers(
 
     win = loaded
     assert not win.hint.isVisible()  # the tiny model's ranges are not hijacked
+    tabs, canvas = win.tabs.height(), win.canvas.height()
     _hijack(win, qtbot, hijacked_detector)
     hint = win.hint
+    # the hint takes its room from the canvas only: the bottom tabs' plots and table are not
+    # laid out and painted again (which cost ~40 ms of UI thread as the first results came)
+    assert hint.isVisible() and win.tabs.height() == tabs and win.canvas.height() < canvas
     (warning,) = hijack_warnings(hijacked_detector.float_weights, [win.state.quant])
     assert hint.isVisible() and warning.text() in hint.toolTip()  # the CLI's very line
     assert hint.text.endswith(warning.hijack.summary())
