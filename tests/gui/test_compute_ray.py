@@ -42,6 +42,7 @@ def test_sweep_and_sensitivity_on_ray_workers_equal_the_in_process_ones(loaded, 
     panel.bits_from.setValue(3)
     panel.bits_to.setValue(5)
     win.quant_panel.rounding.setCurrentText("stochastic")  # draws must not depend on shards
+    win.quant_panel.bits.setValue(3)  # the sensitivity tests 1-3 bits (at 8: 5-8, slower)
     wait_idle(qtbot, win)
     local_rows = _sweep(win, qtbot, tmp_path / "local")
     local_sens = _sensitivity(win, qtbot)
