@@ -87,5 +87,6 @@ def test_the_histogram_is_drawn_a_turn_after_the_layer_table(loaded, qtbot):
     win.quant_panel.bits.setValue(5)
     qtbot.waitUntil(lambda: "histogram" in order, timeout=30000)
     wait_idle(qtbot, win)
-    assert order[:3] == ["rows", "event loop", "histogram"]
+    assert order[0] == "rows"  # (the table may be filled again later: only the first counts)
+    assert order.index("event loop") < order.index("histogram")
     assert win.state.histogram is not None
