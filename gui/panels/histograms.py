@@ -115,10 +115,12 @@ class WeightHistograms(QWidget):
         self._show_channel(None)
         self.hist = hist_plot("histogramPlot", "Float weights and grid levels")
         self.qhist = hist_plot("quantHistogramPlot", "Quantized weights")
-        self._curves: dict[tuple[int, str], pg.PlotDataItem] = {}
-        for plot, color, name in self._bar_plots():  # made now, not while the first boxes
-            self._bars(plot, color, name)  # are painted (a few ms each)
-        self._curve(self.hist, "levels", antialias=False)
+        # the plot items are made once, here (not while the first boxes are painted: a few
+        # ms each); a redraw only changes their data
+        self.bars = (self._bars(self.hist, HIST_FLOAT, "float"),
+                     self._bars(self.qhist, HIST_QUANT, "quantized"))  # fmt: skip
+        self.levels = self.hist.plot(name="levels", antialias=False)  # vertical lines
+        self.levels.setZValue(LEVELS_Z)
         self.tails = (self._tail(), self._tail())  # below the lowest / above the highest level
         self._lay_out()
         self.log_check.toggled.connect(self._draw_histogram)
@@ -151,39 +153,26 @@ class WeightHistograms(QWidget):
         self.hist.addItem(tail)
         return tail
 
-    def _curve(self, plot: pg.PlotWidget, name: str, **style) -> pg.PlotDataItem:
-        """The plot's persistent data item ``name`` (made once, then only its data
-        changes: a fresh item per redraw costs milliseconds of UI time)."""
-        key = (id(plot), name)
-        item = self._curves.get(key)
-        if item is None:
-            item = self._curves[key] = plot.plot(name=name, **style)
-        return item
-
-    def _bar_plots(self) -> tuple[tuple[pg.PlotWidget, str, str], ...]:
-        """(plot, colour, item name) of the float and the quantized bars."""
-        return ((self.hist, HIST_FLOAT, "float"), (self.qhist, HIST_QUANT, "quantized"))
-
-    def _bars(self, plot: pg.PlotWidget, color: str, name: str) -> pg.PlotDataItem:
+    @staticmethod
+    def _bars(plot: pg.PlotWidget, color: str, name: str) -> pg.PlotDataItem:
         fill = pg.mkColor(color)
         fill.setAlpha(BAR_ALPHA)
         # axis-aligned steps: nothing to smooth, and unantialiased fills paint 3x faster
-        style = dict(fillLevel=0, brush=fill, pen=pg.mkPen(color, width=1), antialias=False)
-        return self._curve(plot, name, **style)
+        return plot.plot(name=name, fillLevel=0, brush=fill, pen=pg.mkPen(color, width=1),
+                         antialias=False)  # fmt: skip
 
     def _draw_histogram(self) -> None:
         hist = self.state.histogram
         self._show_channel(self.state.histogram_channel)
         if hist is None:
-            for item in self._curves.values():
+            for item in (*self.bars, self.levels):
                 item.setData([], [])  # empty: nothing drawn, the item stays
             self._draw_tails(None)
             return
         log = self.log_check.isChecked()
         f = np.log10(1 + hist.float_counts) if log else hist.float_counts
         q = np.log10(1 + hist.quant_counts) if log else hist.quant_counts
-        for (plot, color, name), counts in zip(self._bar_plots(), (f, q)):
-            curve = self._bars(plot, color, name)
+        for plot, curve, counts in zip((self.hist, self.qhist), self.bars, (f, q)):
             shown = curve.getData()
             if shown[1] is None or not (
                 np.array_equal(shown[1], counts) and np.array_equal(shown[0], hist.edges)
@@ -299,7 +288,5 @@ class WeightHistograms(QWidget):
         color = pg.mkColor(LEVEL_LINES)
         color.setAlpha(220 if dense else 200)
         style = Qt.PenStyle.SolidLine if dense else Qt.PenStyle.DashLine
-        item = self._curve(self.hist, "levels", antialias=False)  # vertical lines
-        item.setZValue(LEVELS_Z)
-        item.setPen(pg.mkPen(color, width=1.2, style=style))
-        item.setData(x, y, connect="pairs")
+        self.levels.setPen(pg.mkPen(color, width=1.2, style=style))
+        self.levels.setData(x, y, connect="pairs")
