@@ -65,14 +65,17 @@ def activation_ranges(
     return maxima
 
 
-def activation_limits(detector, inputs: np.ndarray, method: str, bits: int) -> dict[str, float]:
+def activation_limits(
+    detector, inputs: np.ndarray, method: str, bits: int, tops: dict[str, float] | None = None
+) -> dict[str, float]:
     """Each layer output's clipping magnitude under ``method`` (``QuantConfig.activation_range``):
-    the largest |a|, then (unless minmax) a second pass counting |a| in
-    :data:`HISTOGRAM_BINS` equal bins up to it, from which
-    :func:`engine.quant.remedies.ranges.activation_clip` chooses."""
+    the largest |a| (``tops`` when already measured on these inputs with these weights), then
+    (unless minmax) a pass counting |a| in :data:`HISTOGRAM_BINS` equal bins up to it, from
+    which :func:`engine.quant.remedies.ranges.activation_clip` chooses."""
     from squeezelens.engine.quant.remedies.ranges import activation_clip
 
-    tops = activation_ranges(detector, inputs)
+    if tops is None:
+        tops = activation_ranges(detector, inputs)
     if method == "minmax":
         return tops
     hists = {name: np.zeros(HISTOGRAM_BINS, np.int64) for name in tops}

@@ -374,7 +374,10 @@ class Detector:
                 from squeezelens.engine.activations import activation_limits as compute
 
                 self._use_reference(equalized)
-                self._activation_limits[key] = compute(self, self.calibration.inputs, method, bits)
+                tops = None if equalized else self.activation_ranges  # float: measured already
+                self._activation_limits[key] = compute(
+                    self, self.calibration.inputs, method, bits, tops
+                )
             return self._activation_limits[key]
 
     def _configure_activation_quant(
