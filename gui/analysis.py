@@ -113,7 +113,7 @@ class Analysis(QObject):
     def _hijacked_configs(self) -> tuple:
         """The quantized configs compared now whose ranges the hint checks (none for INT8)."""
         s = self.state
-        if s.int8 and s.mode == "float":
+        if int8_on(s):
             return ()
         return tuple(c for c in (s.ref_config, s.other_config) if c is not None)
 
@@ -247,7 +247,7 @@ class Analysis(QObject):
             )
             return
         s, protocol = self.state, self.state.protocol
-        int8 = s.int8 and s.mode == "float"
+        int8 = int8_on(s)
         jobs = [("ref", s.ref_config, False, s.ref_label),
                 ("other", s.other_config, int8, s.other_label)]  # fmt: skip
         if s.ref_config is not None:  # A vs B: the float baseline too (exports record it)

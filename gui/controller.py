@@ -31,6 +31,7 @@ from squeezelens.gui.facts import model_info
 from squeezelens.gui.image_facts import FactsJobs, ImageFacts, explain_image, with_facts
 from squeezelens.gui.long_jobs import LongJobs
 from squeezelens.gui.model_handle import ConfigKey, ModelHandle
+from squeezelens.gui.provenance import int8_on
 from squeezelens.gui.remedy_jobs import RemedyGate
 from squeezelens.gui.split_scan import SplitScan
 from squeezelens.gui.state import AppState, ImageResult, ModelInfo
@@ -252,17 +253,18 @@ class Controller(QObject):
     def config_key(self) -> ConfigKey:
         """The model load and the configs the shown boxes (and the scan) are computed for."""
         s = self.state
-        return ConfigKey(
-            self._model_gen, s.ref_config, s.other_config, s.int8 and s.mode == "float"
-        )
+        return ConfigKey(self._model_gen, s.ref_config, s.other_config, int8_on(s))
 
     def request_detection(self) -> None:
         """Detect the current image with both configurations (latest request wins)."""
+        if self._detectable() and self.remedies.admit():  # else: once its remedies are ready
+            self._detect()
+
+    def _detectable(self) -> bool:
+        return not (self.handle is None or self.state.record is None or self.state.image is None)
+
+    def _detect(self) -> None:
         handle, record = self.handle, self.state.record
-        if handle is None or record is None or self.state.image is None:
-            return
-        if not self.remedies.admit():  # detected once its remedies are computed
-            return
         key, index, path, image = self.config_key(), self.state.index, record.path, self.state.image
         if key.int8 and handle.int8 is None:
             self.convert_int8()
@@ -323,7 +325,8 @@ class Controller(QObject):
             self.scan.stop()
             self.model_runner.cancel("scan")
             return
-        self.request_detection()
+        if self._detectable():  # admitted just above: not asked twice per slider release
+            self._detect()
         self.scan.config_changed()
 
     def refresh(self) -> None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject
 
 from squeezelens.gui.model_handle import ModelHandle
+from squeezelens.gui.provenance import int8_on
 from squeezelens.gui.state import AppState
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ class RemedyGate(QObject):
     def missing(self, handle: ModelHandle | None) -> tuple:
         """The compared configs whose remedies are not ready (none for INT8 or no model)."""
         s = self.state
-        if handle is None or (s.int8 and s.mode == "float"):
+        if handle is None or int8_on(s):
             return ()
         return tuple(c for c in (s.ref_config, s.other_config) if not handle.remedies_ready(c))
 

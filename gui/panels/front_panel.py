@@ -41,7 +41,7 @@ from squeezelens.gui.front_search import (
     start_search,
 )
 from squeezelens.gui.panels.stale import ResultCaption
-from squeezelens.gui.provenance import ResultTag, grids_of
+from squeezelens.gui.provenance import ResultTag, grids_of, int8_on
 
 if TYPE_CHECKING:
     from squeezelens.engine.search import SearchPoint
@@ -116,7 +116,7 @@ class FrontPanel(QWidget):
     def _settings(self) -> tuple[list[int], Any]:
         s = self.state
         widths = parse_widths(self.widths.text())
-        return widths, search_base(s.edited_config, widths, bool(s.int8 and s.mode == "float"))
+        return widths, search_base(s.edited_config, widths, int8_on(s))
 
     def out_dir(self, widths: list[int], base: Any) -> Path:
         """The user's folder, else this search's own folder under the results folder."""
@@ -221,10 +221,8 @@ class FrontPanel(QWidget):
         clickable = pg.PlotDataItem([p.size_kb for p in r.points], [p.map_r11 for p in r.points],
                                     pen=None, symbol="o", symbolSize=14, data=list(r.points),
                                     symbolBrush=(0, 0, 0, 0), symbolPen=(0, 0, 0, 0))  # fmt: skip
-        clickable.setObjectName("frontClickable")
         clickable.sigPointsClicked.connect(self._clicked)
         item.addItem(clickable)
-        self.clickable = clickable
 
     def _clicked(self, _item, points, _event) -> None:
         if len(points):

@@ -33,6 +33,7 @@ from squeezelens.engine.quant import QuantConfig
 from squeezelens.gui.busy import BusyIndicator
 from squeezelens.gui.panels.quant_presets import activation_tip, describe_size, presets
 from squeezelens.gui.panels.remedy_controls import RemedyControls
+from squeezelens.gui.provenance import int8_on
 from squeezelens.gui.state import AppState
 
 DEBOUNCE_MS = 75
@@ -196,7 +197,7 @@ class QuantPanel(QWidget):
     def _lock_for_int8(self) -> None:
         """With TFLite INT8 compared, the weight controls do nothing: disabled, with why;
         in A-vs-B mode the INT8 switch does nothing: disabled, with why."""
-        int8 = self.state.int8 and self.state.mode == "float"
+        int8 = int8_on(self.state)
         for w in self.weight_controls():
             w.setEnabled(not int8 and (w is not self.seed or self._draws()))
             w.setToolTip(INT8_TIP if int8 else self._tips[w])
