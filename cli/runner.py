@@ -82,19 +82,31 @@ def build_runner(args, detector):
 def int8_runner(detector, quant, calibration):
     """(the INT8 detector, its remedies config or None, a description): converted from the
     float weights, or from the remedied ones (engine.quant.remedies.int8)."""
-    from squeezelens.engine.int8 import Int8Detector
-    from squeezelens.engine.quant.remedies.int8 import int8_config, int8_source
+    from squeezelens.engine.quant.remedies.int8 import int8_config
 
     remedies = int8_config(quant)
-    detector.set_calibration(calibration.images(), record=calibration.record())
     if remedies is not None:
         say(f"INT8 remedies: {remedies.describe()}")
-    source = int8_source(detector, quant, ProgressBar("remedies", unit="layer"))
-    say("INT8: converting (cached per checkpoint, remedies and calibration set)")
-    bar = ProgressBar("INT8 conversion", unit="step")
-    int8 = Int8Detector.from_detector(source, calibration.images(), progress=bar)
+    int8 = convert_int8(detector, quant, calibration,
+                        "INT8: converting (cached per checkpoint, remedies and calibration set)")  # fmt: skip
     label = "INT8 (TFLite full-integer" + (f", {remedies.describe()})" if remedies else ")")
     return int8, remedies, label
+
+
+def convert_int8(detector, quant, calibration, note: str | None = None):
+    """The INT8 detector of the float weights, or of the remedied ones when ``quant`` has
+    remedies that mean something there, with progress bars (``note`` is said before the
+    conversion); the calibration images are decoded once for both steps."""
+    from squeezelens.engine.int8 import Int8Detector
+    from squeezelens.engine.quant.remedies.int8 import int8_source
+
+    images = calibration.images()
+    detector.set_calibration(images, record=calibration.record())
+    source = int8_source(detector, quant, ProgressBar("remedies", unit="layer"))
+    if note:
+        say(note)
+    bar = ProgressBar("INT8 conversion", unit="step")
+    return Int8Detector.from_detector(source, images, progress=bar)
 
 
 def calibrate(detector, quant, calibration) -> None:

@@ -26,7 +26,6 @@ from squeezelens.cli.common import (
     say,
 )
 from squeezelens.cli.outputs import check_out_file
-from squeezelens.cli.progress import ProgressBar
 from squeezelens.engine.atomic import copy_atomic
 from squeezelens.engine.errors import InputError
 
@@ -107,19 +106,14 @@ def export_int8(detector, args, calibration, quant=None) -> int:
     calibration: the CalibrationSet (engine.calibration) of --calib / --kitti-root;
     quant: the remedies flags (engine.quant.remedies.int8), or None.
     """
+    from squeezelens.cli.runner import convert_int8
     from squeezelens.engine.checkpoint.writers import write_sidecar
-    from squeezelens.engine.int8 import Int8Detector
-    from squeezelens.engine.quant.remedies.int8 import int8_config, int8_source
+    from squeezelens.engine.quant.remedies.int8 import int8_config
 
     say(f"INT8: {len(calibration)} calibration images, {calibration.source} "
         "(conversions are cached per checkpoint, remedies, size and set)")  # fmt: skip
-    images = calibration.images()
     start = time.perf_counter()
-    detector.set_calibration(images, record=calibration.record())
-    source = int8_source(detector, quant, ProgressBar("remedies", unit="layer"))
-    int8 = Int8Detector.from_detector(
-        source, images, progress=ProgressBar("INT8 conversion", unit="step")
-    )
+    int8 = convert_int8(detector, quant, calibration)
     out = copy_atomic(int8.model_path, args.out)
     extra = _sidecar_extra(detector, int8, calibration)
     remedies = int8_config(quant)
