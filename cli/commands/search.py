@@ -132,11 +132,12 @@ def _report(result, meta: dict, dataset, args) -> None:
     """front.csv, the plot and a table of the front."""
     from squeezelens.cli.plots import provenance_caption, render_front
     from squeezelens.engine.atomic import write_text_atomic
+    from squeezelens.engine.search_files import FRONT_CSV
 
     lines = ["size_kb,map_r11,drop,bits,layer_bits"]
     lines += [f"{p.size_kb:.3f},{p.map_r11:.6f},{p.drop:.6f},{p.config.bits},\"{p.layer_bits}\""
               for p in result.front]  # fmt: skip
-    write_text_atomic(args.out / "front.csv", "\n".join(lines) + "\n")
+    write_text_atomic(args.out / FRONT_CSV, "\n".join(lines) + "\n")
     title = f"{Path(meta['checkpoint'] or 'model').name}: size vs mAP on {dataset.split} ({len(dataset)} images)"
     render_front(result, args.out / "front.png", args.out / "front.svg", title,
                  caption=provenance_caption(meta))  # fmt: skip
@@ -154,5 +155,5 @@ def _report(result, meta: dict, dataset, args) -> None:
         print("score it on another split: squeezelens evaluate --split val " +
               " ".join(b.config.to_cli_args()))  # fmt: skip
     print(
-        f"wrote {args.out / 'front.csv'}, search.csv, sensitivity.csv, search.json, front.png, front.svg"
+        f"wrote {args.out / FRONT_CSV}, search.csv, sensitivity.csv, search.json, front.png, front.svg"
     )
