@@ -100,5 +100,11 @@ def make_grid(config: QuantConfig, bits: int, stats: RangeStats) -> UniformGrid:
         return Pow2Grid(frac_len, bits, degenerate)
     if config.range == "symmetric":
         return SymmetricGrid(max_abs, bits, config.reserve_zero)
+    return LinearGrid(*minmax_bounds(config, stats), bits, config.reserve_zero)
+
+
+def minmax_bounds(config: QuantConfig, stats: RangeStats) -> tuple[np.ndarray, np.ndarray]:
+    """The minmax ends of a unit's linear grid: its min and max, except that per-layer and
+    per-channel ranges always include 0."""
     lo = stats.lo if config.scale in ("global", "groups") else np.minimum(stats.lo, 0.0)
-    return LinearGrid(lo, np.maximum(stats.hi, 0.0), bits, config.reserve_zero)
+    return lo, np.maximum(stats.hi, 0.0)

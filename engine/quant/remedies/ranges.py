@@ -35,7 +35,7 @@ import numpy as np
 
 from squeezelens.engine.quant.config import QuantConfig, percentile_of
 from squeezelens.engine.quant.grids import LinearGrid, Pow2Grid, UniformGrid, pow2_frac_len
-from squeezelens.engine.quant.scales import RangeStats
+from squeezelens.engine.quant.scales import RangeStats, minmax_bounds
 
 COARSE = np.geomspace(1 / 32, 1.0, 16)  # clip ratios of the first pass (x1.26 apart), 1 last
 REFINE = 32  # ratios of the second scan (1.5 % apart) and 1
@@ -119,12 +119,6 @@ def _sse_numpy(v: np.ndarray, origin, inv, step, n_levels: int, zero) -> np.ndar
 
 
 # ------------------------------------------------------------------ linear grids
-def minmax_bounds(config: QuantConfig, stats: RangeStats) -> tuple[np.ndarray, np.ndarray]:
-    """The minmax range of a unit, as :func:`engine.quant.scales.make_grid` draws it."""
-    lo = stats.lo if config.scale in ("global", "groups") else np.minimum(stats.lo, 0.0)
-    return lo, np.maximum(stats.hi, 0.0)
-
-
 def clip_range(lo, hi, alpha, symmetric) -> tuple[np.ndarray, np.ndarray]:
     """The range ``[lo, hi]`` at clip ratio ``alpha``: both ends scaled (``[alpha lo,
     alpha hi]``), or where ``symmetric``, clipped to ``[-alpha m, alpha m]`` with
@@ -196,8 +190,7 @@ def fitted_grid(
     lo, hi = minmax_bounds(config, stats)
     if p is not None:
         plo, phi = _percentiles(unit, p)
-        scaled = config.replace(range="minmax")
-        plo, phi = minmax_bounds(scaled, RangeStats(np.asarray(plo), np.asarray(phi)))
+        plo, phi = minmax_bounds(config, RangeStats(np.asarray(plo), np.asarray(phi)))
         return LinearGrid(np.maximum(lo, plo), np.minimum(hi, phi), bits, config.reserve_zero)
     alpha, symmetric = search_clip(unit, lo, hi, bits, config.reserve_zero)
     return LinearGrid(*clip_range(lo, hi, alpha, symmetric), bits, config.reserve_zero)
