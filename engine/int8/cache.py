@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from squeezelens.engine.atomic import write_bytes_atomic
+from squeezelens.engine.cache_root import cache_folder
 from squeezelens.engine.errors import InputError
 from squeezelens.engine.int8.convert import (
     DEFAULT_OPTIONS,
@@ -39,9 +39,7 @@ _lock = threading.Lock()  # one conversion at a time per process (2 cores are al
 
 def default_cache_dir() -> Path:
     """``$SQUEEZELENS_CACHE/int8`` when set, else ``~/.cache/squeezelens/int8``."""
-    root = os.environ.get("SQUEEZELENS_CACHE")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "squeezelens"
-    return base / "int8"
+    return cache_folder("int8")
 
 
 def recipe_hash(detector, options: ConvertOptions) -> str:

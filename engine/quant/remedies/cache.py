@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 import zipfile
 from collections import OrderedDict
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from squeezelens.engine.atomic import atomic_path
+from squeezelens.engine.cache_root import cache_folder
 from squeezelens.engine.errors import InputError
 from squeezelens.engine.jobs import CancelToken, Progress
 from squeezelens.engine.quant.config import QuantConfig
@@ -37,9 +37,7 @@ _lock = threading.Lock()
 
 def default_cache_dir() -> Path:
     """``$SQUEEZELENS_CACHE/remedies`` when set, else ``~/.cache/squeezelens/remedies``."""
-    root = os.environ.get("SQUEEZELENS_CACHE")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "squeezelens"
-    return base / "remedies"
+    return cache_folder("remedies")
 
 
 def config_fields(config: QuantConfig) -> dict:
@@ -120,7 +118,9 @@ def equalized_weights(detector) -> dict[str, np.ndarray]:
     return found
 
 
-def _key(detector, config: QuantConfig) -> str:
+def remedy_key(detector, config: QuantConfig) -> str:
+    """The cache key of ``detector``'s weights remedied under ``config`` (model, config and
+    calibration set)."""
     from squeezelens.engine.provenance import model_sha256
 
     calibration = getattr(detector, "calibration", None)
@@ -140,7 +140,7 @@ def is_cached(detector, config: QuantConfig, cache_dir: str | Path | None = None
         return True
     if getattr(detector, "calibration", None) is None:
         return False
-    key = _key(detector, config)
+    key = remedy_key(detector, config)
     return _recall(key) is not None or _disk_path(key, cache_dir).exists()
 
 
@@ -160,7 +160,7 @@ def store(
         np.shape(params[n]) != detector.float_weights[n].shape for n in names
     ):
         raise InputError("remedied weights do not match the model's kernels and biases")
-    key = _key(detector, config)
+    key = remedy_key(detector, config)
     if config.needs_calibration:
         save_npz(_disk_path(key, cache_dir), params)
     return _remember(key, {**detector.float_weights, **{n: aligned_copy(params[n]) for n in names}})
@@ -183,7 +183,7 @@ def detector_weights(
             "bias correction and AdaRound need calibration images (--calib PATH, or the "
             "train split of --kitti-root)"
         )
-    key = _key(detector, config)
+    key = remedy_key(detector, config)
     found = _recall(key)
     if found is not None:
         return found

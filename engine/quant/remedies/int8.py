@@ -65,12 +65,10 @@ def int8_source(
     if config is None:
         return detector
     from squeezelens.engine.detector import CheckpointInfo, Detector
-    from squeezelens.engine.provenance import model_sha256
-    from squeezelens.engine.quant.remedies.cache import cache_key
+    from squeezelens.engine.quant.remedies.cache import remedy_key
 
     weights = detector.quantized_weights(config, progress, cancel)
-    calibration = detector.calibration.key if detector.calibration is not None else None
-    key = cache_key(model_sha256(detector), config, calibration)
+    key = remedy_key(detector, config)
     path = detector.checkpoint.path if detector.checkpoint else "weights"
     info = CheckpointInfo(f"{path} ({config.describe()})", key, "remedied")
     source = Detector(detector.spec, weights, info)
