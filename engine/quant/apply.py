@@ -317,7 +317,14 @@ def quantize_weights(
             "equalization, bias correction and AdaRound need the model and calibration "
             "images: use Detector.quantized_weights or engine.quant.remedies.remedied_weights"
         )
-    plans = plan_quantization(weights, config)
+    return quantize_planned(weights, plan_quantization(weights, config), config)
+
+
+def quantize_planned(
+    weights: Mapping[str, np.ndarray], plans: dict[str, TensorPlan], config: QuantConfig
+) -> dict[str, np.ndarray]:
+    """:func:`quantize_weights` on grids already planned (``plan_quantization(weights,
+    config)``): for a caller that needs the plans too, so the ranges are not searched twice."""
     work = _prepare_rounders(plans)
     done: dict[str, np.ndarray] = {}
     runs: list[_Run] = []

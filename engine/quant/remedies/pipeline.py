@@ -23,7 +23,12 @@ import numpy as np
 from squeezelens.engine.errors import InputError
 from squeezelens.engine.jobs import CancelToken, Progress
 from squeezelens.engine.model.topology import conv_layers
-from squeezelens.engine.quant.apply import TensorPlan, plan_quantization, quantize_weights
+from squeezelens.engine.quant.apply import (
+    TensorPlan,
+    plan_quantization,
+    quantize_planned,
+    quantize_weights,
+)
 from squeezelens.engine.quant.config import QuantConfig
 from squeezelens.engine.quant.remedies.adaround import adaround_layer
 from squeezelens.engine.quant.remedies.bias_correction import preactivation_shift
@@ -83,7 +88,7 @@ class _LayerRemedies:
         self.plans = plan_quantization(model, base)
         self.layers = {p.layer for p in self.plans.values() if p.name.endswith("/kernels")}
         self.adaround = config.rounding == "adaround"
-        self.out = dict(model) if self.adaround else quantize_weights(model, base)
+        self.out = dict(model) if self.adaround else quantize_planned(model, self.plans, base)
 
     def __call__(self, inputs: LayerInputs) -> tuple[np.ndarray, np.ndarray]:
         out, config = self.out, self.config
