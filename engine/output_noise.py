@@ -23,8 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from squeezelens.engine.jobs import CancelToken, check
-
-BATCH = 4  # the forward batch (engine.sweep.PreparedInputs.detect_all)
+from squeezelens.engine.sweep import BATCH
 
 
 @dataclass(frozen=True)

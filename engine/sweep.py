@@ -30,6 +30,9 @@ from squeezelens.engine.errors import InputError
 from squeezelens.engine.jobs import CancelToken, check
 
 CSV_NAME, META_NAME = "sweep.csv", "sweep_meta.json"
+# images per forward call; a task shard is cut at a multiple of it (engine.distributed.tasks),
+# so that every batch, hence every number, is the single-process run's
+BATCH = 4
 FIELDS = (
     "key", "label", "bits", "rounding", "reserve_zero", "scale", "range", "grid", "seed",
     "map_r11", "map_r40", "map_r11_easy", "map_r11_moderate", "map_r11_hard",
@@ -290,7 +293,7 @@ class PreparedInputs:
         self.inputs = np.stack(xs) if xs else np.zeros((0, 1, 1, 3), np.float32)
 
     def detect_all(
-        self, detector, quant, batch: int = 4, cancel: CancelToken | None = None, on_raw=None
+        self, detector, quant, batch: int = BATCH, cancel: CancelToken | None = None, on_raw=None
     ) -> dict:
         """Detections per stem under one quantization config; on_raw(start, raw outputs) sees
         each batch's raw ConvDet outputs (the search measures their noise there)."""
@@ -311,7 +314,7 @@ by stem) for each, in the points' order (closed early when its consumer stops)."
 
 
 def prepared_detections(
-    detector, dataset, cancel: CancelToken | None = None, batch: int = 4
+    detector, dataset, cancel: CancelToken | None = None, batch: int = BATCH
 ) -> DetectPoints:
     """The single-process source: the dataset's inputs prepared once (on the first point),
     then each point's detections in turn (:meth:`PreparedInputs.detect_all`, the unit of

@@ -27,9 +27,9 @@ import numpy as np
 
 from squeezelens.engine.atomic import write_bytes_atomic
 from squeezelens.engine.output_noise import OutputError
+from squeezelens.engine.sweep import BATCH
 from squeezelens.engine.types import Detections, ImageRecord
 
-BATCH = 4  # the sweep's forward batch (engine.sweep.PreparedInputs.detect_all)
 MIN_SHARD, MAX_SHARD = 4, 64
 SHARDS_PER_JOB = 16  # aim: this many shards per config (dataset size permitting)
 NOISE = "prepared+noise"  # the sweep's prepared inputs, plus the ConvDet output noise (search)
