@@ -30,10 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_gui import GapMeter, idle, inputs, open_window, wait  # noqa: E402
 
-DEBUG = "--debug" in sys.argv
 
-
-def _switch(win, on_widget, settle: bool = True) -> tuple[float, float]:
+def _switch(win, on_widget, debug: bool = False) -> tuple[float, float]:
     """(seconds until the new boxes are shown, longest UI gap in ms) after a toggle."""
     meter = GapMeter()
     meter.start()
@@ -43,33 +41,36 @@ def _switch(win, on_widget, settle: bool = True) -> tuple[float, float]:
     wait(lambda: not win.state.remedy_pending and win.state.result is not before)
     shown = time.perf_counter() - t0
     wait(lambda: idle(win))  # the gaps count until everything that follows is done
-    if DEBUG:
+    if debug:
         print("  gaps (ms, at s):", [(round(g * 1000), round(at, 2)) for g, at in meter.gaps()[:5]],
               f"boxes at {shown:.2f} s")  # fmt: skip
     return shown, meter.stop() * 1000
 
 
-def one_run(win, iterations: int, cache: Path) -> dict:
+def one_run(win, iterations: int, cache: Path, debug: bool = False) -> dict:
     import os
 
+    from squeezelens.engine.cache_root import CACHE_ENV
     from squeezelens.engine.quant.remedies import cache as remedies_cache
 
-    os.environ["SQUEEZELENS_CACHE"] = str(cache)
+    os.environ[CACHE_ENV] = str(cache)
     remedies_cache._memory.clear()
     panel, r = win.quant_panel, win.quant_panel.remedies
     win.state.set_quant(win.state.quant.replace(bias_correction=False, rounding="nearest",
                                                 adaround_iterations=iterations))  # fmt: skip
     wait(lambda: idle(win))
     out = {}
-    out["bias_s"], out["bias_gap_ms"] = _switch(win, lambda: r.bias_correction.setChecked(True))
+    out["bias_s"], out["bias_gap_ms"] = _switch(
+        win, lambda: r.bias_correction.setChecked(True), debug
+    )
     r.bias_correction.setChecked(False)
     wait(lambda: idle(win))
-    cached_s, _ = _switch(win, lambda: r.bias_correction.setChecked(True))
+    cached_s, _ = _switch(win, lambda: r.bias_correction.setChecked(True), debug)
     out["cached_ms"] = cached_s * 1000
     r.bias_correction.setChecked(False)
     wait(lambda: idle(win))
     out["adaround_s"], out["adaround_gap_ms"] = _switch(
-        win, lambda: panel.rounding.setCurrentText("adaround")
+        win, lambda: panel.rounding.setCurrentText("adaround"), debug
     )
     panel.rounding.setCurrentText("nearest")
     wait(lambda: idle(win))
@@ -96,7 +97,9 @@ def main() -> None:
     app, win = open_window(ckpt, root, tmp)
     win.state.set_quant(QuantConfig(bits=4, scale="channel"))
     wait(lambda: idle(win))
-    runs = [one_run(win, args.iterations, tmp / f"cache{k}") for k in range(args.repeats)]
+    runs = [
+        one_run(win, args.iterations, tmp / f"cache{k}", args.debug) for k in range(args.repeats)
+    ]
     win.close()
     app.processEvents()
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}

@@ -83,18 +83,22 @@ def random_weights(seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def timed_ms(
-    fn: Callable[[], object], repeats: int, before: Callable[[], None] | None = None
+    fn: Callable[[], object],
+    repeats: int,
+    before: Callable[[], None] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> list[float]:
-    """Wall times (ms) of ``repeats`` calls after two warm-up calls; ``before`` runs untimed."""
+    """Times (ms, wall unless ``clock`` says otherwise) of ``repeats`` calls after two warm-up
+    calls; ``before`` runs untimed."""
     for _ in range(2):
         fn()
     times = []
     for _ in range(repeats):
         if before:
             before()
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append((time.perf_counter() - start) * 1000.0)
+        times.append((clock() - start) * 1000.0)
     return times
 
 

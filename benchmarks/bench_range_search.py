@@ -23,22 +23,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_quantize import timed_ms  # noqa: E402
 
 from squeezelens.engine.checkpoint import load_checkpoint  # noqa: E402
 from squeezelens.engine.quant import QuantConfig, plan_quantization, quantize_weights  # noqa: E402
 from squeezelens.engine.samples import default_checkpoint  # noqa: E402
-
-
-def timed_ms(fn, repeats: int, clock=time.perf_counter) -> list[float]:
-    """Times (ms, by ``clock``) of ``repeats`` calls after two warm-up calls."""
-    for _ in range(2):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = clock()
-        fn()
-        times.append((clock() - start) * 1000.0)
-    return times
 
 
 def cpu_ms(fn, repeats: int) -> float:
@@ -47,7 +38,7 @@ def cpu_ms(fn, repeats: int) -> float:
 
     workers, apply._WORKERS = apply._WORKERS, 1
     try:
-        return statistics.median(timed_ms(fn, repeats, time.process_time))
+        return statistics.median(timed_ms(fn, repeats, clock=time.process_time))
     finally:
         apply._WORKERS = workers
 
